@@ -1,0 +1,59 @@
+"""Every error lore raises on purpose, in one tree.
+
+::
+
+    LoreError
+    ├── ConfigError              a setting or argument is invalid (names it and the valid choices)
+    │   └── QueryError           an empty or oversized query, k out of range
+    ├── IngestError              one input could not be read or parsed (the batch goes on)
+    ├── StoreError               the knowledge base cannot be opened or written
+    │   ├── SchemaVersionError   written by a newer lore
+    │   └── EmbedderMismatch     embedded with another model than the one asked for
+    ├── RetrievalError
+    └── MissingDependency        (also an ImportError) an optional extra is not installed
+
+Messages name the bad value and say how to fix it. The CLI prints them on one line.
+"""
+
+from __future__ import annotations
+
+
+class LoreError(Exception):
+    """Base of every error lore raises on purpose."""
+
+
+class ConfigError(LoreError):
+    """A setting, option or argument is invalid."""
+
+
+class QueryError(ConfigError):
+    """A search request is invalid: empty or oversized query, k out of range, bad filter."""
+
+
+class IngestError(LoreError):
+    """One input could not be read or parsed."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class StoreError(LoreError):
+    """The knowledge base cannot be opened or written."""
+
+
+class SchemaVersionError(StoreError):
+    """The store was written by a newer version of lore."""
+
+
+class EmbedderMismatch(StoreError):
+    """The store was embedded with a different model than the one requested."""
+
+
+class RetrievalError(LoreError):
+    """A search could not be carried out."""
+
+
+class MissingDependency(LoreError, ImportError):
+    """An optional dependency is missing; the message names the extra to install."""

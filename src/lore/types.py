@@ -1,0 +1,193 @@
+"""The typed values that flow between stages: Document, Block, Chunk, Hit and reports.
+
+Every value is a frozen dataclass. Ids are derived from content, so the same input always
+produces the same id, and every chunk keeps the character span it came from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+ChunkKind = Literal["prose", "code"]
+SearchMode = Literal["lexical", "dense", "hybrid"]
+
+
+def content_id(*parts: object) -> str:
+    """sha256 over the parts, joined by a separator no text contains; hex digest."""
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(str(part).encode("utf-8", "surrogatepass"))
+        digest.update(b"\x1f")
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Symbol:
+    """A code symbol found by program analysis (tree-sitter)."""
+
+    name: str
+    """Qualified name, e.g. ``Cache.invalidate``."""
+    kind: str
+    """``function``, ``method``, ``class``, ``struct``, ``interface``, ``module`` ..."""
+    signature: str
+    """The declaration line(s) up to the body, whitespace-normalised."""
+    docstring: str = ""
+    comments: str = ""
+    """Comments inside or directly above the symbol, joined by newlines."""
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """A structural unit a parser found in a document, before chunking.
+
+    Prose blocks are paragraphs (or list items, table rows, PDF page paragraphs); the chunker
+    packs them to a token budget. Code blocks are symbols; the chunker keeps one per chunk and
+    splits long ones on statement boundaries.
+    """
+
+    text: str
+    start: int
+    """Character offset of the block in ``Document.text``."""
+    end: int
+    kind: ChunkKind = "prose"
+    section: tuple[str, ...] = ()
+    """Heading trail (Markdown/HTML) or enclosing scopes (code), outermost first."""
+    parent: tuple[int, int] | None = None
+    """Character span of the enclosing section or class, for widening a hit later."""
+    page: int | None = None
+    """1-based page number (PDF)."""
+    symbol: Symbol | None = None
+    statements: tuple[tuple[int, int], ...] = ()
+    """Document-relative spans of the top-level statements of a code symbol's body: the
+    places where a long symbol may be split."""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.start <= self.end:
+            raise ValueError(f"block span [{self.start}, {self.end}) is not a valid span")
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """One logical document: a file, or one record of a JSONL corpus."""
+
+    path: str
+    """The source file, resolved to an absolute path."""
+    text: str
+    """The normalised text that every chunk's span points into."""
+    key: str = ""
+    """The record's id inside a multi-document file (the BEIR ``_id``); empty otherwise."""
+    title: str = ""
+    format: str = "text"
+    """File type: ``text``, ``markdown``, ``html``, ``pdf``, ``jsonl``, or a code language."""
+    language: str = ""
+    """Programming language for code; detected natural language (``en``, ``zh``) for prose."""
+    mtime: float = 0.0
+    blocks: tuple[Block, ...] = ()
+    meta: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        """Stable identity: the same path and key always give the same id."""
+        return content_id("doc", self.path, self.key)[:32]
+
+    @property
+    def content_hash(self) -> str:
+        return content_id(self.title, self.text)
+
+    @property
+    def uri(self) -> str:
+        return f"{self.path}#{self.key}" if self.key else self.path
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A span of one document, with provenance and the view that search reads."""
+
+    doc_id: str
+    text: str
+    """The exact span ``Document.text[start:end]``."""
+    start: int
+    end: int
+    view: str
+    """What the embedder and BM25 see: title and section trail around the text, or for code a
+    natural-language description (split name, signature, docstring, comments, path) plus code."""
+    kind: ChunkKind = "prose"
+    section: tuple[str, ...] = ()
+    parent: tuple[int, int] | None = None
+    lines: tuple[int, int] | None = None
+    """1-based inclusive line span in the source (code and text files)."""
+    page: int | None = None
+    symbol: str = ""
+    """Qualified symbol name for code chunks."""
+
+    @property
+    def id(self) -> str:
+        """sha256 of (doc_id, start, end, text): the same input always gets the same id."""
+        return content_id(self.doc_id, self.start, self.end, self.text)[:32]
+
+    @property
+    def view_hash(self) -> str:
+        """Key of the embedding: equal views share one vector, wherever they occur."""
+        return content_id("view", self.view)[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One search result: a chunk, where it came from, and how each retriever scored it."""
+
+    chunk: Chunk
+    score: float
+    """The score that ordered the results (the fused score in hybrid mode)."""
+    source: SearchMode
+    path: str
+    title: str = ""
+    doc_key: str = ""
+    scores: Mapping[str, float] = field(default_factory=dict)
+    """Per-retriever raw scores, e.g. ``{"lexical": 12.3, "dense": 0.61}``."""
+    ranks: Mapping[str, int] = field(default_factory=dict)
+    """Per-retriever 1-based ranks; a retriever that missed the chunk is absent."""
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A file that could not be indexed, and why."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class IndexReport:
+    """What one ``index`` run did."""
+
+    files_seen: int = 0
+    files_unchanged: int = 0
+    documents_added: int = 0
+    documents_updated: int = 0
+    documents_removed: int = 0
+    chunks_added: int = 0
+    chunks_removed: int = 0
+    chunks_embedded: int = 0
+    """Views actually sent to the model (reused vectors are not counted)."""
+    skipped: tuple[Skipped, ...] = ()
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """A knowledge base at a glance."""
+
+    path: str
+    documents: int
+    chunks: int
+    vectors: int
+    embedder: str
+    dimension: int
+    ann: str
+    store_bytes: int
+    index_bytes: int
+    last_update: str
+    schema_version: int
