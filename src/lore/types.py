@@ -191,3 +191,25 @@ class Status:
     index_bytes: int
     last_update: str
     schema_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """Metadata conditions a hit must meet; fields are ANDed, values within a field ORed."""
+
+    paths: tuple[str, ...] = ()
+    """Glob patterns over the document path; a relative pattern matches any path ending in it
+    (``src/*.py`` matches ``/home/me/project/src/app.py``)."""
+    formats: tuple[str, ...] = ()
+    """File types: ``markdown``, ``pdf``, ``python`` ..."""
+    languages: tuple[str, ...] = ()
+    """Natural (``en``, ``zh``) or programming (``python``) language."""
+    kinds: tuple[str, ...] = ()
+    """``prose`` or ``code``."""
+    modified_after: float | None = None
+    """Unix time; documents modified at or after it."""
+    modified_before: float | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.paths or self.formats or self.languages or self.kinds
+                    or self.modified_after is not None or self.modified_before is not None)

@@ -1,0 +1,165 @@
+"""The command line: a thin click layer over ``lore.api``.
+
+Errors lore raises on purpose become one line on stderr and exit code 2; nothing else is caught.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from lore import api
+from lore.cli_output import ProgressListener, print_hits, print_report, print_status
+from lore.config import LoreConfig
+from lore.errors import LoreError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class LoreUsageError(click.ClickException):
+    """A LoreError shown as one line, exit code 2 (bad input or state the user can fix)."""
+
+    exit_code = 2
+
+
+def kb_option(command: F) -> F:
+    return click.option("--kb", "kb", envvar="LORE_HOME", type=click.Path(path_type=Path),
+                        help="Knowledge-base directory (default: $LORE_HOME, else ./.lore).")(command)
+
+
+def json_option(command: F) -> F:
+    return click.option("--json", "as_json", is_flag=True,
+                        help="Print one JSON object for programs.")(command)
+
+
+@contextmanager
+def opened(kb: Path | None, model: str | None = None, switch_model: bool = False,
+           config: LoreConfig | None = None) -> Iterator[api.KnowledgeBase]:
+    """The knowledge base, with LoreErrors turned into one-line usage errors."""
+    try:
+        with api.open(kb if kb is not None else api.resolve_kb_dir(None, os.environ),
+                      model=model, switch_model=switch_model, config=config) as base:
+            yield base
+    except LoreError as error:
+        raise LoreUsageError(str(error)) from None
+
+
+@click.group()
+@click.version_option(package_name="lore")
+def main() -> None:
+    """lore: index documents and code, then search them (and, later, ask them)."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@kb_option
+@click.option("--model", envvar="LORE_MODEL", help="Embedder for a new knowledge base.")
+@click.option("--include", multiple=True, help="Only files matching this glob (repeatable).")
+@click.option("--exclude", multiple=True, help="Skip files matching this glob (repeatable).")
+@click.option("--hidden", is_flag=True, help="Also index hidden files and folders.")
+@click.option("--no-gitignore", is_flag=True, help="Index files that .gitignore excludes.")
+@click.option("--jsonl", is_flag=True, help="Stream one JSON line per indexed document.")
+@json_option
+def index(paths: tuple[Path, ...], kb: Path | None, model: str | None, include: tuple[str, ...],
+          exclude: tuple[str, ...], hidden: bool, no_gitignore: bool, jsonl: bool,
+          as_json: bool) -> None:
+    """Index files and folders. Unchanged files cost nothing; vanished files leave."""
+    config = LoreConfig.from_env(os.environ)
+    config = dataclasses.replace(config, ingest=dataclasses.replace(
+        config.ingest, include=include, exclude=exclude, hidden=hidden,
+        respect_gitignore=not no_gitignore))
+    listener = ProgressListener(events=jsonl, bars=not (as_json or jsonl))
+    with opened(kb, model, config=config) as base, listener:
+        report = base.index(list(paths), listener)
+    if as_json:
+        click.echo(json.dumps(_plain(report), ensure_ascii=False))
+    elif not jsonl:
+        print_report(report)
+
+
+@main.command()
+@click.argument("query")
+@kb_option
+@click.option("-k", "k", type=int, default=10, show_default=True, help="Number of hits.")
+@click.option("--mode", type=click.Choice(api.MODES), default="hybrid", show_default=True)
+@click.option("--where", multiple=True,
+              help="Filter: path=GLOB, type=FORMAT, language=LANG, kind=code|prose, "
+                   "modified>=DATE (repeatable).")
+@json_option
+def search(query: str, kb: Path | None, k: int, mode: api.SearchMode, where: tuple[str, ...],
+           as_json: bool) -> None:
+    """Search the knowledge base: ranked hits with their source spans and scores."""
+    with opened(kb) as base:
+        hits = base.search(query, k=k, mode=mode, where=list(where))
+    if as_json:
+        click.echo(json.dumps({"query": query, "mode": mode, "hits": [_plain(h) for h in hits]},
+                              ensure_ascii=False))
+    else:
+        print_hits(hits)
+
+
+@main.command()
+@kb_option
+@json_option
+def status(kb: Path | None, as_json: bool) -> None:
+    """Documents, chunks, sizes, embedding model and last update."""
+    with opened(kb) as base:
+        state = base.status()
+    if as_json:
+        click.echo(json.dumps(_plain(state)))
+    else:
+        print_status(state)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@kb_option
+@json_option
+def rm(paths: tuple[Path, ...], kb: Path | None, as_json: bool) -> None:
+    """Remove the documents of these files or folders."""
+    with opened(kb) as base:
+        removed = base.remove(list(paths))
+    if as_json:
+        click.echo(json.dumps({"removed": removed}))
+    elif removed == 0:
+        raise LoreUsageError(f"nothing indexed under {', '.join(map(str, paths))}; "
+                             "`lore status` shows what the knowledge base holds")
+    else:
+        click.echo(f"removed {removed} document{'s' if removed != 1 else ''}")
+
+
+@main.command()
+@click.option("--model", required=True, help="The embedder to switch to.")
+@kb_option
+def reembed(model: str, kb: Path | None) -> None:
+    """Embed every chunk again with another model (after changing your mind on --model)."""
+    with opened(kb, model, switch_model=True) as base, ProgressListener(events=False, bars=True) as listener:
+        count = base.reembed(listener)
+    click.echo(f"re-embedded {count} views with {model}")
+
+
+def _plain(value: Any) -> Any:
+    """Dataclasses to JSON-ready dicts, tuples to lists, mappings kept."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict) or hasattr(value, "items"):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def run(argv: Sequence[str] | None = None) -> None:
+    main(args=argv, standalone_mode=True)
+
+
+if __name__ == "__main__":
+    run(sys.argv[1:])

@@ -1,0 +1,158 @@
+"""What the command line shows a person: progress bars, hits, reports. Rich, on stderr for
+progress and stdout for results, so ``--json`` output stays clean."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from lore.types import Document, Hit, IndexReport, Skipped, Status
+
+stdout = Console(highlight=False, soft_wrap=True)
+stderr = Console(stderr=True, highlight=False)
+
+
+class ProgressListener:
+    """Draws file, embedding and document progress; optionally streams JSON events."""
+
+    def __init__(self, events: bool = False, bars: bool = True) -> None:
+        self._events = events
+        self._progress = Progress(
+            TextColumn("{task.description:>10}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("eta"),
+            TimeRemainingColumn(), console=stderr, disable=not bars, transient=False)
+        self._tasks: dict[str, TaskID] = {}
+        self._embedded = 0
+
+    def __enter__(self) -> ProgressListener:
+        self._progress.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self._progress.stop()
+
+    def _task(self, name: str, total: int | None = None) -> TaskID:
+        if name not in self._tasks:
+            self._tasks[name] = self._progress.add_task(name, total=total, rate="")
+        return self._tasks[name]
+
+    def on_scanned(self, files: int) -> None:
+        self._task("files", files)
+
+    def on_file(self, path: str) -> None:
+        self._progress.advance(self._task("files"))
+
+    def on_to_embed(self, views: int) -> None:
+        task = self._task("embedding", 0)
+        total = self._progress.tasks[task].total or 0
+        self._progress.update(task, total=total + views)
+
+    def on_embedded(self, views: int) -> None:
+        task = self._task("embedding")
+        self._progress.advance(task, views)
+        speed = self._progress.tasks[task].speed
+        self._progress.update(task, rate=f"{speed:.1f}/s" if speed else "")
+
+    def on_indexed(self, document: Document, chunks: int) -> None:
+        self._progress.advance(self._task("documents"))
+        if self._events:
+            print(json.dumps({"event": "indexed", "path": document.path, "key": document.key,
+                              "chunks": chunks}, ensure_ascii=False), flush=True)
+
+    def on_skipped(self, skipped: Skipped) -> None:
+        if self._events:
+            print(json.dumps({"event": "skipped", "path": skipped.path,
+                              "reason": skipped.reason}, ensure_ascii=False), flush=True)
+
+
+def display_path(path: str) -> str:
+    """Relative to the working directory when inside it; absolute otherwise."""
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path
+
+
+def locate(hit: Hit) -> str:
+    where = display_path(hit.path)
+    if hit.doc_key:
+        where += f"#{hit.doc_key}"
+    chunk = hit.chunk
+    if chunk.page is not None:
+        return f"{where} p.{chunk.page}"
+    if chunk.lines is not None:
+        return f"{where}:{chunk.lines[0]}-{chunk.lines[1]}"
+    return where
+
+
+def print_hits(hits: Sequence[Hit]) -> None:
+    if not hits:
+        stdout.print("no hits")
+        return
+    width = min(stdout.width, 120)
+    for rank, hit in enumerate(hits, start=1):
+        parts = [f"{name} {hit.scores[name]:.3f} #{hit.ranks[name]}" for name in hit.scores]
+        stdout.print(f"[bold]{rank:>2}. {escape(locate(hit))}[/bold]  "
+                     f"[cyan]{hit.score:.3f}[/cyan] [dim]({', '.join(parts)})[/dim]")
+        context = " > ".join(s for s in (hit.title, *hit.chunk.section, hit.chunk.symbol) if s)
+        if context:
+            stdout.print(f"    [dim]§ {escape(context)}[/dim]")
+        snippet = " ".join(hit.chunk.text.split())
+        limit = max(width * 2 - 8, 80)
+        stdout.print("    " + escape(snippet[:limit] + ("…" if len(snippet) > limit else "")))
+
+
+def print_report(report: IndexReport) -> None:
+    stdout.print(
+        f"indexed {report.files_seen} files in {report.seconds:.1f}s: "
+        f"{report.documents_added} documents added, {report.documents_updated} updated, "
+        f"{report.documents_removed} removed, {report.files_unchanged} files unchanged; "
+        f"{report.chunks_added} chunks added, {report.chunks_removed} removed, "
+        f"{report.chunks_embedded} embedded")
+    if report.skipped:
+        stderr.print(f"[yellow]skipped {len(report.skipped)}:[/yellow]")
+        for item in report.skipped:
+            stderr.print(f"  {escape(display_path(item.path))}: {escape(item.reason)}")
+
+
+def print_status(state: Status) -> None:
+    rows = [
+        ("knowledge base", state.path), ("documents", f"{state.documents:,}"),
+        ("chunks", f"{state.chunks:,}"), ("vectors", f"{state.vectors:,}"),
+        ("embedder", f"{state.embedder} ({state.dimension} dims)"),
+        ("vector index", state.ann), ("store size", _size(state.store_bytes)),
+        ("index size", _size(state.index_bytes)), ("last update", state.last_update),
+        ("schema", str(state.schema_version)),
+    ]
+    for name, value in rows:
+        stdout.print(f"{name:>15}  {escape(value)}")
+
+
+def _size(count: int) -> str:
+    size = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.1f} {unit}" if unit != "B" else f"{int(size)} B"
+        size /= 1024
+    return f"{size:.1f} GiB"
+
+
+def is_interactive() -> bool:
+    return sys.stderr.isatty() and os.environ.get("TERM") != "dumb"

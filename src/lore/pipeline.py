@@ -1,0 +1,265 @@
+"""The index run: files -> documents -> chunks -> vectors -> store, incrementally and safely.
+
+Part of the wiring layer beside ``api.py``: it composes ingest, embed, analysis and store.
+
+Crash safety comes from ordering. Vectors are content-addressed (keyed by the hash of the view
+they embed) and committed as soon as each model batch finishes, so no embedding work is lost. A
+document, its chunks and their full-text terms are committed in one transaction, and only after
+every vector they need is stored; only then is the document reported indexed. A file's record
+(size, mtime, hash), which lets the next run skip it, is written in the same transaction as its
+last document, so an interrupted file is parsed again next time and its already-committed
+documents are recognised by their content hash and skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from lore.config import IngestConfig
+from lore.embed.protocol import Embedder
+from lore.errors import IngestError
+from lore.ingest.chunk import chunk_document
+from lore.ingest.parse import parse_file
+from lore.ingest.walk import discover
+from lore.retrieve.analyze import analyze
+from lore.store.sqlite import DocumentWrite, FileRecord, SqliteStore
+from lore.types import Chunk, Document, IndexReport, Skipped
+
+EMBED_WINDOW = 512
+"""Views sorted by length together, so the model's batches pad little."""
+EMBED_SLICE = 64
+"""Views per model call: the grain of progress reports and of vector commits."""
+PENDING_LIMIT = 50_000
+"""Views parsed ahead of the model at most, bounding memory on huge inputs."""
+
+
+class IndexListener(Protocol):
+    """Receives progress; the CLI draws bars from it. Every method is optional to act on."""
+
+    def on_scanned(self, files: int) -> None: ...
+    def on_file(self, path: str) -> None: ...
+    def on_to_embed(self, views: int) -> None: ...
+    def on_embedded(self, views: int) -> None: ...
+    def on_indexed(self, document: Document, chunks: int) -> None: ...
+    def on_skipped(self, skipped: Skipped) -> None: ...
+
+
+class SilentListener:
+    def on_scanned(self, files: int) -> None: pass
+    def on_file(self, path: str) -> None: pass
+    def on_to_embed(self, views: int) -> None: pass
+    def on_embedded(self, views: int) -> None: pass
+    def on_indexed(self, document: Document, chunks: int) -> None: pass
+    def on_skipped(self, skipped: Skipped) -> None: pass
+
+
+@dataclass
+class _PendingFile:
+    record: FileRecord
+    removed_documents: list[str]
+    waiting: int
+    """Documents of this file not yet written."""
+
+
+@dataclass
+class _PendingDocument:
+    document: Document
+    chunks: list[Chunk]
+    file: _PendingFile
+    replaces: bool
+    missing: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _Counts:
+    files_seen: int = 0
+    files_unchanged: int = 0
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    chunks_added: int = 0
+    chunks_removed: int = 0
+    embedded: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+
+
+class IndexRun:
+    """One pass over the given roots. Create, call ``run``, read the report."""
+
+    def __init__(self, store: SqliteStore, embedder: Embedder, config: IngestConfig,
+                 listener: IndexListener | None = None) -> None:
+        self._store = store
+        self._embedder = embedder
+        self._config = config
+        self._listener = listener or SilentListener()
+        self._counts = _Counts()
+        self._queue: list[_PendingDocument] = []
+        self._queued_views: dict[str, str] = {}
+
+    def run(self, roots: Sequence[Path]) -> IndexReport:
+        started = time.perf_counter()
+        files = list(discover([r.expanduser() for r in roots], self._config))
+        self._listener.on_scanned(len(files))
+        for path in files:
+            self._visit(path)
+            if len(self._queued_views) >= PENDING_LIMIT:
+                self._drain()
+        self._drain()
+        self._remove_vanished(roots, {str(p.resolve()) for p in files})
+        self._store.drop_orphan_vectors()
+        return self._report(time.perf_counter() - started)
+
+    # -- reading files ---------------------------------------------------------------------
+
+    def _visit(self, path: Path) -> None:
+        self._counts.files_seen += 1
+        resolved = str(path.resolve())
+        self._listener.on_file(resolved)
+        try:
+            record = self._changed_record(path, resolved)
+            if record is None:
+                self._counts.files_unchanged += 1
+                return
+            parsed = parse_file(path.resolve(), self._config.max_file_bytes)
+        except IngestError as error:
+            self._skip(Skipped(resolved, error.reason))
+            return
+        for warning in parsed.warnings:
+            self._skip(Skipped(resolved, warning))
+        self._plan(record, parsed.documents)
+
+    def _changed_record(self, path: Path, resolved: str) -> FileRecord | None:
+        """The file's new record, or None when its content is what the store already has."""
+        try:
+            stat = path.stat()
+        except OSError as exc:
+            raise IngestError(resolved, f"cannot read: {exc.strerror}") from None
+        known = self._store.file_record(resolved)
+        if known and known.size == stat.st_size and known.mtime == stat.st_mtime:
+            return None
+        if stat.st_size > self._config.max_file_bytes:
+            return FileRecord(resolved, stat.st_size, stat.st_mtime, "")  # parse_file reports it
+        digest = _hash_file(path)
+        record = FileRecord(resolved, stat.st_size, stat.st_mtime, digest)
+        if known and known.hash == digest:
+            self._store.write([], files=[record])  # touched, not changed: remember the mtime
+            return None
+        return record
+
+    def _plan(self, record: FileRecord, documents: list[Document]) -> None:
+        known = self._store.document_hashes(record.path)
+        unique = list({d.id: d for d in documents}.values())  # a repeated record id: last wins
+        fresh = [d for d in unique if known.get(d.id) != d.content_hash]
+        kept_ids = {d.id for d in unique}
+        pending = _PendingFile(record, [i for i in known if i not in kept_ids], len(fresh))
+        self._counts.removed += len(pending.removed_documents)
+        if not fresh:
+            self._write([], [pending])
+            return
+        budget = min(self._config.chunk_tokens, self._embedder.max_tokens)
+        overlap = min(self._config.overlap_tokens, budget // 4)
+        for document in fresh:
+            chunks = chunk_document(document, self._embedder.count_tokens, budget, overlap)
+            item = _PendingDocument(document, chunks, pending, replaces=document.id in known)
+            self._queue.append(item)
+            for chunk in chunks:
+                self._queued_views.setdefault(chunk.view_hash, chunk.view)
+
+    # -- embedding and writing ---------------------------------------------------------------
+
+    def _drain(self) -> None:
+        if not self._queue:
+            return
+        missing = set(self._store.missing_vectors(list(self._queued_views)))
+        for item in self._queue:
+            item.missing = {c.view_hash for c in item.chunks} & missing
+        todo = [(h, self._queued_views[h]) for h in self._queued_views if h in missing]
+        self._listener.on_to_embed(len(todo))
+        self._write_complete()
+        for start in range(0, len(todo), EMBED_WINDOW):
+            self._embed_window(todo[start:start + EMBED_WINDOW])
+        self._queue, self._queued_views = [], {}
+
+    def _embed_window(self, window: list[tuple[str, str]]) -> None:
+        window.sort(key=lambda item: len(item[1]))
+        for start in range(0, len(window), EMBED_SLICE):
+            piece = window[start:start + EMBED_SLICE]
+            hashes = [h for h, _ in piece]
+            self._store.put_vectors(hashes, self._embedder.embed_documents([v for _, v in piece]))
+            self._counts.embedded += len(piece)
+            self._listener.on_embedded(len(piece))
+            done = set(hashes)
+            for item in self._queue:
+                item.missing -= done
+            self._write_complete()
+
+    def _write_complete(self) -> None:
+        ready = [item for item in self._queue if not item.missing]
+        if not ready:
+            return
+        self._queue = [item for item in self._queue if item.missing]
+        files = []
+        for item in ready:
+            item.file.waiting -= 1
+            if item.file.waiting == 0:
+                files.append(item.file)
+        self._write(ready, files)
+
+    def _write(self, ready: list[_PendingDocument], files: list[_PendingFile]) -> None:
+        writes = [DocumentWrite(i.document, i.chunks, [" ".join(analyze(c.view)) for c in i.chunks])
+                  for i in ready]
+        result = self._store.write(
+            writes, files=[f.record for f in files],
+            removed_documents=[d for f in files for d in f.removed_documents])
+        self._counts.chunks_added += result.chunks_added
+        self._counts.chunks_removed += result.chunks_removed
+        for item in ready:
+            if item.replaces:
+                self._counts.updated += 1
+            else:
+                self._counts.added += 1
+            self._listener.on_indexed(item.document, len(item.chunks))
+
+    # -- removals and reporting --------------------------------------------------------------
+
+    def _remove_vanished(self, roots: Iterable[Path], seen: set[str]) -> None:
+        """Forget files under the roots that no longer exist on disk."""
+        prefixes = [str(r.expanduser().resolve()) for r in roots]
+        gone = [p for p in self._store.file_paths()
+                if p not in seen and _under(p, prefixes) and not os.path.exists(p)]
+        if gone:
+            before = self._store.document_count()
+            result = self._store.write([], removed_files=gone)
+            self._counts.removed += before - self._store.document_count()
+            self._counts.chunks_removed += result.chunks_removed
+
+    def _skip(self, skipped: Skipped) -> None:
+        self._counts.skipped.append(skipped)
+        self._listener.on_skipped(skipped)
+
+    def _report(self, seconds: float) -> IndexReport:
+        c = self._counts
+        return IndexReport(
+            files_seen=c.files_seen, files_unchanged=c.files_unchanged, documents_added=c.added,
+            documents_updated=c.updated, documents_removed=c.removed,
+            chunks_added=c.chunks_added, chunks_removed=c.chunks_removed,
+            chunks_embedded=c.embedded, skipped=tuple(c.skipped), seconds=seconds)
+
+
+def _under(path: str, prefixes: Sequence[str]) -> bool:
+    return any(path == p or path.startswith(p.rstrip(os.sep) + os.sep) for p in prefixes)
+
+
+def _hash_file(path: Path, block: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for piece in iter(lambda: handle.read(block), b""):
+            digest.update(piece)
+    return digest.hexdigest()
+

@@ -1,0 +1,362 @@
+"""The one durable truth: a SQLite file in WAL mode.
+
+It holds files, documents, chunks, content-addressed vectors, an FTS5 index of analysed chunk
+terms, and a change log that derived indexes (the ANN index) replay to catch up. Every write
+goes through ``_transaction`` (one write path); readers in other processes see only committed
+states while a writer works, because WAL lets them.
+
+>>> store = SqliteStore(None)          # in memory
+>>> store.document_count()
+0
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lore.errors import StoreError
+from lore.store import sql
+from lore.store.migrations import SCHEMA_VERSION, migrate
+from lore.types import Chunk, Document, Filter
+
+STORE_FILE = "lore.db"
+
+
+@dataclass(frozen=True, slots=True)
+class FileRecord:
+    """What the store remembers of a source file, to skip it when unchanged."""
+
+    path: str
+    size: int
+    mtime: float
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentWrite:
+    """A document with its chunks and each chunk's analysed terms, written together."""
+
+    document: Document
+    chunks: Sequence[Chunk]
+    terms: Sequence[str]
+    """Space-joined analysed terms of each chunk's view, in chunk order."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredChunk:
+    """A chunk read back from the store, with the document fields a hit displays."""
+
+    rowid: int
+    chunk: Chunk
+    path: str
+    title: str
+    doc_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    chunks_added: int
+    chunks_removed: int
+
+
+class SqliteStore:
+    """Documents, chunks, vectors and the full-text index in one SQLite file.
+
+    Args:
+        path: the database file; ``None`` keeps everything in memory (tests).
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        location = str(path) if path else ":memory:"
+        try:
+            self._db = sqlite3.connect(location, isolation_level=None, check_same_thread=False)
+            for pragma in sql.PRAGMAS:
+                self._db.execute(pragma)
+            migrate(self._db, location)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open the store {location}: {exc}; if the file is damaged, "
+                             "move it aside and index again") from None
+        self._lock = threading.RLock()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _read(self, query: str, params: Sequence[object] = ()) -> list[Any]:
+        with self._lock:
+            return self._db.execute(query, params).fetchall()
+
+    # -- metadata ------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        rows = self._read(sql.GET_META, (key,))
+        return str(rows[0][0]) if rows else None
+
+    def set_meta(self, values: Mapping[str, str]) -> None:
+        with self._transaction() as db:
+            db.executemany(sql.SET_META, list(values.items()))
+
+    @property
+    def schema_version(self) -> int:
+        return SCHEMA_VERSION
+
+    # -- files and documents ---------------------------------------------------------------
+
+    def file_record(self, path: str) -> FileRecord | None:
+        rows = self._read(sql.GET_FILE, (path,))
+        if not rows:
+            return None
+        p, size, mtime, digest = rows[0]
+        return FileRecord(str(p), int(size), float(mtime), str(digest))
+
+    def file_paths(self) -> list[str]:
+        return [str(row[0]) for row in self._read(sql.LIST_FILE_PATHS)]
+
+    def document_hashes(self, path: str) -> dict[str, str]:
+        return {str(i): str(h) for i, h in self._read(sql.DOCUMENT_HASHES_OF_FILE, (path,))}
+
+    def write(self, documents: Sequence[DocumentWrite], files: Sequence[FileRecord] = (),
+              removed_documents: Sequence[str] = (), removed_files: Sequence[str] = ()
+              ) -> WriteResult:
+        """Apply one batch atomically: after a crash either all of it is there or none."""
+        added = removed = 0
+        now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        with self._transaction() as db:
+            for doc_id in removed_documents:
+                removed += _delete_document(db, doc_id)
+            for path in removed_files:
+                for (doc_id,) in db.execute(sql.DOCUMENT_IDS_OF_FILE, (path,)).fetchall():
+                    removed += _delete_document(db, doc_id)
+                db.execute(sql.DELETE_FILE, (path,))
+            for item in documents:
+                a, r = _replace_document(db, item)
+                added, removed = added + a, removed + r
+            for record in files:
+                db.execute(sql.UPSERT_FILE, (record.path, record.size, record.mtime,
+                                             record.hash, now))
+            if documents or removed_documents or removed_files:
+                db.execute(sql.SET_META, ("last_update", now))
+        return WriteResult(added, removed)
+
+    # -- vectors ---------------------------------------------------------------------------
+
+    def missing_vectors(self, hashes: Sequence[str]) -> list[str]:
+        """The subset of ``hashes`` with no stored vector, in input order, deduplicated."""
+        with self._lock:
+            return [h for h in dict.fromkeys(hashes)
+                    if self._db.execute(sql.HAS_VECTOR, (h,)).fetchone() is None]
+
+    def put_vectors(self, hashes: Sequence[str], vectors: np.ndarray) -> None:
+        rows = [(h, np.ascontiguousarray(v, dtype=np.float32).tobytes())
+                for h, v in zip(hashes, vectors, strict=True)]
+        with self._transaction() as db:
+            db.executemany(sql.INSERT_VECTOR, rows)
+
+    def drop_orphan_vectors(self) -> None:
+        with self._transaction() as db:
+            db.execute(sql.DELETE_ORPHAN_VECTORS)
+
+    def drop_all_vectors(self) -> None:
+        with self._transaction() as db:
+            db.execute(sql.DELETE_ALL_VECTORS)
+
+    def distinct_views(self) -> list[tuple[str, str]]:
+        return [(str(h), str(v)) for h, v in self._read(sql.DISTINCT_VIEWS)]
+
+    def chunk_vectors(self, rowids: Sequence[int] | None = None,
+                      dim: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """``(keys, matrix)`` of chunk rowids and their vectors: all, or the given rowids."""
+        rows: list[Any] = []
+        if rowids is None:
+            rows = self._read(sql.CHUNK_VECTORS)
+        else:
+            for part in _batches(list(rowids), 900):
+                query = sql.CHUNK_VECTORS_BY_ROWID.format(marks=",".join("?" * len(part)))
+                rows.extend(self._read(query, part))
+        keys = np.fromiter((int(r[0]) for r in rows), dtype=np.int64, count=len(rows))
+        if not rows:
+            return keys, np.zeros((0, dim), dtype=np.float32)
+        blob = b"".join(r[1] for r in rows)
+        return keys, np.frombuffer(blob, dtype=np.float32).reshape(len(rows), -1).copy()
+
+    # -- change log (for derived indexes) ---------------------------------------------------
+
+    def last_change(self) -> int:
+        return int(self._read(sql.LAST_CHANGE)[0][0])
+
+    def changes_since(self, seq: int) -> list[tuple[int, int, bool]]:
+        return [(int(s), int(c), bool(a))
+                for s, c, a in self._read(sql.CHANGES_SINCE, (seq,))]
+
+    def trim_changes(self, upto: int) -> None:
+        """Forget changes a saved index already holds; record the floor for readers."""
+        with self._transaction() as db:
+            db.execute(sql.TRIM_CHANGES, (upto,))
+            db.execute(sql.SET_META, ("changes_floor", str(upto)))
+
+    # -- reading chunks ----------------------------------------------------------------------
+
+    def search_terms(self, match: str, k: int, where: tuple[str, list[object]] | None = None
+                     ) -> list[tuple[int, float]]:
+        """BM25 over the FTS5 index: ``(rowid, score)`` best first; ``where`` restricts rows."""
+        if where is None:
+            rows = self._read(sql.SEARCH_TERMS, (match, k))
+        else:
+            clause, params = where
+            query = sql.SEARCH_TERMS_FILTERED.format(
+                subquery=sql.FILTERED_CHUNK_ROWIDS.format(where=clause))
+            rows = self._read(query, [match, *params, k])
+        return [(int(r), float(s)) for r, s in rows]
+
+    def filtered_rowids(self, where: tuple[str, list[object]]) -> np.ndarray:
+        clause, params = where
+        rows = self._read(sql.FILTERED_CHUNK_ROWIDS.format(where=clause), params)
+        return np.fromiter((int(r[0]) for r in rows), dtype=np.int64, count=len(rows))
+
+    def chunks(self, rowids: Sequence[int]) -> dict[int, StoredChunk]:
+        found: dict[int, StoredChunk] = {}
+        for part in _batches(list(rowids), 900):
+            query = sql.GET_CHUNKS_BY_ROWID.format(marks=",".join("?" * len(part)))
+            for row in self._read(query, part):
+                stored = _stored_chunk(row)
+                found[stored.rowid] = stored
+        return found
+
+    def document_text(self, doc_id: str) -> str | None:
+        rows = self._read(sql.GET_DOCUMENT_TEXT, (doc_id,))
+        return str(rows[0][0]) if rows else None
+
+    # -- statistics --------------------------------------------------------------------------
+
+    def document_count(self) -> int:
+        return int(self._read(sql.COUNT_DOCUMENTS)[0][0])
+
+    def chunk_count(self) -> int:
+        return int(self._read(sql.COUNT_CHUNKS)[0][0])
+
+    def vector_count(self) -> int:
+        return int(self._read(sql.COUNT_VECTORS)[0][0])
+
+    def size_bytes(self) -> int:
+        if self.path is None:
+            return 0
+        return sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*"))
+
+
+def where_clause(conditions: Filter) -> tuple[str, list[object]]:
+    """SQL condition over ``chunks c JOIN documents d`` for a Filter, with its parameters."""
+    parts: list[str] = []
+    params: list[object] = []
+
+    def any_of(fragment: str, values: Sequence[object], per_value: int = 1) -> None:
+        parts.append("(" + " OR ".join([fragment] * len(values)) + ")")
+        for value in values:
+            params.extend([value] * per_value if not isinstance(value, tuple) else value)
+
+    if conditions.paths:
+        any_of(sql.FILTER_PATH_GLOB, [(p, p if p.startswith("/") else "*/" + p)
+                                      for p in conditions.paths])
+    if conditions.formats:
+        any_of(sql.FILTER_FORMAT, conditions.formats)
+    if conditions.languages:
+        any_of(sql.FILTER_LANGUAGE, conditions.languages)
+    if conditions.kinds:
+        any_of(sql.FILTER_KIND, conditions.kinds)
+    if conditions.modified_after is not None:
+        parts.append(sql.FILTER_MODIFIED.format(op=">="))
+        params.append(conditions.modified_after)
+    if conditions.modified_before is not None:
+        parts.append(sql.FILTER_MODIFIED.format(op="<"))
+        params.append(conditions.modified_before)
+    return " AND ".join(parts) or "1", params
+
+
+def _replace_document(db: sqlite3.Connection, item: DocumentWrite) -> tuple[int, int]:
+    """Upsert a document; keep chunks whose id is unchanged, delete the rest, add the new."""
+    doc = item.document
+    db.execute(sql.UPSERT_DOCUMENT, (doc.id, doc.path, doc.key, doc.title, doc.format,
+                                     doc.language, doc.mtime, doc.content_hash, doc.text,
+                                     json.dumps(dict(doc.meta), ensure_ascii=False)))
+    existing = {str(cid): int(rowid) for rowid, cid in
+                db.execute(sql.CHUNKS_OF_DOCUMENT, (doc.id,)).fetchall()}
+    wanted = {chunk.id for chunk in item.chunks}
+    removed = 0
+    for chunk_id, rowid in existing.items():
+        if chunk_id not in wanted:
+            _delete_chunk(db, rowid)
+            removed += 1
+    added = 0
+    for order, (chunk, terms) in enumerate(zip(item.chunks, item.terms, strict=True)):
+        if chunk.id in existing:
+            db.execute(sql.UPDATE_CHUNK_ORDER, (order, existing[chunk.id]))
+            continue
+        cursor = db.execute(sql.INSERT_CHUNK, _chunk_row(chunk, order))
+        rowid = int(cursor.lastrowid or 0)
+        db.execute(sql.INSERT_TERMS, (rowid, terms))
+        db.execute(sql.LOG_CHANGE, (rowid, 1))
+        added += 1
+    return added, removed
+
+
+def _delete_document(db: sqlite3.Connection, doc_id: str) -> int:
+    rowids = [int(row[0]) for row in db.execute(sql.CHUNKS_OF_DOCUMENT, (doc_id,)).fetchall()]
+    for rowid in rowids:
+        _delete_chunk(db, rowid)
+    db.execute(sql.DELETE_DOCUMENT, (doc_id,))
+    return len(rowids)
+
+
+def _delete_chunk(db: sqlite3.Connection, rowid: int) -> None:
+    db.execute(sql.DELETE_TERMS, (rowid,))
+    db.execute(sql.DELETE_CHUNK, (rowid,))
+    db.execute(sql.LOG_CHANGE, (rowid, 0))
+
+
+def _chunk_row(chunk: Chunk, order: int) -> tuple[object, ...]:
+    lines = chunk.lines or (None, None)
+    parent = chunk.parent or (None, None)
+    return (chunk.id, chunk.doc_id, order, chunk.start, chunk.end, lines[0], lines[1],
+            chunk.page, chunk.kind, json.dumps(list(chunk.section), ensure_ascii=False),
+            parent[0], parent[1], chunk.symbol, chunk.text, chunk.view, chunk.view_hash)
+
+
+def _stored_chunk(row: Any) -> StoredChunk:
+    (rowid, doc_id, start, end, line_start, line_end, page, kind, section, parent_start,
+     parent_end, symbol, text, view, path, title, key) = row
+    chunk = Chunk(
+        doc_id=str(doc_id), text=str(text), start=int(start), end=int(end),
+        view=str(view), kind="code" if kind == "code" else "prose",
+        section=tuple(json.loads(str(section))),
+        parent=(int(parent_start), int(parent_end)) if parent_start is not None else None,
+        lines=(int(line_start), int(line_end)) if line_start is not None else None,
+        page=int(page) if page is not None else None,
+        symbol=str(symbol),
+    )
+    return StoredChunk(int(rowid), chunk, str(path), str(title), str(key))
+
+
+def _batches(items: list[int], size: int) -> Iterator[list[int]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]

@@ -1,0 +1,130 @@
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lore.errors import SchemaVersionError, StoreError
+from lore.retrieve.analyze import analyze, match_expression
+from lore.store.sqlite import DocumentWrite, FileRecord, SqliteStore, where_clause
+from lore.types import Chunk, Document, Filter
+
+
+def make_document(path: str, paragraphs: list[str], key: str = "") -> tuple[Document, list[Chunk]]:
+    text = "\n\n".join(paragraphs)
+    document = Document(path=path, text=text, key=key, title=Path(path).name, format="markdown",
+                        language="en", mtime=1_700_000_000.0)
+    chunks, offset = [], 0
+    for paragraph in paragraphs:
+        start = text.index(paragraph, offset)
+        offset = start + len(paragraph)
+        chunks.append(Chunk(doc_id=document.id, text=paragraph, start=start, end=offset,
+                            view=paragraph, section=("Intro",), lines=(1, 1)))
+    return document, chunks
+
+
+def write(store: SqliteStore, document: Document, chunks: list[Chunk]) -> None:
+    terms = [" ".join(analyze(c.view)) for c in chunks]
+    store.write([DocumentWrite(document, chunks, terms)],
+                files=[FileRecord(document.path, 10, 1.0, "h")])
+
+
+def search(store: SqliteStore, query: str, where: Filter | None = None) -> list[int]:
+    clause = where_clause(where) if where else None
+    return [rowid for rowid, _ in store.search_terms(match_expression(analyze(query)), 10, clause)]
+
+
+def test_written_chunks_read_back_with_provenance() -> None:
+    store = SqliteStore(None)
+    document, chunks = make_document("/kb/a.md", ["Caches expire entries.", "Retries back off."])
+    write(store, document, chunks)
+    (rowid,) = search(store, "expiring caches")
+    stored = store.chunks([rowid])[rowid]
+    assert stored.chunk == chunks[0]
+    assert (stored.path, stored.title) == ("/kb/a.md", "a.md")
+    assert store.document_count() == 1 and store.chunk_count() == 2
+    assert [added for _, _, added in store.changes_since(0)] == [True, True]
+
+
+def test_rewriting_a_document_keeps_unchanged_chunks_and_logs_the_rest() -> None:
+    store = SqliteStore(None)
+    document, chunks = make_document("/kb/a.md", ["Alpha paragraph.", "Beta paragraph."])
+    write(store, document, chunks)
+    before = {c.chunk.id: r for r, c in store.chunks(search(store, "paragraph")).items()}
+    seq = store.last_change()
+    changed, new_chunks = make_document("/kb/a.md", ["Alpha paragraph.", "Gamma paragraph."])
+    result = store.write([DocumentWrite(changed, new_chunks, ["alpha", "gamma"])])
+    assert (result.chunks_added, result.chunks_removed) == (1, 1)
+    after = {c.chunk.id: r for r, c in store.chunks(search(store, "alpha gamma")).items()}
+    assert after[new_chunks[0].id] == before[chunks[0].id]  # same row, not re-added
+    assert search(store, "beta") == []
+    log = store.changes_since(seq)
+    assert sorted(added for _, _, added in log) == [False, True]
+
+
+def test_removing_a_file_removes_documents_chunks_and_terms() -> None:
+    store = SqliteStore(None)
+    for name in ("a", "b"):
+        document, chunks = make_document(f"/kb/{name}.md", [f"Topic {name} text."])
+        write(store, document, chunks)
+    store.write([], removed_files=["/kb/a.md"])
+    assert store.file_paths() == ["/kb/b.md"]
+    assert store.document_count() == 1 and store.chunk_count() == 1
+    assert len(search(store, "topic text")) == 1
+
+
+def test_vectors_are_content_addressed_and_orphans_dropped() -> None:
+    store = SqliteStore(None)
+    document, chunks = make_document("/kb/a.md", ["One.", "Two."])
+    hashes = [c.view_hash for c in chunks]
+    assert store.missing_vectors(hashes + hashes) == hashes
+    store.put_vectors(hashes[:1], np.ones((1, 4), dtype=np.float32))
+    store.put_vectors(["orphan"], np.zeros((1, 4), dtype=np.float32))
+    assert store.missing_vectors(hashes) == hashes[1:]
+    store.put_vectors(hashes[1:], np.full((1, 4), 2.0, dtype=np.float32))
+    write(store, document, chunks)
+    store.drop_orphan_vectors()
+    assert store.vector_count() == 2
+    keys, matrix = store.chunk_vectors(dim=4)
+    assert matrix.shape == (2, 4) and sorted(matrix[:, 0].tolist()) == [1.0, 2.0]
+    one_key, one = store.chunk_vectors([int(keys[0])], dim=4)
+    assert one_key.tolist() == [keys[0]] and one.shape == (1, 4)
+
+
+def test_filters_restrict_lexical_search() -> None:
+    store = SqliteStore(None)
+    for path in ("/p/src/cache.md", "/p/docs/cache.md"):
+        document, chunks = make_document(path, ["cache eviction policy"])
+        write(store, document, chunks)
+    only_src = search(store, "cache", Filter(paths=("src/*",)))
+    assert [store.chunks(only_src)[r].path for r in only_src] == ["/p/src/cache.md"]
+    assert search(store, "cache", Filter(formats=("pdf",))) == []
+    assert len(search(store, "cache", Filter(modified_after=1_600_000_000.0))) == 2
+    assert search(store, "cache", Filter(modified_before=1_600_000_000.0)) == []
+
+
+def test_a_store_from_a_newer_lore_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "lore.db"
+    SqliteStore(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA user_version = 99")
+    with pytest.raises(SchemaVersionError, match="newer lore"):
+        SqliteStore(path)
+
+
+def test_a_damaged_file_is_a_store_error(tmp_path: Path) -> None:
+    path = tmp_path / "lore.db"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match="cannot open the store"):
+        SqliteStore(path)
+
+
+def test_readers_see_only_committed_state_while_a_writer_works(tmp_path: Path) -> None:
+    path = tmp_path / "lore.db"
+    writer, reader = SqliteStore(path), SqliteStore(path)
+    document, chunks = make_document("/kb/a.md", ["Committed."])
+    write(writer, document, chunks)
+    with writer._transaction() as db:
+        db.execute("DELETE FROM chunks")
+        assert reader.chunk_count() == 1  # the reader is not blocked and sees the old state
+    assert reader.chunk_count() == 0

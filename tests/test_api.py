@@ -1,0 +1,198 @@
+"""The knowledge base end to end through the Python API, with real files and SQLite.
+
+Most tests use the shipped HashEmbedder (deterministic, instant); the ones marked ``slow`` use
+the real MiniLM model from its wheel.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+import lore
+from lore.errors import ConfigError, EmbedderMismatch, QueryError
+from lore.types import IndexReport
+
+CACHE_DOC = """# Caching
+
+## Invalidation
+
+Entries older than the time to live are expired and removed on read.
+Writes invalidate the cached entry at once.
+
+## Eviction
+
+When the cache is full the least recently used entry is evicted.
+"""
+
+RETRY_CODE = '''
+def retry_request(send, attempts=5):
+    """Send a request again after a 503 with exponential backoff."""
+    for attempt in range(attempts):
+        response = send()
+        if response.status != 503:
+            return response
+    raise RuntimeError("gave up")
+'''
+
+CHINESE_DOC = "# 部署\n\n数据每天凌晨三点自动备份到对象存储，备份保留三十天。\n"
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    root = tmp_path / "notes"
+    (root / "src").mkdir(parents=True)
+    (root / "caching.md").write_text(CACHE_DOC)
+    (root / "src" / "retry.py").write_text(RETRY_CODE)
+    (root / "部署.md").write_text(CHINESE_DOC)
+    return root
+
+
+@pytest.fixture
+def kb(tmp_path: Path) -> lore.KnowledgeBase:
+    with lore.open(tmp_path / "kb", model="hash") as base:
+        yield base
+
+
+def test_index_then_search_in_every_mode(kb: lore.KnowledgeBase, corpus: Path) -> None:
+    report = kb.index([corpus])
+    assert report.documents_added == 3 and not report.skipped
+    for mode in ("lexical", "dense", "hybrid"):
+        hits = kb.search("when are cache entries expired", k=3, mode=mode)
+        assert hits, mode
+        assert hits[0].path.endswith("caching.md"), mode
+        assert hits[0].chunk.section[-1] == "Invalidation", mode
+    hybrid = kb.search("expired entries", k=1)[0]
+    assert set(hybrid.scores) == {"lexical", "dense"} and hybrid.ranks["lexical"] >= 1
+
+
+def test_chinese_query_finds_chinese_text(kb: lore.KnowledgeBase, corpus: Path) -> None:
+    kb.index([corpus])
+    hits = kb.search("备份保留多久", k=1, mode="lexical")
+    assert hits[0].path.endswith("部署.md")
+
+
+def test_code_is_found_by_its_description(kb: lore.KnowledgeBase, corpus: Path) -> None:
+    kb.index([corpus])
+    hit = kb.search("retry request backoff", k=1, mode="lexical")[0]
+    assert hit.chunk.kind == "code" and hit.chunk.symbol == "retry_request"
+    assert hit.chunk.lines is not None and hit.chunk.lines[0] == 2
+
+
+def test_reindex_of_unchanged_files_embeds_nothing(kb: lore.KnowledgeBase, corpus: Path) -> None:
+    first = kb.index([corpus])
+    second = kb.index([corpus])
+    assert first.chunks_embedded > 0
+    assert second == IndexReport(files_seen=3, files_unchanged=3, seconds=second.seconds)
+
+
+def test_a_changed_file_reembeds_only_its_changed_chunks(kb: lore.KnowledgeBase,
+                                                         corpus: Path) -> None:
+    kb.index([corpus])
+    path = corpus / "caching.md"
+    path.write_text(CACHE_DOC.replace("least recently used", "oldest"))
+    os.utime(path, (time.time() + 5, time.time() + 5))
+    report = kb.index([corpus])
+    assert report.documents_updated == 1 and report.files_unchanged == 2
+    assert report.chunks_embedded == 1 and report.chunks_added == 1
+    assert kb.search("oldest entry evicted", k=1, mode="lexical")[0].path == str(path)
+
+
+def test_touched_but_unchanged_file_is_not_reparsed(kb: lore.KnowledgeBase, corpus: Path) -> None:
+    kb.index([corpus])
+    os.utime(corpus / "caching.md", (time.time() + 9, time.time() + 9))
+    report = kb.index([corpus])
+    assert report.files_unchanged == 3 and report.chunks_embedded == 0
+
+
+def test_removed_files_leave_every_index(kb: lore.KnowledgeBase, corpus: Path) -> None:
+    kb.index([corpus])
+    (corpus / "caching.md").unlink()
+    report = kb.index([corpus])
+    assert report.documents_removed == 1
+    for mode in ("lexical", "dense", "hybrid"):
+        assert all(not h.path.endswith("caching.md") for h in kb.search("cache", k=10, mode=mode))
+    assert kb.status().documents == 2 and kb.status().vectors == kb.status().chunks
+
+
+def test_rm_removes_documents_under_a_path(kb: lore.KnowledgeBase, corpus: Path) -> None:
+    kb.index([corpus])
+    assert kb.remove([corpus / "src"]) == 1
+    assert kb.remove([corpus / "src"]) == 0
+    assert kb.status().documents == 2
+
+
+def test_filters_apply_to_every_mode(kb: lore.KnowledgeBase, corpus: Path) -> None:
+    kb.index([corpus])
+    for mode in ("lexical", "dense", "hybrid"):
+        hits = kb.search("retry backoff cache", k=10, mode=mode, where=["path=src/*"])
+        assert hits and all(h.path.endswith("retry.py") for h in hits), mode
+        assert kb.search("cache", k=5, mode=mode, where=["type=pdf"]) == []
+    assert {h.chunk.kind for h in kb.search("cache retry", k=10, where=["kind=code"])} == {"code"}
+
+
+def test_bad_files_are_skipped_and_the_batch_goes_on(kb: lore.KnowledgeBase, corpus: Path) -> None:
+    (corpus / "blob.bin").write_bytes(b"\x00\x01\x02" * 100)
+    (corpus / "latin1.txt").write_bytes("caf\xe9 au lait".encode("latin-1"))
+    (corpus / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf")
+    report = kb.index([corpus])
+    assert report.documents_added == 3
+    assert {Path(s.path).name for s in report.skipped} == {"blob.bin", "latin1.txt", "broken.pdf"}
+    assert all(s.reason for s in report.skipped)
+
+
+@pytest.mark.parametrize("query, k, message", [
+    ("", 5, "empty"), ("   ", 5, "empty"), ("x" * 9000, 5, "limit"),
+    ("cache", 0, "out of range"), ("cache", 5000, "out of range"),
+])
+def test_bad_queries_are_clear_errors(kb: lore.KnowledgeBase, query: str, k: int,
+                                      message: str) -> None:
+    with pytest.raises(QueryError, match=message):
+        kb.search(query, k=k)
+
+
+def test_an_empty_knowledge_base_returns_no_hits(kb: lore.KnowledgeBase) -> None:
+    assert kb.search("anything", mode="hybrid") == []
+
+
+def test_a_file_given_as_knowledge_base_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "file"
+    path.write_text("x")
+    with pytest.raises(ConfigError, match="is a file"):
+        lore.open(path, model="hash")
+
+
+def test_opening_with_another_model_says_how_to_reembed(tmp_path: Path, corpus: Path) -> None:
+    with lore.open(tmp_path / "kb", model="hash") as base:
+        base.index([corpus])
+    with pytest.raises(EmbedderMismatch, match="lore reembed"):
+        lore.open(tmp_path / "kb", model="minilm")
+    with lore.open(tmp_path / "kb") as base:  # no model named: the recorded one is used
+        assert base.embedder.name == "hash-64"
+
+
+def test_the_vector_index_is_rebuilt_when_missing_or_damaged(tmp_path: Path,
+                                                             corpus: Path) -> None:
+    with lore.open(tmp_path / "kb", model="hash") as base:
+        base.index([corpus])
+        expected = [h.chunk.id for h in base.search("cache entries", k=3, mode="dense")]
+    index_dir = tmp_path / "kb" / "index"
+    live = index_dir / (index_dir / "CURRENT").read_text().strip()
+    for item in live.iterdir():
+        item.write_bytes(b"garbage")
+    with lore.open(tmp_path / "kb") as base:
+        assert [h.chunk.id for h in base.search("cache entries", k=3, mode="dense")] == expected
+    (index_dir / "CURRENT").unlink()
+    with lore.open(tmp_path / "kb") as base:
+        assert [h.chunk.id for h in base.search("cache entries", k=3, mode="dense")] == expected
+
+
+def test_a_reader_catches_up_with_a_writer(tmp_path: Path, corpus: Path) -> None:
+    with lore.open(tmp_path / "kb", model="hash") as writer, \
+            lore.open(tmp_path / "kb", model="hash") as reader:
+        assert reader.search("expired", k=3, mode="dense") == []
+        writer.index([corpus])
+        assert reader.search("expired entries", k=1, mode="dense")[0].path.endswith("caching.md")
