@@ -179,7 +179,7 @@ def test_the_vector_index_is_rebuilt_when_missing_or_damaged(tmp_path: Path,
     with lore.open(tmp_path / "kb", model="hash") as base:
         base.index([corpus])
         expected = [h.chunk.id for h in base.search("cache entries", k=3, mode="dense")]
-    index_dir = tmp_path / "kb" / "index"
+    index_dir = tmp_path / "kb" / "index" / "vectors"
     live = index_dir / (index_dir / "CURRENT").read_text().strip()
     for item in live.iterdir():
         item.write_bytes(b"garbage")

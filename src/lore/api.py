@@ -19,15 +19,17 @@ from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 
+import numpy as np
+
 from lore.config import MAX_K, MAX_QUERY_CHARS, LoreConfig
 from lore.embed.protocol import Embedder
 from lore.embed.registry import create_embedder
 from lore.errors import ConfigError, EmbedderMismatch, QueryError, StoreError
 from lore.pipeline import IndexListener, IndexRun
-from lore.retrieve.analyze import analyze, match_expression
+from lore.retrieve.analyze import analyze
 from lore.retrieve.filters import parse_where
 from lore.retrieve.fuse import fuse_rrf, fuse_weighted
-from lore.store.derived import DerivedIndex
+from lore.store.derived import DerivedIndex, TermFeed, VectorFeed
 from lore.store.sqlite import STORE_FILE, SqliteStore, where_clause
 from lore.types import Filter, Hit, IndexReport, SearchMode, Status
 
@@ -71,8 +73,10 @@ class KnowledgeBase:
         self.config = config
         self._store = SqliteStore(directory / STORE_FILE)
         self._embedder = self._choose_embedder(model, switch_model)
-        self._derived = DerivedIndex(self._store, directory / "index", self._embedder.dim,
-                                     config.index)
+        self._vectors = DerivedIndex(self._store, directory / "index" / "vectors",
+                                     VectorFeed(self._store, self._embedder.dim, config.index))
+        self._terms = DerivedIndex(self._store, directory / "index" / "bm25",
+                                   TermFeed(self._store))
 
     def __enter__(self) -> KnowledgeBase:
         return self
@@ -97,7 +101,7 @@ class KnowledgeBase:
             self._record_embedder()
             run = IndexRun(self._store, self._embedder, self.config.ingest, listener)
             report = run.run([Path(p) for p in paths])
-            self._derived.save()
+            self._save_derived()
         return report
 
     def remove(self, paths: Sequence[str | Path]) -> int:
@@ -111,7 +115,7 @@ class KnowledgeBase:
             if gone:
                 self._store.write([], removed_files=gone)
                 self._store.drop_orphan_vectors()
-                self._derived.save()
+                self._save_derived()
             return before - self._store.document_count()
 
     def reembed(self, listener: IndexListener | None = None) -> int:
@@ -129,7 +133,8 @@ class KnowledgeBase:
                 self._store.put_vectors([h for h, _ in part], vectors)
                 if listener:
                     listener.on_embedded(len(part))
-            self._derived.save()
+            self._vectors.reset()
+            self._save_derived()
             return len(views)
 
     # -- reading -----------------------------------------------------------------------------
@@ -150,11 +155,14 @@ class KnowledgeBase:
         _check_request(query, k, mode)
         conditions = where if isinstance(where, Filter) else parse_where(where or ())
         n = max(k, settings.candidates)
+        allowed = self._allowed(conditions)
+        if allowed is not None and allowed.size == 0:
+            return []
         rankings: dict[str, Ranking] = {}
         if mode in ("lexical", "hybrid"):
-            rankings["lexical"] = self._search_lexical(query, n, conditions)
+            rankings["lexical"] = self._search_lexical(query, n, allowed)
         if mode in ("dense", "hybrid"):
-            rankings["dense"] = self._search_dense(query, n, conditions)
+            rankings["dense"] = self._search_dense(query, n, allowed)
         fused = self._fuse(rankings) if mode == "hybrid" else rankings[mode]
         return self._hits(fused[:k], rankings, mode)
 
@@ -164,30 +172,35 @@ class KnowledgeBase:
             chunks=self._store.chunk_count(), vectors=self._store.vector_count(),
             embedder=self._store.get_meta("embedder") or self._embedder.name,
             dimension=int(self._store.get_meta("dimension") or self._embedder.dim),
-            ann=self._derived.kind if self._derived.kind != "none" else self._saved_ann_kind(),
-            store_bytes=self._store.size_bytes(), index_bytes=self._derived.size_bytes(),
+            ann=self._vectors.kind if self._vectors.kind != "none" else self._saved_ann_kind(),
+            store_bytes=self._store.size_bytes(),
+            index_bytes=self._vectors.size_bytes() + self._terms.size_bytes(),
             last_update=self._store.get_meta("last_update") or "never",
             schema_version=self._store.schema_version)
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _search_lexical(self, query: str, n: int, conditions: Filter) -> Ranking:
+    def _search_lexical(self, query: str, n: int, allowed: np.ndarray | None) -> Ranking:
+        index = self._terms.current()
         terms = analyze(query)
-        if not terms:
+        if not terms or len(index) == 0:
             return []
-        where = where_clause(conditions) if conditions else None
-        return self._store.search_terms(match_expression(terms), n, where)
+        return _ranking(*index.search(terms, n, allowed))
 
-    def _search_dense(self, query: str, n: int, conditions: Filter) -> Ranking:
-        index = self._derived.current()
+    def _search_dense(self, query: str, n: int, allowed: np.ndarray | None) -> Ranking:
+        index = self._vectors.current()
         if len(index) == 0:
             return []
-        allowed = self._store.filtered_rowids(where_clause(conditions)) if conditions else None
-        if allowed is not None and allowed.size == 0:
-            return []
-        vector = self._embedder.embed_query(query)
-        keys, scores = index.search(vector, n, allowed)
-        return [(int(key), float(score)) for key, score in zip(keys, scores, strict=True)]
+        return _ranking(*index.search(self._embedder.embed_query(query), n, allowed))
+
+    def _allowed(self, conditions: Filter) -> np.ndarray | None:
+        """Chunk rowids that pass the filter; None when there is no filter."""
+        return self._store.filtered_rowids(where_clause(conditions)) if conditions else None
+
+    def _save_derived(self) -> None:
+        self._vectors.save()
+        self._terms.save()
+        self._store.trim_changes(min(self._vectors.seq, self._terms.seq))
 
     def _fuse(self, rankings: dict[str, Ranking]) -> Ranking:
         settings = self.config.retrieve
@@ -230,7 +243,7 @@ class KnowledgeBase:
                                   "dimension": str(self._embedder.dim)})
 
     def _saved_ann_kind(self) -> str:
-        pointer = self.directory / "index" / "CURRENT"
+        pointer = self.directory / "index" / "vectors" / "CURRENT"
         return pointer.read_text().split("-", 1)[-1].strip() if pointer.exists() else "none"
 
     @contextmanager
@@ -246,6 +259,10 @@ class KnowledgeBase:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _ranking(keys: np.ndarray, scores: np.ndarray) -> Ranking:
+    return [(int(key), float(score)) for key, score in zip(keys, scores, strict=True)]
 
 
 def _check_request(query: str, k: int, mode: str) -> None:

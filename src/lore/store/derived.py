@@ -1,15 +1,15 @@
-"""The ANN index kept in step with the store: loaded, caught up, saved, rebuilt.
+"""Indexes derived from the store, kept in step with it: loaded, caught up, saved, rebuilt.
 
-The index is derived data. Each write to the store appends to a change log in the same
-transaction; a saved index records the last change it holds (``seq``). Opening the index loads
-the newest saved copy and replays the log past its ``seq``; a missing, corrupt or too-old copy
-is rebuilt from the store. Saves go to a fresh directory and a ``CURRENT`` pointer is replaced
-atomically, so a reader never sees a half-written index.
+Each write to the store appends to a change log in the same transaction; a saved index records
+the last change it holds (``seq``). Opening an index loads the newest saved copy and replays the
+log past its ``seq``; a missing, corrupt or too-old copy is rebuilt from the store. Saves go to a
+fresh directory and a ``CURRENT`` pointer is replaced atomically, so a reader never sees a
+half-written index. Two indexes are derived this way: the vector index and the BM25 index.
 
 Layout::
 
-    index/CURRENT              name of the live directory
-    index/<seq>-<kind>/        the backend's params.json and data files, plus state.json
+    index/<name>/CURRENT           name of the live directory
+    index/<name>/<seq>-<kind>/     the index's params.json and data files, plus state.json
 """
 
 from __future__ import annotations
@@ -18,13 +18,16 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Generic, Protocol, TypeVar
 
 import numpy as np
 
 from lore.config import IndexConfig
 from lore.errors import StoreError
 from lore.store.ann import choose_kind, create_index, load_index
+from lore.store.bm25 import BM25Index
 from lore.store.protocol import VectorIndex
 from lore.store.sqlite import SqliteStore
 
@@ -32,29 +35,92 @@ _POINTER = "CURRENT"
 _STATE = "state.json"
 
 
-class DerivedIndex:
-    """Keeps one VectorIndex in step with a SqliteStore.
+class Derivable(Protocol):
+    kind: str
 
-    >>> derived = DerivedIndex(store, kb_dir / "index", dim=384, config=IndexConfig())
-    >>> keys, scores = derived.current().search(query_vector, k=10)
+    def __len__(self) -> int: ...
+    def remove(self, keys: np.ndarray) -> None: ...
+    def save(self, directory: Path) -> None: ...
+
+
+IndexT = TypeVar("IndexT", bound=Derivable)
+
+
+class Feed(Protocol[IndexT]):
+    """How one kind of derived index is made and fed from the store."""
+
+    def create(self, size: int) -> IndexT: ...
+    def load(self, directory: Path) -> IndexT: ...
+    def fill(self, index: IndexT, rowids: Sequence[int] | None) -> None:
+        """Add the data of these chunk rowids (all chunks when None) to ``index``."""
+    def fits(self, index: IndexT) -> bool:
+        """False when the index should be rebuilt as another kind (it outgrew exact search)."""
+
+
+class VectorFeed:
+    def __init__(self, store: SqliteStore, dim: int, config: IndexConfig) -> None:
+        self._store, self.dim, self._config = store, dim, config
+
+    def create(self, size: int) -> VectorIndex:
+        return create_index(choose_kind(size, self._config), self.dim)
+
+    def load(self, directory: Path) -> VectorIndex:
+        index = load_index(directory)
+        if index.dim != self.dim:
+            raise StoreError(f"vector index at {directory} has {index.dim} dimensions, "
+                             f"not {self.dim}")
+        return index
+
+    def fill(self, index: VectorIndex, rowids: Sequence[int] | None) -> None:
+        keys, vectors = self._store.chunk_vectors(rowids, dim=self.dim)
+        if len(keys):
+            index.add(keys, vectors)
+
+    def fits(self, index: VectorIndex) -> bool:
+        return choose_kind(len(index), self._config) == index.kind
+
+
+class TermFeed:
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+
+    def create(self, size: int) -> BM25Index:
+        return BM25Index()
+
+    def load(self, directory: Path) -> BM25Index:
+        return BM25Index.load(directory)
+
+    def fill(self, index: BM25Index, rowids: Sequence[int] | None) -> None:
+        keys, texts = self._store.chunk_terms(rowids)
+        if len(keys):
+            index.add(keys, [text.split() for text in texts])
+
+    def fits(self, index: BM25Index) -> bool:
+        return True
+
+
+class DerivedIndex(Generic[IndexT]):
+    """Keeps one derived index in step with a SqliteStore.
+
+    >>> vectors = DerivedIndex(store, kb_dir / "index" / "vectors", VectorFeed(store, 384, cfg))
+    >>> keys, scores = vectors.current().search(query_vector, k=10)
     """
 
-    def __init__(self, store: SqliteStore, directory: Path | None, dim: int,
-                 config: IndexConfig) -> None:
+    def __init__(self, store: SqliteStore, directory: Path | None, feed: Feed[IndexT]) -> None:
         self._store = store
         self._directory = directory
-        self._dim = dim
-        self._config = config
-        self._index: VectorIndex | None = None
-        self._seq = -1
+        self._feed = feed
+        self._index: IndexT | None = None
+        self.seq = -1
+        """The last change of the store's log that the index holds."""
 
     @property
     def kind(self) -> str:
         return self._index.kind if self._index is not None else "none"
 
-    def current(self) -> VectorIndex:
+    def current(self) -> IndexT:
         """The index, caught up with every committed change."""
-        if self._index is None or self._store.last_change() != self._seq:
+        if self._index is None or self._store.last_change() != self.seq:
             self._refresh()
         assert self._index is not None  # _refresh always sets it
         return self._index
@@ -66,28 +132,34 @@ class DerivedIndex:
         return sum(p.stat().st_size for p in live.iterdir())
 
     def save(self) -> None:
-        """Write the caught-up index (rebuilt if its kind no longer fits the size)."""
+        """Write the caught-up index (rebuilt first if its kind no longer fits its size).
+
+        The caller trims the store's change log afterwards, once every derived index is saved.
+        """
         if self._directory is None:
             return
         index = self.current()
-        wanted = choose_kind(len(index), self._config)
-        if wanted != index.kind:
-            self._rebuild(wanted)
+        if not self._feed.fits(index):
+            self._rebuild()
             index = self.current()
         self._directory.mkdir(parents=True, exist_ok=True)
-        name = f"{self._seq}-{index.kind}"
-        target = self._directory / name
-        if not target.exists():
+        name = f"{self.seq}-{index.kind}"
+        if not (self._directory / name).exists():
             staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self._directory))
             index.save(staging)
-            (staging / _STATE).write_text(json.dumps({"seq": self._seq, "dim": self._dim}))
-            os.replace(staging, target)
+            (staging / _STATE).write_text(json.dumps({"seq": self.seq}))
+            os.replace(staging, self._directory / name)
         _write_atomically(self._directory / _POINTER, name)
-        self._store.trim_changes(self._seq)
         self._remove_stale(keep=name)
 
+    def reset(self) -> None:
+        """Forget every saved copy: the next use rebuilds from the store (after a re-embed)."""
+        self._index, self.seq = None, -1
+        if self._directory is not None:
+            shutil.rmtree(self._directory, ignore_errors=True)
+
     def _refresh(self) -> None:
-        if self._index is None or self._seq < self._changes_floor():
+        if self._index is None or self.seq < self._changes_floor():
             self._load_or_rebuild()
         self._replay()
 
@@ -95,24 +167,16 @@ class DerivedIndex:
         return int(self._store.get_meta("changes_floor") or 0)
 
     def _load_or_rebuild(self) -> None:
-        loaded = self._load_saved()
-        if loaded is not None and loaded[1] >= self._changes_floor():
-            self._index, self._seq = loaded
-            return
-        self._rebuild(None)
-
-    def _load_saved(self) -> tuple[VectorIndex, int] | None:
         live = self._live_directory()
-        if live is None:
-            return None
-        try:
-            state = json.loads((live / _STATE).read_text())
-            index = load_index(live)
-        except (OSError, ValueError, StoreError):
-            return None  # a damaged copy is only a cache: rebuild
-        if index.dim != self._dim or int(state.get("dim", -1)) != self._dim:
-            return None
-        return index, int(state["seq"])
+        if live is not None:
+            try:
+                seq = int(json.loads((live / _STATE).read_text())["seq"])
+                if seq >= self._changes_floor():
+                    self._index, self.seq = self._feed.load(live), seq
+                    return
+            except (OSError, ValueError, KeyError, StoreError):
+                pass  # a damaged copy is only a cache: rebuild it
+        self._rebuild()
 
     def _live_directory(self) -> Path | None:
         if self._directory is None:
@@ -123,31 +187,24 @@ class DerivedIndex:
             return None
         return self._directory / name
 
-    def _rebuild(self, kind: str | None) -> None:
+    def _rebuild(self) -> None:
         # Read the sequence number first: changes committed during the read are replayed later.
         seq = self._store.last_change()
-        keys, vectors = self._store.chunk_vectors(dim=self._dim)
-        index = create_index(kind or choose_kind(len(keys), self._config), self._dim)
-        if len(keys):
-            index.add(keys, vectors)
-        self._index, self._seq = index, seq
+        index = self._feed.create(self._store.chunk_count())
+        self._feed.fill(index, None)
+        self._index, self.seq = index, seq
 
     def _replay(self) -> None:
         assert self._index is not None
-        changes = self._store.changes_since(self._seq)
+        changes = self._store.changes_since(self.seq)
         if not changes:
             return
         final: dict[int, bool] = {}
         for _, chunk, added in changes:
             final[chunk] = added
-        removed = np.array([c for c, added in final.items() if not added], dtype=np.int64)
-        if removed.size:
-            self._index.remove(removed)
-        keys, vectors = self._store.chunk_vectors([c for c, added in final.items() if added],
-                                                  dim=self._dim)
-        if len(keys):
-            self._index.add(keys, vectors)
-        self._seq = changes[-1][0]
+        self._index.remove(np.fromiter(final, dtype=np.int64, count=len(final)))
+        self._feed.fill(self._index, [c for c, added in final.items() if added])
+        self.seq = changes[-1][0]
 
     def _remove_stale(self, keep: str) -> None:
         assert self._directory is not None

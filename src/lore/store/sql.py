@@ -53,6 +53,8 @@ SELECT {CHUNK_COLUMNS} FROM chunks c JOIN documents d ON d.id = c.doc_id
 WHERE c.rowid IN ({{marks}})
 """
 
+ALL_TERMS = "SELECT rowid, terms FROM chunk_terms"
+TERMS_BY_ROWID = "SELECT rowid, terms FROM chunk_terms WHERE rowid IN ({marks})"
 INSERT_TERMS = "INSERT INTO chunk_terms(rowid, terms) VALUES (?, ?)"
 DELETE_TERMS = "DELETE FROM chunk_terms WHERE rowid = ?"
 # bm25() is lower-is-better; negate so every retriever scores higher-is-better.

@@ -201,6 +201,18 @@ class SqliteStore:
         blob = b"".join(r[1] for r in rows)
         return keys, np.frombuffer(blob, dtype=np.float32).reshape(len(rows), -1).copy()
 
+    def chunk_terms(self, rowids: Sequence[int] | None = None) -> tuple[np.ndarray, list[str]]:
+        """``(keys, texts)``: chunk rowids and their space-joined analysed terms."""
+        if rowids is None:
+            rows = self._read(sql.ALL_TERMS)
+        else:
+            rows = []
+            for part in _batches(list(rowids), 900):
+                rows.extend(self._read(sql.TERMS_BY_ROWID.format(marks=",".join("?" * len(part))),
+                                       part))
+        keys = np.fromiter((int(r[0]) for r in rows), dtype=np.int64, count=len(rows))
+        return keys, [str(r[1]) for r in rows]
+
     # -- change log (for derived indexes) ---------------------------------------------------
 
     def last_change(self) -> int:
