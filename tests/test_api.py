@@ -171,7 +171,7 @@ def test_opening_with_another_model_says_how_to_reembed(tmp_path: Path, corpus: 
     with pytest.raises(EmbedderMismatch, match="lore reembed"):
         lore.open(tmp_path / "kb", model="minilm")
     with lore.open(tmp_path / "kb") as base:  # no model named: the recorded one is used
-        assert base.embedder.name == "hash-64"
+        assert base.status().embedder == "hash"
 
 
 def test_the_vector_index_is_rebuilt_when_missing_or_damaged(tmp_path: Path,

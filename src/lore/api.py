@@ -122,8 +122,7 @@ class KnowledgeBase:
         """Embed every chunk again with this knowledge base's embedder; returns views embedded."""
         with self._writer():
             self._store.drop_all_vectors()
-            self._store.set_meta({"embedder": self._embedder.name,
-                                  "dimension": str(self._embedder.dim)})
+            self._store.set_meta({"embedder": self._model, "dimension": str(self._embedder.dim)})
             views = self._store.distinct_views()
             if listener:
                 listener.on_to_embed(len(views))
@@ -170,7 +169,7 @@ class KnowledgeBase:
         return Status(
             path=str(self.directory), documents=self._store.document_count(),
             chunks=self._store.chunk_count(), vectors=self._store.vector_count(),
-            embedder=self._store.get_meta("embedder") or self._embedder.name,
+            embedder=self._store.get_meta("embedder") or self._model,
             dimension=int(self._store.get_meta("dimension") or self._embedder.dim),
             ann=self._vectors.kind if self._vectors.kind != "none" else self._saved_ann_kind(),
             store_bytes=self._store.size_bytes(),
@@ -229,18 +228,17 @@ class KnowledgeBase:
     def _choose_embedder(self, model: str | None, switch_model: bool) -> Embedder:
         recorded = self._store.get_meta("embedder")
         wanted = model or recorded or self.config.embed.model
-        embedder = create_embedder(replace(self.config.embed, model=wanted))
-        if recorded and embedder.name != recorded and not switch_model:
+        if recorded and wanted != recorded and not switch_model:
             raise EmbedderMismatch(
                 f"knowledge base {self.directory} was embedded with {recorded!r}; you asked for "
-                f"{embedder.name!r}. Use --model {recorded}, or re-embed everything with "
+                f"{wanted!r}. Use --model {recorded}, or re-embed everything with "
                 f"`lore reembed --model {wanted} --kb {self.directory}`")
-        return embedder
+        self._model = wanted
+        return create_embedder(replace(self.config.embed, model=wanted))
 
     def _record_embedder(self) -> None:
         if self._store.get_meta("embedder") is None:
-            self._store.set_meta({"embedder": self._embedder.name,
-                                  "dimension": str(self._embedder.dim)})
+            self._store.set_meta({"embedder": self._model, "dimension": str(self._embedder.dim)})
 
     def _saved_ann_kind(self) -> str:
         pointer = self.directory / "index" / "vectors" / "CURRENT"

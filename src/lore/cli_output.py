@@ -4,8 +4,6 @@ progress and stdout for results, so ``--json`` output stays clean."""
 from __future__ import annotations
 
 import json
-import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
@@ -111,7 +109,8 @@ def print_hits(hits: Sequence[Hit]) -> None:
         parts = [f"{name} {hit.scores[name]:.3f} #{hit.ranks[name]}" for name in hit.scores]
         stdout.print(f"[bold]{rank:>2}. {escape(locate(hit))}[/bold]  "
                      f"[cyan]{hit.score:.3f}[/cyan] [dim]({', '.join(parts)})[/dim]")
-        context = " > ".join(s for s in (hit.title, *hit.chunk.section, hit.chunk.symbol) if s)
+        trail = (hit.title, *hit.chunk.section, hit.chunk.symbol)
+        context = " > ".join(dict.fromkeys(part for part in trail if part))
         if context:
             stdout.print(f"    [dim]§ {escape(context)}[/dim]")
         snippet = " ".join(hit.chunk.text.split())
@@ -153,6 +152,3 @@ def _size(count: int) -> str:
         size /= 1024
     return f"{size:.1f} GiB"
 
-
-def is_interactive() -> bool:
-    return sys.stderr.isatty() and os.environ.get("TERM") != "dumb"

@@ -84,7 +84,8 @@ WHERE c.rowid IN ({marks})
 
 LOG_CHANGE = "INSERT INTO changes(chunk, added) VALUES (?, ?)"
 CHANGES_SINCE = "SELECT seq, chunk, added FROM changes WHERE seq > ? ORDER BY seq"
-LAST_CHANGE = "SELECT COALESCE(MAX(seq), 0) FROM changes"
+# AUTOINCREMENT keeps the highest sequence number ever used here, even after trimming.
+LAST_CHANGE = "SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence WHERE name = 'changes'"
 TRIM_CHANGES = "DELETE FROM changes WHERE seq <= ?"
 
 COUNT_DOCUMENTS = "SELECT COUNT(*) FROM documents"

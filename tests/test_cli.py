@@ -1,0 +1,113 @@
+"""The command line through click's CliRunner, over real files and a real SQLite store."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from lore.cli import main
+
+DOC = "# Caching\n\n## Invalidation\n\nExpired entries are removed on read.\n"
+
+
+@pytest.fixture
+def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.delenv("LORE_HOME", raising=False)
+    monkeypatch.setenv("LORE_MODEL", "hash")
+    return CliRunner()
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    root = tmp_path / "notes"
+    root.mkdir()
+    (root / "caching.md").write_text(DOC)
+    (root / "empty.bin").write_bytes(b"\x00" * 64)
+    return root
+
+
+def invoke(runner: CliRunner, *args: str) -> tuple[int, str, str]:
+    result = runner.invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_index_search_status_rm_with_json(runner: CliRunner, corpus: Path, tmp_path: Path) -> None:
+    kb = str(tmp_path / "kb")
+    code, out, _ = invoke(runner, "index", str(corpus), "--kb", kb, "--json")
+    assert code == 0
+    report = json.loads(out)
+    assert report["documents_added"] == 1 and len(report["skipped"]) == 1
+    code, out, _ = invoke(runner, "search", "expired entries", "--kb", kb, "--json", "-k", "2")
+    hits = json.loads(out)["hits"]
+    assert code == 0 and hits[0]["path"].endswith("caching.md")
+    assert hits[0]["chunk"]["section"] == ["Caching", "Invalidation"]
+    assert set(hits[0]["scores"]) == {"lexical", "dense"}
+    code, out, _ = invoke(runner, "status", "--kb", kb, "--json")
+    state = json.loads(out)
+    assert (state["documents"], state["embedder"]) == (1, "hash")
+    code, out, _ = invoke(runner, "rm", str(corpus / "caching.md"), "--kb", kb, "--json")
+    assert json.loads(out) == {"removed": 1}
+
+
+def test_human_output_names_the_location_and_scores(runner: CliRunner, corpus: Path,
+                                                     tmp_path: Path) -> None:
+    kb = str(tmp_path / "kb")
+    code, out, err = invoke(runner, "index", str(corpus), "--kb", kb)
+    assert code == 0 and "1 documents added" in out and "empty.bin" in err
+    code, out, _ = invoke(runner, "search", "expired", "--kb", kb, "--mode", "lexical")
+    assert code == 0 and "caching.md:3-5" in out and "lexical" in out and "Invalidation" in out
+
+
+def test_kb_from_environment(runner: CliRunner, corpus: Path, tmp_path: Path,
+                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LORE_HOME", str(tmp_path / "home-kb"))
+    assert invoke(runner, "index", str(corpus))[0] == 0
+    assert (tmp_path / "home-kb" / "lore.db").exists()
+
+
+def test_jsonl_streams_one_event_per_document(runner: CliRunner, corpus: Path,
+                                              tmp_path: Path) -> None:
+    code, out, _ = invoke(runner, "index", str(corpus), "--kb", str(tmp_path / "kb"), "--jsonl")
+    events = [json.loads(line) for line in out.splitlines()]
+    assert code == 0
+    assert [e["event"] for e in events] == ["skipped", "indexed"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["search", ""], "query is empty"),
+    (["search", "x", "-k", "0"], "out of range"),
+    (["search", "x", "--where", "colour=red"], "unknown filter field"),
+    (["rm", "nowhere"], "nothing indexed"),
+])
+def test_bad_input_is_one_line_and_exit_code_2(runner: CliRunner, tmp_path: Path,
+                                               args: list[str], message: str) -> None:
+    code, _, err = invoke(runner, *args, "--kb", str(tmp_path / "kb"))
+    assert code == 2
+    assert message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_file_as_kb_is_refused(runner: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "file"
+    path.write_text("x")
+    code, _, err = invoke(runner, "status", "--kb", str(path))
+    assert code == 2 and "is a file" in err
+
+
+def test_a_store_from_a_newer_lore_is_refused(runner: CliRunner, corpus: Path,
+                                              tmp_path: Path) -> None:
+    kb = tmp_path / "kb"
+    invoke(runner, "index", str(corpus), "--kb", str(kb))
+    with sqlite3.connect(kb / "lore.db") as db:
+        db.execute("PRAGMA user_version = 99")
+    code, _, err = invoke(runner, "status", "--kb", str(kb))
+    assert code == 2 and "newer lore" in err and "pip install -U" in err
+
+
+def test_a_missing_input_path_is_reported(runner: CliRunner, tmp_path: Path) -> None:
+    code, _, err = invoke(runner, "index", str(tmp_path / "absent"), "--kb", str(tmp_path / "kb"))
+    assert code == 2 and "absent" in err

@@ -1,0 +1,38 @@
+"""Promises about the package itself: its exported names and its documented settings."""
+
+from pathlib import Path
+
+import pytest
+
+import lore
+from lore.config import LoreConfig, setting_names
+from lore.errors import ConfigError
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_exported_members_are_locked() -> None:
+    exported = {name for name in dir(lore) if not name.startswith("_")}
+    exported -= {"api", "cli", "config", "errors", "types", "embed", "ingest", "retrieve",
+                 "store", "pipeline", "eval", "testing", "cli_output"}
+    assert exported == set(lore.__all__)
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    text = README.read_text()
+    assert [name for name in setting_names() if f"`{name}`" not in text] == []
+
+
+def test_environment_is_read_through_a_mapping() -> None:
+    config = LoreConfig.from_env({"LORE_HOME": "/data/kb", "LORE_MODEL": "e5-small",
+                                  "LORE_BATCH_SIZE": "8", "LORE_FUSION": "rrf"})
+    assert str(config.kb_dir) == "/data/kb"
+    assert (config.embed.model, config.embed.batch_size) == ("e5-small", 8)
+    assert config.retrieve.fusion == "rrf"
+
+
+def test_bad_environment_values_name_the_key() -> None:
+    with pytest.raises(ConfigError, match="LORE_BATCH_SIZE"):
+        LoreConfig.from_env({"LORE_BATCH_SIZE": "-1"})
+    with pytest.raises(ConfigError, match="LORE_FUSION.*choose from weighted, rrf"):
+        LoreConfig.from_env({"LORE_FUSION": "magic"})
