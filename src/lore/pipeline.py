@@ -24,7 +24,7 @@ from typing import Protocol
 from lore.config import IngestConfig
 from lore.embed.protocol import Embedder
 from lore.errors import IngestError
-from lore.ingest.chunk import chunk_document
+from lore.ingest.chunk import chunk_documents
 from lore.ingest.parse import parse_file
 from lore.ingest.walk import discover
 from lore.retrieve.analyze import analyze
@@ -164,8 +164,9 @@ class IndexRun:
             return
         budget = min(self._config.chunk_tokens, self._embedder.max_tokens)
         overlap = min(self._config.overlap_tokens, budget // 4)
-        for document in fresh:
-            chunks = chunk_document(document, self._embedder.count_tokens, budget, overlap)
+        # One call for all records of a file: the tokenizer's cost per call dominates.
+        chunked = chunk_documents(fresh, self._embedder.count_tokens, budget, overlap)
+        for document, chunks in zip(fresh, chunked, strict=True):
             item = _PendingDocument(document, chunks, pending, replaces=document.id in known)
             self._queue.append(item)
             for chunk in chunks:

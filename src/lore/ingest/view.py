@@ -32,16 +32,21 @@ def prose_view(text: str, title: str = "", section: tuple[str, ...] = ()) -> str
     return f"{' > '.join(deduped)}\n{text}" if deduped else text
 
 
-def code_description(symbol: Symbol, path: str, language: str) -> str:
-    """A natural-language description of a code symbol, built by program analysis alone."""
+def code_description(symbol: Symbol, path: str, language: str, code: str = "") -> str:
+    """A natural-language description of a code symbol, built by program analysis alone.
+
+    The docstring and comments are left out when ``code`` already contains them, so a view
+    does not spend its token budget twice; a later piece of a split function, which lacks
+    them, gets the docstring's summary instead.
+    """
     words = " ".join(split_identifier(symbol.name))
     lines = [f"{language} {symbol.kind} {symbol.name}: {words}".strip()]
-    if symbol.signature:
+    if symbol.signature and symbol.signature not in code:
         lines.append(symbol.signature)
-    if symbol.docstring:
-        lines.append(symbol.docstring)
-    if symbol.comments:
-        lines.append(symbol.comments)
+    if symbol.docstring and symbol.docstring[:60] not in code:
+        lines.append(_summary(symbol.docstring))
+    if symbol.comments and symbol.comments[:60] not in code:
+        lines.append(_summary(symbol.comments))
     pure = PurePath(path)
     lines.append(f"file {'/'.join(pure.parts[-3:])}: {' '.join(split_identifier(pure.stem))}")
     return "\n".join(lines)
@@ -52,4 +57,10 @@ def code_view(code: str, symbol: Symbol | None, path: str, language: str) -> str
     if symbol is None:
         pure = PurePath(path)
         return f"{language} file {'/'.join(pure.parts[-3:])}\n{code}"
-    return f"{code_description(symbol, path, language)}\n{code}"
+    return f"{code_description(symbol, path, language, code)}\n{code}"
+
+
+def _summary(text: str, limit: int = 200) -> str:
+    """The first paragraph, cut at a word boundary near ``limit`` characters."""
+    first = text.strip().split("\n\n", 1)[0]
+    return first if len(first) <= limit else first[:limit].rsplit(" ", 1)[0] + " …"

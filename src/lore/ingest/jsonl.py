@@ -1,0 +1,176 @@
+"""JSON Lines and JSON record files: each record becomes one document.
+
+The BEIR corpus layout (``{"_id", "title", "text"}``) is first class; records keyed by ``id``
+with their text under ``text``, ``content``, ``body`` or ``contents`` are read too. A bad line
+is skipped with a warning that names it, and the rest of the file is indexed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lore.errors import IngestError
+from lore.ingest.normalize import decode_bytes, detect_language, normalize_text, paragraph_spans
+from lore.types import Block, Document
+
+KEY_FIELDS = ("_id", "id", "doc_id", "docid")
+TEXT_FIELDS = ("text", "content", "body", "contents")
+MAX_WARNINGS = 20
+"""Bad records reported one by one; past this, one summary line counts the rest."""
+_SCALARS = (str, int, float, bool)
+
+
+@dataclass
+class _Reader:
+    """Documents and warnings of one file, filled record by record (private, mutable)."""
+
+    path: Path
+    mtime: float
+    file_format: str
+    documents: list[Document] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    first_seen: dict[str, str] = field(default_factory=dict)
+    bad: int = 0
+
+    def add(self, where: str, value: object) -> None:
+        if not isinstance(value, dict):
+            self.warn(f"{where}: expected a JSON object, found {type(value).__name__}; skipped")
+            return
+        text = _first_string(value, TEXT_FIELDS)
+        if text is None:
+            self.warn(f"{where}: no text field (expected one of {', '.join(TEXT_FIELDS)}); "
+                      "skipped")
+            return
+        key = _key(value) or where.split()[-1]
+        if key in self.first_seen:
+            self.warn(f"{where}: duplicate id {key!r} (first at {self.first_seen[key]}); skipped")
+            return
+        self.first_seen[key] = where
+        document = _record_document(self.path, self.mtime, self.file_format, key, text, value)
+        self.documents.append(document)
+
+    def warn(self, message: str) -> None:
+        self.bad += 1
+        if self.bad <= MAX_WARNINGS:
+            self.warnings.append(message)
+
+    def result(self) -> tuple[list[Document], list[str]]:
+        if self.bad > MAX_WARNINGS:
+            self.warnings.append(f"{self.bad - MAX_WARNINGS} more bad records not listed")
+        if not self.documents and self.warnings:
+            first = self.warnings[0]
+            raise IngestError(str(self.path), f"no valid records; first problem: {first}")
+        return self.documents, self.warnings
+
+
+def parse_jsonl(path: Path, data: bytes, mtime: float) -> list[Document]:
+    """Parse a ``.jsonl`` file; ``read_jsonl`` also returns the warnings for skipped lines."""
+    return read_jsonl(path, data, mtime)[0]
+
+
+def read_jsonl(path: Path, data: bytes, mtime: float) -> tuple[list[Document], list[str]]:
+    """One document per JSON object line, and a warning per line that was skipped.
+
+    Raises:
+        IngestError: the file is binary or not UTF-8, or no line holds a valid record.
+
+    Example:
+        >>> line = b'{"_id": "d1", "title": "Cats", "text": "Cats purr."}'
+        >>> docs, warnings = read_jsonl(Path("/corpus.jsonl"), line + b"\\n{oops\\n", 0.0)
+        >>> docs[0].key, docs[0].title, warnings
+        ('d1', 'Cats', ['line 2: invalid JSON (Expecting property name enclosed in double \
+quotes, column 2); skipped'])
+    """
+    reader = _Reader(path, mtime, "jsonl")
+    for number, line in enumerate(decode_bytes(path, data).split("\n"), start=1):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            reader.warn(f"line {number}: invalid JSON ({exc.msg}, column {exc.colno}); skipped")
+            continue
+        reader.add(f"line {number}", value)
+    return reader.result()
+
+
+def parse_json(path: Path, data: bytes, mtime: float) -> list[Document]:
+    """Parse a ``.json`` file; ``read_json`` also returns the warnings for skipped items."""
+    return read_json(path, data, mtime)[0]
+
+
+def read_json(path: Path, data: bytes, mtime: float) -> tuple[list[Document], list[str]]:
+    """A list of records (or one record) gives one document each; other JSON gives one
+    text document of its pretty-printed content.
+
+    Raises:
+        IngestError: the file is not valid JSON (the message gives line and column).
+    """
+    try:
+        value = json.loads(decode_bytes(path, data))
+    except json.JSONDecodeError as exc:
+        raise IngestError(str(path), f"invalid JSON at line {exc.lineno} column {exc.colno}: "
+                          f"{exc.msg}") from None
+    reader = _Reader(path, mtime, "json")
+    if _is_record(value):
+        reader.add("item 1", value)
+    elif isinstance(value, list) and any(_is_record(item) for item in value):
+        for number, item in enumerate(value, start=1):
+            reader.add(f"item {number}", item)
+    else:
+        return [_pretty_document(path, mtime, value)], []
+    return reader.result()
+
+
+def _is_record(value: object) -> bool:
+    return isinstance(value, dict) and _first_string(value, TEXT_FIELDS) is not None
+
+
+def _first_string(record: Mapping[str, object], names: Iterable[str]) -> str | None:
+    for name in names:
+        value = record.get(name)
+        if isinstance(value, str):
+            return value
+    return None
+
+
+def _key(record: Mapping[str, object]) -> str:
+    for name in KEY_FIELDS:
+        value = record.get(name)
+        if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
+            return str(value)
+    return ""
+
+
+def _record_document(path: Path, mtime: float, file_format: str, key: str, text: str,
+                     record: Mapping[str, object]) -> Document:
+    title = record.get("title")
+    title = " ".join(title.split()) if isinstance(title, str) else ""
+    body = normalize_text(text) or title
+    blocks = tuple(Block(body[a:b], a, b) for a, b in paragraph_spans(body))
+    return Document(
+        path=str(path), text=body, key=key, title=title, format=file_format,
+        language=detect_language(body), mtime=mtime, blocks=blocks, meta=dict(_meta(record)),
+    )
+
+
+def _meta(record: Mapping[str, object]) -> Iterator[tuple[str, str]]:
+    """Scalar fields besides id, title and text (and those of a BEIR ``metadata`` object)."""
+    skip = {*KEY_FIELDS, *TEXT_FIELDS, "title", "metadata"}
+    nested = record.get("metadata")
+    sources = [record, nested] if isinstance(nested, dict) else [record]
+    for source in sources:
+        for name, value in source.items():
+            if name not in skip and isinstance(value, _SCALARS) and value != "":
+                yield str(name), str(value)
+
+
+def _pretty_document(path: Path, mtime: float, value: object) -> Document:
+    text = json.dumps(value, indent=2, ensure_ascii=False)
+    blocks = tuple(Block(text[a:b], a, b) for a, b in paragraph_spans(text))
+    return Document(path=str(path), text=text, title=path.name, format="json",
+                    language=detect_language(text), mtime=mtime, blocks=blocks)

@@ -1,0 +1,125 @@
+"""Which parser reads which file: the registry, and ``parse_file`` that reads and dispatches.
+
+Every parser has one signature, ``(path, data, mtime) -> list[Document]``. Formats whose
+parsers can skip a bad part of a file and go on (a JSONL line, a PDF page) also register a
+reader that returns the warnings beside the documents; ``parse_file`` prefers it.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from lore.errors import IngestError
+from lore.ingest.code import LANGUAGE_BY_SUFFIX, parse_code
+from lore.ingest.html import parse_html
+from lore.ingest.jsonl import parse_json, parse_jsonl, read_json, read_jsonl
+from lore.ingest.markdown import parse_markdown
+from lore.ingest.pdf import parse_pdf, read_pdf
+from lore.ingest.text import parse_text
+from lore.types import Document
+
+Parser = Callable[[Path, bytes, float], list[Document]]
+"""``(absolute path, file bytes, mtime) -> documents``; raises ``IngestError`` on bad input."""
+Reader = Callable[[Path, bytes, float], tuple[list[Document], list[str]]]
+"""A parser that also returns warnings about the parts of the file it skipped."""
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFile:
+    """The documents of one file, and what was skipped inside it.
+
+    Example:
+        >>> parsed = parse_file(Path("/abs/corpus.jsonl"), max_bytes=50_000_000)  # doctest: +SKIP
+        >>> len(parsed.documents), parsed.warnings  # doctest: +SKIP
+        (5183, [])
+    """
+
+    documents: list[Document]
+    warnings: list[str]
+    """One line per skipped part (``line 7: invalid JSON ...``); the rest was parsed."""
+
+
+_PROSE_PARSERS: dict[str, Parser] = {
+    "text": parse_text,
+    "markdown": parse_markdown,
+    "html": parse_html,
+    "pdf": parse_pdf,
+    "jsonl": parse_jsonl,
+    "json": parse_json,
+}
+_PROSE_SUFFIXES: dict[str, str] = {
+    **dict.fromkeys([".txt", ".text", ".rst", ".log", ".csv", ".tsv"], "text"),
+    **dict.fromkeys([".md", ".markdown", ".mdown", ".mkd", ".mdx"], "markdown"),
+    **dict.fromkeys([".html", ".htm", ".xhtml"], "html"),
+    ".pdf": "pdf",
+    **dict.fromkeys([".jsonl", ".ndjson"], "jsonl"),
+    ".json": "json",
+}
+
+PARSERS: dict[str, Parser] = {
+    **dict.fromkeys(LANGUAGE_BY_SUFFIX.values(), parse_code),
+    **_PROSE_PARSERS,
+}
+"""Format name -> parser. Code languages come from ``lore.ingest.code``; where a language name
+equals a prose format (``markdown``, ``json``), the prose parser wins."""
+SUFFIXES: dict[str, str] = {**LANGUAGE_BY_SUFFIX, **_PROSE_SUFFIXES}
+"""Lower-case file suffix -> format name. Files with other suffixes are read as text."""
+READERS: dict[str, Reader] = {"jsonl": read_jsonl, "json": read_json, "pdf": read_pdf}
+"""Formats whose parsing can skip part of a file with a warning."""
+
+
+def detect_format(path: Path) -> str:
+    """The format name for a path, from its suffix; ``text`` when the suffix is unknown."""
+    return SUFFIXES.get(path.suffix.lower(), "text")
+
+
+def parse_file(path: Path, max_bytes: int) -> ParsedFile:
+    """Read one file and parse it with the parser its suffix selects.
+
+    Args:
+        path: the file, already resolved to an absolute path.
+        max_bytes: files larger than this are refused (setting ``ingest.max_file_bytes``).
+
+    Raises:
+        IngestError: the file cannot be read, is too large, binary, or cannot be parsed.
+    """
+    info = _stat(path)
+    if info.st_size > max_bytes:
+        raise IngestError(str(path), f"file is {info.st_size:,} bytes, over the limit of "
+                          f"{max_bytes:,}; raise ingest.max_file_bytes to index it")
+    data = _read(path)
+    file_format = detect_format(path)
+    if file_format in READERS:
+        documents, warnings = READERS[file_format](path, data, info.st_mtime)
+        return ParsedFile(documents, warnings)
+    return ParsedFile(PARSERS[file_format](path, data, info.st_mtime), [])
+
+
+def _stat(path: Path) -> os.stat_result:
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise IngestError(str(path), f"cannot read: {_why(exc)}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise IngestError(str(path), "not a regular file; pass files or folders")
+    return info
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise IngestError(str(path), f"cannot read: {_why(exc)}") from None
+
+
+def _why(exc: OSError) -> str:
+    """``permission denied (EACCES)``: the errno's description and its name."""
+    if exc.errno is None:
+        return str(exc)
+    name = errno.errorcode.get(exc.errno, str(exc.errno))
+    return f"{(exc.strerror or os.strerror(exc.errno)).lower()} ({name})"

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from lore.errors import IngestError
+from lore.ingest.code import LANGUAGE_BY_SUFFIX, parse_code
+from lore.ingest.parse import PARSERS, SUFFIXES, ParsedFile, detect_format, parse_file
+
+LIMIT = 1_000_000
+
+
+def write(path: Path, data: bytes | str) -> Path:
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+    return path
+
+
+@pytest.mark.parametrize(("name", "content", "format"), [
+    ("notes.txt", "Plain text.", "text"),
+    ("README.MD", "# Title\n\nBody.", "markdown"),
+    ("page.htm", "<p>Hello.</p>", "html"),
+    ("corpus.jsonl", '{"_id": "1", "text": "One."}', "jsonl"),
+    ("records.json", '[{"id": "1", "text": "One."}]', "json"),
+    ("Makefile", "all:\n\techo hi", "text"),
+    ("data.unknownext", "still text", "text"),
+])
+def test_dispatch_by_suffix(tmp_path: Path, name: str, content: str, format: str) -> None:
+    path = write(tmp_path / name, content)
+    parsed = parse_file(path, LIMIT)
+    assert isinstance(parsed, ParsedFile)
+    assert parsed.warnings == []
+    doc, = parsed.documents
+    assert doc.format == format
+    assert doc.path == str(path)
+    assert doc.mtime == path.stat().st_mtime
+    for block in doc.blocks:
+        assert doc.text[block.start:block.end] == block.text
+
+
+def test_code_suffixes_go_to_the_code_parser() -> None:
+    for suffix, language in LANGUAGE_BY_SUFFIX.items():
+        assert detect_format(Path(f"/src/x{suffix}")) == language
+        assert PARSERS[SUFFIXES[suffix]] is parse_code
+    assert PARSERS["markdown"] is not parse_code
+
+
+def test_warnings_of_a_partly_bad_file_are_returned(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.jsonl", '{"_id": "1", "text": "ok"}\nbroken\n')
+    parsed = parse_file(path, LIMIT)
+    assert [d.key for d in parsed.documents] == ["1"]
+    assert parsed.warnings[0].startswith("line 2: invalid JSON")
+
+
+def test_unknown_binary_file_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path / "image.bin", b"\x89PNG\x00\x00\x00")
+    with pytest.raises(IngestError, match="binary") as caught:
+        parse_file(path, LIMIT)
+    assert caught.value.path == str(path)
+
+
+def test_too_large_file_names_size_limit_and_setting(tmp_path: Path) -> None:
+    path = write(tmp_path / "big.txt", "x" * 2000)
+    with pytest.raises(IngestError) as caught:
+        parse_file(path, 1000)
+    assert caught.value.reason == ("file is 2,000 bytes, over the limit of 1,000; "
+                                   "raise ingest.max_file_bytes to index it")
+
+
+def test_missing_file_and_folder_are_reported(tmp_path: Path) -> None:
+    with pytest.raises(IngestError, match=r"cannot read: no such file or directory \(ENOENT\)"):
+        parse_file(tmp_path / "gone.txt", LIMIT)
+    with pytest.raises(IngestError, match="not a regular file"):
+        parse_file(tmp_path, LIMIT)
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
+                    reason="root reads files whatever their mode")
+def test_unreadable_file_names_the_reason(tmp_path: Path) -> None:
+    path = write(tmp_path / "secret.txt", "hidden")
+    path.chmod(0)
+    try:
+        with pytest.raises(IngestError, match=r"permission denied \(EACCES\)"):
+            parse_file(path, LIMIT)
+    finally:
+        path.chmod(0o600)
+
+
+def test_pdf_errors_surface_as_ingest_errors(tmp_path: Path) -> None:
+    path = write(tmp_path / "broken.pdf", b"%PDF-1.4\nnot really")
+    with pytest.raises(IngestError, match="damaged or truncated PDF"):
+        parse_file(path, LIMIT)
