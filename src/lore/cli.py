@@ -20,6 +20,7 @@ from lore import api
 from lore.cli_output import ProgressListener, print_hits, print_report, print_status
 from lore.config import LoreConfig
 from lore.errors import LoreError
+from lore.types import SearchMode
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -31,8 +32,9 @@ class LoreUsageError(click.ClickException):
 
 
 def kb_option(command: F) -> F:
-    return click.option("--kb", "kb", envvar="LORE_HOME", type=click.Path(path_type=Path),
-                        help="Knowledge-base directory (default: $LORE_HOME, else ./.lore).")(command)
+    option = click.option("--kb", "kb", envvar="LORE_HOME", type=click.Path(path_type=Path),
+                          help="Knowledge-base directory (default: $LORE_HOME, else ./.lore).")
+    return option(command)
 
 
 def json_option(command: F) -> F:
@@ -94,7 +96,7 @@ def index(paths: tuple[Path, ...], kb: Path | None, model: str | None, include: 
               help="Filter: path=GLOB, type=FORMAT, language=LANG, kind=code|prose, "
                    "modified>=DATE (repeatable).")
 @json_option
-def search(query: str, kb: Path | None, k: int, mode: api.SearchMode, where: tuple[str, ...],
+def search(query: str, kb: Path | None, k: int, mode: SearchMode, where: tuple[str, ...],
            as_json: bool) -> None:
     """Search the knowledge base: ranked hits with their source spans and scores."""
     with opened(kb) as base:
@@ -141,7 +143,7 @@ def rm(paths: tuple[Path, ...], kb: Path | None, as_json: bool) -> None:
 @kb_option
 def reembed(model: str, kb: Path | None) -> None:
     """Embed every chunk again with another model (after changing your mind on --model)."""
-    with opened(kb, model, switch_model=True) as base, ProgressListener(events=False, bars=True) as listener:
+    with opened(kb, model, switch_model=True) as base, ProgressListener() as listener:
         count = base.reembed(listener)
     click.echo(f"re-embedded {count} views with {model}")
 

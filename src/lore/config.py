@@ -7,7 +7,7 @@ value is cast, and a bad value names its key. The library never writes the envir
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Literal, TypeVar, get_args
 
@@ -15,7 +15,8 @@ from lore.errors import ConfigError
 
 Fusion = Literal["weighted", "rrf"]
 """``weighted``: weighted sum of min-max normalised scores (measured best on SciFact, 0.728 vs
-0.717 nDCG@10 in the issue's reference run); ``rrf``: reciprocal rank fusion (Cormack et al. 2009)."""
+0.717 nDCG@10 in the issue's reference run); ``rrf``: reciprocal rank fusion (Cormack et al.
+2009)."""
 AnnChoice = Literal["auto", "exact", "hnsw"]
 """``auto`` picks exact search below ``hnsw_threshold`` vectors and HNSW above."""
 Dtype = Literal["auto", "bfloat16", "float32"]
@@ -45,7 +46,7 @@ class IngestConfig:
 @dataclass(frozen=True)
 class EmbedConfig:
     model: str = "minilm"
-    """A registered embedder name (``minilm``, ``e5-small``), a local model directory or a hub id."""
+    """A registered embedder (``minilm``, ``e5-small``), a local model directory or a hub id."""
     batch_size: int = 32
     dtype: Dtype = "auto"
 
@@ -65,8 +66,17 @@ class RetrieveConfig:
 @dataclass(frozen=True)
 class IndexConfig:
     ann: AnnChoice = "auto"
-    hnsw_threshold: int = 50_000
-    """Vector count above which ``auto`` builds an HNSW graph instead of exact search."""
+    hnsw_threshold: int = 40_000
+    """Vector count from which ``auto`` builds an HNSW graph instead of exact search.
+
+    Measured by ``benchmarks/ann_choice.py`` (2-core EPYC shared with other work, dim 384, one
+    query at a time; two runs): exact search takes 1.8-2.3 ms at 30k vectors and 3.0-3.8 ms at
+    50k, so it passes ~2.5 ms between 32k and 42k, where HNSW at its default ef_search (128)
+    answers in 0.5-0.7 ms at recall@10 0.999 (0.2-0.3 ms at ef 32, recall 0.97). Building the
+    graph then takes 10-25 s, repaid after ~9,000 queries and small next to embedding that many
+    chunks. ``choose_kind(n, config, current="hnsw")`` keeps an existing
+    graph down to 0.8 x this size, so a collection hovering near it is not rebuilt back and
+    forth."""
 
 
 @dataclass(frozen=True)
@@ -132,10 +142,12 @@ def _choice(literal: object) -> Callable[[str], str]:
 
 def setting_names() -> list[str]:
     """Every documented setting, ``section.field``: the docs test checks each is described."""
-    names = []
+    names: list[str] = []
+    defaults = LoreConfig()
     for section in fields(LoreConfig):
-        if section.name == "kb_dir":
-            names.append("kb_dir")
-            continue
-        names.extend(f"{section.name}.{f.name}" for f in fields(section.default_factory()))  # type: ignore[misc]
+        value = getattr(defaults, section.name)
+        if is_dataclass(value):
+            names.extend(f"{section.name}.{f.name}" for f in fields(value))
+        else:
+            names.append(section.name)
     return names

@@ -20,7 +20,8 @@ def random_run(seed: int) -> tuple[dict[str, list[str]], dict[str, dict[str, int
 
 def reference(run: dict[str, list[str]], qrels: dict[str, dict[str, int]], measure: str
               ) -> dict[str, float]:
-    scored = {q: {d: float(len(ranked) - i) for i, d in enumerate(ranked)} for q, ranked in run.items()}
+    scored = {q: {d: float(len(ranked) - i) for i, d in enumerate(ranked)}
+              for q, ranked in run.items()}
     results = pytrec_eval.RelevanceEvaluator(qrels, {measure.split(".")[0]}).evaluate(scored)
     key = measure.replace(".", "_")
     return {q: values[key] for q, values in results.items()}

@@ -29,7 +29,8 @@ def test_code_view_describes_the_symbol_in_words_then_the_code() -> None:
 
 
 def test_docstring_already_in_the_code_is_not_repeated() -> None:
-    code = 'def invalidate_entry(self, key):\n    """Drop one entry at once.\n\nCalled on every write."""\n'
+    code = ('def invalidate_entry(self, key):\n'
+            '    """Drop one entry at once.\n\nCalled on every write."""\n')
     view = code_view(code, SYMBOL, "/r/a.py", "python")
     assert view.count("Drop one entry at once.") == 1
     assert view.count("def invalidate_entry(self, key):") == 1

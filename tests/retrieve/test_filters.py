@@ -1,4 +1,4 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -15,8 +15,8 @@ def test_fields_and_repeats() -> None:
 
 def test_dates() -> None:
     result = parse_where(["modified>=2024-01-31", "modified<2024-06-01T12:00"])
-    assert result.modified_after == datetime(2024, 1, 31, tzinfo=timezone.utc).timestamp()
-    assert result.modified_before == datetime(2024, 6, 1, 12, tzinfo=timezone.utc).timestamp()
+    assert result.modified_after == datetime(2024, 1, 31, tzinfo=UTC).timestamp()
+    assert result.modified_before == datetime(2024, 6, 1, 12, tzinfo=UTC).timestamp()
 
 
 @pytest.mark.parametrize("expression, message", [

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from lore.errors import QueryError
 from lore.types import Filter
@@ -42,7 +42,8 @@ def _apply(current: Filter, expression: str) -> Filter:
     if op != "=":
         raise QueryError(f"filter {expression!r}: only '=' applies to {name}")
     attribute = _FIELDS[name]
-    return replace(current, **{attribute: (*getattr(current, attribute), value)})
+    values: tuple[str, ...] = (*getattr(current, attribute), value)
+    return replace(current, **{attribute: values})  # type: ignore[arg-type]
 
 
 def _apply_date(current: Filter, op: str, value: str, expression: str) -> Filter:
@@ -52,7 +53,7 @@ def _apply_date(current: Filter, op: str, value: str, expression: str) -> Filter
         raise QueryError(f"filter {expression!r}: {value!r} is not a date; "
                          "write YYYY-MM-DD or YYYY-MM-DDTHH:MM") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     stamp = moment.timestamp()
     if op in (">=", ">"):
         return replace(current, modified_after=stamp)

@@ -77,7 +77,7 @@ class VectorFeed:
             index.add(keys, vectors)
 
     def fits(self, index: VectorIndex) -> bool:
-        return choose_kind(len(index), self._config) == index.kind
+        return choose_kind(len(index), self._config, current=index.kind) == index.kind
 
 
 class TermFeed:

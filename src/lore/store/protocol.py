@@ -13,6 +13,8 @@ class VectorIndex(Protocol):
 
     Contract (checked by ``lore.testing.contracts.VectorIndexContract``):
 
+    - Keys are non-negative int64 (the store's chunk rowids); vectors are float32 rows of
+      length ``dim``, unit-normalised by the caller.
     - ``add`` inserts or replaces vectors under ``keys``; ``remove`` drops keys (unknown keys
       are ignored). Scores are inner products, higher is closer.
     - ``search`` returns ``(keys, scores)`` best first, at most ``k`` of each; when ``allowed``

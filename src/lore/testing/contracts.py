@@ -3,11 +3,274 @@ fixture; every backend then keeps the same promises."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lore.embed.protocol import Embedder
+from lore.errors import ConfigError
+from lore.store.protocol import VectorIndex
+
 
 class EmbedderContract:
-    """Promises of ``lore.embed.protocol.Embedder``; subclasses provide an ``embedder`` fixture."""
+    """Promises of ``lore.embed.protocol.Embedder``; subclasses provide an ``embedder`` fixture.
+
+    Example::
+
+        class TestHashEmbedder(EmbedderContract):
+            @pytest.fixture
+            def embedder(self) -> Embedder:
+                return HashEmbedder()
+    """
+
+    texts = (
+        "A cat sat on the mat and purred.",
+        "Interest rates",
+        "The committee postponed its vote on the new budget until Friday afternoon, after a "
+        "long debate about school funding, road repairs and the cost of the library extension.",
+        "x",
+        "Photosynthesis turns light into chemical energy in the leaves of green plants.",
+    )
+    """Of very different lengths, so that a backend that sorts by length must restore order."""
+
+    def test_shape_dtype_and_unit_rows(self, embedder: Embedder) -> None:
+        vectors = embedder.embed_documents(list(self.texts))
+        assert vectors.shape == (len(self.texts), embedder.dim)
+        assert vectors.dtype == np.float32
+        np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-3)
+
+    def test_query_is_a_unit_vector(self, embedder: Embedder) -> None:
+        vector = embedder.embed_query("where did the cat sit?")
+        assert vector.shape == (embedder.dim,)
+        assert vector.dtype == np.float32
+        assert abs(float(np.linalg.norm(vector)) - 1.0) < 1e-3
+
+    def test_empty_list_gives_empty_matrix(self, embedder: Embedder) -> None:
+        vectors = embedder.embed_documents([])
+        assert vectors.shape == (0, embedder.dim)
+        assert vectors.dtype == np.float32
+
+    def test_order_is_preserved(self, embedder: Embedder) -> None:
+        together = embedder.embed_documents(list(self.texts))
+        alone = np.stack([embedder.embed_documents([text])[0] for text in self.texts])
+        similarity = together @ alone.T
+        assert list(similarity.argmax(axis=1)) == list(range(len(self.texts)))
+        assert float(np.diag(similarity).min()) > 0.99
+
+    def test_deterministic(self, embedder: Embedder) -> None:
+        first = embedder.embed_documents(list(self.texts))
+        np.testing.assert_allclose(embedder.embed_documents(list(self.texts)), first, atol=1e-6)
+        np.testing.assert_allclose(embedder.embed_query(self.texts[0]),
+                                   embedder.embed_query(self.texts[0]), atol=1e-6)
+
+    def test_matching_document_scores_higher(self, embedder: Embedder) -> None:
+        query = embedder.embed_query("Where did the cat sit?")
+        match, other = embedder.embed_documents(["The cat sat on the mat.",
+                                                 "Stock markets fell sharply on Monday."])
+        assert float(match @ query) > float(other @ query)
+
+    def test_count_tokens(self, embedder: Embedder) -> None:
+        counts = embedder.count_tokens(list(self.texts))
+        assert len(counts) == len(self.texts)
+        assert all(isinstance(count, int) and count > 0 for count in counts)
+        assert counts[2] > counts[0] > counts[1]
+        assert embedder.count_tokens([]) == []
+
+    def test_long_text_is_truncated_not_rejected(self, embedder: Embedder) -> None:
+        long = " ".join(["word"] * (4 * embedder.max_tokens))
+        assert embedder.count_tokens([long])[0] > embedder.max_tokens
+        vectors = embedder.embed_documents([long, "short"])
+        assert vectors.shape == (2, embedder.dim)
+
+    def test_identity(self, embedder: Embedder) -> None:
+        assert isinstance(embedder.name, str) and embedder.name
+        assert embedder.dim > 0
+        assert embedder.max_tokens > 0
+
+
+MakeIndex = Callable[[int], VectorIndex]
+"""Makes an empty index for vectors of the given dimension."""
 
 
 class VectorIndexContract:
     """Promises of ``lore.store.protocol.VectorIndex``; subclasses provide an ``index`` fixture
-    (a factory taking ``dim``)."""
+    (a factory taking ``dim``).
+
+    Example::
+
+        class TestExactIndex(VectorIndexContract):
+            @pytest.fixture
+            def index(self) -> MakeIndex:
+                return ExactIndex
+    """
+
+    DIM = 16
+
+    def test_empty_index_has_no_hits(self, index: MakeIndex) -> None:
+        empty = index(self.DIM)
+        keys, scores = empty.search(self.unit(np.ones((1, self.DIM)))[0], k=5)
+        assert len(empty) == 0
+        assert keys.dtype == np.int64 and scores.dtype == np.float32
+        assert keys.shape == scores.shape == (0,)
+
+    def test_kind_and_dim(self, index: MakeIndex) -> None:
+        made = index(self.DIM)
+        assert made.dim == self.DIM
+        assert made.kind
+
+    def test_each_vector_finds_itself_first(self, index: MakeIndex) -> None:
+        keys, vectors = self.corpus(200, self.DIM, seed=1)
+        made = index(self.DIM)
+        made.add(keys, vectors)
+        assert len(made) == 200
+        for i in range(0, 200, 7):
+            found, scores = made.search(vectors[i], k=3)
+            assert found[0] == keys[i]
+            assert scores[0] == pytest.approx(1.0, abs=1e-5)
+
+    def test_scores_are_inner_products_best_first(self, index: MakeIndex) -> None:
+        keys, vectors = self.corpus(100, self.DIM, seed=2)
+        made = index(self.DIM)
+        made.add(keys, vectors)
+        query = self.unit(np.random.default_rng(3).standard_normal((1, self.DIM)))[0]
+        found, scores = made.search(query, k=10)
+        by_key = dict(zip(keys.tolist(), vectors, strict=True))
+        expected = [float(by_key[key] @ query) for key in found.tolist()]
+        assert scores.tolist() == pytest.approx(expected, abs=1e-5)
+        assert np.all(np.diff(scores) <= 1e-6)
+        assert len(set(found.tolist())) == len(found)
+
+    def test_add_replaces_an_existing_key(self, index: MakeIndex) -> None:
+        keys, vectors = self.corpus(50, self.DIM, seed=4)
+        made = index(self.DIM)
+        made.add(keys, vectors)
+        moved = self.unit(np.random.default_rng(5).standard_normal((1, self.DIM)))
+        made.add(keys[:1], moved)
+        assert len(made) == 50
+        found, scores = made.search(moved[0], k=50)
+        assert found[0] == keys[0] and scores[0] == pytest.approx(1.0, abs=1e-5)
+        assert found.tolist().count(int(keys[0])) == 1
+        found, scores = made.search(vectors[0], k=50)
+        score_of_key = dict(zip(found.tolist(), scores.tolist(), strict=True))
+        assert score_of_key[int(keys[0])] == pytest.approx(float(vectors[0] @ moved[0]), abs=1e-5)
+
+    def test_repeated_key_in_one_batch_keeps_the_last_vector(self, index: MakeIndex) -> None:
+        _, vectors = self.corpus(3, self.DIM, seed=6)
+        made = index(self.DIM)
+        made.add(np.array([9, 9, 10]), vectors)
+        assert len(made) == 2
+        found, scores = made.search(vectors[1], k=2)
+        assert found[0] == 9 and scores[0] == pytest.approx(1.0, abs=1e-5)
+
+    def test_removed_keys_never_come_back(self, index: MakeIndex) -> None:
+        keys, vectors = self.corpus(300, self.DIM, seed=7)
+        made = index(self.DIM)
+        made.add(keys, vectors)
+        gone = keys[::3]
+        made.remove(np.concatenate([gone, [123_456_789]]))  # an unknown key is ignored
+        assert len(made) == 200
+        for i in range(0, 300, 5):
+            found, _ = made.search(vectors[i], k=20)
+            assert not set(found.tolist()) & set(gone.tolist())
+            if i % 3:
+                assert found[0] == keys[i]
+        made.remove(gone)
+        assert len(made) == 200
+
+    def test_a_removed_key_can_be_added_again(self, index: MakeIndex) -> None:
+        keys, vectors = self.corpus(20, self.DIM, seed=8)
+        made = index(self.DIM)
+        made.add(keys, vectors)
+        made.remove(keys[:5])
+        made.add(keys[:5], vectors[:5])
+        assert len(made) == 20
+        found, _ = made.search(vectors[2], k=1)
+        assert found[0] == keys[2]
+
+    def test_removing_everything_leaves_an_empty_index(self, index: MakeIndex) -> None:
+        keys, vectors = self.corpus(30, self.DIM, seed=9)
+        made = index(self.DIM)
+        made.add(keys, vectors)
+        made.remove(keys)
+        found, _ = made.search(vectors[0], k=5)
+        assert len(made) == 0 and len(found) == 0
+
+    def test_filtered_search_returns_only_allowed_keys(self, index: MakeIndex) -> None:
+        keys, vectors = self.corpus(500, self.DIM, seed=10)
+        made = index(self.DIM)
+        made.add(keys, vectors)
+        made.remove(keys[:10])
+        rng = np.random.default_rng(11)
+        allowed = np.concatenate([rng.choice(keys, 40, replace=False), keys[:10], [987_654_321]])
+        by_key = dict(zip(keys[10:].tolist(), vectors[10:], strict=True))
+        live = np.array([key for key in allowed.tolist() if key in by_key])
+        for query in self.unit(rng.standard_normal((10, self.DIM))):
+            found, _ = made.search(query, k=5, allowed=allowed)
+            assert set(found.tolist()) <= set(live.tolist())
+            best = sorted(live.tolist(), key=lambda key: -float(by_key[key] @ query))[:5]
+            assert found.tolist() == best
+
+    def test_filtered_search_with_no_allowed_key_is_empty(self, index: MakeIndex) -> None:
+        keys, vectors = self.corpus(50, self.DIM, seed=12)
+        made = index(self.DIM)
+        made.add(keys, vectors)
+        for allowed in (np.array([], dtype=np.int64), np.array([1, 2, 3])):
+            found, scores = made.search(vectors[0], k=5, allowed=allowed)
+            assert len(found) == len(scores) == 0
+
+    def test_k_larger_than_the_index_returns_everything(self, index: MakeIndex) -> None:
+        keys, vectors = self.corpus(7, self.DIM, seed=13)
+        made = index(self.DIM)
+        made.add(keys, vectors)
+        found, scores = made.search(vectors[0], k=100)
+        assert sorted(found.tolist()) == sorted(keys.tolist())
+        assert len(scores) == 7
+        found, _ = made.search(vectors[0], k=0)
+        assert len(found) == 0
+
+    def test_save_then_load_gives_the_same_answers(self, index: MakeIndex,
+                                                   tmp_path: Path) -> None:
+        from lore.store.ann import load_index
+
+        keys, vectors = self.corpus(400, self.DIM, seed=14)
+        made = index(self.DIM)
+        made.add(keys, vectors)
+        made.remove(keys[:4])
+        made.save(tmp_path / "index")
+        loaded = load_index(tmp_path / "index")
+        assert (loaded.kind, loaded.dim, len(loaded)) == (made.kind, made.dim, len(made))
+        allowed = keys[::9]
+        for query in self.unit(np.random.default_rng(15).standard_normal((10, self.DIM))):
+            for subset in (None, allowed):
+                want, want_scores = made.search(query, k=10, allowed=subset)
+                got, got_scores = loaded.search(query, k=10, allowed=subset)
+                assert got.tolist() == want.tolist()
+                assert got_scores.tolist() == pytest.approx(want_scores.tolist(), abs=1e-6)
+        loaded.add(keys[:4], vectors[:4])
+        assert len(loaded) == 400 and loaded.search(vectors[1], k=1)[0][0] == keys[1]
+
+    def test_wrong_shapes_name_the_expected_dimension(self, index: MakeIndex) -> None:
+        made = index(self.DIM)
+        with pytest.raises(ConfigError, match=str(self.DIM)):
+            made.add(np.array([1]), np.ones((1, self.DIM + 1), dtype=np.float32))
+        with pytest.raises(ConfigError, match=str(self.DIM)):
+            made.search(np.ones(self.DIM + 1, dtype=np.float32), k=1)
+        with pytest.raises(ConfigError):
+            made.add(np.array([1, 2]), np.ones((1, self.DIM), dtype=np.float32))
+
+
+    @staticmethod
+    def unit(matrix: np.ndarray) -> np.ndarray:
+        matrix = np.asarray(matrix, dtype=np.float32)
+        unit: np.ndarray = matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
+        return unit
+
+
+    @staticmethod
+    def corpus(n: int, dim: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """``n`` random unit vectors under sparse, large int64 keys (like SQLite rowids)."""
+        rng = np.random.default_rng(seed)
+        keys = np.sort(rng.choice(10**12, size=n, replace=False)).astype(np.int64)
+        return keys, VectorIndexContract.unit(rng.standard_normal((n, dim)))

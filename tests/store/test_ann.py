@@ -1,0 +1,101 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lore.config import IndexConfig
+from lore.errors import ConfigError, StoreError
+from lore.store.ann import ANN_BACKENDS, HYSTERESIS, choose_kind, create_index, load_index
+from lore.store.flat import ExactIndex
+from lore.store.hnsw import HnswIndex
+
+
+def test_registry_names_every_backend() -> None:
+    assert {"exact": ExactIndex, "hnsw": HnswIndex} == ANN_BACKENDS
+
+
+@pytest.mark.parametrize("kind", sorted(ANN_BACKENDS))
+def test_create_index_makes_an_empty_index_of_that_kind(kind: str) -> None:
+    index = create_index(kind, dim=12)
+    assert (index.kind, index.dim, len(index)) == (kind, 12, 0)
+
+
+def test_unknown_kind_names_the_choices() -> None:
+    with pytest.raises(ConfigError, match="'ivf'.*exact, hnsw"):
+        create_index("ivf", dim=12)
+
+
+@pytest.mark.parametrize("kind", sorted(ANN_BACKENDS))
+@pytest.mark.parametrize("mmap", [False, True])
+def test_load_index_reads_the_kind_from_params(kind: str, mmap: bool, tmp_path: Path) -> None:
+    vectors = np.eye(4, dtype=np.float32)
+    index = create_index(kind, dim=4)
+    index.add(np.array([3, 1, 4, 15]), vectors)
+    index.save(tmp_path)
+    loaded = load_index(tmp_path, mmap=mmap)
+    assert type(loaded) is type(index) and len(loaded) == 4
+    assert loaded.search(vectors[2], k=1)[0].tolist() == [4]
+
+
+def test_a_missing_index_says_rebuild(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="params.json is missing.*rebuild"):
+        load_index(tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize("params", ['{"kind": "ivf", "format_version": 1}',
+                                    '{"kind": "exact", "format_version": 1, "dim": 0}',
+                                    '{"kind": "hnsw", "format_version": 1, "dim": "4"}',
+                                    '{"kind": "exact", "format_version": 99}',
+                                    '{"format_version": 1}', "[]", "\x00\x01"])
+def test_unusable_params_say_rebuild(params: str, tmp_path: Path) -> None:
+    (tmp_path / "params.json").write_text(params)
+    with pytest.raises(StoreError, match="rebuild"):
+        load_index(tmp_path)
+
+
+def test_a_half_written_index_is_a_store_error(tmp_path: Path) -> None:
+    index = create_index("exact", dim=4)
+    index.add(np.array([1]), np.ones((1, 4), dtype=np.float32) / 2)
+    index.save(tmp_path)
+    (tmp_path / "keys.npy").unlink()
+    with pytest.raises(StoreError, match="keys.npy"):
+        load_index(tmp_path)
+
+
+def test_auto_switches_at_the_threshold() -> None:
+    config = IndexConfig(ann="auto", hnsw_threshold=1_000)
+    assert choose_kind(0, config) == "exact"
+    assert choose_kind(999, config) == "exact"
+    assert choose_kind(1_000, config) == "hnsw"
+    assert choose_kind(10**7, config) == "hnsw"
+
+
+def test_a_forced_kind_wins_over_size() -> None:
+    assert choose_kind(10**7, IndexConfig(ann="exact")) == "exact"
+    assert choose_kind(1, IndexConfig(ann="hnsw")) == "hnsw"
+
+
+def test_an_existing_graph_is_kept_a_little_below_the_threshold() -> None:
+    config = IndexConfig(hnsw_threshold=1_000)
+    below = int(HYSTERESIS * 1_000)
+    assert choose_kind(below, config, current="hnsw") == "hnsw"
+    assert choose_kind(below - 1, config, current="hnsw") == "exact"
+    assert choose_kind(below, config, current="exact") == "exact"
+
+
+def test_default_threshold_is_where_exact_search_stops_being_cheap() -> None:
+    assert choose_kind(5_000, IndexConfig()) == "exact"
+    assert choose_kind(IndexConfig().hnsw_threshold, IndexConfig()) == "hnsw"
+
+
+def test_an_invalid_ann_setting_names_the_choices() -> None:
+    with pytest.raises(ConfigError, match="auto, exact, hnsw"):
+        choose_kind(10, IndexConfig(ann="ivf"))  # type: ignore[arg-type]
+
+
+def test_saved_params_are_plain_json(tmp_path: Path) -> None:
+    index = create_index("hnsw", dim=4)
+    index.save(tmp_path)
+    params = json.loads((tmp_path / "params.json").read_text())
+    assert params["kind"] == "hnsw" and params["dim"] == 4 and params["count"] == 0
