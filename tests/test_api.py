@@ -196,3 +196,19 @@ def test_a_reader_catches_up_with_a_writer(tmp_path: Path, corpus: Path) -> None
         assert reader.search("expired", k=3, mode="dense") == []
         writer.index([corpus])
         assert reader.search("expired entries", k=1, mode="dense")[0].path.endswith("caching.md")
+
+
+def test_an_hnsw_knowledge_base_finds_what_exact_search_finds(tmp_path: Path,
+                                                              corpus: Path) -> None:
+    from dataclasses import replace
+
+    from lore.config import IndexConfig, LoreConfig
+
+    results = {}
+    for ann in ("exact", "hnsw"):
+        config = replace(LoreConfig(), index=IndexConfig(ann=ann))
+        with lore.open(tmp_path / ann, model="hash", config=config) as base:
+            base.index([corpus])
+            assert base.status().ann == ann
+            results[ann] = [h.chunk.id for h in base.search("cache entries", k=3, mode="dense")]
+    assert results["hnsw"] == results["exact"]
