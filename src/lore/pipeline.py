@@ -31,8 +31,9 @@ from lore.retrieve.analyze import analyze
 from lore.store.sqlite import DocumentWrite, FileRecord, SqliteStore
 from lore.types import Chunk, Document, IndexReport, Skipped
 
-EMBED_WINDOW = 512
-"""Views sorted by length together, so the model's batches pad little."""
+EMBED_WINDOW = 2048
+"""Views sorted by length together, so the model's batches pad little (windows of 512 cost
+3.7% more model time than one global sort on SciFact; 2048 comes within 1%)."""
 EMBED_SLICE = 64
 """Views per model call: the grain of progress reports and of vector commits."""
 PENDING_LIMIT = 50_000
