@@ -212,3 +212,32 @@ def test_an_hnsw_knowledge_base_finds_what_exact_search_finds(tmp_path: Path,
             assert base.status().ann == ann
             results[ann] = [h.chunk.id for h in base.search("cache entries", k=3, mode="dense")]
     assert results["hnsw"] == results["exact"]
+
+
+@pytest.mark.slow
+def test_reembed_switches_the_model_and_every_vector(tmp_path: Path, corpus: Path) -> None:
+    with lore.open(tmp_path / "kb", model="hash") as base:
+        base.index([corpus])
+    with lore.open(tmp_path / "kb", model="minilm", switch_model=True) as base:
+        assert base.reembed() == base.status().chunks
+    with lore.open(tmp_path / "kb") as base:
+        state = base.status()
+        assert (state.embedder, state.dimension, state.vectors) == ("minilm", 384, state.chunks)
+        assert base.search("when do cache entries expire", k=1, mode="dense")[0].path.endswith(
+            "caching.md")
+
+
+def test_an_interrupted_reembed_is_finished_by_the_next_index(tmp_path: Path,
+                                                              corpus: Path) -> None:
+    from lore.store.sqlite import SqliteStore
+
+    with lore.open(tmp_path / "kb", model="hash") as base:
+        base.index([corpus])
+        chunks = base.status().chunks
+    store = SqliteStore(tmp_path / "kb" / "lore.db")
+    store.switch_embedder({"embedder": "hash", "dimension": "64"})  # as if killed right after
+    store.close()
+    with lore.open(tmp_path / "kb") as base:
+        report = base.index([corpus])
+        assert report.chunks_embedded == chunks and report.files_unchanged == 3
+        assert base.status().vectors == chunks

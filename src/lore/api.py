@@ -25,7 +25,7 @@ from lore.config import MAX_K, MAX_QUERY_CHARS, LoreConfig
 from lore.embed.protocol import Embedder
 from lore.embed.registry import create_embedder
 from lore.errors import ConfigError, EmbedderMismatch, QueryError, StoreError
-from lore.pipeline import IndexListener, IndexRun
+from lore.pipeline import IndexListener, IndexRun, SilentListener, embed_missing
 from lore.retrieve.analyze import analyze
 from lore.retrieve.filters import parse_where
 from lore.retrieve.fuse import fuse_rrf, fuse_weighted
@@ -105,7 +105,7 @@ class KnowledgeBase:
         return report
 
     def remove(self, paths: Sequence[str | Path]) -> int:
-        """Remove every document from these files or folders; returns how many left."""
+        """Remove every document from these files or folders; returns how many were removed."""
         targets = [str(Path(p).expanduser().resolve()) for p in paths]
         with self._writer():
             known = self._store.file_paths()
@@ -119,22 +119,17 @@ class KnowledgeBase:
             return before - self._store.document_count()
 
     def reembed(self, listener: IndexListener | None = None) -> int:
-        """Embed every chunk again with this knowledge base's embedder; returns views embedded."""
+        """Embed every chunk again with this knowledge base's embedder; returns views embedded.
+
+        Interrupted, it resumes: the next ``index`` or ``reembed`` embeds what is missing.
+        """
         with self._writer():
-            self._store.drop_all_vectors()
-            self._store.set_meta({"embedder": self._model, "dimension": str(self._embedder.dim)})
-            views = self._store.distinct_views()
-            if listener:
-                listener.on_to_embed(len(views))
-            for start in range(0, len(views), 256):
-                part = views[start:start + 256]
-                vectors = self._embedder.embed_documents([v for _, v in part])
-                self._store.put_vectors([h for h, _ in part], vectors)
-                if listener:
-                    listener.on_embedded(len(part))
-            self._vectors.reset()
+            self._vectors.reset()  # first, so no saved copy of the old vectors can be loaded
+            self._store.switch_embedder({"embedder": self._model,
+                                         "dimension": str(self._embedder.dim)})
+            count = embed_missing(self._store, self._embedder, listener or SilentListener())
             self._save_derived()
-            return len(views)
+            return count
 
     # -- reading -----------------------------------------------------------------------------
 

@@ -113,6 +113,7 @@ class IndexRun:
                 self._drain()
         self._drain()
         self._remove_vanished(roots, {str(p.resolve()) for p in files})
+        self._counts.embedded += embed_missing(self._store, self._embedder, self._listener)
         self._store.drop_orphan_vectors()
         return self._report(time.perf_counter() - started)
 
@@ -252,6 +253,24 @@ class IndexRun:
             documents_updated=c.updated, documents_removed=c.removed,
             chunks_added=c.chunks_added, chunks_removed=c.chunks_removed,
             chunks_embedded=c.embedded, skipped=tuple(c.skipped), seconds=seconds)
+
+
+def embed_missing(store: SqliteStore, embedder: Embedder, listener: IndexListener) -> int:
+    """Embed every stored chunk view that has no vector; returns how many were embedded.
+
+    Normally there are none. After ``reembed`` (or a crash during one) this is the whole work.
+    """
+    missing = store.views_without_vectors()
+    if missing:
+        listener.on_to_embed(len(missing))
+    for start in range(0, len(missing), EMBED_WINDOW):
+        window = sorted(missing[start:start + EMBED_WINDOW], key=lambda item: len(item[1]))
+        for piece_start in range(0, len(window), EMBED_SLICE):
+            piece = window[piece_start:piece_start + EMBED_SLICE]
+            store.put_vectors([h for h, _ in piece],
+                              embedder.embed_documents([v for _, v in piece]))
+            listener.on_embedded(len(piece))
+    return len(missing)
 
 
 def _under(path: str, prefixes: Sequence[str]) -> bool:

@@ -73,7 +73,10 @@ DELETE_ORPHAN_VECTORS = """
 DELETE FROM vectors WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.view_hash = vectors.hash)
 """
 DELETE_ALL_VECTORS = "DELETE FROM vectors"
-DISTINCT_VIEWS = "SELECT view_hash, MIN(view) FROM chunks GROUP BY view_hash"
+VIEWS_WITHOUT_VECTORS = """
+SELECT c.view_hash, MIN(c.view) FROM chunks c
+WHERE NOT EXISTS (SELECT 1 FROM vectors v WHERE v.hash = c.view_hash) GROUP BY c.view_hash
+"""
 CHUNK_VECTORS = """
 SELECT c.rowid, v.vector FROM chunks c JOIN vectors v ON v.hash = c.view_hash
 """

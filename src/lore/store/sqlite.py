@@ -178,12 +178,16 @@ class SqliteStore:
         with self._transaction() as db:
             db.execute(sql.DELETE_ORPHAN_VECTORS)
 
-    def drop_all_vectors(self) -> None:
+    def switch_embedder(self, meta: Mapping[str, str]) -> None:
+        """Record a new embedder and forget every vector of the old one, atomically."""
         with self._transaction() as db:
+            db.executemany(sql.SET_META, list(meta.items()))
             db.execute(sql.DELETE_ALL_VECTORS)
 
-    def distinct_views(self) -> list[tuple[str, str]]:
-        return [(str(h), str(v)) for h, v in self._read(sql.DISTINCT_VIEWS)]
+    def views_without_vectors(self) -> list[tuple[str, str]]:
+        """``(view_hash, view)`` of stored chunks that have no vector (after a re-embed or a
+        crash during one)."""
+        return [(str(h), str(v)) for h, v in self._read(sql.VIEWS_WITHOUT_VECTORS)]
 
     def chunk_vectors(self, rowids: Sequence[int] | None = None,
                       dim: int = 0) -> tuple[np.ndarray, np.ndarray]:
