@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
@@ -34,6 +35,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from common import doc_ranking, load_beir, machine  # noqa: E402
 
 import lore  # noqa: E402
+from lore.config import LoreConfig  # noqa: E402
 from lore.eval.metrics import mrr_at_k, ndcg_at_k, recall_at_k  # noqa: E402
 
 
@@ -81,8 +83,12 @@ def encode_with_lore_encoder(views: list[str], batch_size: int) -> float:
 def measure_search(kb_dir: Path, data: Path, split: str) -> dict[str, dict[str, float]]:
     queries, qrels = load_beir(data, split)
     results: dict[str, dict[str, float]] = {}
-    with lore.open(kb_dir) as kb:
-        for mode in ("lexical", "dense", "hybrid"):
+    default = LoreConfig.from_env({})
+    rrf = replace(default, retrieve=replace(default.retrieve, fusion="rrf"))
+    variants = [("lexical", "lexical", default), ("dense", "dense", default),
+                ("hybrid", "hybrid", default), ("hybrid (rrf)", "hybrid", rrf)]
+    for name, mode, config in variants:
+        with lore.open(kb_dir, config=config) as kb:
             for text in list(queries.values())[:20]:  # warm up model and caches
                 kb.search(text, k=10, mode=mode)
             latencies, run = [], {}
@@ -91,7 +97,7 @@ def measure_search(kb_dir: Path, data: Path, split: str) -> dict[str, dict[str, 
                 kb.search(text, k=10, mode=mode)
                 latencies.append((time.perf_counter() - started) * 1000)
                 run[qid] = doc_ranking(kb.search(text, k=200, mode=mode))
-            results[mode] = {
+            results[name] = {
                 "median_ms": statistics.median(latencies),
                 "p95_ms": sorted(latencies)[int(0.95 * len(latencies))],
                 "ndcg@10": ndcg_at_k(run, qrels, 10).mean,

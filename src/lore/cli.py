@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -57,7 +58,9 @@ def opened(kb: Path | None, model: str | None = None, switch_model: bool = False
 @click.group()
 @click.version_option(package_name="lore")
 def main() -> None:
-    """lore: index documents and code, then search them (and, later, ask them)."""
+    """lore: index documents and code, then search them."""
+    # jieba announces loading its dictionary at DEBUG level on its own handler.
+    logging.getLogger("jieba").setLevel(logging.WARNING)
 
 
 @main.command()

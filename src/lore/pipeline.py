@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -33,7 +33,7 @@ from lore.types import Chunk, Document, IndexReport, Skipped
 
 EMBED_WINDOW = 2048
 """Views sorted by token count together, so the model's batches pad little."""
-EMBED_SLICE = 64
+EMBED_SLICE = 128
 """Views per model call: the grain of progress reports and of vector commits."""
 PENDING_LIMIT = 50_000
 """Views parsed ahead of the model at most, bounding memory on huge inputs."""
@@ -184,22 +184,15 @@ class IndexRun:
         todo = [(h, self._queued_views[h]) for h in self._queued_views if h in missing]
         self._listener.on_to_embed(len(todo))
         self._write_complete()
-        for start in range(0, len(todo), EMBED_WINDOW):
-            self._embed_window(todo[start:start + EMBED_WINDOW])
+        self._counts.embedded += embed_views(self._store, self._embedder, todo, self._listener,
+                                             self._stored)
         self._queue, self._queued_views = [], {}
 
-    def _embed_window(self, window: list[tuple[str, str]]) -> None:
-        window = sort_by_tokens(window, self._embedder)
-        for start in range(0, len(window), EMBED_SLICE):
-            piece = window[start:start + EMBED_SLICE]
-            hashes = [h for h, _ in piece]
-            self._store.put_vectors(hashes, self._embedder.embed_documents([v for _, v in piece]))
-            self._counts.embedded += len(piece)
-            self._listener.on_embedded(len(piece))
-            done = set(hashes)
-            for item in self._queue:
-                item.missing -= done
-            self._write_complete()
+    def _stored(self, hashes: set[str]) -> None:
+        """Vectors for ``hashes`` are committed: write every document that now has all."""
+        for item in self._queue:
+            item.missing -= hashes
+        self._write_complete()
 
     def _write_complete(self) -> None:
         ready = [item for item in self._queue if not item.missing]
@@ -265,6 +258,23 @@ def sort_by_tokens(views: list[tuple[str, str]], embedder: Embedder) -> list[tup
     return [views[i] for i in order]
 
 
+def embed_views(store: SqliteStore, embedder: Embedder, views: list[tuple[str, str]],
+                listener: IndexListener,
+                on_stored: Callable[[set[str]], None] | None = None) -> int:
+    """Embed ``(hash, view)`` pairs and commit each slice's vectors as soon as it is done;
+    ``on_stored`` hears which hashes were committed. Returns how many were embedded."""
+    for start in range(0, len(views), EMBED_WINDOW):
+        window = sort_by_tokens(views[start:start + EMBED_WINDOW], embedder)
+        for piece_start in range(0, len(window), EMBED_SLICE):
+            piece = window[piece_start:piece_start + EMBED_SLICE]
+            hashes = [h for h, _ in piece]
+            store.put_vectors(hashes, embedder.embed_documents([v for _, v in piece]))
+            listener.on_embedded(len(piece))
+            if on_stored is not None:
+                on_stored(set(hashes))
+    return len(views)
+
+
 def embed_missing(store: SqliteStore, embedder: Embedder, listener: IndexListener) -> int:
     """Embed every stored chunk view that has no vector; returns how many were embedded.
 
@@ -273,14 +283,7 @@ def embed_missing(store: SqliteStore, embedder: Embedder, listener: IndexListene
     missing = store.views_without_vectors()
     if missing:
         listener.on_to_embed(len(missing))
-    for start in range(0, len(missing), EMBED_WINDOW):
-        window = sort_by_tokens(missing[start:start + EMBED_WINDOW], embedder)
-        for piece_start in range(0, len(window), EMBED_SLICE):
-            piece = window[piece_start:piece_start + EMBED_SLICE]
-            store.put_vectors([h for h, _ in piece],
-                              embedder.embed_documents([v for _, v in piece]))
-            listener.on_embedded(len(piece))
-    return len(missing)
+    return embed_views(store, embedder, missing, listener)
 
 
 def _under(path: str, prefixes: Sequence[str]) -> bool:

@@ -33,7 +33,10 @@ CHINESE_STOPWORDS = frozenset("""
 的 了 是 在 和 与 及 或 也 都 就 而 并 被 把 让 给 对 从 向 于 以 之 其 这 那 个 些 什么 吗 呢 吧 啊
 """.split())
 
-_RUNS = re.compile(r"([\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+)|([^\W_]+)", re.UNICODE)
+_HAN_CLASS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_HAN = re.compile(f"[{_HAN_CLASS}]")
+_WORDS = re.compile(r"[^\W_]+")
+_RUNS = re.compile(f"([{_HAN_CLASS}]+)|([^\\W_]+)")
 _MAX_TERM_CHARS = 64
 
 
@@ -52,24 +55,32 @@ def _jieba() -> Any:
 
 def analyze(text: str) -> list[str]:
     """Terms of ``text`` for the full-text index, in order."""
+    normalized = unicodedata.normalize("NFKC", text).lower()
+    if not _HAN.search(normalized):  # no Chinese, the common case: one regex, one stem call
+        return _stem([w for w in _WORDS.findall(normalized)
+                      if w not in ENGLISH_STOPWORDS and len(w) <= _MAX_TERM_CHARS])
     latin: list[str] = []
     terms: list[str] = []
-    for han, word in _runs(text):
+    for han, word in _runs(normalized):
         if word:
             if word not in ENGLISH_STOPWORDS and len(word) <= _MAX_TERM_CHARS:
                 latin.append(word)
             continue
         if latin:
-            terms.extend(_stemmer().stemWords(latin))
+            terms.extend(_stem(latin))
             latin = []
         terms.extend(w for w in _jieba().lcut(han) if w.strip() and w not in CHINESE_STOPWORDS)
     if latin:
-        terms.extend(_stemmer().stemWords(latin))
+        terms.extend(_stem(latin))
     return terms
 
 
-def _runs(text: str) -> Iterator[tuple[str, str]]:
-    normalized = unicodedata.normalize("NFKC", text).lower()
+def _stem(words: list[str]) -> list[str]:
+    stems: list[str] = _stemmer().stemWords(words)
+    return stems
+
+
+def _runs(normalized: str) -> Iterator[tuple[str, str]]:
     for match in _RUNS.finditer(normalized):
         yield match.group(1) or "", match.group(2) or ""
 
