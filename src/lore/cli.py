@@ -9,8 +9,7 @@ import dataclasses
 import json
 import logging
 import os
-import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -165,9 +164,5 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def run(argv: Sequence[str] | None = None) -> None:
-    main(args=argv, standalone_mode=True)
-
-
 if __name__ == "__main__":
-    run(sys.argv[1:])
+    main()

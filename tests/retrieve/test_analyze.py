@@ -1,4 +1,4 @@
-from lore.retrieve.analyze import analyze, match_expression
+from lore.retrieve.analyze import analyze
 
 
 def test_english_is_stemmed_and_stopwords_dropped() -> None:
@@ -20,6 +20,3 @@ def test_identifiers_split_on_underscores_and_full_width_forms_fold() -> None:
     assert analyze("max_entries") == ["max", "entri"]
     assert analyze("ＡＢＣ") == ["abc"]
 
-
-def test_match_expression_quotes_every_term() -> None:
-    assert match_expression(["a", 'b"c', "a"]) == '"a" OR "b""c"'

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from lore.errors import SchemaVersionError, StoreError
-from lore.retrieve.analyze import analyze, match_expression
+from lore.retrieve.analyze import analyze
+from lore.store.bm25 import BM25Index
 from lore.store.sqlite import DocumentWrite, FileRecord, SqliteStore, where_clause
 from lore.types import Chunk, Document, Filter
 
@@ -30,8 +31,12 @@ def write(store: SqliteStore, document: Document, chunks: list[Chunk]) -> None:
 
 
 def search(store: SqliteStore, query: str, where: Filter | None = None) -> list[int]:
-    clause = where_clause(where) if where else None
-    return [rowid for rowid, _ in store.search_terms(match_expression(analyze(query)), 10, clause)]
+    """Rowids matching ``query`` in the stored terms, as the derived BM25 index reads them."""
+    keys, texts = store.chunk_terms()
+    index = BM25Index()
+    index.add(keys, [text.split() for text in texts])
+    allowed = store.filtered_rowids(where_clause(where)) if where else None
+    return index.search(analyze(query), 10, allowed)[0].tolist()
 
 
 def test_written_chunks_read_back_with_provenance() -> None:

@@ -83,9 +83,3 @@ def _stem(words: list[str]) -> list[str]:
 def _runs(normalized: str) -> Iterator[tuple[str, str]]:
     for match in _RUNS.finditer(normalized):
         yield match.group(1) or "", match.group(2) or ""
-
-
-def match_expression(terms: list[str]) -> str:
-    """An FTS5 query that ORs the distinct terms, each quoted so no term is read as syntax."""
-    distinct = dict.fromkeys(t.replace('"', '""') for t in terms)
-    return " OR ".join(f'"{term}"' for term in distinct)

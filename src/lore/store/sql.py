@@ -33,7 +33,6 @@ ON CONFLICT(id) DO UPDATE SET title = excluded.title, format = excluded.format,
     text = excluded.text, meta = excluded.meta
 """
 DELETE_DOCUMENT = "DELETE FROM documents WHERE id = ?"
-GET_DOCUMENT_TEXT = "SELECT text FROM documents WHERE id = ?"
 
 CHUNKS_OF_DOCUMENT = "SELECT rowid, id FROM chunks WHERE doc_id = ?"
 INSERT_CHUNK = """
@@ -57,15 +56,6 @@ ALL_TERMS = "SELECT rowid, terms FROM chunk_terms"
 TERMS_BY_ROWID = "SELECT rowid, terms FROM chunk_terms WHERE rowid IN ({marks})"
 INSERT_TERMS = "INSERT INTO chunk_terms(rowid, terms) VALUES (?, ?)"
 DELETE_TERMS = "DELETE FROM chunk_terms WHERE rowid = ?"
-# bm25() is lower-is-better; negate so every retriever scores higher-is-better.
-SEARCH_TERMS = """
-SELECT rowid, -bm25(chunk_terms) FROM chunk_terms WHERE chunk_terms MATCH ?
-ORDER BY rank LIMIT ?
-"""
-SEARCH_TERMS_FILTERED = """
-SELECT rowid, -bm25(chunk_terms) FROM chunk_terms WHERE chunk_terms MATCH ?
-AND rowid IN ({subquery}) ORDER BY rank LIMIT ?
-"""
 
 HAS_VECTOR = "SELECT 1 FROM vectors WHERE hash = ?"
 INSERT_VECTOR = "INSERT OR IGNORE INTO vectors(hash, vector) VALUES (?, ?)"
@@ -95,10 +85,6 @@ COUNT_DOCUMENTS = "SELECT COUNT(*) FROM documents"
 COUNT_CHUNKS = "SELECT COUNT(*) FROM chunks"
 COUNT_VECTORS = "SELECT COUNT(*) FROM vectors"
 DOCUMENT_IDS_OF_FILE = "SELECT id FROM documents WHERE path = ?"
-LIST_DOCUMENTS = """
-SELECT d.path, d.key, d.title, d.format, d.language, d.mtime, COUNT(c.rowid)
-FROM documents d LEFT JOIN chunks c ON c.doc_id = d.id GROUP BY d.id ORDER BY d.path, d.key
-"""
 
 # Filter fragments: the filter builder joins these with AND over the chunk/document join.
 FILTERED_CHUNK_ROWIDS = """

@@ -234,18 +234,6 @@ class SqliteStore:
 
     # -- reading chunks ----------------------------------------------------------------------
 
-    def search_terms(self, match: str, k: int, where: tuple[str, list[object]] | None = None
-                     ) -> list[tuple[int, float]]:
-        """BM25 over the FTS5 index: ``(rowid, score)`` best first; ``where`` restricts rows."""
-        if where is None:
-            rows = self._read(sql.SEARCH_TERMS, (match, k))
-        else:
-            clause, params = where
-            query = sql.SEARCH_TERMS_FILTERED.format(
-                subquery=sql.FILTERED_CHUNK_ROWIDS.format(where=clause))
-            rows = self._read(query, [match, *params, k])
-        return [(int(r), float(s)) for r, s in rows]
-
     def filtered_rowids(self, where: tuple[str, list[object]]) -> np.ndarray:
         clause, params = where
         rows = self._read(sql.FILTERED_CHUNK_ROWIDS.format(where=clause), params)
@@ -259,10 +247,6 @@ class SqliteStore:
                 stored = _stored_chunk(row)
                 found[stored.rowid] = stored
         return found
-
-    def document_text(self, doc_id: str) -> str | None:
-        rows = self._read(sql.GET_DOCUMENT_TEXT, (doc_id,))
-        return str(rows[0][0]) if rows else None
 
     # -- statistics --------------------------------------------------------------------------
 
