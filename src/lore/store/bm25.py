@@ -1,9 +1,10 @@
 """An in-memory BM25 index over analysed terms, derived from the store's FTS5 table.
 
 FTS5 is the durable full-text index, but its ``bm25()`` ranks every matching row through a
-per-row callback: 9.9 ms median per SciFact query here, for the same nDCG@10 (0.688). This index
-precomputes each posting's BM25 weight into term-major arrays, so a query is one gather and one
-``np.bincount``: well under a millisecond at that size (``benchmarks/scifact.py``).
+per-row callback: about 10 ms per SciFact query in a one-off measurement while choosing this
+design, for the same nDCG@10. This index precomputes each posting's BM25 weight into term-major
+arrays, so a query is one gather and one ``np.bincount``: 0.6 ms median for lexical search on
+SciFact, analysis included (``benchmarks/scifact.py``).
 
 Documents are stored row by row (append-only, deletions are tombstones); the term-major arrays
 are rebuilt lazily after a change, which costs tens of milliseconds per million postings.
