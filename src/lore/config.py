@@ -13,12 +13,21 @@ from typing import Literal, TypeVar, get_args
 
 from lore.errors import ConfigError
 
-Fusion = Literal["weighted", "rrf"]
-"""``weighted``: weighted sum of min-max normalised scores; ``rrf``: reciprocal rank fusion
-(Cormack et al. 2009). Weighted is the default by measurement: nDCG@10 0.733 against 0.715 for
-RRF on SciFact test (``benchmarks/scifact.py``)."""
-AnnChoice = Literal["auto", "exact", "hnsw"]
-"""``auto`` picks exact search below ``hnsw_threshold`` vectors and HNSW above."""
+Fusion = Literal["adaptive", "weighted", "rrf"]
+"""``adaptive``: z-score fusion weighted by the query's signals (its script against the
+embedder's languages, the share of code among candidates: ``lore.retrieve.fuse``);
+``weighted``: ``lexical_weight`` times min-max normalised lexical scores plus the rest times
+dense; ``rrf``: reciprocal rank fusion (Cormack et al. 2009). ``benchmarks/fusion.py`` compares
+them on the five shared sets."""
+CodeView = Literal["both", "description", "code"]
+"""What search reads of a code chunk: its natural-language description, its code, or both."""
+AnnChoice = Literal["auto", "exact", "hnsw", "ivfpq", "lsh"]
+"""Which vector index: ``exact`` scans every vector; ``hnsw`` walks a graph (float32 vectors
+plus links); ``ivfpq`` scans product-quantised codes (~16x smaller) and re-scores its shortlist
+exactly from the store; ``lsh`` ranks random-hyperplane bits by Hamming distance, re-scored the
+same way. ``auto`` picks exact below ``hnsw_threshold`` vectors, HNSW up to
+``ivfpq_threshold`` and IVF-PQ from there (where HNSW's memory no longer fits); LSH only when
+named."""
 Dtype = Literal["auto", "bfloat16", "float32"]
 """``auto`` uses bfloat16 where the CPU has native bf16 instructions (avx512_bf16 / amx)."""
 
@@ -41,12 +50,17 @@ class IngestConfig:
     hidden: bool = False
     """Index hidden files and folders (names starting with a dot)."""
     respect_gitignore: bool = True
+    code_view: CodeView = "both"
+    """What search reads of a code chunk: a natural-language description built by program
+    analysis (split name, signature, docstring, comments, path), the code, or both."""
 
 
 @dataclass(frozen=True)
 class EmbedConfig:
-    model: str = "minilm"
-    """A registered embedder (``minilm``, ``e5-small``), a local model directory or a hub id."""
+    model: str = "auto"
+    """``auto`` (English MiniLM, or multilingual-e5-small when the text is largely in other
+    scripts: ``lore.embed.choose``), a registered embedder (``minilm``, ``e5-small``), a local
+    model directory or a hub id."""
     batch_size: int = 32
     dtype: Dtype = "auto"
 
@@ -55,12 +69,25 @@ class EmbedConfig:
 class RetrieveConfig:
     k: int = 10
     mode: Literal["lexical", "dense", "hybrid"] = "hybrid"
-    fusion: Fusion = "weighted"
+    fusion: Fusion = "adaptive"
     lexical_weight: float = 0.5
     """Weight of the lexical side in weighted fusion; the dense side gets the rest."""
     rrf_k: int = 60
     candidates: int = 100
     """How many hits each retriever contributes to fusion."""
+    diversity: float = 0.0
+    """Maximal marginal relevance (0..1): 0 keeps the ranking; higher values push down chunks
+    that resemble better-ranked ones, so one document does not fill the top k."""
+    widen: Literal["none", "parent", "window"] = "parent"
+    """How ``KnowledgeBase.passages`` widens a hit: its parent section (sentence window when
+    there is none or it is long), a sentence window, or not at all."""
+    window_sentences: int = 2
+    """Sentences added on each side by a sentence window."""
+    reranker: str = ""
+    """Rerank the first ``rerank_depth`` hits: ``cross-encoder:<dir or hub id>`` or
+    ``llm:<gguf model>`` (``lore.rerank``); empty for none. See benchmarks/README.md for when
+    the LLM judge pays for itself on a CPU."""
+    rerank_depth: int = 20
 
 
 @dataclass(frozen=True)
@@ -77,6 +104,21 @@ class IndexConfig:
     chunks. ``choose_kind(n, config, current="hnsw")`` keeps an existing
     graph down to 0.8 x this size, so a collection hovering near it is not rebuilt back and
     forth."""
+    ivfpq_threshold: int = 2_000_000
+    """Vector count from which ``auto`` builds IVF-PQ instead of HNSW: where memory, not speed,
+    decides (kept down to 0.8 x this size once built, like HNSW).
+
+    Measured by ``benchmarks/ann_family.py`` (MiniLM 384-d, 1M = 50k real passages plus
+    perturbed copies, one query at a time, shared 2-core machine): HNSW holds the float32
+    vectors plus links, 1.10x raw float32 (1.7 GB at 1M, 1.7 KB a vector), and answers at
+    recall@10 0.960 / 0.978 in 0.45 / 0.77 ms (ef 64 / 128). IVF-PQ holds 0.077x (118 MB at
+    1M) and is as fast with the vectors in memory (0.947 in 0.46 ms at nprobe 16, 0.975 in
+    0.69 ms at nprobe 32), but in lore it re-scores its 100 candidates from SQLite, which adds
+    ~3 ms of CPU a query (``SqliteStore.vectors_by_rowid``). So HNSW is preferred while its
+    memory fits; at this default it needs ~3.4 GB, beyond what a local tool should take beside
+    the embedder and the page cache. Raise it on a machine with memory to spare, lower it where
+    memory is short. (IVF-PQ also builds faster: 5 min at 1M on one thread, HNSW 20 min on
+    two.) ``lsh`` is never picked by size: its scan is linear (~8 ms a query at 1M)."""
 
 
 @dataclass(frozen=True)
@@ -90,7 +132,8 @@ class LoreConfig:
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> LoreConfig:
         """Read ``LORE_*`` variables: ``LORE_HOME``, ``LORE_MODEL``, ``LORE_BATCH_SIZE``,
-        ``LORE_DTYPE``, ``LORE_FUSION``, ``LORE_ANN``, ``LORE_CHUNK_TOKENS``."""
+        ``LORE_DTYPE``, ``LORE_FUSION``, ``LORE_ANN``, ``LORE_CHUNK_TOKENS``, ``LORE_CODE_VIEW``,
+        ``LORE_RERANKER``."""
         config = cls()
         if "LORE_HOME" in environ:
             config = replace(config, kb_dir=Path(environ["LORE_HOME"]))
@@ -99,10 +142,14 @@ class LoreConfig:
             "LORE_BATCH_SIZE": ("batch_size", _positive_int),
             "LORE_DTYPE": ("dtype", _choice(Dtype)),
         })
-        retrieve = _override(config.retrieve, environ, {"LORE_FUSION": ("fusion", _choice(Fusion))})
+        retrieve = _override(config.retrieve, environ, {
+            "LORE_FUSION": ("fusion", _choice(Fusion)),
+            "LORE_RERANKER": ("reranker", str),
+        })
         index = _override(config.index, environ, {"LORE_ANN": ("ann", _choice(AnnChoice))})
         ingest = _override(config.ingest, environ, {
             "LORE_CHUNK_TOKENS": ("chunk_tokens", _positive_int),
+            "LORE_CODE_VIEW": ("code_view", _choice(CodeView)),
         })
         return replace(config, embed=embed, retrieve=retrieve, index=index, ingest=ingest)
 

@@ -1,18 +1,26 @@
 import json
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 import pytest
 
-from lore.config import IndexConfig
+from lore.config import AnnChoice, IndexConfig
 from lore.errors import ConfigError, StoreError
 from lore.store.ann import ANN_BACKENDS, HYSTERESIS, choose_kind, create_index, load_index
 from lore.store.flat import ExactIndex
 from lore.store.hnsw import HnswIndex
+from lore.store.ivfpq import IvfPqIndex
+from lore.store.lsh import LshIndex
 
 
 def test_registry_names_every_backend() -> None:
-    assert {"exact": ExactIndex, "hnsw": HnswIndex} == ANN_BACKENDS
+    assert {"exact": ExactIndex, "hnsw": HnswIndex, "ivfpq": IvfPqIndex,
+            "lsh": LshIndex} == ANN_BACKENDS
+
+
+def test_every_ann_choice_but_auto_is_a_backend() -> None:
+    assert set(get_args(AnnChoice)) == {"auto", *ANN_BACKENDS}
 
 
 @pytest.mark.parametrize("kind", sorted(ANN_BACKENDS))
@@ -68,12 +76,24 @@ def test_auto_switches_at_the_threshold() -> None:
     assert choose_kind(0, config) == "exact"
     assert choose_kind(999, config) == "exact"
     assert choose_kind(1_000, config) == "hnsw"
-    assert choose_kind(10**7, config) == "hnsw"
+    assert choose_kind(config.ivfpq_threshold - 1, config) == "hnsw"
 
 
 def test_a_forced_kind_wins_over_size() -> None:
     assert choose_kind(10**7, IndexConfig(ann="exact")) == "exact"
     assert choose_kind(1, IndexConfig(ann="hnsw")) == "hnsw"
+    assert choose_kind(1, IndexConfig(ann="ivfpq"), current="exact") == "ivfpq"
+    assert choose_kind(10**8, IndexConfig(ann="lsh"), current="ivfpq") == "lsh"
+
+
+def test_auto_picks_ivfpq_from_its_threshold_and_keeps_it_a_little_below() -> None:
+    config = IndexConfig(hnsw_threshold=1_000, ivfpq_threshold=10_000)
+    assert choose_kind(9_999, config) == "hnsw"
+    assert choose_kind(10_000, config) == "ivfpq"
+    assert choose_kind(int(HYSTERESIS * 10_000), config, current="ivfpq") == "ivfpq"
+    assert choose_kind(int(HYSTERESIS * 10_000) - 1, config, current="ivfpq") == "hnsw"
+    assert choose_kind(500, config, current="ivfpq") == "exact"
+    assert all(choose_kind(n, config) != "lsh" for n in (0, 10**3, 10**5, 10**9))
 
 
 def test_an_existing_graph_is_kept_a_little_below_the_threshold() -> None:
@@ -90,7 +110,7 @@ def test_default_threshold_is_where_exact_search_stops_being_cheap() -> None:
 
 
 def test_an_invalid_ann_setting_names_the_choices() -> None:
-    with pytest.raises(ConfigError, match="auto, exact, hnsw"):
+    with pytest.raises(ConfigError, match="auto, exact, hnsw, ivfpq, lsh"):
         choose_kind(10, IndexConfig(ann="ivf"))  # type: ignore[arg-type]
 
 

@@ -96,6 +96,20 @@ def test_vectors_are_content_addressed_and_orphans_dropped() -> None:
     assert one_key.tolist() == [keys[0]] and one.shape == (1, 4)
 
 
+def test_vectors_by_rowid_come_back_in_the_order_asked() -> None:
+    store = SqliteStore(None)
+    document, chunks = make_document("/kb/a.md", [f"Paragraph number {i}." for i in range(5)])
+    write(store, document, chunks)
+    store.put_vectors([c.view_hash for c in chunks],
+                      np.arange(20, dtype=np.float32).reshape(5, 4))
+    keys, matrix = store.chunk_vectors(dim=4)
+    wanted = keys[[3, 0, 4, 0]]
+    np.testing.assert_array_equal(store.vectors_by_rowid(wanted, dim=4), matrix[[3, 0, 4, 0]])
+    assert store.vectors_by_rowid(np.array([], dtype=np.int64), dim=4).shape == (0, 4)
+    with pytest.raises(StoreError, match="search again|rebuild"):
+        store.vectors_by_rowid(np.array([int(keys[0]), 999_999]), dim=4)
+
+
 def test_filters_restrict_lexical_search() -> None:
     store = SqliteStore(None)
     for path in ("/p/src/cache.md", "/p/docs/cache.md"):

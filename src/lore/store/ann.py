@@ -1,9 +1,12 @@
 """The vector-index family: a registry of backends, a factory, a loader and the size rule.
 
-``exact`` (``flat.ExactIndex``) scans every vector; ``hnsw`` (``hnsw.HnswIndex``) walks a graph.
-Both save to a directory as ``params.json`` plus data files; ``params.json`` names the kind, so
-``load_index`` needs no other hint. An index is derived data: when ``load_index`` raises
-``StoreError`` the caller rebuilds it from the store.
+``exact`` (``flat.ExactIndex``) scans every vector; ``hnsw`` (``hnsw.HnswIndex``) walks a graph;
+``ivfpq`` (``ivfpq.IvfPqIndex``) scans product-quantised codes in a few inverted lists and
+``lsh`` (``lsh.LshIndex``) ranks random-hyperplane sign bits by Hamming distance, both then
+re-scoring their shortlist exactly from the store (``protocol.Rescoring``). Each saves to a
+directory as ``params.json`` plus data files; ``params.json`` names the kind, so ``load_index``
+needs no other hint. An index is derived data: when ``load_index`` raises ``StoreError`` the
+caller rebuilds it from the store.
 """
 
 from __future__ import annotations
@@ -15,19 +18,24 @@ from lore.config import IndexConfig
 from lore.errors import ConfigError, StoreError
 from lore.store.flat import ExactIndex, read_params
 from lore.store.hnsw import HnswIndex
+from lore.store.ivfpq import IvfPqIndex
+from lore.store.lsh import LshIndex
 from lore.store.protocol import VectorIndex
 
-ANN_BACKENDS: dict[str, Callable[..., VectorIndex]] = {"exact": ExactIndex, "hnsw": HnswIndex}
+ANN_BACKENDS: dict[str, Callable[..., VectorIndex]] = {
+    "exact": ExactIndex, "hnsw": HnswIndex, "ivfpq": IvfPqIndex, "lsh": LshIndex}
 """Constructors by kind; each takes ``dim`` and its own keyword settings."""
 
 _LOADERS: dict[str, Callable[[Path, bool], VectorIndex]] = {
     "exact": ExactIndex.load,
     "hnsw": HnswIndex.load,
+    "ivfpq": IvfPqIndex.load,
+    "lsh": LshIndex.load,
 }
 
 HYSTERESIS = 0.8
-"""An HNSW index is kept until the collection shrinks below this share of the threshold, so a
-collection hovering around it is not rebuilt back and forth."""
+"""An index chosen by size is kept until the collection shrinks below this share of the
+threshold that chose it, so a collection hovering around one is not rebuilt back and forth."""
 
 
 def create_index(kind: str, dim: int) -> VectorIndex:
@@ -66,18 +74,24 @@ def load_index(directory: Path, mmap: bool = False) -> VectorIndex:
 def choose_kind(n_vectors: int, config: IndexConfig, current: str | None = None) -> str:
     """Which kind of index suits ``n_vectors``: what ``config.ann`` forces, else by size.
 
-    ``auto`` gives ``exact`` below ``config.hnsw_threshold`` vectors and ``hnsw`` at or above.
-    Pass the ``current`` kind to keep an existing HNSW graph while the collection stays above
-    ``HYSTERESIS`` x threshold.
+    ``auto`` gives ``exact`` below ``config.hnsw_threshold`` vectors, ``hnsw`` from there and
+    ``ivfpq`` from ``config.ivfpq_threshold`` on (where a graph holding float32 vectors takes
+    too much memory); ``lsh`` is never chosen by size, only by name. Pass the ``current`` kind
+    to keep an existing index while the collection stays above ``HYSTERESIS`` x the threshold
+    that chose it. A forced kind is returned whatever ``current`` is, so an index of another
+    kind is rebuilt.
 
     >>> choose_kind(1_000, IndexConfig())
     'exact'
     """
-    if config.ann in ("exact", "hnsw"):
+    if config.ann in ANN_BACKENDS:
         return config.ann
     if config.ann != "auto":
-        raise ConfigError(f"index.ann is {config.ann!r}; choose from auto, exact, hnsw")
-    threshold = config.hnsw_threshold
-    if current == "hnsw" and n_vectors >= HYSTERESIS * threshold:
+        raise ConfigError(f"index.ann is {config.ann!r}; choose from auto, "
+                          f"{', '.join(ANN_BACKENDS)}")
+    ivfpq, hnsw = config.ivfpq_threshold, config.hnsw_threshold
+    if n_vectors >= ivfpq or (current == "ivfpq" and n_vectors >= HYSTERESIS * ivfpq):
+        return "ivfpq"
+    if n_vectors >= hnsw or (current in ("hnsw", "ivfpq") and n_vectors >= HYSTERESIS * hnsw):
         return "hnsw"
-    return "hnsw" if n_vectors >= threshold else "exact"
+    return "exact"

@@ -28,7 +28,8 @@ from lore.config import IndexConfig
 from lore.errors import StoreError
 from lore.store.ann import choose_kind, create_index, load_index
 from lore.store.bm25 import BM25Index
-from lore.store.protocol import VectorIndex
+from lore.store.ivfpq import IvfPqIndex
+from lore.store.protocol import Rescoring, VectorIndex
 from lore.store.sqlite import SqliteStore
 
 _POINTER = "CURRENT"
@@ -58,18 +59,21 @@ class Feed(Protocol[IndexT]):
 
 
 class VectorFeed:
+    """Feeds the vector index from the store's vectors, and lends the store to indexes that
+    re-score from it (``ivfpq``, ``lsh``): they keep codes, the store keeps the vectors."""
+
     def __init__(self, store: SqliteStore, dim: int, config: IndexConfig) -> None:
         self._store, self.dim, self._config = store, dim, config
 
     def create(self, size: int) -> VectorIndex:
-        return create_index(choose_kind(size, self._config), self.dim)
+        return self._attach(create_index(choose_kind(size, self._config), self.dim))
 
     def load(self, directory: Path) -> VectorIndex:
         index = load_index(directory)
         if index.dim != self.dim:
             raise StoreError(f"vector index at {directory} has {index.dim} dimensions, "
                              f"not {self.dim}")
-        return index
+        return self._attach(index)
 
     def fill(self, index: VectorIndex, rowids: Sequence[int] | None) -> None:
         keys, vectors = self._store.chunk_vectors(rowids, dim=self.dim)
@@ -77,7 +81,17 @@ class VectorFeed:
             index.add(keys, vectors)
 
     def fits(self, index: VectorIndex) -> bool:
+        if isinstance(index, IvfPqIndex) and index.outgrown():
+            return False  # its lists were sized for a much smaller collection
         return choose_kind(len(index), self._config, current=index.kind) == index.kind
+
+    def _attach(self, index: VectorIndex) -> VectorIndex:
+        if isinstance(index, Rescoring):
+            index.rescore_source = self._vectors_of
+        return index
+
+    def _vectors_of(self, keys: np.ndarray) -> np.ndarray:
+        return self._store.vectors_by_rowid(keys, dim=self.dim)
 
 
 class TermFeed:

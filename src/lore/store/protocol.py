@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
+
+VectorSource = Callable[[np.ndarray], np.ndarray]
+"""Full vectors by key: given int64 keys, their float32 rows ``(len(keys), dim)`` in that order.
+
+The store is the source (``SqliteStore.vectors_by_rowid``); compressed indexes use it to re-score
+their shortlist exactly. Every key it is asked for is one the index holds; a key the source does
+not know raises ``StoreError``."""
 
 
 class VectorIndex(Protocol):
@@ -36,3 +44,14 @@ class VectorIndex(Protocol):
                allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]: ...
 
     def save(self, directory: Path) -> None: ...
+
+
+@runtime_checkable
+class Rescoring(Protocol):
+    """An index that keeps compressed codes and re-scores its shortlist from a ``VectorSource``.
+
+    ``rescore_source`` is set by whoever owns the full vectors (``VectorFeed`` attaches the
+    store); it is not saved with the index. Without it, search returns approximate scores.
+    """
+
+    rescore_source: VectorSource | None

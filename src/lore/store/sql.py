@@ -74,6 +74,11 @@ CHUNK_VECTORS_BY_ROWID = """
 SELECT c.rowid, v.vector FROM chunks c JOIN vectors v ON v.hash = c.view_hash
 WHERE c.rowid IN ({marks})
 """
+# One parameter, a JSON array of rowids: any number of them, one statement, one lookup each.
+VECTORS_BY_ROWID_JSON = """
+SELECT c.rowid, v.vector FROM json_each(?) j
+JOIN chunks c ON c.rowid = j.value JOIN vectors v ON v.hash = c.view_hash
+"""
 
 LOG_CHANGE = "INSERT INTO changes(chunk, added) VALUES (?, ?)"
 CHANGES_SINCE = "SELECT seq, chunk, added FROM changes WHERE seq > ? ORDER BY seq"
@@ -81,6 +86,8 @@ CHANGES_SINCE = "SELECT seq, chunk, added FROM changes WHERE seq > ? ORDER BY se
 LAST_CHANGE = "SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence WHERE name = 'changes'"
 TRIM_CHANGES = "DELETE FROM changes WHERE seq <= ?"
 
+CHUNK_KINDS = "SELECT kind FROM chunks WHERE rowid IN ({marks})"
+DOCUMENT_TEXTS = "SELECT id, text FROM documents WHERE id IN ({marks})"
 COUNT_DOCUMENTS = "SELECT COUNT(*) FROM documents"
 COUNT_CHUNKS = "SELECT COUNT(*) FROM chunks"
 COUNT_VECTORS = "SELECT COUNT(*) FROM vectors"

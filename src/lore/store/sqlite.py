@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -205,6 +205,26 @@ class SqliteStore:
         blob = b"".join(r[1] for r in rows)
         return keys, np.frombuffer(blob, dtype=np.float32).reshape(len(rows), -1).copy()
 
+    def vectors_by_rowid(self, rowids: np.ndarray, dim: int) -> np.ndarray:
+        """The vectors of chunk ``rowids``, one float32 row each, in the order given.
+
+        The exact re-scoring source of compressed indexes: a shortlist of a few hundred
+        rowids in one statement.
+
+        Raises:
+            StoreError: a rowid has no chunk or no vector.
+        """
+        wanted = [int(r) for r in np.asarray(rowids).tolist()]
+        rows = self._read(sql.VECTORS_BY_ROWID_JSON, (json.dumps(wanted),))
+        blobs = {int(rowid): blob for rowid, blob in rows}
+        missing = [r for r in wanted if r not in blobs]
+        if missing:
+            raise StoreError(f"{len(missing)} chunks (rowid {missing[0]}, ...) have no stored "
+                             "vector: the store changed during the search (search again) or "
+                             "the vector index is out of step (delete index/vectors to rebuild)")
+        matrix = np.frombuffer(b"".join(blobs[r] for r in wanted), dtype=np.float32)
+        return matrix.reshape(len(wanted), dim).copy()
+
     def chunk_terms(self, rowids: Sequence[int] | None = None) -> tuple[np.ndarray, list[str]]:
         """``(keys, texts)``: chunk rowids and their space-joined analysed terms."""
         if rowids is None:
@@ -246,6 +266,22 @@ class SqliteStore:
             for row in self._read(query, part):
                 stored = _stored_chunk(row)
                 found[stored.rowid] = stored
+        return found
+
+    def chunk_kinds(self, rowids: Sequence[int]) -> list[str]:
+        """``code`` or ``prose`` for each of these chunks that exists (order not kept)."""
+        kinds: list[str] = []
+        for part in _batches(list(rowids), 900):
+            query = sql.CHUNK_KINDS.format(marks=",".join("?" * len(part)))
+            kinds.extend(str(row[0]) for row in self._read(query, part))
+        return kinds
+
+    def document_texts(self, doc_ids: Sequence[str]) -> dict[str, str]:
+        """The normalised text of these documents, which chunk spans index into."""
+        found: dict[str, str] = {}
+        for part in _batches(list(dict.fromkeys(doc_ids)), 900):
+            query = sql.DOCUMENT_TEXTS.format(marks=",".join("?" * len(part)))
+            found.update((str(row[0]), str(row[1])) for row in self._read(query, part))
         return found
 
     # -- statistics --------------------------------------------------------------------------
@@ -357,6 +393,9 @@ def _stored_chunk(row: Any) -> StoredChunk:
     return StoredChunk(int(rowid), chunk, str(path), str(title), str(key))
 
 
-def _batches(items: list[int], size: int) -> Iterator[list[int]]:
+T = TypeVar("T")
+
+
+def _batches(items: list[T], size: int) -> Iterator[list[T]]:
     for i in range(0, len(items), size):
         yield items[i:i + size]

@@ -11,7 +11,9 @@ import pytest
 
 from lore.embed.protocol import Embedder
 from lore.errors import ConfigError
-from lore.store.protocol import VectorIndex
+from lore.rerank.protocol import Reranker
+from lore.store.protocol import Rescoring, VectorIndex
+from lore.testing.fakes import MemoryVectorSource
 
 
 class EmbedderContract:
@@ -232,14 +234,12 @@ class VectorIndexContract:
 
     def test_save_then_load_gives_the_same_answers(self, index: MakeIndex,
                                                    tmp_path: Path) -> None:
-        from lore.store.ann import load_index
-
         keys, vectors = self.corpus(400, self.DIM, seed=14)
         made = index(self.DIM)
         made.add(keys, vectors)
         made.remove(keys[:4])
         made.save(tmp_path / "index")
-        loaded = load_index(tmp_path / "index")
+        loaded = self.reopen(tmp_path / "index", made)
         assert (loaded.kind, loaded.dim, len(loaded)) == (made.kind, made.dim, len(made))
         allowed = keys[::9]
         for query in self.unit(np.random.default_rng(15).standard_normal((10, self.DIM))):
@@ -261,6 +261,13 @@ class VectorIndexContract:
             made.add(np.array([1, 2]), np.ones((1, self.DIM), dtype=np.float32))
 
 
+    def reopen(self, directory: Path, saved: VectorIndex) -> VectorIndex:
+        """Load what ``saved`` wrote to ``directory`` (``load_index``); a contract whose
+        indexes lean on something outside their files hands it back here."""
+        from lore.store.ann import load_index
+
+        return load_index(directory)
+
     @staticmethod
     def unit(matrix: np.ndarray) -> np.ndarray:
         matrix = np.asarray(matrix, dtype=np.float32)
@@ -274,3 +281,143 @@ class VectorIndexContract:
         rng = np.random.default_rng(seed)
         keys = np.sort(rng.choice(10**12, size=n, replace=False)).astype(np.int64)
         return keys, VectorIndexContract.unit(rng.standard_normal((n, dim)))
+
+
+class StoreBackedIndex:
+    """A re-scoring index (``lore.store.protocol.Rescoring``) paired with a
+    ``MemoryVectorSource`` standing in for the store.
+
+    ``add`` writes the vectors to the source, then to the index, as lore's store write followed
+    by ``VectorFeed.fill`` does; everything else goes straight to the index.
+
+    Example::
+
+        backed = StoreBackedIndex(IvfPqIndex(dim=16, min_train=100))
+        backed.add(keys, vectors)        # the source now holds them too
+    """
+
+    def __init__(self, index: VectorIndex, source: MemoryVectorSource | None = None) -> None:
+        if not isinstance(index, Rescoring):
+            raise TypeError(f"{type(index).__name__} does not re-score from a source")
+        self.index = index
+        self.source = source or MemoryVectorSource()
+        index.rescore_source = self.source
+        self.kind, self.dim = index.kind, index.dim
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def add(self, keys: np.ndarray, vectors: np.ndarray) -> None:
+        if len(keys) and np.shape(vectors) == (len(keys), self.dim):
+            self.source.put(keys, vectors)
+        self.index.add(keys, vectors)
+
+    def remove(self, keys: np.ndarray) -> None:
+        self.index.remove(keys)
+
+    def search(self, query: np.ndarray, k: int,
+               allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        return self.index.search(query, k, allowed)
+
+    def save(self, directory: Path) -> None:
+        self.index.save(directory)
+
+
+class RescoringIndexContract(VectorIndexContract):
+    """``VectorIndexContract`` for indexes that re-score a shortlist from a ``VectorSource``:
+    each index runs paired with an in-memory stand-in for the store (``StoreBackedIndex``).
+    Subclasses provide a ``bare_index`` fixture (a factory taking ``dim``).
+
+    Example::
+
+        class TestLshIndex(RescoringIndexContract):
+            @pytest.fixture
+            def bare_index(self) -> MakeIndex:
+                return LshIndex
+    """
+
+    @pytest.fixture
+    def index(self, bare_index: MakeIndex) -> MakeIndex:
+        return lambda dim: StoreBackedIndex(bare_index(dim))
+
+    def reopen(self, directory: Path, saved: VectorIndex) -> VectorIndex:
+        """The rescoring source is not saved: hand the loaded index the same one again."""
+        loaded = super().reopen(directory, saved)
+        return StoreBackedIndex(loaded, saved.source if isinstance(saved, StoreBackedIndex)
+                                else None)
+
+    def test_the_source_is_not_saved(self, bare_index: MakeIndex, tmp_path: Path) -> None:
+        from lore.store.ann import load_index
+
+        keys, vectors = self.corpus(300, self.DIM, seed=16)
+        made = StoreBackedIndex(bare_index(self.DIM))
+        made.add(keys, vectors)
+        made.save(tmp_path)
+        loaded = load_index(tmp_path)
+        assert isinstance(loaded, Rescoring) and loaded.rescore_source is None
+
+    def test_without_a_source_hits_are_still_ranked(self, bare_index: MakeIndex) -> None:
+        keys, vectors = self.corpus(300, self.DIM, seed=17)
+        made = bare_index(self.DIM)
+        made.add(keys, vectors)
+        for i in range(0, 300, 30):
+            found, scores = made.search(vectors[i], k=5)
+            assert len(found) == 5 and set(found.tolist()) <= set(keys.tolist())
+            assert np.all(np.diff(scores) <= 1e-6) and np.all(np.abs(scores) <= 1 + 1e-5)
+            allowed = keys[i:i + 40]
+            found, _ = made.search(vectors[i], k=5, allowed=allowed)
+            assert len(found) == 5 and set(found.tolist()) <= set(allowed.tolist())
+
+
+class RerankerContract:
+    """Promises of ``lore.rerank.protocol.Reranker``; subclasses provide a ``reranker``
+    fixture.
+
+    Example::
+
+        class TestOverlapReranker(RerankerContract):
+            @pytest.fixture
+            def reranker(self) -> Reranker:
+                return OverlapReranker()
+    """
+
+    query = "What do cats eat?"
+    passages = (
+        "Cats are carnivores: domestic cats eat meat, such as fish, chicken and mice.",
+        "The stock market fell sharply on Monday after the central bank raised rates.",
+        "x",
+        "The committee postponed its vote on the new budget until Friday afternoon, after a "
+        "long debate about school funding, road repairs and the cost of the library extension.",
+    )
+    """Of very different lengths, so that a backend that batches by length must restore
+    order; the first is the relevant one."""
+
+    def test_shape_dtype_and_finite(self, reranker: Reranker) -> None:
+        scores = reranker.score(self.query, list(self.passages))
+        assert scores.shape == (len(self.passages),)
+        assert scores.dtype == np.float32
+        assert np.isfinite(scores).all()
+
+    def test_empty_list_gives_empty_scores(self, reranker: Reranker) -> None:
+        scores = reranker.score(self.query, [])
+        assert scores.shape == (0,)
+
+    def test_order_is_preserved(self, reranker: Reranker) -> None:
+        together = reranker.score(self.query, list(self.passages))
+        alone = np.array([reranker.score(self.query, [p])[0] for p in self.passages])
+        np.testing.assert_allclose(together, alone, rtol=1e-3, atol=1e-3)
+
+    def test_deterministic(self, reranker: Reranker) -> None:
+        first = reranker.score(self.query, list(self.passages))
+        reranker.score("an unrelated query about tax law", list(self.passages[1:]))
+        np.testing.assert_allclose(reranker.score(self.query, list(self.passages)), first,
+                                   rtol=1e-4, atol=1e-4)
+
+    def test_long_passage_is_truncated_not_rejected(self, reranker: Reranker) -> None:
+        long = " ".join(["word"] * 5000)
+        scores = reranker.score(self.query, [long, self.passages[0]])
+        assert scores.shape == (2,)
+        assert np.isfinite(scores).all()
+
+    def test_identity(self, reranker: Reranker) -> None:
+        assert isinstance(reranker.name, str) and reranker.name

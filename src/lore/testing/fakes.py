@@ -67,3 +67,62 @@ def word_vector(word: str, dim: int) -> np.ndarray:
     vector = values / 2.0**31 - 1.0
     vector.setflags(write=False)
     return vector
+
+
+class OverlapReranker:
+    """Scores a passage by the share of the query's words it contains: no model, instant.
+
+    Words are normalised as ``HashEmbedder`` normalises them (NFKC, lowercased), so a test of
+    ``lore.rerank.rerank`` can say which passage wins without running a model.
+
+    Example::
+
+        reranker = OverlapReranker()
+        reranker.score("red apples", ["apples are red", "blue cars"])   # [1.0, 0.0]
+    """
+
+    name = "overlap"
+
+    def score(self, query: str, passages: Sequence[str]) -> np.ndarray:
+        wanted = set(_words(query))
+        out = np.zeros(len(passages), dtype=np.float32)
+        if wanted:
+            for row, passage in enumerate(passages):
+                out[row] = len(wanted & set(_words(passage))) / len(wanted)
+        return out
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(unicodedata.normalize("NFKC", text).lower())
+
+
+class MemoryVectorSource:
+    """Stands in for the store as a ``lore.store.protocol.VectorSource``: vectors in a dict.
+
+    Counts its calls and the keys asked for, so a test can see an index re-score from it.
+
+    Example::
+
+        source = MemoryVectorSource()
+        source.put(np.array([7]), np.ones((1, 4), np.float32))
+        source(np.array([7])).shape      # (1, 4)
+    """
+
+    def __init__(self) -> None:
+        self.rows: dict[int, np.ndarray] = {}
+        self.calls = 0
+        self.keys_asked = 0
+
+    def put(self, keys: np.ndarray, vectors: np.ndarray) -> None:
+        self.rows.update(zip(np.asarray(keys).tolist(), np.asarray(vectors, np.float32),
+                             strict=True))
+
+    def __call__(self, keys: np.ndarray) -> np.ndarray:
+        from lore.errors import StoreError
+
+        self.calls += 1
+        self.keys_asked += len(keys)
+        try:
+            return np.stack([self.rows[key] for key in np.asarray(keys).tolist()])
+        except KeyError as exc:
+            raise StoreError(f"no vector for key {exc.args[0]}") from None

@@ -1,0 +1,76 @@
+"""Derived vector indexes fed from a real (in-memory) SqliteStore: the kind follows the config,
+and the compressed kinds re-score from the store's vectors."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lore.config import IndexConfig
+from lore.retrieve.analyze import analyze
+from lore.store.derived import DerivedIndex, VectorFeed
+from lore.store.ivfpq import IvfPqIndex
+from lore.store.lsh import LshIndex
+from lore.store.sqlite import DocumentWrite, FileRecord, SqliteStore
+from lore.types import Chunk, Document
+
+DIM = 8
+
+
+def filled_store(n: int, seed: int = 0) -> tuple[SqliteStore, np.ndarray]:
+    """A store of one document with ``n`` chunks, each with a random unit vector."""
+    store = SqliteStore(None)
+    paragraphs = [f"paragraph {i}" for i in range(n)]
+    text = "\n\n".join(paragraphs)
+    document = Document(path="/kb/a.md", text=text, key="", title="a.md", format="markdown",
+                        language="en", mtime=1_700_000_000.0)
+    chunks, offset = [], 0
+    for paragraph in paragraphs:
+        start = text.index(paragraph, offset)
+        offset = start + len(paragraph)
+        chunks.append(Chunk(doc_id=document.id, text=paragraph, start=start, end=offset,
+                            view=paragraph, section=(), lines=(1, 1)))
+    store.write([DocumentWrite(document, chunks, [" ".join(analyze(c.view)) for c in chunks])],
+                files=[FileRecord(document.path, 10, 1.0, "h")])
+    rows = np.random.default_rng(seed).standard_normal((n, DIM)).astype(np.float32)
+    store.put_vectors([c.view_hash for c in chunks],
+                      rows / np.linalg.norm(rows, axis=1, keepdims=True))
+    return store, store.chunk_vectors(dim=DIM)[1]
+
+
+@pytest.mark.parametrize("ann", ["lsh", "ivfpq"])
+def test_compressed_indexes_rescore_from_the_store(ann: str) -> None:
+    store, vectors = filled_store(300)
+    derived = DerivedIndex(store, None, VectorFeed(store, DIM, IndexConfig(ann=ann)))
+    index = derived.current()
+    assert index.kind == ann
+    keys, _ = store.chunk_vectors(dim=DIM)
+    for i in range(0, 300, 50):
+        found, scores = index.search(vectors[i], k=5)
+        assert found[0] == keys[i] and scores[0] == pytest.approx(1.0, abs=1e-6)
+        np.testing.assert_allclose(scores, store.vectors_by_rowid(found, DIM) @ vectors[i],
+                                   atol=1e-6)
+
+
+def test_a_trained_ivfpq_index_rescores_from_the_store(tmp_path: Path) -> None:
+    store, vectors = filled_store(10_000)
+    feed = VectorFeed(store, DIM, IndexConfig(ann="ivfpq"))
+    derived = DerivedIndex(store, tmp_path / "vectors", feed)
+    index = derived.current()
+    assert isinstance(index, IvfPqIndex) and index.trained_size == 10_000
+    derived.save()
+    reopened = DerivedIndex(store, tmp_path / "vectors", feed).current()
+    assert isinstance(reopened, IvfPqIndex) and reopened.rescore_source is not None
+    keys, _ = store.chunk_vectors(dim=DIM)
+    found, scores = reopened.search(vectors[7], k=3)
+    assert found[0] == keys[7] and scores[0] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_asking_for_another_kind_rebuilds_the_saved_index(tmp_path: Path) -> None:
+    store, _ = filled_store(50)
+    DerivedIndex(store, tmp_path, VectorFeed(store, DIM, IndexConfig(ann="exact"))).save()
+    derived = DerivedIndex(store, tmp_path, VectorFeed(store, DIM, IndexConfig(ann="lsh")))
+    assert derived.kind == "none" and derived.current().kind == "exact"  # loaded as saved
+    derived.save()
+    assert derived.current().kind == "lsh" and isinstance(derived.current(), LshIndex)
+    assert [p.name for p in tmp_path.iterdir() if p.is_dir()] == [f"{derived.seq}-lsh"]
