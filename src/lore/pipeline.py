@@ -93,13 +93,18 @@ class IndexRun:
     """One pass over the given roots. Create, call ``run``, read the report."""
 
     def __init__(self, store: SqliteStore, embedder: Embedder, config: IngestConfig,
-                 listener: IndexListener | None = None) -> None:
+                 listener: IndexListener | None = None, reparse: bool = False) -> None:
+        self._reparse = reparse
+        """Parse and chunk every file again though unchanged (the chunker or its settings
+        changed); views that come out the same keep their vectors."""
         self._store = store
         self._embedder = embedder
         self._config = config
         self._listener = listener or SilentListener()
         self._counts = _Counts()
         self._queue: list[_PendingDocument] = []
+        self.visited: set[str] = set()
+        """Resolved paths of every file this run looked at."""
         self._queued_views: dict[str, str] = {}
 
     def run(self, roots: Sequence[Path]) -> IndexReport:
@@ -111,7 +116,8 @@ class IndexRun:
             if len(self._queued_views) >= PENDING_LIMIT:
                 self._drain()
         self._drain()
-        self._remove_vanished(roots, {str(p.resolve()) for p in files})
+        self.visited = {str(p.resolve()) for p in files}
+        self._remove_vanished(roots, self.visited)
         self._counts.embedded += embed_missing(self._store, self._embedder, self._listener)
         self._store.drop_orphan_vectors()
         return self._report(time.perf_counter() - started)
@@ -142,6 +148,8 @@ class IndexRun:
         except OSError as exc:
             raise IngestError(resolved, f"cannot read: {exc.strerror}") from None
         known = self._store.file_record(resolved)
+        if self._reparse:
+            return FileRecord(resolved, stat.st_size, stat.st_mtime, _hash_file(path))
         if known and known.size == stat.st_size and known.mtime == stat.st_mtime:
             return None
         if stat.st_size > self._config.max_file_bytes:
@@ -156,7 +164,7 @@ class IndexRun:
     def _plan(self, record: FileRecord, documents: list[Document]) -> None:
         known = self._store.document_hashes(record.path)
         unique = list({d.id: d for d in documents}.values())  # a repeated record id: last wins
-        fresh = [d for d in unique if known.get(d.id) != d.content_hash]
+        fresh = [d for d in unique if self._reparse or known.get(d.id) != d.content_hash]
         kept_ids = {d.id for d in unique}
         pending = _PendingFile(record, [i for i in known if i not in kept_ids], len(fresh))
         self._counts.removed += len(pending.removed_documents)
@@ -166,7 +174,8 @@ class IndexRun:
         budget = min(self._config.chunk_tokens, self._embedder.max_tokens)
         overlap = min(self._config.overlap_tokens, budget // 4)
         # One call for all records of a file: the tokenizer's cost per call dominates.
-        chunked = chunk_documents(fresh, self._embedder.count_tokens, budget, overlap)
+        chunked = chunk_documents(fresh, self._embedder.count_tokens, budget, overlap,
+                                  self._config.code_view)
         for document, chunks in zip(fresh, chunked, strict=True):
             item = _PendingDocument(document, chunks, pending, replaces=document.id in known)
             self._queue.append(item)

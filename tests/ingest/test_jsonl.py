@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -111,11 +110,30 @@ def test_invalid_json_file_names_line_and_column() -> None:
         parse_json(Path("/x.json"), b'{"a": 1,\n}', 0.0)
 
 
-def test_parsing_a_beir_sized_corpus_is_fast() -> None:
+def test_a_beir_sized_corpus_parses_every_record() -> None:
     sentence = "Diffusion tensor imaging measured white matter anisotropy in preterm infants. "
     records = [{"_id": str(i), "title": f"Study {i}", "text": sentence * 19} for i in range(5183)]
-    data = lines(*records)
-    started = time.perf_counter()
-    docs = parse_jsonl(PATH, data, 0.0)
-    assert len(docs) == 5183
-    assert time.perf_counter() - started < 3.0  # about 0.3 s on a loaded two-core machine
+    docs = parse_jsonl(PATH, lines(*records), 0.0)
+    assert [d.key for d in docs] == [str(i) for i in range(5183)]
+    assert {d.format for d in docs} == {"jsonl"}
+
+
+def test_a_record_holding_a_function_is_read_as_code() -> None:
+    line = json.dumps({"_id": "code-1", "title": "", "text":
+                       'def paste(xsel=False):\n    """Returns the clipboard."""\n    return 1\n'})
+    [doc] = parse_jsonl(Path("/corpus.jsonl"), line.encode(), 0.0)
+    assert (doc.format, doc.language, doc.title) == ("python", "python", "code-1")
+    [block] = [b for b in doc.blocks if b.symbol]
+    assert block.symbol is not None and block.symbol.docstring == "Returns the clipboard."
+
+
+def test_a_language_field_names_the_code_language() -> None:
+    line = json.dumps({"_id": "g", "language": "go", "text": "x := 1\nfmt.Println(x)\n"})
+    [doc] = parse_jsonl(Path("/corpus.jsonl"), line.encode(), 0.0)
+    assert doc.format == "go" and "language" not in doc.meta
+
+
+def test_prose_that_mentions_definitions_stays_prose() -> None:
+    line = json.dumps({"_id": "p", "text": "Define a class before you use it: def is a keyword."})
+    [doc] = parse_jsonl(Path("/corpus.jsonl"), line.encode(), 0.0)
+    assert doc.format == "jsonl"

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 
+from lore.config import CodeView, IngestConfig
 from lore.errors import ConfigError
 from lore.ingest.normalize import split_sentences
 from lore.ingest.view import code_view, prose_view
@@ -60,15 +61,34 @@ class _Plan:
     groups: list[_Group]
     units: list[list[_Unit]]
     code: list[Block]
+    code_style: CodeView
 
     def texts(self) -> Iterator[str]:
         """What to count, in the order ``_chunk_plan`` reads the counts back."""
         doc = self.doc
         yield from (group.prefix for group in self.groups)
         for block in self.code:
-            yield code_view("", block.symbol, doc.path, doc.language)
-            yield code_view(doc.text[block.start:block.end], block.symbol, doc.path, doc.language)
+            yield self.code_view(block, "")
+            yield self.code_view(block, doc.text[block.start:block.end])
         yield from (doc.text[u.start:u.end] for units in self.units for u in units)
+
+    def code_view(self, block: Block, code: str) -> str:
+        # A record of a corpus file is named by its key, not by the corpus file's path.
+        path = "" if self.doc.key else self.doc.path
+        return code_view(code, block.symbol, path, self.doc.language, self.code_style)
+
+
+CHUNKER_VERSION = 2
+"""Bumped whenever chunks or views come out differently for the same input (2: prose views
+keep a title the text repeats; corpus records holding code get code views). A knowledge base
+chunked by another version, or with other chunk settings, is chunked again on its next index;
+views that did not change keep their vectors."""
+
+
+def chunking_signature(config: IngestConfig) -> str:
+    """What must match for stored chunks to be what chunking the same files would give now."""
+    return (f"v{CHUNKER_VERSION} tokens={config.chunk_tokens} overlap={config.overlap_tokens} "
+            f"code_view={config.code_view}")
 
 
 def chunk_document(doc: Document, count_tokens: CountTokens, max_tokens: int,
@@ -96,14 +116,15 @@ def chunk_document(doc: Document, count_tokens: CountTokens, max_tokens: int,
 
 
 def chunk_documents(docs: Sequence[Document], count_tokens: CountTokens, max_tokens: int,
-                    overlap_tokens: int) -> list[list[Chunk]]:
+                    overlap_tokens: int, code_style: CodeView = "both"
+                    ) -> list[list[Chunk]]:
     """``chunk_document`` for many documents, counting all their sentences in one call.
 
     The tokenizer's cost per call is high next to its cost per sentence, so the records of a
     JSONL corpus are best chunked together. Returns one list of chunks per document.
     """
     _check(max_tokens, overlap_tokens)
-    plans = [_plan(doc) for doc in docs]
+    plans = [_plan(doc, code_style) for doc in docs]
     texts = ["", *(text for plan in plans for text in plan.texts())]
     counts = count_tokens(texts) if len(texts) > 1 else [0]
     rest = iter(counts[1:])
@@ -131,7 +152,7 @@ def _chunk_plan(plan: _Plan, counts: Iterator[int], overhead: int, count_tokens:
     for block, (description, _), spans in zip(plan.code, code_counts, segments, strict=True):
         budget = _text_budget(max_tokens, overhead, description)
         pieces = [_Unit(a, b, 0, _cost(next(segment_counts), overhead)) for a, b in spans]
-        chunks.extend(_code_chunks(doc, block, pieces, budget, lines))
+        chunks.extend(_code_chunks(plan, block, pieces, budget, lines))
     return sorted(chunks, key=lambda chunk: (chunk.start, chunk.end))
 
 
@@ -165,7 +186,7 @@ def _with_tokens(unit: _Unit, tokens: int) -> _Unit:
 # -- planning --------------------------------------------------------------------------------
 
 
-def _plan(doc: Document) -> _Plan:
+def _plan(doc: Document, code_style: CodeView) -> _Plan:
     """Prose blocks grouped by (section, page) runs, and the code blocks; empty ones dropped."""
     runs: list[list[Block]] = []
     code: list[Block] = []
@@ -179,7 +200,7 @@ def _plan(doc: Document) -> _Plan:
         else:
             runs.append([block])
     groups = [_Group(tuple(run), _prefix(doc.title, run[0].section)) for run in runs]
-    return _Plan(doc, groups, [_sentence_units(doc.text, g) for g in groups], code)
+    return _Plan(doc, groups, [_sentence_units(doc.text, g) for g in groups], code, code_style)
 
 
 def _same_group(previous: Block, block: Block) -> bool:
@@ -342,7 +363,7 @@ def _prose_chunks(doc: Document, group: _Group, units: list[_Unit],
         )
 
 
-def _code_chunks(doc: Document, block: Block, segments: list[_Unit], budget: int,
+def _code_chunks(plan: _Plan, block: Block, segments: list[_Unit], budget: int,
                  lines: _LineIndex) -> Iterator[Chunk]:
     """One chunk for the block, or, when it was cut into counted segments (its view is over
     budget), one per run of consecutive segments that fits."""
@@ -351,11 +372,12 @@ def _code_chunks(doc: Document, block: Block, segments: list[_Unit], budget: int
         windows = _windows(segments, budget, 0)
         spans = [(segments[a].start, segments[b - 1].end) for a, b in windows]
     parent = block.parent or ((block.start, block.end) if len(spans) > 1 else None)
+    doc = plan.doc
     for start, end in spans:
         text = doc.text[start:end]
         yield Chunk(
             doc_id=doc.id, text=text, start=start, end=end,
-            view=code_view(text, block.symbol, doc.path, doc.language), kind="code",
+            view=plan.code_view(block, text), kind="code",
             section=block.section, parent=parent, lines=lines.span(start, end),
             symbol=block.symbol.name if block.symbol else "",
         )

@@ -28,7 +28,7 @@ from lore.ingest.grammars import GRAMMARS, Grammar, body_of, describe, first_chi
 from lore.ingest.normalize import decode_text
 from lore.types import Block, Document, Symbol
 
-__all__ = ["LANGUAGE_BY_SUFFIX", "extract_blocks", "parse_code"]
+__all__ = ["LANGUAGE_BY_SUFFIX", "extract_blocks", "parse_code", "sniff_language"]
 
 _MAX_SIGNATURE = 300
 _MAX_COMMENTS = 1000
@@ -58,6 +58,14 @@ LANGUAGE_BY_SUFFIX: dict[str, str] = {
     **dict.fromkeys([".kt", ".kts"], "kotlin"),
 }
 """File suffix (lower case, with the dot) -> language name; ``Document.language`` for code."""
+
+_OPENINGS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("python", re.compile(r"(?:@[\w.]+.*\n)*(?:async\s+)?(?:def|class)\s+\w+\s*[(:]")),
+    ("go", re.compile(r"func\s+(?:\([^)]*\)\s*)?\w+\s*\(")),
+    ("rust", re.compile(r"(?:pub(?:\([^)]*\))?\s+)?(?:async\s+)?fn\s+\w+\s*[<(]")),
+    ("javascript", re.compile(r"(?:export\s+)?(?:async\s+)?function\s*\*?\s*\w+\s*\(")),
+)
+"""How a snippet holding one definition opens, by language; checked in this order."""
 
 _LOCAL = threading.local()
 _QUERIES: dict[str, Query] = {}
@@ -400,6 +408,22 @@ class _Extractor:
             return ""
         content = "".join(node_text(c) for c in first.named_children if c.type == "string_content")
         return inspect.cleandoc(content)
+
+
+def sniff_language(text: str) -> str | None:
+    """The language of a snippet that opens with a function or class definition, else None.
+
+    For code that arrives without a file name, such as a corpus record holding one function.
+    Only openings that prose never starts with are recognised (Python, Go, Rust, JavaScript).
+
+    >>> sniff_language("def paste(xsel=False):\\n    return xsel"), sniff_language("Define it.")
+    ('python', None)
+    """
+    head = text.lstrip()[:500]
+    for language, opening in _OPENINGS:
+        if opening.match(head):
+            return language
+    return None
 
 
 def extract_blocks(text: str, language: str, module: str = "") -> list[Block]:

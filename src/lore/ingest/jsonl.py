@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lore.errors import IngestError
+from lore.ingest.code import LANGUAGE_BY_SUFFIX, extract_blocks, sniff_language
 from lore.ingest.normalize import decode_bytes, detect_language, normalize_text, paragraph_spans
 from lore.types import Block, Document
 
@@ -21,6 +22,7 @@ TEXT_FIELDS = ("text", "content", "body", "contents")
 MAX_WARNINGS = 20
 """Bad records reported one by one; past this, one summary line counts the rest."""
 _SCALARS = (str, int, float, bool)
+_CODE_LANGUAGES = frozenset(LANGUAGE_BY_SUFFIX.values())
 
 
 @dataclass
@@ -151,6 +153,13 @@ def _record_document(path: Path, mtime: float, file_format: str, key: str, text:
     title = record.get("title")
     title = " ".join(title.split()) if isinstance(title, str) else ""
     body = normalize_text(text) or title
+    language = _code_language(record, body)
+    if language is not None:
+        blocks = tuple(extract_blocks(body, language, module=key))
+        if blocks:
+            return Document(path=str(path), text=body, key=key, title=title or key,
+                            format=language, language=language, mtime=mtime, blocks=blocks,
+                            meta=dict(_meta(record)))
     blocks = tuple(Block(body[a:b], a, b) for a, b in paragraph_spans(body))
     return Document(
         path=str(path), text=body, key=key, title=title, format=file_format,
@@ -158,9 +167,18 @@ def _record_document(path: Path, mtime: float, file_format: str, key: str, text:
     )
 
 
+def _code_language(record: Mapping[str, object], body: str) -> str | None:
+    """A record is code when its ``language`` field names a known one, or when its text opens
+    with a definition (CodeSearchNet and CoSQA records hold one function each)."""
+    named = record.get("language")
+    if isinstance(named, str) and named.lower() in _CODE_LANGUAGES:
+        return named.lower()
+    return sniff_language(body)
+
+
 def _meta(record: Mapping[str, object]) -> Iterator[tuple[str, str]]:
     """Scalar fields besides id, title and text (and those of a BEIR ``metadata`` object)."""
-    skip = {*KEY_FIELDS, *TEXT_FIELDS, "title", "metadata"}
+    skip = {*KEY_FIELDS, *TEXT_FIELDS, "title", "metadata", "language"}
     nested = record.get("metadata")
     sources = [record, nested] if isinstance(nested, dict) else [record]
     for source in sources:

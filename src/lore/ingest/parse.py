@@ -67,6 +67,8 @@ PARSERS: dict[str, Parser] = {
 }
 """Format name -> parser. Code languages come from ``lore.ingest.code``; where a language name
 equals a prose format (``markdown``, ``json``), the prose parser wins."""
+CODE_FORMATS = frozenset(LANGUAGE_BY_SUFFIX.values()) - set(_PROSE_PARSERS)
+"""Formats read as source code (a document's ``format`` is then its language)."""
 SUFFIXES: dict[str, str] = {**LANGUAGE_BY_SUFFIX, **_PROSE_SUFFIXES}
 """Lower-case file suffix -> format name. Files with other suffixes are read as text."""
 READERS: dict[str, Reader] = {"jsonl": read_jsonl, "json": read_json, "pdf": read_pdf}
