@@ -78,9 +78,10 @@ class _Plan:
         return code_view(code, block.symbol, path, self.doc.language, self.code_style)
 
 
-CHUNKER_VERSION = 2
+CHUNKER_VERSION = 3
 """Bumped whenever chunks or views come out differently for the same input (2: prose views
-keep a title the text repeats; corpus records holding code get code views). A knowledge base
+keep a title the text repeats; corpus records holding code get code views; 3: a chunk whose
+view changed is replaced, where 2 kept the old one when its text was the same). A knowledge base
 chunked by another version, or with other chunk settings, is chunked again on its next index;
 views that did not change keep their vectors."""
 

@@ -34,7 +34,7 @@ ON CONFLICT(id) DO UPDATE SET title = excluded.title, format = excluded.format,
 """
 DELETE_DOCUMENT = "DELETE FROM documents WHERE id = ?"
 
-CHUNKS_OF_DOCUMENT = "SELECT rowid, id FROM chunks WHERE doc_id = ?"
+CHUNKS_OF_DOCUMENT = "SELECT rowid, id, view_hash FROM chunks WHERE doc_id = ?"
 INSERT_CHUNK = """
 INSERT INTO chunks(id, doc_id, ord, start, end, line_start, line_end, page, kind, section,
     parent_start, parent_end, symbol, text, view, view_hash)

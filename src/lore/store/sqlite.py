@@ -330,23 +330,25 @@ def where_clause(conditions: Filter) -> tuple[str, list[object]]:
 
 
 def _replace_document(db: sqlite3.Connection, item: DocumentWrite) -> tuple[int, int]:
-    """Upsert a document; keep chunks whose id is unchanged, delete the rest, add the new."""
+    """Upsert a document; keep chunks whose text and view are unchanged, delete the rest, add
+    the new (a chunk whose view changed, say after a chunker upgrade, is replaced)."""
     doc = item.document
     db.execute(sql.UPSERT_DOCUMENT, (doc.id, doc.path, doc.key, doc.title, doc.format,
                                      doc.language, doc.mtime, doc.content_hash, doc.text,
                                      json.dumps(dict(doc.meta), ensure_ascii=False)))
-    existing = {str(cid): int(rowid) for rowid, cid in
+    existing = {(str(cid), str(view)): int(rowid) for rowid, cid, view in
                 db.execute(sql.CHUNKS_OF_DOCUMENT, (doc.id,)).fetchall()}
-    wanted = {chunk.id for chunk in item.chunks}
+    wanted = {(chunk.id, chunk.view_hash) for chunk in item.chunks}
     removed = 0
-    for chunk_id, rowid in existing.items():
-        if chunk_id not in wanted:
+    for identity, rowid in existing.items():
+        if identity not in wanted:
             _delete_chunk(db, rowid)
             removed += 1
     added = 0
     for order, (chunk, terms) in enumerate(zip(item.chunks, item.terms, strict=True)):
-        if chunk.id in existing:
-            db.execute(sql.UPDATE_CHUNK_ORDER, (order, existing[chunk.id]))
+        kept = existing.get((chunk.id, chunk.view_hash))
+        if kept is not None:
+            db.execute(sql.UPDATE_CHUNK_ORDER, (order, kept))
             continue
         cursor = db.execute(sql.INSERT_CHUNK, _chunk_row(chunk, order))
         rowid = int(cursor.lastrowid or 0)
