@@ -6,6 +6,7 @@
 >>> kb.search("how is the cache invalidated", k=5)
 """
 
+from lore import _native  # noqa: F401  (first: one C++ runtime for usearch and llama.cpp)
 from lore.api import KnowledgeBase, open
 from lore.config import LoreConfig
 from lore.errors import (
@@ -14,6 +15,7 @@ from lore.errors import (
     IngestError,
     LoreError,
     MissingDependency,
+    ModelError,
     QueryError,
     RetrievalError,
     SchemaVersionError,
@@ -34,6 +36,7 @@ __all__ = [
     "LoreConfig",
     "LoreError",
     "MissingDependency",
+    "ModelError",
     "QueryError",
     "RetrievalError",
     "SchemaVersionError",

@@ -10,6 +10,7 @@
     │   ├── SchemaVersionError   written by a newer lore
     │   └── EmbedderMismatch     embedded with another model than the one asked for
     ├── RetrievalError
+    ├── ModelError               a model file cannot be assembled or loaded (damaged, unreadable)
     └── MissingDependency        (also an ImportError) an optional extra is not installed
 
 Messages name the bad value and say how to fix it. The CLI prints them on one line.
@@ -53,6 +54,10 @@ class EmbedderMismatch(StoreError):
 
 class RetrievalError(LoreError):
     """A search could not be carried out."""
+
+
+class ModelError(LoreError):
+    """A model file could not be assembled or loaded: damaged, truncated or unreadable."""
 
 
 class MissingDependency(LoreError, ImportError):

@@ -13,6 +13,8 @@ from typing import Literal
 
 ChunkKind = Literal["prose", "code"]
 SearchMode = Literal["lexical", "dense", "hybrid"]
+HitSource = Literal["lexical", "dense", "hybrid", "rerank"]
+"""What ordered a hit: a search mode, or a reranker (``lore.rerank``)."""
 
 
 def content_id(*parts: object) -> str:
@@ -140,8 +142,9 @@ class Hit:
 
     chunk: Chunk
     score: float
-    """The score that ordered the results (the fused score in hybrid mode)."""
-    source: SearchMode
+    """The score that ordered the results (the fused score in hybrid mode, the reranker's
+    score once reranked)."""
+    source: HitSource
     path: str
     title: str = ""
     doc_key: str = ""
@@ -174,6 +177,17 @@ class IndexReport:
     """Views actually sent to the model (reused vectors are not counted)."""
     skipped: tuple[Skipped, ...] = ()
     seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """A hit widened for reading: its parent section or a window of sentences around it."""
+
+    hit: Hit
+    text: str
+    start: int
+    end: int
+    """Character span of ``text`` in the hit's document; it always contains the chunk."""
 
 
 @dataclass(frozen=True, slots=True)

