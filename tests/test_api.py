@@ -214,6 +214,26 @@ def test_an_hnsw_knowledge_base_finds_what_exact_search_finds(tmp_path: Path,
     assert results["hnsw"] == results["exact"]
 
 
+@pytest.mark.parametrize("ann", ["ivfpq", "lsh"])
+def test_a_compressed_index_knowledge_base_scores_like_exact_search(tmp_path: Path,
+                                                                    corpus: Path,
+                                                                    ann: str) -> None:
+    from dataclasses import replace
+
+    from lore.config import IndexConfig, LoreConfig
+
+    results = {}
+    for kind in ("exact", ann):
+        config = replace(LoreConfig(), index=IndexConfig(ann=kind))  # type: ignore[arg-type]
+        with lore.open(tmp_path / kind, model="hash", config=config) as base:
+            base.index([corpus])
+            assert base.status().ann == kind
+        with lore.open(tmp_path / kind, model="hash", config=config) as base:  # loads it
+            hits = base.search("cache entries", k=3, mode="dense")
+            results[kind] = [(h.chunk.id, round(h.score, 5)) for h in hits]
+    assert results[ann] == results["exact"]
+
+
 @pytest.mark.slow
 def test_reembed_switches_the_model_and_every_vector(tmp_path: Path, corpus: Path) -> None:
     with lore.open(tmp_path / "kb", model="hash") as base:
@@ -241,3 +261,35 @@ def test_an_interrupted_reembed_is_finished_by_the_next_index(tmp_path: Path,
         report = base.index([corpus])
         assert report.chunks_embedded == chunks and report.files_unchanged == 3
         assert base.status().vectors == chunks
+
+
+def test_new_chunk_settings_rechunk_unchanged_files_and_keep_same_views(
+        tmp_path: Path, corpus: Path) -> None:
+    from dataclasses import replace
+
+    from lore.config import LoreConfig
+
+    config = LoreConfig()
+    with lore.open(tmp_path / "kb", model="hash", config=config) as kb:
+        kb.index([corpus])
+    code_only = replace(config, ingest=replace(config.ingest, code_view="code"))
+    with lore.open(tmp_path / "kb", model="hash", config=code_only) as kb:
+        report = kb.index([corpus])
+        assert report.files_unchanged == 0
+        # Only the code chunk's view changed; prose views kept their vectors.
+        assert 0 < report.chunks_embedded < kb.status().chunks
+        [code] = [h for h in kb.search("retry request", k=20, mode="lexical")
+                  if h.chunk.kind == "code"]
+        assert code.chunk.view == code.chunk.text  # the stored view is the new one
+        again = kb.index([corpus])
+        assert again.files_unchanged == again.files_seen and again.chunks_embedded == 0
+
+
+def test_search_reranks_its_top_hits(kb: lore.KnowledgeBase, corpus: Path) -> None:
+    kb.index([corpus])
+    hits = kb.search("entry evicted when the cache is full", k=3, rerank="overlap")
+    assert [h.source for h in hits] == ["rerank"] * len(hits)
+    assert [h.ranks["rerank"] for h in hits] == list(range(1, len(hits) + 1))
+    assert "lexical" in hits[0].scores or "dense" in hits[0].scores
+    with pytest.raises(ConfigError, match="unknown reranker"):
+        kb.search("cache", rerank="nonsense:model")

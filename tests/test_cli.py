@@ -111,3 +111,19 @@ def test_a_store_from_a_newer_lore_is_refused(runner: CliRunner, corpus: Path,
 def test_a_missing_input_path_is_reported(runner: CliRunner, tmp_path: Path) -> None:
     code, _, err = invoke(runner, "index", str(tmp_path / "absent"), "--kb", str(tmp_path / "kb"))
     assert code == 2 and "absent" in err
+
+
+def test_ann_option_picks_the_index_kind_and_rebuilds_on_change(runner: CliRunner,
+                                                                 corpus: Path,
+                                                                 tmp_path: Path) -> None:
+    kb = str(tmp_path / "kb")
+    for ann in ("lsh", "ivfpq", "exact"):
+        code, _, _ = invoke(runner, "index", str(corpus), "--kb", kb, "--ann", ann)
+        assert code == 0
+        code, out, _ = invoke(runner, "status", "--kb", kb, "--json")
+        assert json.loads(out)["ann"] == ann
+        code, out, _ = invoke(runner, "search", "expired entries", "--kb", kb, "--json",
+                              "--mode", "dense")
+        assert json.loads(out)["hits"][0]["path"].endswith("caching.md")
+    code, _, err = invoke(runner, "index", str(corpus), "--kb", kb, "--ann", "annoy")
+    assert code == 2 and "ivfpq" in err

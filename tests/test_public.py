@@ -14,7 +14,7 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 def test_exported_members_are_locked() -> None:
     exported = {name for name in dir(lore) if not name.startswith("_")}
     exported -= {"api", "cli", "config", "errors", "types", "embed", "ingest", "retrieve",
-                 "store", "pipeline", "eval", "testing", "cli_output"}
+                 "store", "pipeline", "eval", "testing", "cli_output", "models", "rerank"}
     assert exported == set(lore.__all__)
 
 
@@ -34,5 +34,5 @@ def test_environment_is_read_through_a_mapping() -> None:
 def test_bad_environment_values_name_the_key() -> None:
     with pytest.raises(ConfigError, match="LORE_BATCH_SIZE"):
         LoreConfig.from_env({"LORE_BATCH_SIZE": "-1"})
-    with pytest.raises(ConfigError, match="LORE_FUSION.*choose from weighted, rrf"):
+    with pytest.raises(ConfigError, match="LORE_FUSION.*choose from adaptive, weighted, rrf"):
         LoreConfig.from_env({"LORE_FUSION": "magic"})

@@ -22,16 +22,24 @@ from types import TracebackType
 import numpy as np
 
 from lore.config import MAX_K, MAX_QUERY_CHARS, LoreConfig
+from lore.embed.choose import AUTO, ENGLISH, Choice, choose_model
 from lore.embed.protocol import Embedder
 from lore.embed.registry import create_embedder
 from lore.errors import ConfigError, EmbedderMismatch, QueryError, StoreError
+from lore.ingest.chunk import chunking_signature
 from lore.pipeline import IndexListener, IndexRun, SilentListener, embed_missing
+from lore.rerank.protocol import Reranker
+from lore.rerank.registry import create_reranker
+from lore.rerank.reorder import rerank as reorder
 from lore.retrieve.analyze import analyze
+from lore.retrieve.diversify import mmr
 from lore.retrieve.filters import parse_where
-from lore.retrieve.fuse import fuse_rrf, fuse_weighted
+from lore.retrieve.fuse import fuse_adaptive, fuse_rrf, fuse_weighted, query_signals
+from lore.retrieve.widen import Widen, widen_span
 from lore.store.derived import DerivedIndex, TermFeed, VectorFeed
+from lore.store.protocol import VectorIndex
 from lore.store.sqlite import STORE_FILE, SqliteStore, where_clause
-from lore.types import Filter, Hit, IndexReport, SearchMode, Status
+from lore.types import Filter, Hit, IndexReport, Passage, SearchMode, Status
 
 Ranking = list[tuple[int, float]]
 MODES: tuple[SearchMode, ...] = ("lexical", "dense", "hybrid")
@@ -73,8 +81,8 @@ class KnowledgeBase:
         self.config = config
         self._store = SqliteStore(directory / STORE_FILE)
         self._embedder = self._choose_embedder(model, switch_model)
-        self._vectors = DerivedIndex(self._store, directory / "index" / "vectors",
-                                     VectorFeed(self._store, self._embedder.dim, config.index))
+        self._vectors = self._vector_index()
+        self._rerankers: dict[str, Reranker] = {}
         self._terms = DerivedIndex(self._store, directory / "index" / "bm25",
                                    TermFeed(self._store))
 
@@ -98,9 +106,17 @@ class KnowledgeBase:
               ) -> IndexReport:
         """Index files and folders; unchanged inputs cost nothing, vanished files leave."""
         with self._writer():
+            if self._model == AUTO and self._store.get_meta("embedder") is None:
+                self._adopt(choose_model([Path(p) for p in paths], self.config.ingest))
             self._record_embedder()
-            run = IndexRun(self._store, self._embedder, self.config.ingest, listener)
+            signature = chunking_signature(self.config.ingest)
+            recorded = self._store.get_meta("chunking")
+            # A store from before signatures were recorded has none: chunk it again too.
+            reparse = recorded != signature and self._store.document_count() > 0
+            run = IndexRun(self._store, self._embedder, self.config.ingest, listener, reparse)
             report = run.run([Path(p) for p in paths])
+            if not reparse or set(self._store.file_paths()) <= run.visited:
+                self._store.set_meta({"chunking": signature})  # every file is chunked so
             self._save_derived()
         return report
 
@@ -134,7 +150,8 @@ class KnowledgeBase:
     # -- reading -----------------------------------------------------------------------------
 
     def search(self, query: str, k: int | None = None, mode: SearchMode | None = None,
-               where: Filter | Sequence[str] | None = None) -> list[Hit]:
+               where: Filter | Sequence[str] | None = None,
+               diversity: float | None = None, rerank: str | None = None) -> list[Hit]:
         """Ranked hits for ``query``.
 
         Args:
@@ -142,11 +159,15 @@ class KnowledgeBase:
             k: how many hits (default from config, 1..1000).
             mode: ``lexical`` (BM25), ``dense`` (embeddings) or ``hybrid`` (both, fused).
             where: a Filter, or expressions such as ``["path=src/*", "type=markdown"]``.
+            diversity: maximal marginal relevance, 0..1 (default from config, 0 = off).
+            rerank: a reranker spec such as ``llm:qwen-0.5b`` (default from config; ``""``
+                for none); it reorders the first ``retrieve.rerank_depth`` hits.
         """
         settings = self.config.retrieve
         k = settings.k if k is None else k
         mode = mode or settings.mode
-        _check_request(query, k, mode)
+        diversity = settings.diversity if diversity is None else diversity
+        _check_request(query, k, mode, diversity)
         conditions = where if isinstance(where, Filter) else parse_where(where or ())
         n = max(k, settings.candidates)
         allowed = self._allowed(conditions)
@@ -157,8 +178,32 @@ class KnowledgeBase:
             rankings["lexical"] = self._search_lexical(query, n, allowed)
         if mode in ("dense", "hybrid"):
             rankings["dense"] = self._search_dense(query, n, allowed)
-        fused = self._fuse(rankings) if mode == "hybrid" else rankings[mode]
-        return self._hits(fused[:k], rankings, mode)
+        fused = self._fuse(query, rankings) if mode == "hybrid" else rankings[mode]
+        if diversity > 0:
+            fused = self._diversify(fused[:n], k, diversity)
+        spec = settings.reranker if rerank is None else rerank
+        if not spec:
+            return self._hits(fused[:k], rankings, mode)
+        depth = max(k, settings.rerank_depth)
+        hits = self._hits(fused[:depth], rankings, mode)
+        return reorder(self._reranker(spec), query, hits, k, depth=depth)
+
+    def passages(self, hits: Sequence[Hit], widen: Widen | None = None,
+                 sentences: int | None = None) -> list[Passage]:
+        """Each hit widened for reading (the answer step): see ``RetrieveConfig.widen``."""
+        settings = self.config.retrieve
+        how = settings.widen if widen is None else widen
+        count = settings.window_sentences if sentences is None else sentences
+        texts = self._store.document_texts([hit.chunk.doc_id for hit in hits])
+        passages = []
+        for hit in hits:
+            text = texts.get(hit.chunk.doc_id)
+            if text is None:  # removed since the search
+                passages.append(Passage(hit, hit.chunk.text, hit.chunk.start, hit.chunk.end))
+                continue
+            start, end = widen_span(text, hit.chunk, how, count)
+            passages.append(Passage(hit, text[start:end], start, end))
+        return passages
 
     def status(self) -> Status:
         return Status(
@@ -191,17 +236,32 @@ class KnowledgeBase:
         """Chunk rowids that pass the filter; None when there is no filter."""
         return self._store.filtered_rowids(where_clause(conditions)) if conditions else None
 
+    def _reranker(self, spec: str) -> Reranker:
+        """Rerankers by spec, built once per knowledge base (their models load once)."""
+        if spec not in self._rerankers:
+            self._rerankers[spec] = create_reranker(spec)
+        return self._rerankers[spec]
+
+    def _diversify(self, ranking: Ranking, k: int, diversity: float) -> Ranking:
+        keys = np.array([key for key, _ in ranking], dtype=np.int64)
+        vectors = self._store.vectors_by_rowid(keys, self._embedder.dim)
+        return mmr(ranking, vectors, k, diversity)
+
     def _save_derived(self) -> None:
         self._vectors.save()
         self._terms.save()
         self._store.trim_changes(min(self._vectors.seq, self._terms.seq))
 
-    def _fuse(self, rankings: dict[str, Ranking]) -> Ranking:
+    def _fuse(self, query: str, rankings: dict[str, Ranking]) -> Ranking:
         settings = self.config.retrieve
         lists = [rankings["lexical"], rankings["dense"]]
         if settings.fusion == "rrf":
             return fuse_rrf(lists, k=settings.rrf_k)
-        return fuse_weighted(lists, [settings.lexical_weight, 1.0 - settings.lexical_weight])
+        if settings.fusion == "weighted":
+            return fuse_weighted(lists, [settings.lexical_weight, 1.0 - settings.lexical_weight])
+        keys = list(dict.fromkeys(key for ranking in lists for key, _ in ranking))
+        kinds = self._store.chunk_kinds(keys)
+        return fuse_adaptive(lists[0], lists[1], query_signals(query, self._model, kinds))
 
     def _hits(self, ranking: Ranking, rankings: dict[str, Ranking], mode: SearchMode
               ) -> list[Hit]:
@@ -220,20 +280,38 @@ class KnowledgeBase:
                             ranks={n: r for n, (r, _) in seen.items()}))
         return hits
 
+    def _vector_index(self) -> DerivedIndex[VectorIndex]:
+        return DerivedIndex(self._store, self.directory / "index" / "vectors",
+                            VectorFeed(self._store, self._embedder.dim, self.config.index))
+
     def _choose_embedder(self, model: str | None, switch_model: bool) -> Embedder:
+        """The recorded model, else the one asked for. ``auto`` stands for the English model
+        until the first ``index`` looks at the text and picks (``lore.embed.choose``)."""
         recorded = self._store.get_meta("embedder")
         wanted = model or recorded or self.config.embed.model
+        if wanted == AUTO and recorded:
+            wanted = recorded
         if recorded and wanted != recorded and not switch_model:
             raise EmbedderMismatch(
                 f"knowledge base {self.directory} was embedded with {recorded!r}; you asked for "
                 f"{wanted!r}. Use --model {recorded}, or re-embed everything with "
                 f"`lore reembed --model {wanted} --kb {self.directory}`")
         self._model = wanted
-        return create_embedder(replace(self.config.embed, model=wanted))
+        self._model_reason = "chosen" if model else "configured"
+        return create_embedder(replace(self.config.embed,
+                                       model=ENGLISH if wanted == AUTO else wanted))
+
+    def _adopt(self, choice: Choice) -> None:
+        """Switch a still-empty knowledge base to the model ``auto`` chose."""
+        self._model, self._model_reason = choice.model, choice.reason
+        self._embedder = create_embedder(replace(self.config.embed, model=choice.model))
+        self._vectors = self._vector_index()
 
     def _record_embedder(self) -> None:
         if self._store.get_meta("embedder") is None:
-            self._store.set_meta({"embedder": self._model, "dimension": str(self._embedder.dim)})
+            model = ENGLISH if self._model == AUTO else self._model
+            self._store.set_meta({"embedder": model, "dimension": str(self._embedder.dim),
+                                  "embedder_reason": self._model_reason})
 
     def _saved_ann_kind(self) -> str:
         pointer = self.directory / "index" / "vectors" / "CURRENT"
@@ -258,7 +336,7 @@ def _ranking(keys: np.ndarray, scores: np.ndarray) -> Ranking:
     return [(int(key), float(score)) for key, score in zip(keys, scores, strict=True)]
 
 
-def _check_request(query: str, k: int, mode: str) -> None:
+def _check_request(query: str, k: int, mode: str, diversity: float) -> None:
     if not query or not query.strip():
         raise QueryError("the query is empty; pass some text to search for")
     if len(query) > MAX_QUERY_CHARS:
@@ -268,4 +346,6 @@ def _check_request(query: str, k: int, mode: str) -> None:
         raise QueryError(f"k={k} is out of range; choose 1..{MAX_K}")
     if mode not in MODES:
         raise QueryError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
+    if not 0.0 <= diversity <= 1.0:
+        raise QueryError(f"diversity={diversity} is out of range; choose 0..1 (0 = off)")
 

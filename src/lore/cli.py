@@ -12,14 +12,25 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 import click
 
 from lore import api
-from lore.cli_output import ProgressListener, print_hits, print_report, print_status
-from lore.config import LoreConfig
+from lore.cli_output import (
+    ProgressListener,
+    QueryProgress,
+    print_eval_reports,
+    print_hits,
+    print_report,
+    print_status,
+)
+from lore.config import AnnChoice, LoreConfig
+from lore.embed.e5 import default_cache_dir
 from lore.errors import LoreError
+from lore.eval.beir import load_beir
+from lore.eval.report import write_comparison
+from lore.eval.retrieval import Aggregate, EvalSettings, evaluate, open_indexed, write_traces
 from lore.types import SearchMode
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -74,15 +85,20 @@ def main() -> None:
 @click.option("--hidden", is_flag=True, help="Also index hidden files and folders.")
 @click.option("--no-gitignore", is_flag=True, help="Index files that .gitignore excludes.")
 @click.option("--jsonl", is_flag=True, help="Stream one JSON line per indexed document.")
+@click.option("--ann", type=click.Choice(get_args(AnnChoice)), envvar="LORE_ANN",
+              help="Vector index (default auto: by size). Naming a kind other than the saved "
+                   "one rebuilds it.")
 @json_option
 def index(paths: tuple[Path, ...], kb: Path | None, model: str | None, include: tuple[str, ...],
           exclude: tuple[str, ...], hidden: bool, no_gitignore: bool, jsonl: bool,
-          as_json: bool) -> None:
+          ann: AnnChoice | None, as_json: bool) -> None:
     """Index files and folders. Unchanged files cost nothing; vanished files leave."""
     config = LoreConfig.from_env(os.environ)
     config = dataclasses.replace(config, ingest=dataclasses.replace(
         config.ingest, include=include, exclude=exclude, hidden=hidden,
         respect_gitignore=not no_gitignore))
+    if ann is not None:
+        config = dataclasses.replace(config, index=dataclasses.replace(config.index, ann=ann))
     listener = ProgressListener(events=jsonl, bars=not (as_json or jsonl))
     with opened(kb, model, config=config) as base, listener:
         report = base.index(list(paths), listener)
@@ -100,12 +116,17 @@ def index(paths: tuple[Path, ...], kb: Path | None, model: str | None, include: 
 @click.option("--where", multiple=True,
               help="Filter: path=GLOB, type=FORMAT, language=LANG, kind=code|prose, "
                    "modified>=DATE (repeatable).")
+@click.option("--diversity", type=click.FloatRange(0, 1),
+              help="Maximal marginal relevance, 0..1: push down chunks like better ones.")
+@click.option("--rerank", envvar="LORE_RERANKER",
+              help="Rerank the top hits: llm:qwen-0.5b, cross-encoder:DIR_OR_HUB_ID.")
 @json_option
 def search(query: str, kb: Path | None, k: int, mode: SearchMode, where: tuple[str, ...],
-           as_json: bool) -> None:
+           diversity: float | None, rerank: str | None, as_json: bool) -> None:
     """Search the knowledge base: ranked hits with their source spans and scores."""
     with opened(kb) as base:
-        hits = base.search(query, k=k, mode=mode, where=list(where))
+        hits = base.search(query, k=k, mode=mode, where=list(where), diversity=diversity,
+                           rerank=rerank)
     if as_json:
         click.echo(json.dumps({"query": query, "mode": mode, "hits": [_plain(h) for h in hits]},
                               ensure_ascii=False))
@@ -151,6 +172,73 @@ def reembed(model: str, kb: Path | None) -> None:
     with opened(kb, model, switch_model=True) as base, ProgressListener() as listener:
         count = base.reembed(listener)
     click.echo(f"re-embedded {count} views with {model}")
+
+
+@main.group(name="eval")
+def eval_group() -> None:
+    """Measure lore on benchmark sets (BEIR layout)."""
+
+
+@eval_group.command(name="retrieval")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--split", default="test", show_default=True, help="Judgments: qrels/SPLIT.tsv.")
+@click.option("--mode", type=click.Choice(api.MODES), default="hybrid", show_default=True)
+@click.option("--compare", help="Several modes, comma-separated, e.g. lexical,dense,hybrid.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Write retrieval.md, retrieval.json and recall_latency.png here.")
+@click.option("--trace", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write each query's hits, scores and metrics here (JSON lines).")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the first N judged queries.")
+@click.option("--model", envvar="LORE_MODEL", help="Embedder for the corpus index.")
+@click.option("--aggregate", type=click.Choice(["max", "first"]), default="max",
+              show_default=True, help="Chunk hits to documents: best chunk, or opening chunk.")
+@click.option("--ignore-identical-ids", is_flag=True,
+              help="Drop hits whose document id is the query id (ArguAna-style sets).")
+@click.option("--cache", type=click.Path(file_okay=False, path_type=Path),
+              help="Where corpus indexes are kept (default: ~/.cache/lore/eval).")
+@json_option
+def eval_retrieval(directory: Path, split: str, mode: SearchMode, compare: str | None,
+                   out: Path | None, trace: Path | None, limit: int | None, model: str | None,
+                   aggregate: Aggregate, ignore_identical_ids: bool, cache: Path | None,
+                   as_json: bool) -> None:
+    """nDCG@10, Recall@10/100 and MRR@10 of lore's search on a BEIR folder."""
+    modes = _modes(compare) if compare else [mode]
+    config = LoreConfig.from_env(os.environ)
+    cache = cache or default_cache_dir(os.environ) / "eval"
+    try:
+        dataset = load_beir(directory, split, limit)
+        listener = ProgressListener(bars=not as_json)
+        with listener:
+            kb = open_indexed(dataset, cache, config, model, listener)
+        reports, traces = [], []
+        with kb:
+            for each in modes:
+                settings = EvalSettings(each, aggregate, ignore_identical_ids)
+                with QueryProgress(len(dataset.queries), f"{each} queries",
+                                   enabled=not as_json) as progress:
+                    report, run = evaluate(kb, dataset, settings, progress.advance)
+                reports.append(report)
+                traces.extend(run)
+    except LoreError as error:
+        raise LoreUsageError(str(error)) from None
+    if trace is not None:
+        write_traces(traces, trace)
+    written = write_comparison(reports, out) if out is not None else []
+    if as_json:
+        body = [_plain(r) for r in reports]
+        click.echo(json.dumps(body[0] if len(body) == 1 else body, ensure_ascii=False))
+        return
+    print_eval_reports(reports)
+    for path in written:
+        click.echo(f"wrote {path}")
+
+
+def _modes(compare: str) -> list[SearchMode]:
+    modes = [m.strip() for m in compare.split(",") if m.strip()]
+    unknown = [m for m in modes if m not in api.MODES]
+    if unknown or not modes:
+        raise LoreUsageError(f"--compare {compare!r}: choose modes from {', '.join(api.MODES)}")
+    return modes  # type: ignore[return-value]
 
 
 def _plain(value: Any) -> Any:

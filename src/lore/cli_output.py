@@ -19,7 +19,9 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.table import Table
 
+from lore.eval.retrieval import RetrievalReport
 from lore.types import Document, Hit, IndexReport, Skipped, Status
 
 stdout = Console(highlight=False, soft_wrap=True)
@@ -152,3 +154,37 @@ def _size(count: int) -> str:
         size /= 1024
     return f"{size:.1f} GiB"
 
+
+
+class QueryProgress:
+    """A bar over a benchmark's queries."""
+
+    def __init__(self, total: int, description: str, enabled: bool = True) -> None:
+        self._progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), console=stderr, disable=not enabled, transient=True)
+        self._task = self._progress.add_task(description, total=total)
+
+    def __enter__(self) -> QueryProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self._progress.stop()
+
+    def advance(self, *_: object) -> None:
+        self._progress.advance(self._task)
+
+
+def print_eval_reports(reports: Sequence[RetrievalReport]) -> None:
+    table = Table(box=None, pad_edge=False)
+    names = list(reports[0].metrics) if reports else []
+    for column in ("set", "mode", "queries", *names, "median ms", "p90 ms"):
+        table.add_column(column, justify="left" if column in ("set", "mode") else "right")
+    for r in reports:
+        table.add_row(r.dataset, r.mode, str(r.queries), *(f"{r.metrics[n]:.4f}" for n in names),
+                      f"{r.latency_ms['median']:.2f}", f"{r.latency_ms['p90']:.2f}")
+    stdout.print(table)
+    if reports:
+        stdout.print(f"[dim]embedder {reports[0].embedder}; split {reports[0].split}[/dim]")

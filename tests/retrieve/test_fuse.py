@@ -1,7 +1,16 @@
 import numpy as np
 import pytest
 
-from lore.retrieve.fuse import fuse_rrf, fuse_weighted, normalize_min_max
+from lore.retrieve.fuse import (
+    FusionSignals,
+    fuse_adaptive,
+    fuse_rrf,
+    fuse_weighted,
+    fuse_zscore,
+    normalize_min_max,
+    normalize_z,
+    query_signals,
+)
 
 
 def test_rrf_matches_the_formula() -> None:
@@ -35,3 +44,34 @@ def test_weighted_fusion_with_an_empty_side_keeps_the_other_order() -> None:
 def test_min_max_of_constant_scores_is_all_ones() -> None:
     assert normalize_min_max(np.array([2.0, 2.0])).tolist() == [1.0, 1.0]
     assert normalize_min_max(np.array([])).size == 0
+
+
+def test_zscore_fusion_favours_the_list_whose_top_stands_out() -> None:
+    peaked = [(1, 10.0), (2, 1.0), (3, 1.0), (4, 1.0)]
+    flat = [(5, 0.52), (1, 0.51), (6, 0.50), (7, 0.50)]
+    assert fuse_zscore([peaked, flat], [0.5, 0.5])[0][0] == 1
+    assert fuse_zscore([flat, flat], [0.5, 0.5])[0][0] == 5
+
+
+def test_zscore_gives_a_missed_key_the_lists_floor() -> None:
+    lexical, dense = [(1, 3.0), (2, 2.0), (4, 1.0)], [(3, 0.9), (1, 0.8), (5, 0.1)]
+    fused = dict(fuse_zscore([lexical, dense], [0.5, 0.5]))
+    assert fused[2] < fused[1] and fused[3] < fused[1]
+    assert normalize_z(np.array([2.0, 2.0])).tolist() == [0.0, 0.0]
+
+
+def test_adaptive_fusion_ignores_an_embedder_that_cannot_read_the_query() -> None:
+    lexical, dense = [(1, 9.0), (2, 3.0)], [(3, 0.9), (2, 0.8)]
+    signals = query_signals("检索增强生成是什么", "minilm", ["prose"] * 3)
+    assert not signals.dense_reads_query
+    assert fuse_adaptive(lexical, dense, signals) == lexical
+    assert query_signals("检索增强生成是什么", "e5-small", []).dense_reads_query
+
+
+def test_adaptive_fusion_leans_on_dense_for_code() -> None:
+    lexical = [(1, 9.0), (2, 8.0), (3, 1.0)]
+    dense = [(2, 0.9), (1, 0.2), (3, 0.1)]
+    prose = fuse_adaptive(lexical, dense, FusionSignals(code_share=0.0))
+    code = fuse_adaptive(lexical, dense, query_signals("parse a date", "minilm", ["code"] * 3))
+    assert code[0][0] == 2
+    assert dict(code)[2] - dict(code)[1] > dict(prose)[2] - dict(prose)[1]
