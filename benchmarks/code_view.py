@@ -40,7 +40,7 @@ def main() -> int:
             for mode in MODES:
                 report, _ = evaluate(kb, dataset, EvalSettings(mode=mode))
                 rows.append({"view": view, "mode": mode, "embedder": report.embedder,
-                             **report.metrics})
+                             "fusion": config.retrieve.fusion, **report.metrics})
     lines = ["| view | mode | nDCG@10 | MRR@10 | Recall@10 |", "|---|---|---|---|---|"]
     lines += [f"| {r['view']} | {r['mode']} | {r['ndcg@10']:.4f} | {r['mrr@10']:.4f} | "
               f"{r['recall@10']:.4f} |" for r in rows]
