@@ -6,8 +6,9 @@ is imported and the weights loaded on the first ``embed_*`` call, so opening a k
 and counting tokens stay instant. BERT-family encoders (BERT, RoBERTa, XLM-R with absolute
 positions and a ``model.safetensors``) run through a lean forward pass written here with the
 checkpoint's own weights (``BertEncoder``): no transformers import, one fused QKV matmul per
-layer, oneDNN matmuls with packed weights and fused bias/GELU, and no attention mask or padding
-for a single query. Anything else falls back to ``transformers.AutoModel``.
+layer, oneDNN matmuls with packed weights and fused bias/GELU/residual add, batches capped in
+padded tokens (``BATCH_TOKENS``), and no attention mask for a single query or a batch of equal
+lengths. Anything else falls back to ``transformers.AutoModel``.
 
 Measured on a 2-core AMD EPYC with AVX512-BF16 (all-MiniLM-L6-v2): a 12-word query embeds in
 3.1 ms (median; sentence-transformers: 8.9 ms bf16, 11.8 ms fp32); the first 1,000 SciFact
@@ -38,6 +39,13 @@ Pooling = Literal["mean", "cls", "max"]
 vector, or the element-wise maximum (sentence-transformers' ``1_Pooling/config.json``)."""
 Encoder = Callable[["torch.Tensor", "torch.Tensor | None"], "torch.Tensor"]
 """``(ids (B, L), lengths (B,) or None when unpadded) -> pooled (B, dim) float32``."""
+
+BATCH_TOKENS = 8192
+"""Padded tokens per forward pass. Past this the activations outgrow the caches: a batch of
+32 e5 passages of 512 tokens (16,384 rows) ran the FFN up-projection ~20% slower per row than
+8,192 rows did. With the fused residual adds, e5 took 5-10% less CPU time on SciFact abstracts
+on one thread and ~4% less on two (2-core EPYC, shared, so CPU time rather than wall time;
+``benchmarks/embedders.py``); 4,096 was no better. MiniLM's 32 x 256 tokens already fit."""
 
 _HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 _SUPPORTED_MODULES = {"Transformer", "Pooling", "Normalize"}
@@ -75,7 +83,8 @@ class TransformerEmbedder:
         model: a local model directory, or a Hugging Face hub id (downloaded once, needs
             the network).
         name: recorded by the store; defaults to ``str(model)``.
-        batch_size: texts per forward pass in ``embed_documents``.
+        batch_size: at most this many texts per forward pass in ``embed_documents``.
+        batch_tokens: and at most this many tokens, padding included (see ``plan_batches``).
         dtype: ``auto`` picks bfloat16 on CPUs with native bf16 instructions.
         query_prefix: prepended to queries (e5: ``"query: "``).
         passage_prefix: prepended to documents (e5: ``"passage: "``).
@@ -88,11 +97,13 @@ class TransformerEmbedder:
     """
 
     def __init__(self, model: str | Path, *, name: str | None = None, batch_size: int = 32,
-                 dtype: Dtype = "auto", query_prefix: str = "", passage_prefix: str = "",
+                 batch_tokens: int = BATCH_TOKENS, dtype: Dtype = "auto",
+                 query_prefix: str = "", passage_prefix: str = "",
                  max_tokens: int | None = None, normalize: Callable[[str], str] | None = None,
                  check: Callable[[], object] | None = None) -> None:
-        if batch_size <= 0:
-            raise ConfigError(f"batch_size must be positive, got {batch_size}")
+        if batch_size <= 0 or batch_tokens <= 0:
+            raise ConfigError(f"batch_size and batch_tokens must be positive, got {batch_size} "
+                              f"and {batch_tokens}")
         self.model_dir = resolve_model_dir(model)
         self.info = read_model_info(self.model_dir)
         # The name identifies the model only, not the dtype: bf16 and fp32 vectors of one model
@@ -101,6 +112,7 @@ class TransformerEmbedder:
         self.name = name if name is not None else str(model)
         self.dim = self.info.dim
         self.batch_size = batch_size
+        self.batch_tokens = batch_tokens
         self.dtype = dtype
         self.query_prefix = query_prefix
         self.passage_prefix = passage_prefix
@@ -123,7 +135,8 @@ class TransformerEmbedder:
         import torch
 
         with torch.inference_mode():
-            for batch in plan_batches([len(row) for row in ids], self.batch_size):
+            for batch in plan_batches([len(row) for row in ids], self.batch_size,
+                                      self.batch_tokens):
                 tokens, lengths = _pad([ids[i] for i in batch], self.info.pad_id)
                 pooled = encoder(torch.tensor(tokens), torch.tensor(lengths))
                 out[batch] = torch.nn.functional.normalize(pooled, dim=1).numpy()
@@ -199,11 +212,21 @@ class _Tokens:
         return [len(encoding.ids) for encoding in encodings]
 
 
-def plan_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
-    """Group indices of texts of similar length (longest first), ``batch_size`` at a time, so
-    each batch is padded only to its own longest text. Callers scatter results back by index."""
+def plan_batches(lengths: Sequence[int], batch_size: int,
+                 batch_tokens: int | None = None) -> list[list[int]]:
+    """Group indices of texts of similar length (longest first), so each batch is padded only
+    to its own longest text. A batch holds at most ``batch_size`` texts and, when
+    ``batch_tokens`` is given, at most that many padded tokens (one text always fits). Callers
+    scatter results back by index."""
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+    batches: list[list[int]] = []
+    for i in order:
+        if not batches or len(batches[-1]) == batch_size or (
+                batch_tokens is not None and
+                (len(batches[-1]) + 1) * lengths[batches[-1][0]] > batch_tokens):
+            batches.append([])
+        batches[-1].append(i)
+    return batches
 
 
 def resolve_model_dir(model: str | Path) -> Path:
@@ -316,20 +339,29 @@ def load_encoder(model_dir: Path, info: ModelInfo, dtype: Literal["bfloat16", "f
 
 
 Dense = Callable[["torch.Tensor"], "torch.Tensor"]
+Residual = Callable[["torch.Tensor", "torch.Tensor"], "torch.Tensor"]
+"""``(x, residual) -> linear(x) + residual``."""
 
 
 class BertEncoder:
     """A BERT-family encoder forward pass over a checkpoint's tensors (see module docstring).
 
     ``__call__(ids (B, L), lengths (B,) or None)`` returns pooled float32 ``(B, dim)``; with
-    ``lengths=None`` the rows are unpadded and no attention mask is built.
+    ``lengths=None`` the rows are unpadded, and no attention mask is built (nor when every
+    row fills the batch's width).
+
+    Attention is one SDPA call over the padded batch, not one call per row over its real
+    tokens: per row was ~7% cheaper in CPU time on one thread, but on the 2-core EPYC under
+    load each of its many small parallel regions waits for the second thread, and a 16-row
+    layer took 2-30x longer than the batched call.
 
     The matmuls go through oneDNN with each weight packed once at load (one copy laid out for
     batches, one for single queries) and the bias and GELU fused into the matmul (``packed``).
     On the 2-core AVX512-BF16 machine this took batches from 45 to 52 docs/s in bf16 (24 to
     28 in fp32) and a bf16 query from 5.3 to 3.4 ms, against ``F.linear``, which first copies
-    the bias into its output and runs GELU separately. A probe falls back to ``F.linear``
-    where the (private) oneDNN operator is missing or disagrees.
+    the bias into its output and runs GELU separately. The residual adds after the attention
+    output and the FFN down-projection are fused too (a ``sum`` post-op). A probe falls back to
+    ``F.linear`` where the (private) oneDNN operators are missing or disagree.
     """
 
     def __init__(self, tensors: dict[str, torch.Tensor], config: dict[str, Any],
@@ -378,10 +410,10 @@ class BertEncoder:
             self.single.append((self._denses(dense, packed, 16), norms))
 
     def _denses(self, dense: dict[str, tuple[torch.Tensor, torch.Tensor]], packed: bool,
-                rows: int) -> tuple[Dense, Dense, Dense, Dense]:
-        make = _onednn_dense if packed else _torch_dense
-        return (make(*dense["qkv"], None, rows), make(*dense["out"], None, rows),
-                make(*dense["up"], self.approximate, rows), make(*dense["down"], None, rows))
+                rows: int) -> tuple[Dense, Residual, Dense, Residual]:
+        make, add = (_onednn_dense, _onednn_residual) if packed else (_torch_dense, _torch_residual)
+        return (make(*dense["qkv"], None, rows), add(*dense["out"], rows),
+                make(*dense["up"], self.approximate, rows), add(*dense["down"], rows))
 
     def __call__(self, ids: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
         import torch
@@ -393,14 +425,14 @@ class BertEncoder:
         x = layer_norm(embedding(ids, self.word) + self.positions[:length], (h,), *self.norm,
                        eps).view(batch * length, h)
         mask = None
-        if lengths is not None:
+        if lengths is not None and bool((lengths < length).any()):  # rows all full: no mask
             mask = (torch.arange(length) < lengths[:, None])[:, None, None, :]
         for (qkv, out, up, down), (g1, b1, g2, b2) in \
                 (self.single if lengths is None else self.layers):
             q, k, v = qkv(x).view(batch, length, 3, heads, h // heads).permute(2, 0, 3, 1, 4)
             context = attention(q, k, v, attn_mask=mask).transpose(1, 2).reshape(-1, h)
-            x = layer_norm(out(context) + x, (h,), g1, b1, eps)
-            x = layer_norm(down(up(x)) + x, (h,), g2, b2, eps)
+            x = layer_norm(out(context, x), (h,), g1, b1, eps)
+            x = layer_norm(down(up(x), x), (h,), g2, b2, eps)
         return pool(x.view(batch, length, h), lengths, self.pooling)
 
 
@@ -422,6 +454,21 @@ def _onednn_dense(weight: torch.Tensor, bias: torch.Tensor, gelu: str | None, ro
     return lambda x: ops._linear_pointwise(x, packed, bias, attr, [], algorithm)
 
 
+def _torch_residual(weight: torch.Tensor, bias: torch.Tensor, rows: int) -> Residual:
+    from torch.nn.functional import linear
+
+    return lambda x, residual: linear(x, weight, bias).add_(residual)
+
+
+def _onednn_residual(weight: torch.Tensor, bias: torch.Tensor, rows: int) -> Residual:
+    """``linear(x) + residual`` in one oneDNN call (a ``sum`` post-op): no separate pass."""
+    import torch
+
+    binary = torch.ops.mkldnn._linear_pointwise.binary
+    packed = torch.ops.mkldnn._reorder_linear_weight(weight, rows)
+    return lambda x, residual: binary(x, residual, packed, bias, "add")
+
+
 def _onednn_works(dtype: torch.dtype) -> bool:
     """Whether oneDNN's packed linear runs here and agrees with ``F.linear``."""
     import torch
@@ -432,9 +479,12 @@ def _onednn_works(dtype: torch.dtype) -> bool:
         weight = torch.linspace(-1, 1, 64 * 32).reshape(64, 32).to(dtype)
         bias = torch.linspace(-1, 1, 64).to(dtype)
         x = torch.linspace(-1, 1, 3 * 32).reshape(3, 32).to(dtype)
+        want = torch.nn.functional.linear(x, weight, bias)
         got = _onednn_dense(weight, bias, "none", 3)(x)
-        want = torch.nn.functional.gelu(torch.nn.functional.linear(x, weight, bias))
-        return bool(torch.allclose(got.float(), want.float(), atol=0.05))
+        added = _onednn_residual(weight, bias, 3)(x, want)
+        return bool(torch.allclose(got.float(), torch.nn.functional.gelu(want).float(),
+                                   atol=0.05) and
+                    torch.allclose(added.float(), 2 * want.float(), atol=0.05))
     except Exception:  # noqa: BLE001 - a private operator: any failure means "do not use it"
         return False
 
