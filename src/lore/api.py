@@ -215,7 +215,8 @@ class KnowledgeBase:
             store_bytes=self._store.size_bytes(),
             index_bytes=self._vectors.size_bytes() + self._terms.size_bytes(),
             last_update=self._store.get_meta("last_update") or "never",
-            schema_version=self._store.schema_version)
+            schema_version=self._store.schema_version,
+            embedder_reason=self._store.get_meta("embedder_reason") or "")
 
     # -- internals ---------------------------------------------------------------------------
 

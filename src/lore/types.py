@@ -205,6 +205,8 @@ class Status:
     index_bytes: int
     last_update: str
     schema_version: int
+    embedder_reason: str = ""
+    """Why this embedder: ``configured``, ``chosen``, or what ``auto`` saw in the text."""
 
 
 @dataclass(frozen=True, slots=True)

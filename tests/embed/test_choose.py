@@ -55,6 +55,7 @@ def test_auto_records_its_choice_and_keeps_it(tmp_path: Path) -> None:
     with lore.open(tmp_path / "kb") as kb:
         kb.index([root])
         assert kb.status().embedder == MULTILINGUAL
+        assert "non-Latin" in kb.status().embedder_reason
         assert kb.search("检索和生成", k=1, mode="dense")[0].path.endswith("a.md")
     (root / "b.md").write_text(EN)
     with lore.open(tmp_path / "kb") as kb:  # English text later does not switch the model
