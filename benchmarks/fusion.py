@@ -123,7 +123,11 @@ def main() -> int:
         table.add_row(label, *(f"{results[n][label]:.4f}" for n in results))
     Console().print(table)
     RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps({"machine": machine(), "ndcg@10": results}, indent=2) + "\n")
+    # Runs of some sets update their entries and keep the others.
+    kept = json.loads(RESULTS.read_text()).get("ndcg@10", {}) if RESULTS.exists() else {}
+    kept.update({f"{name}{f' (first {args.limit})' if args.limit else ''}": value
+                 for name, value in results.items()})
+    RESULTS.write_text(json.dumps({"machine": machine(), "ndcg@10": kept}, indent=2) + "\n")
     return 0
 
 
