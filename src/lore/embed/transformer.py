@@ -251,12 +251,12 @@ def resolve_model_dir(model: str | Path) -> Path:
 
 def read_model_info(model_dir: Path) -> ModelInfo:
     """Read dimension, sequence length, pooling and casing from a model directory."""
-    config = _read_json(model_dir / "config.json")
+    config = read_json(model_dir / "config.json")
     if config is None:
         raise ConfigError(f"{model_dir} has no config.json; is it a transformers model?")
-    st_config = _read_json(model_dir / "sentence_bert_config.json") or {}
+    st_config = read_json(model_dir / "sentence_bert_config.json") or {}
     pooling_dir = "1_Pooling"
-    for module in _read_json(model_dir / "modules.json") or []:
+    for module in read_json(model_dir / "modules.json") or []:
         kind = str(module.get("type", "")).rsplit(".", 1)[-1]
         if kind not in _SUPPORTED_MODULES:
             raise ConfigError(f"{model_dir}: module {kind!r} is not supported; "
@@ -269,7 +269,7 @@ def read_model_info(model_dir: Path) -> ModelInfo:
     return ModelInfo(
         dim=int(config["hidden_size"]),
         max_seq_length=min(int(st_config.get("max_seq_length", positions)), positions),
-        pooling=read_pooling(_read_json(model_dir / pooling_dir / "config.json") or {}),
+        pooling=read_pooling(read_json(model_dir / pooling_dir / "config.json") or {}),
         lowercase=bool(st_config.get("do_lower_case", False)),
         pad_id=int(config.get("pad_token_id") or 0),
     )
@@ -327,7 +327,7 @@ def load_encoder(model_dir: Path, info: ModelInfo, dtype: Literal["bfloat16", "f
     import torch
 
     torch_dtype = getattr(torch, dtype)
-    config = _read_json(model_dir / "config.json") or {}
+    config = read_json(model_dir / "config.json") or {}
     weights = model_dir / "model.safetensors"
     if config.get("model_type") in _LEAN_TYPES and weights.is_file() and \
             config.get("position_embedding_type", "absolute") == "absolute" and \
@@ -539,7 +539,8 @@ def _pad(rows: list[list[int]], pad_id: int) -> tuple[list[list[int]], list[int]
     return [row + [pad_id] * (width - len(row)) for row in rows], [len(row) for row in rows]
 
 
-def _read_json(path: Path) -> Any:
+def read_json(path: Path) -> Any:
+    """A model directory's JSON file; None when it is absent, a ConfigError when unreadable."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -15,7 +15,6 @@ Where the activation is recorded, by sentence-transformers version: ``activation
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from lore.config import Dtype
 
 # Shared model plumbing that lives in lore.embed for now (written for the embedder): the hub
 # download and the bf16 check. Both belong in lore.models once embed/ is free to change.
-from lore.embed.transformer import resolve_dtype, resolve_model_dir
+from lore.embed.transformer import read_json, resolve_dtype, resolve_model_dir
 from lore.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -137,7 +136,7 @@ def activate(logits: torch.Tensor, activation: Activation) -> torch.Tensor:
 
 def read_cross_encoder_info(model_dir: Path) -> CrossEncoderInfo:
     """Labels, activation, maximum length and casing from a CrossEncoder directory."""
-    config = _read_json(model_dir / "config.json")
+    config = read_json(model_dir / "config.json")
     if config is None:
         raise ConfigError(f"{model_dir} has no config.json; is it a transformers model?")
     architectures = config.get("architectures") or []
@@ -148,8 +147,8 @@ def read_cross_encoder_info(model_dir: Path) -> CrossEncoderInfo:
     if num_labels != 1:
         raise ConfigError(f"{model_dir} has {num_labels} labels; a reranker needs a "
                           "cross-encoder with one relevance logit")
-    st_config = _read_json(model_dir / "config_sentence_transformers.json") or {}
-    bert_config = _read_json(model_dir / "sentence_bert_config.json") or {}
+    st_config = read_json(model_dir / "config_sentence_transformers.json") or {}
+    bert_config = read_json(model_dir / "sentence_bert_config.json") or {}
     path = st_config.get("activation_fn") or \
         (config.get("sentence_transformers") or {}).get("activation_fn") or \
         config.get("sbert_ce_default_activation_function") or "torch.nn.Sigmoid"
@@ -195,11 +194,3 @@ def load_cross_encoder(model_dir: Path, dtype: Literal["bfloat16", "float32"]
             hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
     return model, tokenizer
 
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}") from exc
