@@ -60,5 +60,9 @@ class ModelError(LoreError):
     """A model file could not be assembled or loaded: damaged, truncated or unreadable."""
 
 
+class GenerationError(LoreError):
+    """The generator failed: a model server that is down, too slow, or answers garbage."""
+
+
 class MissingDependency(LoreError, ImportError):
     """An optional dependency is missing; the message names the extra to install."""

@@ -47,6 +47,8 @@ class LlamaRunner:
         self.evaluated = 0
         """Prompt tokens evaluated so far."""
         self._get_logits = llama_cpp.llama_get_logits_ith
+        self._is_eog = llama_cpp.llama_vocab_is_eog
+        self._vocab = llama_cpp.llama_model_get_vocab(llama.model)
         self._n_vocab = int(llama.n_vocab())
 
     def tokenize(self, text: str, *, special: bool = False) -> list[int]:
@@ -92,6 +94,36 @@ class LlamaRunner:
         row = self._get_logits(self.llama.ctx, -1)
         return np.ctypeslib.as_array(row, shape=(self._n_vocab,)).astype(np.float64)
 
+    def logits_for(self, tokens: Sequence[int]) -> np.ndarray:
+        """Next-token logits after ``tokens``, evaluating only what the KV cache lacks.
+
+        The cache keeps its longest common prefix with ``tokens`` (at least the last token is
+        evaluated again, since only the latest logits are kept), so decoding one token at a
+        time, or a new prompt that shares an instruction with the last one, costs only the
+        new tokens.
+        """
+        if not tokens:
+            raise ValueError("logits_for needs at least one token")
+        if len(tokens) > self.llama.n_ctx():
+            raise ConfigError(f"a prompt of {len(tokens)} tokens exceeds the model's context "
+                              f"of {self.llama.n_ctx()}")
+        limit = min(int(self.llama.n_tokens), len(tokens) - 1)
+        cached = np.asarray(self.llama.input_ids[:limit])
+        differs = np.flatnonzero(cached != np.asarray(tokens[:limit]))
+        kept = int(differs[0]) if differs.size else limit
+        self.llama.n_tokens = kept
+        self._eval(tokens[kept:])
+        row = self._get_logits(self.llama.ctx, -1)
+        return np.ctypeslib.as_array(row, shape=(self._n_vocab,)).astype(np.float64)
+
+    def ends_turn(self, token: int) -> bool:
+        """True for end-of-generation tokens (end of text, end of turn)."""
+        return bool(self._is_eog(self._vocab, token))
+
+    def piece(self, token: int) -> bytes:
+        """A token's bytes (possibly part of a UTF-8 character)."""
+        return bytes(self.llama.detokenize([token]))
+
     def _eval(self, tokens: Sequence[int]) -> None:
         self.llama.eval(list(tokens))
         self.evaluated += len(tokens)
@@ -102,7 +134,7 @@ class LlamaRunner:
         return bytes(self.llama.detokenize([token], special=True)).decode("utf-8", "replace")
 
 
-_runners: dict[tuple[str, int, int | None], LlamaRunner] = {}
+_runners: dict[tuple[str, int, int | None, int], LlamaRunner] = {}
 _runners_lock = threading.Lock()
 
 
@@ -116,16 +148,18 @@ def _close_runners() -> None:
         _runners.clear()
 
 
-def load_runner(path: Path, n_ctx: int, threads: int | None = None) -> LlamaRunner:
-    """The process's one ``LlamaRunner`` for this file, context size and thread count.
+def load_runner(path: Path, n_ctx: int, threads: int | None = None, slot: int = 0
+                ) -> LlamaRunner:
+    """The process's one ``LlamaRunner`` for this file, context size, thread count and slot.
 
     Args:
         path: a GGUF file (``lore.models.gguf.resolve_gguf`` finds one).
         n_ctx: context size in tokens: the longest prompt the runner will evaluate.
         threads: llama.cpp threads; ``None``: half the cores for single tokens and all of them
             for prompts, as llama.cpp chooses.
+        slot: another copy with its own KV cache (the memory-mapped weights are shared).
     """
-    key = (str(path.resolve()), n_ctx, threads)
+    key = (str(path.resolve()), n_ctx, threads, slot)
     with _runners_lock:
         runner = _runners.get(key)
         if runner is None:

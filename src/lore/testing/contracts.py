@@ -11,6 +11,7 @@ import pytest
 
 from lore.embed.protocol import Embedder
 from lore.errors import ConfigError
+from lore.generate.protocol import Generator, Message, Sampling
 from lore.rerank.protocol import Reranker
 from lore.store.protocol import Rescoring, VectorIndex
 from lore.testing.fakes import MemoryVectorSource
@@ -421,3 +422,64 @@ class RerankerContract:
 
     def test_identity(self, reranker: Reranker) -> None:
         assert isinstance(reranker.name, str) and reranker.name
+
+
+class GeneratorContract:
+    """Promises of ``lore.generate.protocol.Generator``; subclasses provide a ``generator``
+    fixture.
+
+    Example::
+
+        class TestLocalGenerator(GeneratorContract):
+            @pytest.fixture(scope="class")
+            def generator(self) -> Generator:
+                return LocalGenerator("smollm2")
+    """
+
+    question = (Message("user", "What is the capital of France?"),)
+    story = (Message("user", "Write a long story about a cat who lives in a library."),)
+    """Long answers, so that a small ``max_tokens`` or a stop string cuts them."""
+    max_tokens_slack = 1.0
+    """How far ``count_tokens`` of an answer cut at ``max_tokens`` may read past it: 1 for a
+    backend that counts with the model's own tokenizer; a backend that estimates, erring
+    high, sets its estimate's overshoot."""
+
+    def test_pieces_are_non_empty_text(self, generator: Generator) -> None:
+        pieces = list(generator.stream(self.question, Sampling(max_tokens=24)))
+        assert pieces and all(isinstance(piece, str) and piece for piece in pieces)
+        assert "".join(pieces).strip()
+
+    def test_greedy_is_deterministic(self, generator: Generator) -> None:
+        first = "".join(generator.stream(self.question, Sampling(max_tokens=24)))
+        assert "".join(generator.stream(self.question, Sampling(max_tokens=24))) == first
+
+    def test_max_tokens_bounds_the_answer(self, generator: Generator) -> None:
+        longer = "".join(generator.stream(self.story, Sampling(max_tokens=40)))
+        short = "".join(generator.stream(self.story, Sampling(max_tokens=5)))
+        assert short and longer.startswith(short) and len(short) < len(longer)
+        assert generator.count_tokens(short) <= 5 * self.max_tokens_slack
+
+    def test_stop_string_is_not_yielded(self, generator: Generator) -> None:
+        full = "".join(generator.stream(self.story, Sampling(max_tokens=40)))
+        words = full.split()
+        assert len(words) >= 4, f"the answer is too short to cut: {full!r}"
+        stop = " " + words[len(words) // 2]
+        pieces = list(generator.stream(self.story, Sampling(max_tokens=40, stop=(stop,))))
+        text = "".join(pieces)
+        assert stop not in text
+        assert text == full[:full.index(stop)]
+
+    def test_count_tokens_is_positive_and_grows(self, generator: Generator) -> None:
+        text = ("The committee postponed its vote on the new budget until Friday, after a long "
+                "debate about school funding. 北京是中国的首都。 def f(x): return x + 1")
+        words = text.split(" ")
+        # Cut between words: mid-word, a real tokenizer may take more tokens for "wor" than
+        # for "world".
+        counts = [generator.count_tokens(" ".join(words[:n])) for n in range(1, len(words) + 1)]
+        assert all(isinstance(count, int) and count > 0 for count in counts)
+        assert counts == sorted(counts)
+        assert generator.count_tokens(text) > generator.count_tokens("The committee")
+
+    def test_identity(self, generator: Generator) -> None:
+        assert isinstance(generator.name, str) and generator.name
+        assert generator.context_tokens > 0

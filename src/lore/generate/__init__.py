@@ -1,0 +1,2 @@
+"""Writing answers from sources: prompts, generators (local GGUF, OpenAI-compatible servers),
+citation checks, and RAG-Sequence / RAG-Token decoding."""
