@@ -14,7 +14,8 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 def test_exported_members_are_locked() -> None:
     exported = {name for name in dir(lore) if not name.startswith("_")}
     exported -= {"api", "cli", "config", "errors", "types", "embed", "ingest", "retrieve",
-                 "store", "pipeline", "eval", "testing", "cli_output", "models", "rerank"}
+                 "store", "pipeline", "eval", "testing", "cli_output", "models", "rerank",
+                 "generate"}
     assert exported == set(lore.__all__)
 
 

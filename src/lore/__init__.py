@@ -1,9 +1,11 @@
-"""lore: a retrieval-augmented generation engine. Index documents and code; search them.
+"""lore: a retrieval-augmented generation engine. Index documents and code; search them;
+answer questions from them with citations.
 
 >>> import lore
 >>> kb = lore.open("my-kb")
 >>> kb.index(["notes/"])
 >>> kb.search("how is the cache invalidated", k=5)
+>>> kb.ask("how is the cache invalidated?").text
 """
 
 from lore import _native  # noqa: F401  (first: one C++ runtime for usearch and llama.cpp)
@@ -12,6 +14,7 @@ from lore.config import LoreConfig
 from lore.errors import (
     ConfigError,
     EmbedderMismatch,
+    GenerationError,
     IngestError,
     LoreError,
     MissingDependency,
@@ -21,14 +24,29 @@ from lore.errors import (
     SchemaVersionError,
     StoreError,
 )
-from lore.types import Chunk, Document, Filter, Hit, IndexReport, Skipped, Status
+from lore.types import (
+    Answer,
+    Chunk,
+    Citation,
+    Document,
+    Filter,
+    Hit,
+    IndexReport,
+    Skipped,
+    Source,
+    Status,
+    Timings,
+)
 
 __all__ = [
+    "Answer",
     "Chunk",
+    "Citation",
     "ConfigError",
     "Document",
     "EmbedderMismatch",
     "Filter",
+    "GenerationError",
     "Hit",
     "IndexReport",
     "IngestError",
@@ -41,7 +59,9 @@ __all__ = [
     "RetrievalError",
     "SchemaVersionError",
     "Skipped",
+    "Source",
     "Status",
     "StoreError",
+    "Timings",
     "open",
 ]

@@ -13,19 +13,23 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import numpy as np
 
-from lore.config import MAX_K, MAX_QUERY_CHARS, LoreConfig
+from lore.config import MAX_K, MAX_QUERY_CHARS, GenerateConfig, LoreConfig
 from lore.embed.choose import AUTO, ENGLISH, Choice, choose_model
 from lore.embed.protocol import Embedder
 from lore.embed.registry import create_embedder
 from lore.errors import ConfigError, EmbedderMismatch, QueryError, StoreError
+from lore.generate.answer import Answerer
+from lore.generate.registry import create_generator
 from lore.ingest.chunk import chunking_signature
 from lore.pipeline import IndexListener, IndexRun, SilentListener, embed_missing
 from lore.rerank.protocol import Reranker
@@ -39,7 +43,16 @@ from lore.retrieve.widen import Widen, widen_span
 from lore.store.derived import DerivedIndex, TermFeed, VectorFeed
 from lore.store.protocol import VectorIndex
 from lore.store.sqlite import STORE_FILE, SqliteStore, where_clause
-from lore.types import Filter, Hit, IndexReport, Passage, SearchMode, Status
+from lore.types import (
+    Answer,
+    AnswerMode,
+    Filter,
+    Hit,
+    IndexReport,
+    Passage,
+    SearchMode,
+    Status,
+)
 
 Ranking = list[tuple[int, float]]
 MODES: tuple[SearchMode, ...] = ("lexical", "dense", "hybrid")
@@ -204,6 +217,43 @@ class KnowledgeBase:
             start, end = widen_span(text, hit.chunk, how, count)
             passages.append(Passage(hit, text[start:end], start, end))
         return passages
+
+    def ask(self, question: str, **options: Any) -> Answer:
+        """Answer ``question`` from this knowledge base, citing its sources.
+
+        Takes the options of ``ask_stream``.
+        """
+        answer = None
+        for event in self.ask_stream(question, **options):
+            if isinstance(event, Answer):
+                answer = event
+        assert answer is not None  # ask_stream always ends with the Answer
+        return answer
+
+    def ask_stream(self, question: str, *, k: int | None = None,
+                   mode: AnswerMode | None = None, model: str | None = None,
+                   template: str | None = None, where: Filter | Sequence[str] | None = None,
+                   settings: GenerateConfig | None = None) -> Iterator[str | Answer]:
+        """Answer text as the model writes it, then the final ``Answer``.
+
+        Args:
+            question: any language; the answer comes in the question's language.
+            k: sources to retrieve (default ``generate.k``).
+            mode: ``stuff``, ``rag-sequence`` or ``rag-token`` (default ``generate.mode``).
+            model: a generator spec (default ``generate.model``): ``qwen-0.5b``, a ``.gguf``
+                path, or ``openai:http://host:port/v1/<model>``.
+            template: a prompt template name (``lore.generate.prompt.TEMPLATES``).
+            where: metadata filters, as for ``search``.
+            settings: every generation setting at once (the arguments above override it).
+        """
+        started = time.perf_counter()
+        settings = settings or self.config.generate
+        settings = replace(settings, k=k or settings.k, mode=mode or settings.mode,
+                           model=model or settings.model,
+                           template=template or settings.template)
+        answerer = Answerer(create_generator(settings), settings, self._model)
+        hits = self.search(question, k=settings.k, where=where)
+        yield from answerer.stream(question, self.passages(hits), started)
 
     def status(self) -> Status:
         return Status(

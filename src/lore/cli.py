@@ -20,15 +20,21 @@ from lore import api
 from lore.cli_output import (
     ProgressListener,
     QueryProgress,
+    answer_record,
     print_eval_reports,
     print_hits,
+    print_qa_report,
     print_report,
+    print_sources,
     print_status,
+    stream_answer,
 )
-from lore.config import AnnChoice, LoreConfig
+from lore.config import AnnChoice, AnswerModeName, LoreConfig
 from lore.embed.e5 import default_cache_dir
 from lore.errors import LoreError
+from lore.eval.answers import run_qa, write_qa_traces
 from lore.eval.beir import load_beir
+from lore.eval.qa import aggregate, load_qa
 from lore.eval.report import write_comparison
 from lore.eval.retrieval import Aggregate, EvalSettings, evaluate, open_indexed, write_traces
 from lore.types import SearchMode
@@ -135,6 +141,35 @@ def search(query: str, kb: Path | None, k: int, mode: SearchMode, where: tuple[s
 
 
 @main.command()
+@click.argument("question")
+@kb_option
+@click.option("--model", envvar="LORE_GENERATOR",
+              help="Answering model: qwen-0.5b (default), qwen-1.5b, smollm2, a .gguf path, or "
+                   "openai:http://host:port/v1/<model>.")
+@click.option("--mode", type=click.Choice(get_args(AnswerModeName)), envvar="LORE_ANSWER_MODE",
+              help="stuff (default): all sources in one prompt; rag-sequence / rag-token: "
+                   "marginalise over sources (local models).")
+@click.option("-k", "k", type=click.IntRange(1, 50), help="Sources to retrieve (default 5).")
+@click.option("--template", help="Prompt template: answer (default) or short.")
+@click.option("--where", multiple=True, help="Only sources matching, e.g. path=docs/*.")
+@json_option
+def ask(question: str, kb: Path | None, model: str | None, mode: AnswerModeName | None,
+        k: int | None, template: str | None, where: tuple[str, ...], as_json: bool) -> None:
+    """Answer a question from the knowledge base, citing numbered sources."""
+    with opened(kb) as base:
+        events = base.ask_stream(question, k=k, mode=mode, model=model, template=template,
+                                 where=list(where))
+        try:
+            answer = stream_answer(events, show=not as_json)
+        except LoreError as error:
+            raise LoreUsageError(str(error)) from None
+    if as_json:
+        click.echo(json.dumps(_plain(answer_record(answer)), ensure_ascii=False))
+    else:
+        print_sources(answer)
+
+
+@main.command()
 @kb_option
 @json_option
 def status(kb: Path | None, as_json: bool) -> None:
@@ -231,6 +266,59 @@ def eval_retrieval(directory: Path, split: str, mode: SearchMode, compare: str |
     print_eval_reports(reports)
     for path in written:
         click.echo(f"wrote {path}")
+
+
+@eval_group.command(name="qa")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--limit", type=click.IntRange(min=1), help="Only N questions.")
+@click.option("--seed", type=int, help="Sample the N questions at random with this seed "
+                                       "(default: the first N).")
+@click.option("--mode", type=click.Choice(get_args(AnswerModeName)), default="stuff",
+              show_default=True)
+@click.option("--model", envvar="LORE_GENERATOR", help="Answering model (default qwen-0.5b).")
+@click.option("--template", default="short", show_default=True,
+              help="Prompt template; short asks for the answer span, as the metrics expect.")
+@click.option("-k", "k", type=click.IntRange(1, 50), default=3, show_default=True,
+              help="Sources per question (3 suits the 0.5B default model best).")
+@click.option("--answer-tokens", type=click.IntRange(1), default=64, show_default=True,
+              help="Longest answer, in tokens.")
+@click.option("--gold-context", is_flag=True,
+              help="Reference run: answer from the gold paragraphs instead of retrieved ones.")
+@click.option("--trace", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write each question's sources, prompt, answer and scores (JSON lines).")
+@click.option("--cache", type=click.Path(file_okay=False, path_type=Path),
+              help="Where corpus indexes are kept (default: ~/.cache/lore/eval).")
+@json_option
+def eval_qa(directory: Path, limit: int | None, seed: int | None, mode: AnswerModeName,
+            model: str | None, template: str, k: int, answer_tokens: int, gold_context: bool,
+            trace: Path | None,
+            cache: Path | None, as_json: bool) -> None:
+    """Exact match, F1, answer-in-context, citation precision and latency of lore's answers
+    on a QA folder (qa.jsonl beside a BEIR corpus)."""
+    config = LoreConfig.from_env(os.environ)
+    settings = dataclasses.replace(config.generate, mode=mode, template=template, k=k,
+                                   model=model or config.generate.model,
+                                   answer_tokens=answer_tokens)
+    cache = cache or default_cache_dir(os.environ) / "eval"
+    try:
+        qa = load_qa(directory, limit, seed)
+        dataset = load_beir(directory, "test", 1)
+        with ProgressListener(bars=not as_json) as listener:
+            kb = open_indexed(dataset, cache, config, None, listener)
+        with kb, QueryProgress(len(qa.items), "questions", enabled=not as_json) as progress:
+            traces = list(run_qa(kb, qa, settings, progress.advance, gold_context,
+                                 dataset.corpus))
+    except LoreError as error:
+        raise LoreUsageError(str(error)) from None
+    if trace is not None:
+        write_qa_traces(traces, trace)
+    scores = aggregate([t.record for t in traces]).as_dict()
+    report = {"dataset": qa.name, "mode": mode, "model": settings.model, "template": template,
+              "k": k, "gold_context": gold_context, "seed": seed, "metrics": scores}
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False))
+    else:
+        print_qa_report(report)
 
 
 def _modes(compare: str) -> list[SearchMode]:

@@ -4,7 +4,8 @@ progress and stdout for results, so ``--json`` output stays clean."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -22,7 +23,7 @@ from rich.progress import (
 from rich.table import Table
 
 from lore.eval.retrieval import RetrievalReport
-from lore.types import Document, Hit, IndexReport, Skipped, Status
+from lore.types import Answer, Document, Hit, IndexReport, Skipped, Status
 
 stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False)
@@ -120,6 +121,68 @@ def print_hits(hits: Sequence[Hit]) -> None:
         stdout.print("    " + escape(snippet[:limit] + ("…" if len(snippet) > limit else "")))
 
 
+def stream_answer(events: Iterable[str | Answer], show: bool) -> Answer:
+    """Print answer text as it arrives (when ``show``); return the final ``Answer``."""
+    answer = None
+    for event in events:
+        if isinstance(event, Answer):
+            answer = event
+        elif show:
+            sys.stdout.write(event)
+            sys.stdout.flush()
+    if show:
+        sys.stdout.write("\n")
+    assert answer is not None  # every answer stream ends with its Answer
+    return answer
+
+
+def print_sources(answer: Answer) -> None:
+    """The numbered sources after a streamed answer, cited ones marked, and the checks."""
+    if not answer.found:
+        return
+    cited = {c.number for c in answer.citations if not c.inferred}
+    inferred = {c.number for c in answer.citations if c.inferred} - cited
+    stdout.print()
+    for source in answer.sources:
+        mark = ("[green]*[/green]" if source.number in cited
+                else "[yellow]~[/yellow]" if source.number in inferred else " ")
+        stdout.print(f"{mark}[bold][{source.number}][/bold] {escape(display_path(source.label))}"
+                     + (f"  [dim]{escape(source.passage.hit.title)}[/dim]"
+                        if source.passage.hit.title else ""))
+    notes = []
+    if answer.invalid_citations:
+        notes.append("cited sources that do not exist: "
+                     + ", ".join(f"[{n}]" for n in answer.invalid_citations) + " (removed)")
+    if inferred:
+        notes.append("~ cited by lore: the answer did not cite it, but it supports a sentence")
+    if answer.uncited:
+        notes.append(f"{len(answer.uncited)} sentence(s) cite no source")
+    timings = answer.timings
+    notes.append(f"first token {timings.first_token:.1f}s, total {timings.total:.1f}s, "
+                 f"{answer.model}")
+    stderr.print("[dim]" + escape("; ".join(notes)) + "[/dim]")
+
+
+def answer_record(answer: Answer) -> dict[str, object]:
+    """The ``--json`` object of ``lore ask``: answer, citations, sources, timings."""
+    return {
+        "question": answer.question, "answer": answer.text, "found": answer.found,
+        "mode": answer.mode, "model": answer.model,
+        "citations": [{"number": c.number, "start": c.start, "end": c.end,
+                       "sentence": answer.text[c.sentence[0]:c.sentence[1]],
+                       "support": round(c.support, 3), "inferred": c.inferred}
+                      for c in answer.citations],
+        "invalid_citations": list(answer.invalid_citations),
+        "uncited_sentences": [answer.text[a:b] for a, b in answer.uncited],
+        "sources": [{"number": s.number, "label": s.label, "path": s.passage.hit.path,
+                     "doc_key": s.passage.hit.doc_key, "title": s.passage.hit.title,
+                     "start": s.passage.start, "end": s.passage.end, "prior": s.prior,
+                     "score": s.passage.hit.score, "scores": dict(s.passage.hit.scores),
+                     "text": s.passage.text} for s in answer.sources],
+        "timings": answer.timings,
+    }
+
+
 def print_report(report: IndexReport) -> None:
     stdout.print(
         f"indexed {report.files_seen} files in {report.seconds:.1f}s: "
@@ -176,6 +239,19 @@ class QueryProgress:
 
     def advance(self, *_: object) -> None:
         self._progress.advance(self._task)
+
+
+def print_qa_report(report: dict[str, object]) -> None:
+    metrics = report["metrics"]
+    assert isinstance(metrics, dict)
+    table = Table(box=None, pad_edge=False)
+    for column in ("set", "mode", "model", *metrics):
+        table.add_column(column, justify="left" if column in ("set", "mode", "model")
+                         else "right")
+    values = [("-" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v))
+              for v in metrics.values()]
+    table.add_row(str(report["dataset"]), str(report["mode"]), str(report["model"]), *values)
+    stdout.print(table)
 
 
 def print_eval_reports(reports: Sequence[RetrievalReport]) -> None:

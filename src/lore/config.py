@@ -121,6 +121,41 @@ class IndexConfig:
     two.) ``lsh`` is never picked by size: its scan is linear (~8 ms a query at 1M)."""
 
 
+AnswerModeName = Literal["stuff", "rag-sequence", "rag-token"]
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    model: str = "qwen-0.5b"
+    """The answering model: a GGUF name (``qwen-0.5b``, ``qwen-1.5b``, ``smollm2``), a local
+    ``.gguf`` path, a hub file ``owner/repo/file.gguf``, or an OpenAI-compatible server as
+    ``openai:http://host:port/v1/<model>``."""
+    mode: AnswerModeName = "stuff"
+    """``stuff``: every source in one prompt; ``rag-sequence`` / ``rag-token``: one prompt per
+    source, the answer marginalised over sources (local models only)."""
+    k: int = 5
+    """Sources retrieved for a question."""
+    template: str = "answer"
+    """System instruction by name (``lore.generate.prompt.TEMPLATES``)."""
+    context_tokens: int = 4096
+    """The local model's context window; for a server, the window to pack prompts into."""
+    answer_tokens: int = 256
+    """Tokens kept free for the answer (its maximum length)."""
+    source_tokens: int = 320
+    """A source longer than this many tokens is cut (its chunk kept): time to first token
+    grows with the prompt."""
+    min_relevance: float | None = None
+    """Best dense score below which the knowledge base is taken not to hold the answer and
+    no model is asked; ``None``: the value calibrated for the embedder
+    (``lore.generate.answer.RELEVANCE_FLOORS``), if any."""
+    prior_temperature: float = 1.0
+    """Softmax temperature turning fused retrieval scores into p(source | question)."""
+    api_key_env: str = "OPENAI_API_KEY"
+    """Environment variable holding a server's API key (the key itself is never stored)."""
+    timeout: float = 60.0
+    """Seconds a server may take to send the next piece of an answer."""
+
+
 @dataclass(frozen=True)
 class LoreConfig:
     kb_dir: Path = DEFAULT_KB_DIR
@@ -128,12 +163,13 @@ class LoreConfig:
     embed: EmbedConfig = field(default_factory=EmbedConfig)
     retrieve: RetrieveConfig = field(default_factory=RetrieveConfig)
     index: IndexConfig = field(default_factory=IndexConfig)
+    generate: GenerateConfig = field(default_factory=GenerateConfig)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> LoreConfig:
         """Read ``LORE_*`` variables: ``LORE_HOME``, ``LORE_MODEL``, ``LORE_BATCH_SIZE``,
         ``LORE_DTYPE``, ``LORE_FUSION``, ``LORE_ANN``, ``LORE_CHUNK_TOKENS``, ``LORE_CODE_VIEW``,
-        ``LORE_RERANKER``."""
+        ``LORE_RERANKER``, ``LORE_GENERATOR``, ``LORE_ANSWER_MODE``, ``LORE_API_KEY_ENV``."""
         config = cls()
         if "LORE_HOME" in environ:
             config = replace(config, kb_dir=Path(environ["LORE_HOME"]))
@@ -151,7 +187,13 @@ class LoreConfig:
             "LORE_CHUNK_TOKENS": ("chunk_tokens", _positive_int),
             "LORE_CODE_VIEW": ("code_view", _choice(CodeView)),
         })
-        return replace(config, embed=embed, retrieve=retrieve, index=index, ingest=ingest)
+        generate = _override(config.generate, environ, {
+            "LORE_GENERATOR": ("model", str),
+            "LORE_ANSWER_MODE": ("mode", _choice(AnswerModeName)),
+            "LORE_API_KEY_ENV": ("api_key_env", str),
+        })
+        return replace(config, embed=embed, retrieve=retrieve, index=index, ingest=ingest,
+                       generate=generate)
 
 
 T = TypeVar("T")

@@ -229,3 +229,91 @@ class Filter:
     def __bool__(self) -> bool:
         return bool(self.paths or self.formats or self.languages or self.kinds
                     or self.modified_after is not None or self.modified_before is not None)
+
+
+AnswerMode = Literal["stuff", "rag-sequence", "rag-token"]
+"""How sources reach the model: all in one prompt, or one prompt per source with the answer
+marginalised over sources per sequence or per token (Lewis et al. 2020)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """A passage as the prompt numbered it: ``[number]`` in the answer points here."""
+
+    number: int
+    passage: Passage
+    prior: float = 0.0
+    """p(source | question): softmax of retrieval scores (the marginalising modes weigh
+    sources by it)."""
+
+    @property
+    def label(self) -> str:
+        """Where to find it: ``path:lines``, ``path#key``, ``path p. N`` or just the path."""
+        chunk = self.passage.hit.chunk
+        path = self.passage.hit.path
+        if self.passage.hit.doc_key:
+            path = f"{path}#{self.passage.hit.doc_key}"
+        if chunk.page is not None:
+            return f"{path} p. {chunk.page}"
+        if chunk.lines is not None:
+            return f"{path}:{chunk.lines[0]}-{chunk.lines[1]}"
+        return path
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """One ``[n]`` in an answer that points at a source."""
+
+    number: int
+    start: int
+    """Character span of the marker in ``Answer.text``."""
+    end: int
+    sentence: tuple[int, int]
+    """Character span of the sentence that carries the marker."""
+    support: float = 0.0
+    """Share of the sentence's terms found in the cited source (0..1): a citation with low
+    support points at a source that does not say what the sentence says."""
+    inferred: bool = False
+    """Added by lore, not written by the model: the sentence cited nothing and this source
+    supports it (``start == end``: no marker in the text)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Timings:
+    """Seconds spent answering, from the moment the question arrived."""
+
+    retrieve: float = 0.0
+    first_token: float = 0.0
+    """Until the first answer token (retrieval and prompt evaluation included)."""
+    total: float = 0.0
+    prompt_tokens: int = 0
+    answer_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A grounded answer: its text, the numbered sources it could cite, and the checks."""
+
+    question: str
+    text: str
+    sources: tuple[Source, ...] = ()
+    citations: tuple[Citation, ...] = ()
+    """Markers that point at a source, in order of appearance."""
+    invalid_citations: tuple[int, ...] = ()
+    """Numbers the model cited that point at no source (dropped from ``citations``)."""
+    uncited: tuple[tuple[int, int], ...] = ()
+    """Spans of answer sentences that cite nothing."""
+    found: bool = True
+    """False when retrieval found nothing relevant enough and the model was not asked."""
+    mode: AnswerMode = "stuff"
+    model: str = ""
+    timings: Timings = field(default_factory=Timings)
+    prompt: str = ""
+    """What the model read, as ``role: content`` turns (one prompt per source, separated by
+    blank lines, in the marginalising modes); for traces."""
+
+    @property
+    def cited_sources(self) -> tuple[Source, ...]:
+        numbers = dict.fromkeys(c.number for c in self.citations)
+        by_number = {s.number: s for s in self.sources}
+        return tuple(by_number[n] for n in numbers if n in by_number)

@@ -39,11 +39,10 @@ class TextStream:
         if self.stopped:
             return ""
         self._held += self._decoder.decode(data)
-        for stop in self._stop:
-            at = self._held.find(stop)
-            if at >= 0:
-                self.stopped = True
-                return self._release(at)
+        found = [at for at in (self._held.find(stop) for stop in self._stop) if at >= 0]
+        if found:
+            self.stopped = True
+            return self._release(min(found))
         return self._release(len(self._held) - self._partial_stop())
 
     def finish(self) -> str:

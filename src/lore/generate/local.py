@@ -85,7 +85,8 @@ class LocalGenerator:
         sequence = list(tokens)
         for _ in range(sampling.max_tokens):
             logits = runner.logits_for(sequence)
-            recent = sequence[len(tokens):][-sampling.repeat_window:]
+            recent = sequence[len(tokens):][-sampling.repeat_window:] \
+                if sampling.repeat_window > 0 else []
             token = self._pick(penalize(logits, recent, sampling.repeat_penalty),
                                sampling.temperature)
             if runner.ends_turn(token):

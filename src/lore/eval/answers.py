@@ -1,0 +1,140 @@
+"""``lore eval qa``: ask a QA set's questions against a knowledge base of its corpus and score
+the answers (``lore.eval.qa``), keeping a trace of every question.
+
+Only a question's text reaches the system. Gold documents are read for one purpose: the
+``gold_context`` reference run, which hands the model the gold paragraph instead of retrieved
+ones to measure what the model can do when retrieval is perfect.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from lore.api import KnowledgeBase
+from lore.config import GenerateConfig
+from lore.errors import ConfigError
+from lore.eval.qa import QARecord, QASet, answer_in_context, exact_match, f1
+from lore.generate.answer import Answerer
+from lore.generate.citations import MARKER
+from lore.generate.registry import create_generator
+from lore.types import Answer, Chunk, Hit, Passage
+
+
+@dataclass(frozen=True, slots=True)
+class QATrace:
+    """One question's run: what was retrieved, what the model read and said, its scores."""
+
+    id: str
+    question: str
+    answer: Answer
+    prediction: str
+    record: QARecord
+
+
+def prediction_of(answer: Answer) -> str:
+    """The answer as scored: citation markers removed, first line only, trailing full stop
+    dropped (``short`` answers are one phrase; models sometimes add an explanation after)."""
+    text = MARKER.sub("", answer.text).strip()
+    first = text.splitlines()[0] if text else ""
+    return first.strip().rstrip(".。").strip()
+
+
+def run_qa(kb: KnowledgeBase, qa: QASet, settings: GenerateConfig,
+           advance: Callable[[], None] = lambda: None, gold_context: bool = False,
+           corpus: Path | None = None) -> Iterator[QATrace]:
+    """Answer every question of ``qa`` and score it, one trace at a time.
+
+    Args:
+        gold_context: answer from the gold documents (read from ``corpus``) instead of
+            retrieved ones: the reference for what retrieval costs.
+    """
+    if gold_context and not qa.gold_docs:
+        raise ConfigError(f"--gold-context needs gold documents: the lines of {qa.name}'s "
+                          "qa.jsonl carry no doc_id or gold_doc_ids")
+    golds_text = _gold_texts(qa, corpus) if gold_context and corpus else {}
+    answerer = Answerer(create_generator(settings), settings, kb.status().embedder)
+    for item in qa.items:
+        started = time.perf_counter()
+        if gold_context:
+            passages = [_gold_passage(key, *golds_text[key])
+                        for key in qa.gold_docs.get(item.id, []) if key in golds_text]
+            answer = _last(answerer.stream(item.question, passages, started))
+        else:
+            answer = kb.ask(item.question, settings=settings)
+        yield _scored(item.id, item.question, answer, qa)
+        advance()
+
+
+def write_qa_traces(traces: list[QATrace], path: Path) -> None:
+    """JSON lines: per question its hits, prompt, answer, citations and scores."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as out:
+        for trace in traces:
+            answer = trace.answer
+            out.write(json.dumps({
+                "id": trace.id, "question": trace.question, "prediction": trace.prediction,
+                "answer": answer.text, "found": answer.found, "mode": answer.mode,
+                "sources": [{"number": s.number, "doc_key": s.passage.hit.doc_key,
+                             "score": s.passage.hit.score, "scores": dict(s.passage.hit.scores),
+                             "prior": s.prior} for s in answer.sources],
+                "citations": [{"number": c.number, "inferred": c.inferred,
+                               "support": c.support} for c in answer.citations],
+                "invalid_citations": list(answer.invalid_citations),
+                "prompt": answer.prompt,
+                "timings": {"first_token": answer.timings.first_token,
+                            "total": answer.timings.total,
+                            "prompt_tokens": answer.timings.prompt_tokens},
+                "scores": {"exact_match": trace.record.exact_match, "f1": trace.record.f1,
+                           "answer_in_context": trace.record.answer_in_context,
+                           "citation_precision": trace.record.citation_precision},
+            }, ensure_ascii=False) + "\n")
+
+
+def _scored(qid: str, question: str, answer: Answer, qa: QASet) -> QATrace:
+    golds = qa.gold[qid]
+    prediction = prediction_of(answer) if answer.found else ""
+    context = "\n".join(source.passage.text for source in answer.sources)
+    cited = {c.number for c in answer.citations if not c.inferred}
+    by_number = {s.number: s.passage.text for s in answer.sources}
+    holding = [answer_in_context(by_number[n], golds, qa.language) for n in cited
+               if n in by_number]
+    record = QARecord(
+        id=qid, exact_match=exact_match(prediction, golds, qa.language),
+        f1=f1(prediction, golds, qa.language),
+        answer_in_context=answer_in_context(context, golds, qa.language),
+        citation_precision=sum(holding) / len(holding) if holding else None,
+        not_found=not answer.found,
+        first_token_s=answer.timings.first_token if answer.found else None,
+        total_s=answer.timings.total)
+    return QATrace(qid, question, answer, prediction, record)
+
+
+def _gold_texts(qa: QASet, corpus: Path) -> dict[str, tuple[str, str]]:
+    wanted = {key for keys in qa.gold_docs.values() for key in keys}
+    found: dict[str, tuple[str, str]] = {}
+    with corpus.open(encoding="utf-8") as lines:
+        for line in lines:
+            if line.strip():
+                record = json.loads(line)
+                if record["_id"] in wanted:
+                    found[record["_id"]] = (record.get("title", ""), record["text"])
+    return found
+
+
+def _gold_passage(key: str, title: str, text: str) -> Passage:
+    chunk = Chunk(doc_id=key, text=text, start=0, end=len(text), view=text)
+    return Passage(Hit(chunk=chunk, score=0.0, source="lexical", path=key, title=title,
+                       doc_key=key), text, 0, len(text))
+
+
+def _last(events: Iterator[str | Answer]) -> Answer:
+    answer = None
+    for event in events:
+        if isinstance(event, Answer):
+            answer = event
+    assert answer is not None
+    return answer

@@ -1,0 +1,133 @@
+"""From retrieved passages to a grounded ``Answer``: the relevance gate, the prompt, the
+model, and the citation check, in one of three modes (``stuff``, ``rag-sequence``,
+``rag-token``)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+
+import numpy as np
+
+from lore.config import GenerateConfig
+from lore.errors import ConfigError
+from lore.generate.citations import attribute, check_citations
+from lore.generate.local import LocalGenerator
+from lore.generate.marginal import rag_sequence, rag_token, source_priors
+from lore.generate.prompt import Prompt, build_prompt, question_language, template_named
+from lore.generate.protocol import Generator, Sampling
+from lore.types import Answer, Passage, Source, Timings
+
+RELEVANCE_FLOORS: dict[str, float] = {}
+"""Best dense score (cosine) under which a question is answered "not in the knowledge base",
+by embedder; calibrated by ``benchmarks/relevance.py``."""
+NOT_FOUND = {
+    "en": "The knowledge base does not contain the answer to this question.",
+    "zh": "知识库中没有这个问题的答案。",
+}
+
+
+class Answerer:
+    """Answers questions from passages with one generator and one set of settings."""
+
+    def __init__(self, generator: Generator, settings: GenerateConfig, embedder: str) -> None:
+        self.generator = generator
+        self.settings = settings
+        self.floor = (settings.min_relevance if settings.min_relevance is not None
+                      else RELEVANCE_FLOORS.get(embedder))
+        template_named(settings.template)  # an unknown name fails before any question
+        if settings.mode != "stuff" and not isinstance(generator, LocalGenerator):
+            raise ConfigError(f"answer mode {settings.mode!r} needs per-token probabilities "
+                              "from a local GGUF model; use mode stuff with a server")
+
+    def stream(self, question: str, passages: Sequence[Passage], started: float
+               ) -> Iterator[str | Answer]:
+        """Answer text as it is generated, then the ``Answer``.
+
+        Args:
+            started: ``time.perf_counter()`` when the question arrived (timings count from it).
+        """
+        retrieved = time.perf_counter()
+        timings = Timings(retrieve=retrieved - started)
+        base = Answer(question=question, text="", mode=self.settings.mode,
+                      model=self.generator.name, timings=timings)
+        if not self.relevant(passages):
+            text = NOT_FOUND[question_language(question)]
+            yield text
+            done = time.perf_counter() - started
+            yield replace(base, text=text, found=False,
+                          timings=replace(timings, first_token=done, total=done))
+            return
+        sources = self.sources(passages)
+        sampling = Sampling(max_tokens=self.settings.answer_tokens,
+                            stop=template_named(self.settings.template).stop)
+        if self.settings.mode == "stuff":
+            prompt = self._prompt(question, sources)
+            sources, prompt_tokens = list(prompt.sources), prompt.tokens
+            shown = render(prompt)
+            generated = self.generator.stream(prompt.messages, sampling)
+        else:
+            prompts = [self._prompt(question, [source]) for source in sources]
+            shown = "\n\n".join(render(prompt) for prompt in prompts)
+            generated, prompt_tokens = self._marginal(prompts, sources, sampling)
+        pieces: list[str] = []
+        first = 0.0
+        for piece in generated:
+            first = first or time.perf_counter() - started
+            pieces.append(piece)
+            yield piece
+        timings = replace(timings, prompt_tokens=prompt_tokens)
+        yield self._finish(replace(base, timings=timings, prompt=shown), "".join(pieces),
+                           sources, first, started)
+
+    def relevant(self, passages: Sequence[Passage]) -> bool:
+        """Whether the best passage clears the embedder's relevance floor."""
+        if not passages:
+            return False
+        dense = [p.hit.scores["dense"] for p in passages if "dense" in p.hit.scores]
+        return self.floor is None or not dense or max(dense) >= self.floor
+
+    def sources(self, passages: Sequence[Passage]) -> list[Source]:
+        """Numbered sources with p(source | question); a widened passage too long for the
+        prompt falls back to its chunk."""
+        priors = source_priors([p.hit.score for p in passages], self.settings.prior_temperature)
+        sources = []
+        for number, (passage, prior) in enumerate(zip(passages, priors, strict=True), start=1):
+            if self.generator.count_tokens(passage.text) > self.settings.source_tokens:
+                chunk = passage.hit.chunk
+                passage = Passage(passage.hit, chunk.text, chunk.start, chunk.end)
+            sources.append(Source(number, passage, float(prior)))
+        return sources
+
+    def _marginal(self, prompts: Sequence[Prompt], sources: list[Source], sampling: Sampling
+                  ) -> tuple[Iterator[str], int]:
+        """RAG-Token or RAG-Sequence over one prompt per source; (pieces, prompt tokens)."""
+        assert isinstance(self.generator, LocalGenerator)  # checked in __init__
+        tokens = [self.generator.prompt_tokens(prompt.messages) for prompt in prompts]
+        priors = np.array([s.prior for s in sources])
+        size = sum(len(t) for t in tokens)
+        if self.settings.mode == "rag-token":
+            return rag_token(self.generator, tokens, priors, sampling), size
+        best, _, _ = rag_sequence(self.generator, tokens, priors, sampling)
+        return iter([best]), size
+
+    def _prompt(self, question: str, sources: Sequence[Source]) -> Prompt:
+        settings = self.settings
+        return build_prompt(question, sources, self.generator, settings.answer_tokens,
+                            settings.template, settings.source_tokens)
+
+    def _finish(self, base: Answer, text: str, sources: list[Source], first: float,
+                started: float) -> Answer:
+        checked = attribute(check_citations(text.strip(), len(sources)),
+                            [source.passage.text for source in sources])
+        total = time.perf_counter() - started
+        timings = replace(base.timings, first_token=first or total, total=total,
+                          answer_tokens=self.generator.count_tokens(text))
+        return replace(base, text=checked.text, sources=tuple(sources),
+                       citations=checked.citations, invalid_citations=checked.invalid,
+                       uncited=checked.uncited, timings=timings)
+
+
+def render(prompt: Prompt) -> str:
+    return "\n\n".join(f"{m.role}: {m.content}" for m in prompt.messages)

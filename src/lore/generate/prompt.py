@@ -1,0 +1,160 @@
+"""Every prompt lore sends to a model, as named templates, and packing sources into them.
+
+A prompt is a system instruction, then one user turn holding the numbered sources and the
+question. The instruction comes first and never changes within a template, so a local model
+evaluates it once and keeps it in its KV cache across questions.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from lore.errors import ConfigError
+from lore.generate.protocol import Generator, Message
+from lore.types import Source
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """A system instruction, how each source is headed, and the closing instruction."""
+
+    system: str
+    source_header: str
+    """Format of a source's first line; ``{number}`` and ``{title}`` are filled in."""
+    closing: dict[str, str]
+    """By question language (``en``, ``zh``); comes after the sources: small models follow
+    an instruction best when it comes last (given only a system instruction, 0.5B models
+    tend to copy the sources out)."""
+    stop: tuple[str, ...] = ()
+    """Where an answer in this template is over (a short answer ends with its line)."""
+
+
+TEMPLATES: dict[str, Template] = {
+    "answer": Template(
+        system="You are a helpful assistant that answers questions from the provided sources "
+               "and cites them.",
+        source_header="[{number}] {title}",
+        closing={
+            "en": "Answer the question \"{question}\" directly in one to three sentences. "
+                  "After each sentence put the number of the source that supports it in "
+                  "square brackets, such as [1].",
+            "zh": "请用一到三句话直接回答问题“{question}”。每句话后面用方括号写出支持它的资料"
+                  "编号，例如 [1]。",
+        }),
+    "short": Template(
+        system="You are a helpful assistant that answers questions from the provided sources "
+               "with a short phrase copied from them.",
+        source_header="Source [{number}] ({title}):",
+        closing={"en": "Question: {question}\nShort answer:",
+                 "zh": "问题：{question}\n请用资料中的原文短语简短回答："},
+        stop=("\n",)),
+}
+"""Prompts by name: ``answer`` for people (sentences with citations), ``short`` for
+extractive benchmarks (a span, scored by exact match and F1). ``short`` does not ask for
+citations: on 30 SQuAD questions, asking Qwen2.5-Coder-0.5B for the span and its source
+number took F1 from 47 to 5-15 (the model writes only the number, or copies a label), so
+lore attributes a short answer to the source that holds it (``citations.attribute``). Closing
+instructions are written in the question's language, which is how the answer comes back in
+it; concrete example answers are avoided (0.5B models copy them)."""
+
+OPENING = {"en": "Question: {question}\n\nSources:\n", "zh": "问题：{question}\n\n资料：\n"}
+MIN_SOURCE_TOKENS = 32
+"""A source cut shorter than this carries too little to answer from."""
+
+_HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    messages: tuple[Message, ...]
+    sources: tuple[Source, ...]
+    """The sources that fit, in prompt order."""
+    tokens: int
+    """Prompt size in the model's tokens (estimated for remote servers)."""
+
+
+def question_language(question: str) -> str:
+    """``zh`` when at least a fifth of the question's letters are Chinese characters."""
+    letters = [c for c in question if c.isalpha()]
+    if not letters:
+        return "en"
+    return "zh" if sum(1 for c in letters if _HAN.match(c)) / len(letters) >= 0.2 else "en"
+
+
+def build_prompt(question: str, sources: Sequence[Source], generator: Generator,
+                 answer_tokens: int, template: str = "answer",
+                 source_tokens: int | None = None) -> Prompt:
+    """Pack ``sources`` by rank into the model's context, minus ``answer_tokens``.
+
+    Each source is cut to ``source_tokens`` (default: no cap), and the last one that only
+    partly fits is cut to what is left; sources after it are dropped.
+
+    Raises:
+        ConfigError: the template is unknown, or not even one source fits the context.
+    """
+    chosen = template_named(template)
+    system = Message("system", chosen.system)
+    ask = closing_text(question, chosen)
+    budget = (generator.context_tokens - answer_tokens - generator.count_tokens(system.content)
+              - 2 * generator.count_tokens(ask) - 24)  # the question twice; chat template
+    packed: list[Source] = []
+    blocks: list[str] = []
+    for source in sources:
+        header = chosen.source_header.format(number=source.number, title=_title(source)) + "\n"
+        room = budget - generator.count_tokens(header) - 2
+        cap = room if source_tokens is None else min(room, source_tokens)
+        if cap < MIN_SOURCE_TOKENS:
+            break
+        text = truncate_to_tokens(source.passage.text, cap, generator)
+        block = header + text
+        budget -= generator.count_tokens(block) + 2
+        packed.append(source)
+        blocks.append(block)
+    if sources and not packed:
+        raise ConfigError(
+            f"the model's context ({generator.context_tokens} tokens) cannot hold even one "
+            f"source after the instruction, the question and {answer_tokens} answer tokens; "
+            "raise generate.context_tokens or lower generate.answer_tokens")
+    language = question_language(question)
+    opening = OPENING[language].format(question=question.strip())
+    user = Message("user", opening + "\n\n".join(blocks) + f"\n\n{ask}")
+    total = generator.count_tokens(system.content) + generator.count_tokens(user.content) + 16
+    return Prompt((system, user), tuple(packed), total)
+
+
+def template_named(name: str) -> Template:
+    try:
+        return TEMPLATES[name]
+    except KeyError:
+        raise ConfigError(f"unknown prompt template {name!r}; choose from "
+                          f"{', '.join(sorted(TEMPLATES))}") from None
+
+
+def closing_text(question: str, template: Template) -> str:
+    return template.closing[question_language(question)].format(question=question.strip())
+
+
+def truncate_to_tokens(text: str, limit: int, generator: Generator) -> str:
+    """The longest prefix of ``text`` within ``limit`` tokens, cut at a word where possible."""
+    if generator.count_tokens(text) <= limit:
+        return text
+    limit -= generator.count_tokens(" …")
+    low, high = 0, len(text)
+    while low < high:  # binary search on characters: tokenizers are not invertible here
+        middle = (low + high + 1) // 2
+        if generator.count_tokens(text[:middle]) <= limit:
+            low = middle
+        else:
+            high = middle - 1
+    cut = text[:low]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > low * 0.8 else cut).rstrip() + " …"
+
+
+def _title(source: Source) -> str:
+    hit = source.passage.hit
+    section = " > ".join(hit.chunk.section)
+    title = hit.title or source.label
+    return f"{title} ({section})" if section and section != title else title

