@@ -7,8 +7,9 @@ instead, the reference for what retrieval costs.
     python benchmarks/qa.py --runs squad:500:stuff,squad:500:gold
     python benchmarks/qa.py --runs hotpotqa:100:stuff,hotpotqa:100:rag-token
 
-A run is ``set:questions:mode`` with mode ``stuff``, ``rag-sequence``, ``rag-token`` or
-``gold`` (stuff over the gold paragraphs). Results are merged into ``results/qa.json`` (by run)
+A run is ``set:questions:mode`` with mode ``stuff``, ``rag-sequence``, ``rag-token``,
+``gold`` (stuff over the gold paragraphs) or ``answer5`` (the latency setting: the ``answer``
+template people get from ``lore ask``, with 5 sources and up to 256 answer tokens). Results are merged into ``results/qa.json`` (by run)
 and ``results/qa.md``; traces go to ``results/qa-traces/``.
 """
 
@@ -49,7 +50,10 @@ def run(name: str, questions: int, mode: str, config: LoreConfig) -> dict[str, o
     dataset = load_beir(folder, "test", 1)
     gold = mode == "gold"
     settings = dataclasses.replace(config.generate, template="short", k=SOURCES,
-                                   answer_tokens=64, mode="stuff" if gold else mode)
+                                   answer_tokens=64,
+                                   mode="stuff" if mode in ("gold", "answer5") else mode)
+    if mode == "answer5":
+        settings = dataclasses.replace(settings, template="answer", k=5, answer_tokens=256)
     started = time.perf_counter()
     with open_indexed(dataset, default_cache_dir(os.environ) / "eval", config) as kb, \
             Progress(transient=True) as progress:
@@ -59,7 +63,7 @@ def run(name: str, questions: int, mode: str, config: LoreConfig) -> dict[str, o
     write_qa_traces(traces, RESULTS / "qa-traces" / f"{name}-{questions}-{mode}.jsonl")
     cited = [c for t in traces for c in t.answer.citations]
     return {"set": name, "questions": len(traces), "mode": mode, "model": settings.model,
-            "k": SOURCES if not gold else "gold", "seconds": time.perf_counter() - started,
+            "k": "gold" if gold else settings.k, "template": settings.template, "seconds": time.perf_counter() - started,
             "inferred_citation_share": (sum(c.inferred for c in cited) / len(cited)
                                         if cited else None),
             **aggregate([t.record for t in traces]).as_dict()}

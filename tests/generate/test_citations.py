@@ -62,7 +62,7 @@ def test_invalid_numbers_are_removed_from_the_text_and_reported() -> None:
     assert "[7]" not in checked.text and "[0" not in checked.text
     assert cited(checked) == [(2, "[2]", "Lyon is a large city [2].")]
     # The sentence that lost its only marker now cites nothing.
-    assert [checked.text[a:b] for a, b in checked.uncited] == ["Paris is the capital ."]
+    assert [checked.text[a:b] for a, b in checked.uncited] == ["Paris is the capital."]
 
 
 def test_invalid_numbers_are_reported_once_in_order_of_appearance() -> None:
