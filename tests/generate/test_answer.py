@@ -20,11 +20,11 @@ import lore
 from lore.cli import main
 from lore.config import GenerateConfig
 from lore.errors import ConfigError
-from lore.generate.answer import NOT_FOUND
+from lore.generate.answer import NOT_FOUND, Answerer
 from lore.generate.citations import check_citations
 from lore.generate.local import LocalGenerator
 from lore.generate.registry import create_generator
-from lore.types import Answer, AnswerMode
+from lore.types import Answer, AnswerMode, Chunk, Hit, Passage
 
 QUESTION = "What is the capital of France?"
 SETTINGS = GenerateConfig(model="smollm2", context_tokens=2048, answer_tokens=48, k=3)
@@ -238,3 +238,31 @@ def test_ask_on_an_empty_knowledge_base_says_so(runner: CliRunner, tmp_path: Pat
                                   "--model", "smollm2"])
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == NOT_FOUND["en"]
+
+
+class WordCounter:
+    """Just enough of a Generator for the relevance gate, which never generates."""
+
+    name = "words"
+    context_tokens = 4096
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def stream(self, messages: object, sampling: object = None) -> Iterator[str]:
+        raise AssertionError("the gate must decide without the model")
+
+
+def passage(view: str, dense: float) -> Passage:
+    chunk = Chunk(doc_id="d", text=view, start=0, end=len(view), view=view)
+    return Passage(Hit(chunk=chunk, score=1.0, source="hybrid", path="p",
+                       scores={"dense": dense, "lexical": 3.0}), view, 0, len(view))
+
+
+def test_relevance_gate_takes_dense_scores_or_every_question_term() -> None:
+    answerer = Answerer(WordCounter(), GenerateConfig(min_relevance=0.5), "minilm")
+    ttl = passage("The ttl is 300 seconds by default.", dense=0.2)
+    assert answerer.relevant("what is the ttl?", [ttl])  # BM25 sees what MiniLM cannot
+    assert not answerer.relevant("what is the retry budget?", [ttl])
+    assert answerer.relevant("what is the retry budget?", [passage("unrelated", dense=0.6)])
+    assert not answerer.relevant("what is the ttl?", [])

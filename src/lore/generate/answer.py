@@ -17,6 +17,7 @@ from lore.generate.local import LocalGenerator
 from lore.generate.marginal import rag_sequence, rag_token, source_priors
 from lore.generate.prompt import Prompt, build_prompt, question_language, template_named
 from lore.generate.protocol import Generator, Sampling
+from lore.retrieve.analyze import analyze
 from lore.types import Answer, Passage, Source, Timings
 
 RELEVANCE_FLOORS: dict[str, float] = {"minilm": 0.404, "e5-small": 0.850}
@@ -54,7 +55,7 @@ class Answerer:
         timings = Timings(retrieve=retrieved - started)
         base = Answer(question=question, text="", mode=self.settings.mode,
                       model=self.generator.name, timings=timings)
-        if not self.relevant(passages):
+        if not self.relevant(question, passages):
             text = NOT_FOUND[question_language(question)]
             yield text
             done = time.perf_counter() - started
@@ -83,12 +84,17 @@ class Answerer:
         yield self._finish(replace(base, timings=timings, prompt=shown), "".join(pieces),
                            sources, first, started)
 
-    def relevant(self, passages: Sequence[Passage]) -> bool:
-        """Whether the best passage clears the embedder's relevance floor."""
+    def relevant(self, question: str, passages: Sequence[Passage]) -> bool:
+        """Whether the best passage clears the embedder's relevance floor, or one passage
+        holds every term of the question (an identifier such as ``ttl`` that the embedder
+        cannot read, but BM25 can)."""
         if not passages:
             return False
         dense = [p.hit.scores["dense"] for p in passages if "dense" in p.hit.scores]
-        return self.floor is None or not dense or max(dense) >= self.floor
+        if self.floor is None or not dense or max(dense) >= self.floor:
+            return True
+        terms = set(analyze(question))
+        return bool(terms) and any(terms <= set(analyze(p.hit.chunk.view)) for p in passages)
 
     def sources(self, passages: Sequence[Passage]) -> list[Source]:
         """Numbered sources with p(source | question); a widened passage too long for the
