@@ -9,7 +9,8 @@ instead, the reference for what retrieval costs.
 
 A run is ``set:questions:mode`` with mode ``stuff``, ``rag-sequence``, ``rag-token``,
 ``gold`` (stuff over the gold paragraphs) or ``answer5`` (the latency setting: the ``answer``
-template people get from ``lore ask``, with 5 sources and up to 256 answer tokens). Results are merged into ``results/qa.json`` (by run)
+template people get from ``lore ask``, with 5 sources and up to 256 answer tokens).
+Results are merged into ``results/qa.json`` (by run)
 and ``results/qa.md``; traces go to ``results/qa-traces/``.
 """
 
@@ -63,7 +64,8 @@ def run(name: str, questions: int, mode: str, config: LoreConfig) -> dict[str, o
     write_qa_traces(traces, RESULTS / "qa-traces" / f"{name}-{questions}-{mode}.jsonl")
     cited = [c for t in traces for c in t.answer.citations]
     return {"set": name, "questions": len(traces), "mode": mode, "model": settings.model,
-            "k": "gold" if gold else settings.k, "template": settings.template, "seconds": time.perf_counter() - started,
+            "k": "gold" if gold else settings.k, "template": settings.template,
+            "seconds": time.perf_counter() - started,
             "inferred_citation_share": (sum(c.inferred for c in cited) / len(cited)
                                         if cited else None),
             **aggregate([t.record for t in traces]).as_dict()}
@@ -88,10 +90,11 @@ def main() -> int:
     args = parser.parse_args()
     config = LoreConfig.from_env(os.environ)
     path = RESULTS / "qa.json"
-    kept = json.loads(path.read_text())["runs"] if path.exists() else {}
     for spec in args.runs.split(","):
         name, questions, mode = spec.split(":")
         row = run(name, int(questions), mode, config)
+        # Read again just before writing: runs in other processes may have added theirs.
+        kept = json.loads(path.read_text())["runs"] if path.exists() else {}
         kept[spec] = row
         Console().print(row)
         RESULTS.mkdir(exist_ok=True)
