@@ -160,7 +160,8 @@ def test_below_the_relevance_floor_no_model_is_asked(kb: lore.KnowledgeBase) -> 
     generator = create_generator(settings)
     assert isinstance(generator, LocalGenerator)
     before = generator.runner.evaluated
-    pieces, answer = split(list(kb.ask_stream(QUESTION, settings=settings)))
+    # An extra word no passage holds, so the gate's all-terms rule cannot let it through.
+    pieces, answer = split(list(kb.ask_stream(QUESTION + " zyzzyva", settings=settings)))
     assert pieces == [NOT_FOUND["en"]] and answer.text == NOT_FOUND["en"]
     assert not answer.found and answer.prompt == ""
     assert answer.timings.prompt_tokens == 0 and answer.timings.answer_tokens == 0
