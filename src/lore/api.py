@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from lore.config import MAX_K, MAX_QUERY_CHARS, GenerateConfig, LoreConfig
+from lore.embed.batching import QueryBatcher
 from lore.embed.choose import AUTO, ENGLISH, Choice, choose_model
 from lore.embed.protocol import Embedder
 from lore.embed.registry import create_embedder
@@ -98,6 +100,10 @@ class KnowledgeBase:
         self._rerankers: dict[str, Reranker] = {}
         self._terms = DerivedIndex(self._store, directory / "index" / "bm25",
                                    TermFeed(self._store))
+        self._reading = threading.Lock()
+        """Derived indexes catch up with the store inside a search; one search at a time
+        reads them, so threads may share a KnowledgeBase to search."""
+        self._query_batcher: QueryBatcher | None = None
 
     def __enter__(self) -> KnowledgeBase:
         return self
@@ -112,6 +118,16 @@ class KnowledgeBase:
     @property
     def embedder(self) -> Embedder:
         return self._embedder
+
+    def stale(self) -> bool:
+        """True when another writer recorded an embedder other than this object's (``auto``
+        chose one, or ``reembed`` switched): reopen to search with it."""
+        recorded = self._store.get_meta("embedder")
+        return recorded is not None and recorded != self._model
+
+    def indexed_files(self) -> set[str]:
+        """Paths of every file the store holds documents of."""
+        return set(self._store.file_paths())
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -186,20 +202,26 @@ class KnowledgeBase:
         allowed = self._allowed(conditions)
         if allowed is not None and allowed.size == 0:
             return []
-        rankings: dict[str, Ranking] = {}
-        if mode in ("lexical", "hybrid"):
-            rankings["lexical"] = self._search_lexical(query, n, allowed)
-        if mode in ("dense", "hybrid"):
-            rankings["dense"] = self._search_dense(query, n, allowed)
-        fused = self._fuse(query, rankings) if mode == "hybrid" else rankings[mode]
-        if diversity > 0:
-            fused = self._diversify(fused[:n], k, diversity)
+        # The model runs outside the lock, so concurrent searches share its batches.
+        vector = self._embed_query(query) if mode != "lexical" else None
         spec = settings.reranker if rerank is None else rerank
-        if not spec:
-            return self._hits(fused[:k], rankings, mode)
-        depth = max(k, settings.rerank_depth)
-        hits = self._hits(fused[:depth], rankings, mode)
-        return reorder(self._reranker(spec), query, hits, k, depth=depth)
+        depth = max(k, settings.rerank_depth) if spec else k
+        with self._reading:
+            rankings: dict[str, Ranking] = {}
+            if mode in ("lexical", "hybrid"):
+                rankings["lexical"] = self._search_lexical(query, n, allowed)
+            if vector is not None:
+                rankings["dense"] = self._search_dense(vector, n, allowed)
+            fused = self._fuse(query, rankings) if mode == "hybrid" else rankings[mode]
+            if diversity > 0:
+                fused = self._diversify(fused[:n], k, diversity)
+            hits = self._hits(fused[:depth], rankings, mode)
+        return reorder(self._reranker(spec), query, hits, k, depth=depth) if spec else hits
+
+    def batch_queries(self, window: float = 0.002, max_batch: int = 32) -> QueryBatcher:
+        """Embed the queries of concurrent searches together (a server's many clients)."""
+        self._query_batcher = QueryBatcher(self._embedder, window, max_batch)
+        return self._query_batcher
 
     def passages(self, hits: Sequence[Hit], widen: Widen | None = None,
                  sentences: int | None = None) -> list[Passage]:
@@ -277,11 +299,16 @@ class KnowledgeBase:
             return []
         return _ranking(*index.search(terms, n, allowed))
 
-    def _search_dense(self, query: str, n: int, allowed: np.ndarray | None) -> Ranking:
+    def _embed_query(self, query: str) -> np.ndarray:
+        if self._query_batcher is not None and self._query_batcher.embedder is self._embedder:
+            return self._query_batcher.embed_query(query)
+        return self._embedder.embed_query(query)
+
+    def _search_dense(self, vector: np.ndarray, n: int, allowed: np.ndarray | None) -> Ranking:
         index = self._vectors.current()
         if len(index) == 0:
             return []
-        return _ranking(*index.search(self._embedder.embed_query(query), n, allowed))
+        return _ranking(*index.search(vector, n, allowed))
 
     def _allowed(self, conditions: Filter) -> np.ndarray | None:
         """Chunk rowids that pass the filter; None when there is no filter."""

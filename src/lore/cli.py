@@ -20,7 +20,7 @@ from lore import api
 from lore.cli_output import (
     ProgressListener,
     QueryProgress,
-    answer_record,
+    display_path,
     print_eval_reports,
     print_hits,
     print_qa_report,
@@ -29,6 +29,7 @@ from lore.cli_output import (
     print_status,
     stream_answer,
 )
+from lore.cli_serve import keys, serve
 from lore.config import AnnChoice, AnswerModeName, LoreConfig
 from lore.embed.e5 import default_cache_dir
 from lore.errors import LoreError
@@ -37,6 +38,7 @@ from lore.eval.beir import load_beir
 from lore.eval.qa import aggregate, load_qa
 from lore.eval.report import write_comparison
 from lore.eval.retrieval import Aggregate, EvalSettings, evaluate, open_indexed, write_traces
+from lore.records import answer_record, plain
 from lore.types import SearchMode
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -109,7 +111,7 @@ def index(paths: tuple[Path, ...], kb: Path | None, model: str | None, include: 
     with opened(kb, model, config=config) as base, listener:
         report = base.index(list(paths), listener)
     if as_json:
-        click.echo(json.dumps(_plain(report), ensure_ascii=False))
+        click.echo(json.dumps(plain(report), ensure_ascii=False))
     elif not jsonl:
         print_report(report)
 
@@ -134,7 +136,7 @@ def search(query: str, kb: Path | None, k: int, mode: SearchMode, where: tuple[s
         hits = base.search(query, k=k, mode=mode, where=list(where), diversity=diversity,
                            rerank=rerank)
     if as_json:
-        click.echo(json.dumps({"query": query, "mode": mode, "hits": [_plain(h) for h in hits]},
+        click.echo(json.dumps({"query": query, "mode": mode, "hits": [plain(h) for h in hits]},
                               ensure_ascii=False))
     else:
         print_hits(hits)
@@ -164,7 +166,7 @@ def ask(question: str, kb: Path | None, model: str | None, mode: AnswerModeName 
         except LoreError as error:
             raise LoreUsageError(str(error)) from None
     if as_json:
-        click.echo(json.dumps(_plain(answer_record(answer)), ensure_ascii=False))
+        click.echo(json.dumps(answer_record(answer, display_path), ensure_ascii=False))
     else:
         print_sources(answer)
 
@@ -177,7 +179,7 @@ def status(kb: Path | None, as_json: bool) -> None:
     with opened(kb) as base:
         state = base.status()
     if as_json:
-        click.echo(json.dumps(_plain(state)))
+        click.echo(json.dumps(plain(state)))
     else:
         print_status(state)
 
@@ -260,7 +262,7 @@ def eval_retrieval(directory: Path, split: str, mode: SearchMode, compare: str |
         write_traces(traces, trace)
     written = write_comparison(reports, out) if out is not None else []
     if as_json:
-        body = [_plain(r) for r in reports]
+        body = [plain(r) for r in reports]
         click.echo(json.dumps(body[0] if len(body) == 1 else body, ensure_ascii=False))
         return
     print_eval_reports(reports)
@@ -329,15 +331,8 @@ def _modes(compare: str) -> list[SearchMode]:
     return modes  # type: ignore[return-value]
 
 
-def _plain(value: Any) -> Any:
-    """Dataclasses to JSON-ready dicts, tuples to lists, mappings kept."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, dict) or hasattr(value, "items"):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
+main.add_command(serve)
+main.add_command(keys)
 
 
 if __name__ == "__main__":

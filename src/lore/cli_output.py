@@ -163,26 +163,6 @@ def print_sources(answer: Answer) -> None:
     stderr.print("[dim]" + escape("; ".join(notes)) + "[/dim]")
 
 
-def answer_record(answer: Answer) -> dict[str, object]:
-    """The ``--json`` object of ``lore ask``: answer, citations, sources, timings."""
-    return {
-        "question": answer.question, "answer": answer.text, "found": answer.found,
-        "mode": answer.mode, "model": answer.model,
-        "citations": [{"number": c.number, "start": c.start, "end": c.end,
-                       "sentence": answer.text[c.sentence[0]:c.sentence[1]],
-                       "support": round(c.support, 3), "inferred": c.inferred}
-                      for c in answer.citations],
-        "invalid_citations": list(answer.invalid_citations),
-        "uncited_sentences": [answer.text[a:b] for a, b in answer.uncited],
-        "sources": [{"number": s.number, "label": s.label, "path": s.passage.hit.path,
-                     "doc_key": s.passage.hit.doc_key, "title": s.passage.hit.title,
-                     "start": s.passage.start, "end": s.passage.end, "prior": s.prior,
-                     "score": s.passage.hit.score, "scores": dict(s.passage.hit.scores),
-                     "text": s.passage.text} for s in answer.sources],
-        "timings": answer.timings,
-    }
-
-
 def print_report(report: IndexReport) -> None:
     stdout.print(
         f"indexed {report.files_seen} files in {report.seconds:.1f}s: "

@@ -157,6 +157,23 @@ class GenerateConfig:
 
 
 @dataclass(frozen=True)
+class ServeConfig:
+    data_dir: Path = Path(".lore-server")
+    """Collections (one knowledge base each), uploaded files, keys and jobs."""
+    host: str = "127.0.0.1"
+    """Loopback unless told otherwise: the server is reachable from this machine only."""
+    port: int = 8000
+    max_body_bytes: int = 8 * 2**20
+    """Largest JSON request body."""
+    max_upload_bytes: int = 64 * 2**20
+    """Largest uploaded file."""
+    ask_queue: int = 4
+    """Questions that may wait while the local model answers one; past this, 503."""
+    batch_window: float = 0.002
+    """Seconds a query embedding waits for others to share its forward pass."""
+
+
+@dataclass(frozen=True)
 class LoreConfig:
     kb_dir: Path = DEFAULT_KB_DIR
     ingest: IngestConfig = field(default_factory=IngestConfig)
@@ -164,12 +181,15 @@ class LoreConfig:
     retrieve: RetrieveConfig = field(default_factory=RetrieveConfig)
     index: IndexConfig = field(default_factory=IndexConfig)
     generate: GenerateConfig = field(default_factory=GenerateConfig)
+    serve: ServeConfig = field(default_factory=ServeConfig)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> LoreConfig:
         """Read ``LORE_*`` variables: ``LORE_HOME``, ``LORE_MODEL``, ``LORE_BATCH_SIZE``,
         ``LORE_DTYPE``, ``LORE_FUSION``, ``LORE_ANN``, ``LORE_CHUNK_TOKENS``, ``LORE_CODE_VIEW``,
-        ``LORE_RERANKER``, ``LORE_GENERATOR``, ``LORE_ANSWER_MODE``, ``LORE_API_KEY_ENV``."""
+        ``LORE_RERANKER``, ``LORE_GENERATOR``, ``LORE_ANSWER_MODE``, ``LORE_API_KEY_ENV``,
+        ``LORE_SERVE_DIR``, ``LORE_HOST``, ``LORE_PORT``, ``LORE_MAX_BODY``, ``LORE_MAX_UPLOAD``,
+        ``LORE_ASK_QUEUE``."""
         config = cls()
         if "LORE_HOME" in environ:
             config = replace(config, kb_dir=Path(environ["LORE_HOME"]))
@@ -192,8 +212,16 @@ class LoreConfig:
             "LORE_ANSWER_MODE": ("mode", _choice(AnswerModeName)),
             "LORE_API_KEY_ENV": ("api_key_env", str),
         })
+        serve = _override(config.serve, environ, {
+            "LORE_SERVE_DIR": ("data_dir", Path),
+            "LORE_HOST": ("host", str),
+            "LORE_PORT": ("port", _positive_int),
+            "LORE_MAX_BODY": ("max_body_bytes", _positive_int),
+            "LORE_MAX_UPLOAD": ("max_upload_bytes", _positive_int),
+            "LORE_ASK_QUEUE": ("ask_queue", _non_negative_int),
+        })
         return replace(config, embed=embed, retrieve=retrieve, index=index, ingest=ingest,
-                       generate=generate)
+                       generate=generate, serve=serve)
 
 
 T = TypeVar("T")
@@ -215,6 +243,13 @@ def _positive_int(value: str) -> int:
     number = int(value)
     if number <= 0:
         raise ValueError("must be a positive integer")
+    return number
+
+
+def _non_negative_int(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise ValueError("must be 0 or a positive integer")
     return number
 
 

@@ -127,7 +127,14 @@ class TransformerEmbedder:
         """Tokens of document text (as ``count_tokens`` counts them) read before truncation."""
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
-        ids = self._tokens().encode(self._prepare([self.passage_prefix + t for t in texts]))
+        return self._embed_batched([self.passage_prefix + t for t in texts])
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Several queries in padded batches (a server's concurrent searches)."""
+        return self._embed_batched([self.query_prefix + t for t in texts])
+
+    def _embed_batched(self, texts: Sequence[str]) -> np.ndarray:
+        ids = self._tokens().encode(self._prepare(texts))
         out = np.empty((len(ids), self.dim), dtype=np.float32)
         if not ids:
             return out

@@ -1,0 +1,99 @@
+"""The HTTP server: a thin FastAPI layer over ``lore.api``.
+
+>>> from lore.serve.app import create_app
+>>> app = create_app(LoreConfig.from_env(os.environ))   # run with uvicorn, or `lore serve`
+
+Routes: ``lore.serve.routes`` (collections, documents, jobs, search, ask, status),
+``lore.serve.openai_api`` (``/v1``: chat completions, models, embeddings) and the web page at
+``/``. The OpenAPI schema is at ``/openapi.json``, its browsable form at ``/docs``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from lore.config import LoreConfig
+from lore.serve import openai_api, routes
+from lore.serve.errors import error_response, install_handlers
+from lore.serve.state import Server
+
+
+def create_app(config: LoreConfig) -> FastAPI:
+    """The app, with its server state opened now and the ingestion worker run by lifespan."""
+    state = Server.open(config)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state.jobs.start()  # resumes jobs an earlier run left unfinished
+        try:
+            yield
+        finally:
+            state.close()  # ingestion stops at a safe point; it resumes on the next start
+
+    app = FastAPI(title="lore", summary="Search and answer from your documents, with citations",
+                  version="0.1.0", lifespan=lifespan)
+    app.state.server = state
+    install_handlers(app)
+    app.include_router(routes.router)
+    app.include_router(openai_api.router)
+    app.add_api_route("/", page, methods=["GET"], include_in_schema=False)
+    app.add_middleware(BodyLimit, json_limit=config.serve.max_body_bytes,
+                       upload_limit=config.serve.max_upload_bytes)
+    return app
+
+
+def page() -> HTMLResponse:
+    """The web page: ask, watch the answer stream, open sources, upload files."""
+    html = resources.files("lore.serve").joinpath("static/index.html").read_text("utf-8")
+    return HTMLResponse(html)
+
+
+class BodyLimit:
+    """Refuses request bodies over the limit (413) before reading them whole: by the declared
+    length when there is one, else by counting as the body arrives."""
+
+    def __init__(self, app: ASGIApp, json_limit: int, upload_limit: int) -> None:
+        self.app, self.json_limit, self.upload_limit = app, json_limit, upload_limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        multipart = headers.get(b"content-type", b"").startswith(b"multipart/")
+        # An upload request may carry several files, each within the per-file limit.
+        limit = self.upload_limit * 4 if multipart else self.json_limit
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _too_large(limit, scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _TooLarge:
+            await _too_large(limit, scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _too_large(limit: int, scope: Scope, receive: Receive, send: Send) -> None:
+    response = error_response(413, "too_large", f"the request body is over {limit:,} bytes; "
+                              "send less at once (limits: LORE_MAX_BODY, LORE_MAX_UPLOAD)")
+    await response(scope, receive, send)
