@@ -43,7 +43,7 @@ class AnswerGate:
         with self._count:
             if self._admitted > self.waiting:
                 self.refused += 1
-                raise Busy(max(1, math.ceil(self._typical * self._admitted)))
+                raise Busy(max(1, math.ceil(round(self._typical * self._admitted, 1))))
             self._admitted += 1
         return Ticket(self)
 

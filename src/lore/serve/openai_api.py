@@ -7,12 +7,14 @@ response adds the structured citations and sources in an extra ``lore`` field.
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
+import numpy as np
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
@@ -47,7 +49,8 @@ class ChatIn(BaseModel):
 class EmbeddingsIn(BaseModel):
     model: str
     input: str | list[str]
-    encoding_format: Literal["float"] | None = None
+    encoding_format: Literal["float", "base64"] = "float"
+    """``base64``: little-endian float32 bytes (what the official client asks for)."""
 
 
 @router.get("/models")
@@ -87,7 +90,8 @@ async def embeddings(body: EmbeddingsIn, state: Server = ServerDep, key: Key = K
     vectors = await run_in_threadpool(embed_queries, kb.embedder, texts)
     tokens = sum(kb.embedder.count_tokens(texts))
     return {"object": "list", "model": body.model,
-            "data": [{"object": "embedding", "index": i, "embedding": v.tolist()}
+            "data": [{"object": "embedding", "index": i,
+                      "embedding": _encode(v, body.encoding_format)}
                      for i, v in enumerate(vectors)],
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
 
@@ -133,6 +137,13 @@ async def _chunks(reply: _Reply, events: AsyncIterator[str | Answer], show: Any
         else:
             yield reply.chunk({"content": event})
     yield "data: [DONE]\n\n"
+
+
+def _encode(vector: np.ndarray, encoding: str) -> list[float] | str:
+    if encoding == "base64":
+        return base64.b64encode(vector.astype("<f4").tobytes()).decode()
+    values: list[float] = vector.tolist()
+    return values
 
 
 def _question(messages: list[ChatMessage]) -> str:

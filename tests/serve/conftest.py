@@ -1,0 +1,44 @@
+"""A real server per test: its own data directory, keys and collections, in-process client."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from lore.testing.server import bearer, make_app
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> FastAPI:
+    app: FastAPI = make_app(tmp_path / "server", LORE_GENERATOR="smollm2")
+    return app
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as started:
+        yield started
+
+
+@pytest.fixture
+def admin(app: FastAPI) -> dict[str, str]:
+    return bearer(app.state.server.keys.create("*", "admin"))
+
+
+@pytest.fixture
+def documents() -> list[dict[str, str]]:
+    """Three short documents, one in Chinese."""
+    return [
+        {"id": "cache", "title": "Cache expiry",
+         "text": "Expired cache entries are removed by a sweeper that runs every minute. The "
+                 "sweeper deletes every entry whose time to live has passed."},
+        {"id": "retry", "title": "Retry policy",
+         "text": "On a 503 response the client retries with exponential backoff, at most five "
+                 "times, and gives up after thirty seconds."},
+        {"id": "tea", "title": "茶的冲泡",
+         "text": "绿茶用八十度的水冲泡两分钟，红茶用沸水冲泡三到五分钟。"},
+    ]
