@@ -17,6 +17,7 @@ from typing import Any, TypeVar, get_args
 import click
 
 from lore import api
+from lore.cli_mcp import mcp
 from lore.cli_output import (
     ProgressListener,
     QueryProgress,
@@ -332,6 +333,7 @@ def _modes(compare: str) -> list[SearchMode]:
 
 
 main.add_command(serve)
+main.add_command(mcp)
 main.add_command(keys)
 
 

@@ -4,8 +4,9 @@
 >>> app = create_app(LoreConfig.from_env(os.environ))   # run with uvicorn, or `lore serve`
 
 Routes: ``lore.serve.routes`` (collections, documents, jobs, search, ask, status),
-``lore.serve.openai_api`` (``/v1``: chat completions, models, embeddings) and the web page at
-``/``. The OpenAPI schema is at ``/openapi.json``, its browsable form at ``/docs``.
+``lore.serve.openai_api`` (``/v1``: chat completions, models, embeddings), ``lore.serve.mcp``
+(``/mcp``: search and ask as MCP tools) and the web page at ``/``. The OpenAPI schema is at
+``/openapi.json``, its browsable form at ``/docs``.
 """
 
 from __future__ import annotations
@@ -21,18 +22,21 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from lore.config import LoreConfig
 from lore.serve import openai_api, routes
 from lore.serve.errors import error_response, install_handlers
+from lore.serve.mcp import McpEndpoint
 from lore.serve.state import Server
 
 
 def create_app(config: LoreConfig) -> FastAPI:
     """The app, with its server state opened now and the ingestion worker run by lifespan."""
     state = Server.open(config)
+    mcp = McpEndpoint()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state.jobs.start()  # resumes jobs an earlier run left unfinished
         try:
-            yield
+            async with mcp.running():
+                yield
         finally:
             state.close()  # ingestion stops at a safe point; it resumes on the next start
 
@@ -43,6 +47,7 @@ def create_app(config: LoreConfig) -> FastAPI:
     app.include_router(routes.router)
     app.include_router(openai_api.router)
     app.add_api_route("/", page, methods=["GET"], include_in_schema=False)
+    app.router.routes.append(mcp.route())  # MCP over streamable HTTP at /mcp
     app.add_middleware(BodyLimit, json_limit=config.serve.max_body_bytes,
                        upload_limit=config.serve.max_upload_bytes)
     return app
