@@ -29,6 +29,7 @@ from lore.serve.state import Server
 def create_app(config: LoreConfig) -> FastAPI:
     """The app, with its server state opened now and the ingestion worker run by lifespan."""
     state = Server.open(config)
+    _limit_model_threads(config.serve.model_threads)
     mcp = McpEndpoint()
 
     @asynccontextmanager
@@ -51,6 +52,12 @@ def create_app(config: LoreConfig) -> FastAPI:
     app.add_middleware(BodyLimit, json_limit=config.serve.max_body_bytes,
                        upload_limit=config.serve.max_upload_bytes)
     return app
+
+
+def _limit_model_threads(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
 
 
 def page() -> HTMLResponse:

@@ -45,6 +45,7 @@ class Collections:
         self.config = config
         self._readers: dict[str, KnowledgeBase] = {}
         self._writers: dict[str, KnowledgeBase] = {}
+        self._retired: list[KnowledgeBase] = []
         self._lock = threading.Lock()
 
     def names(self) -> list[str]:
@@ -71,7 +72,9 @@ class Collections:
         with self._lock:
             kb = self._readers.get(name)
             if kb is not None and kb.stale():
-                kb.close()  # another writer chose or switched its embedder: reopen
+                # Another writer chose or switched the embedder: open a new reader. Searches
+                # still running on the old one finish on it; it is closed at shutdown.
+                self._retired.append(kb)
                 kb = None
             if kb is None:
                 kb = self._open(name)
@@ -105,8 +108,9 @@ class Collections:
 
     def close(self) -> None:
         with self._lock:
-            for kb in [*self._readers.values(), *self._writers.values()]:
+            for kb in [*self._readers.values(), *self._writers.values(), *self._retired]:
                 kb.close()
+            self._retired.clear()
             self._readers.clear()
             self._writers.clear()
 
