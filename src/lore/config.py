@@ -141,9 +141,13 @@ class GenerateConfig:
     """The local model's context window; for a server, the window to pack prompts into."""
     answer_tokens: int = 256
     """Tokens kept free for the answer (its maximum length)."""
-    source_tokens: int = 320
-    """A source longer than this many tokens is cut (its chunk kept): time to first token
-    grows with the prompt."""
+    source_tokens: int = 96
+    """A source longer than this many tokens is cut to its chunk, then to the sentences that
+    best match the question: time to first token grows with the prompt. 96 brought 5 sources
+    of SQuAD (``answer`` template) from ~1,000 prompt tokens to ~500 and did not lower
+    ``short`` F1 on 40 SQuAD questions (53.6 against 48.3 at 320; 47.9 at 128, 45.4 at 80).
+    With the question asked after the sources (``prompt.OPENING``), F1 on 100 went from
+    36.7 to 45.0 and the median first token from 3.6 s to 1.8 s."""
     min_relevance: float | None = None
     """Best dense score below which the knowledge base is taken not to hold the answer and
     no model is asked; ``None``: the value calibrated for the embedder

@@ -258,3 +258,18 @@ def test_relevance_gate_takes_dense_scores_or_every_question_term() -> None:
     assert not answerer.relevant("what is the retry budget?", [ttl])
     assert answerer.relevant("what is the retry budget?", [passage("unrelated", dense=0.6)])
     assert not answerer.relevant("what is the ttl?", [])
+
+
+def test_a_passage_within_an_earlier_one_of_its_document_is_dropped() -> None:
+    from lore.generate.answer import distinct
+
+    def passage(doc: str, start: int, end: int) -> Passage:
+        text = "x" * (end - start)
+        chunk = Chunk(doc_id=doc, text=text, start=start, end=end, view=text)
+        return Passage(Hit(chunk=chunk, score=1.0, source="hybrid", path=doc), text, start, end)
+
+    parent, same, inner, other_doc, overlapping = (
+        passage("a", 0, 100), passage("a", 0, 100), passage("a", 10, 50), passage("b", 0, 100),
+        passage("a", 50, 150))
+    kept = distinct([parent, same, inner, other_doc, overlapping])
+    assert kept == [parent, other_doc, overlapping]

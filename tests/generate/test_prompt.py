@@ -20,6 +20,7 @@ from lore.generate.prompt import (
     Prompt,
     build_prompt,
     closing_text,
+    excerpt,
     question_language,
     truncate_to_tokens,
 )
@@ -96,8 +97,10 @@ def test_sources_are_packed_by_rank_when_all_fit() -> None:
     assert headers == sorted(headers)
     assert all(text == s.passage.text for text, s in zip(blocks(prompt).values(), sources,
                                                           strict=True))
-    assert user.content.startswith(f"Question: {QUESTION}\n\nSources:\n")
+    # The question comes once, after the sources: a small model answers it better there.
+    assert user.content.startswith("Sources:\n")
     assert user.content.endswith(closing_text(QUESTION, TEMPLATES["answer"]))
+    assert user.content.count(QUESTION) == 1
 
 
 def test_the_last_partly_fitting_source_is_cut_and_later_ones_dropped() -> None:
@@ -130,7 +133,7 @@ def test_a_source_too_small_to_be_worth_cutting_is_dropped() -> None:
     # Room for the first source in full and about ten words of the second: under
     # MIN_SOURCE_TOKENS, so the second is dropped rather than cut to a stub.
     generator = WordCounter(450)
-    sources = [source(1, words("a", 255)), source(2, words("b", 100))]
+    sources = [source(1, words("a", 287)), source(2, words("b", 100))]
     prompt = build_prompt(QUESTION, sources, generator, answer_tokens=64)
     assert [s.number for s in prompt.sources] == [1]
 
@@ -160,6 +163,22 @@ def test_a_short_source_is_not_cut_by_source_tokens() -> None:
     sources = [source(1, words("a", 20))]
     prompt = build_prompt(QUESTION, sources, WordCounter(10_000), 256, source_tokens=40)
     assert blocks(prompt)[1] == sources[0].passage.text
+
+
+def test_a_cut_keeps_the_sentences_that_match_the_question() -> None:
+    # The answer sits in the fourth of six sentences: a prefix cut would lose it.
+    filler = [f"Filler sentence {i} says nothing at all here." for i in range(6)]
+    filler[3] = "The capital of France is Paris, a city."
+    text = " ".join(filler)
+    cut = excerpt(text, QUESTION, 20, WordCounter(0))
+    assert "The capital of France is Paris" in cut
+    assert cut.startswith("… ") and WordCounter(0).count_tokens(cut) <= 20
+
+
+def test_a_cut_with_no_matching_sentence_keeps_the_start() -> None:
+    text = " ".join(f"Sentence number {i} is here." for i in range(10))
+    cut = excerpt(text, QUESTION, 12, WordCounter(0))
+    assert text.startswith(cut.removesuffix(" …"))
 
 
 def test_truncate_to_tokens_stays_within_the_limit() -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from lore.errors import MissingDependency
 from lore.models.gguf import resolve_gguf
-from lore.models.llama import LlamaRunner, load_runner
+from lore.models.llama import LlamaRunner, decode_threads, load_runner
 from lore.testing.models import needs_smollm2
 
 
@@ -73,3 +73,8 @@ def test_importing_lore_first_keeps_one_cxx_runtime() -> None:
                           check=False, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert int(done.stdout.strip()) >= 1
+
+
+@pytest.mark.parametrize(("cores", "threads"), [(1, 1), (2, 2), (4, 4), (8, 4), (16, 8)])
+def test_decoding_uses_every_core_of_a_small_machine(cores: int, threads: int) -> None:
+    assert decode_threads(cores) == threads

@@ -99,15 +99,18 @@ class Answerer:
 
     def sources(self, passages: Sequence[Passage]) -> list[Source]:
         """Numbered sources with p(source | question); a widened passage too long for the
-        prompt falls back to its chunk."""
-        priors = source_priors([p.hit.score for p in passages], self.settings.prior_temperature)
-        sources = []
-        for number, (passage, prior) in enumerate(zip(passages, priors, strict=True), start=1):
-            if self.generator.count_tokens(passage.text) > self.settings.source_tokens:
-                chunk = passage.hit.chunk
-                passage = Passage(passage.hit, chunk.text, chunk.start, chunk.end)
-            sources.append(Source(number, passage, float(prior)))
-        return sources
+        prompt falls back to its chunk, and one that repeats an earlier source is dropped."""
+        kept = distinct([self._fitting(passage) for passage in passages])
+        priors = source_priors([p.hit.score for p in kept], self.settings.prior_temperature)
+        return [Source(number, passage, float(prior))
+                for number, (passage, prior) in enumerate(zip(kept, priors, strict=True),
+                                                          start=1)]
+
+    def _fitting(self, passage: Passage) -> Passage:
+        if self.generator.count_tokens(passage.text) <= self.settings.source_tokens:
+            return passage
+        chunk = passage.hit.chunk
+        return Passage(passage.hit, chunk.text, chunk.start, chunk.end)
 
     def _marginal(self, prompts: Sequence[Prompt], sources: list[Source], sampling: Sampling
                   ) -> tuple[Iterator[str], int]:
@@ -136,6 +139,18 @@ class Answerer:
         return replace(base, text=checked.text, sources=tuple(sources),
                        citations=checked.citations, invalid_citations=checked.invalid,
                        uncited=checked.uncited, timings=timings)
+
+
+def distinct(passages: Sequence[Passage]) -> list[Passage]:
+    """``passages`` less those lying within an earlier one of the same document: two chunks
+    of one section widen to the same parent, and the model would read it twice."""
+    kept: list[Passage] = []
+    for passage in passages:
+        doc = passage.hit.chunk.doc_id
+        if not any(k.hit.chunk.doc_id == doc and k.start <= passage.start
+                   and passage.end <= k.end for k in kept):
+            kept.append(passage)
+    return kept
 
 
 def render(prompt: Prompt) -> str:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from lore.errors import ConfigError
 from lore.generate.protocol import Generator, Message
+from lore.ingest.normalize import split_sentences
+from lore.retrieve.analyze import analyze
 from lore.types import Source
 
 
@@ -59,7 +61,10 @@ lore attributes a short answer to the source that holds it (``citations.attribut
 instructions are written in the question's language, which is how the answer comes back in
 it; concrete example answers are avoided (0.5B models copy them)."""
 
-OPENING = {"en": "Question: {question}\n\nSources:\n", "zh": "问题：{question}\n\n资料：\n"}
+OPENING = {"en": "Sources:\n", "zh": "问题：{question}\n\n资料：\n"}
+"""Opens the user turn. English asks the question only after the sources (in the closing):
+with it before them too, ``short`` scored F1 53.6 against 59.2 on 40 SQuAD questions with
+Qwen2.5-Coder-0.5B. Chinese is unmeasured and keeps it in both places."""
 MIN_SOURCE_TOKENS = 32
 """A source cut shorter than this carries too little to answer from."""
 
@@ -89,7 +94,8 @@ def build_prompt(question: str, sources: Sequence[Source], generator: Generator,
     """Pack ``sources`` by rank into the model's context, minus ``answer_tokens``.
 
     Each source is cut to ``source_tokens`` (default: no cap), and the last one that only
-    partly fits is cut to what is left; sources after it are dropped.
+    partly fits is cut to what is left; sources after it are dropped. A cut keeps the
+    sentences that best match the question (``excerpt``).
 
     Raises:
         ConfigError: the template is unknown, or not even one source fits the context.
@@ -97,8 +103,11 @@ def build_prompt(question: str, sources: Sequence[Source], generator: Generator,
     chosen = template_named(template)
     system = Message("system", chosen.system)
     ask = closing_text(question, chosen)
+    language = question_language(question)
+    opening = OPENING[language].format(question=question.strip())
     budget = (generator.context_tokens - answer_tokens - generator.count_tokens(system.content)
-              - 2 * generator.count_tokens(ask) - 24)  # the question twice; chat template
+              - generator.count_tokens(opening) - generator.count_tokens(ask)
+              - 24)  # chat template
     packed: list[Source] = []
     blocks: list[str] = []
     for source in sources:
@@ -107,7 +116,7 @@ def build_prompt(question: str, sources: Sequence[Source], generator: Generator,
         cap = room if source_tokens is None else min(room, source_tokens)
         if cap < MIN_SOURCE_TOKENS:
             break
-        text = truncate_to_tokens(source.passage.text, cap, generator)
+        text = excerpt(source.passage.text, question, cap, generator)
         block = header + text
         budget -= generator.count_tokens(block) + 2
         packed.append(source)
@@ -117,8 +126,6 @@ def build_prompt(question: str, sources: Sequence[Source], generator: Generator,
             f"the model's context ({generator.context_tokens} tokens) cannot hold even one "
             f"source after the instruction, the question and {answer_tokens} answer tokens; "
             "raise generate.context_tokens or lower generate.answer_tokens")
-    language = question_language(question)
-    opening = OPENING[language].format(question=question.strip())
     user = Message("user", opening + "\n\n".join(blocks) + f"\n\n{ask}")
     total = generator.count_tokens(system.content) + generator.count_tokens(user.content) + 16
     return Prompt((system, user), tuple(packed), total)
@@ -134,6 +141,45 @@ def template_named(name: str) -> Template:
 
 def closing_text(question: str, template: Template) -> str:
     return template.closing[question_language(question)].format(question=question.strip())
+
+
+def excerpt(text: str, question: str, limit: int, generator: Generator) -> str:
+    """``text`` cut to ``limit`` tokens around its sentence sharing most terms with
+    ``question``, grown by whole neighbouring sentences while they fit.
+
+    A prefix cut loses an answer that sits late in a long passage; a window around the
+    question's best sentence keeps it, so a source can be cut short (a shorter prompt, a
+    faster first token) without losing what answers the question.
+    """
+    if generator.count_tokens(text) <= limit:
+        return text
+    spans = split_sentences(text)
+    terms = set(analyze(question))
+    scores = [len(terms & set(analyze(text[a:b]))) for a, b in spans]
+    if len(spans) < 2 or not any(scores):
+        return truncate_to_tokens(text, limit, generator)
+    sizes = [generator.count_tokens(text[a:b]) + 1 for a, b in spans]
+    best = scores.index(max(scores))
+    first, last = _grow(scores, sizes, best, limit - 2 * generator.count_tokens(" …"))
+    kept = truncate_to_tokens(text[spans[first][0]:spans[last][1]], limit, generator)
+    before = "… " if first > 0 else ""
+    after = " …" if last < len(spans) - 1 and not kept.endswith(" …") else ""
+    return before + kept + after
+
+
+def _grow(scores: list[int], sizes: list[int], best: int, limit: int) -> tuple[int, int]:
+    """The sentence range ``[first, last]`` around ``best``: the better-matching neighbour
+    joins first (the one before on a tie: it names what the sentence is about)."""
+    first = last = best
+    used = sizes[best]
+    while True:
+        options = [i for i in (first - 1, last + 1)
+                   if 0 <= i < len(sizes) and used + sizes[i] <= limit]
+        if not options:
+            return first, last
+        pick = max(options, key=lambda i: (scores[i], -i))
+        used += sizes[pick]
+        first, last = min(first, pick), max(last, pick)
 
 
 def truncate_to_tokens(text: str, limit: int, generator: Generator) -> str:
