@@ -198,7 +198,7 @@ class LoreConfig:
         ``LORE_DTYPE``, ``LORE_FUSION``, ``LORE_ANN``, ``LORE_CHUNK_TOKENS``, ``LORE_CODE_VIEW``,
         ``LORE_RERANKER``, ``LORE_GENERATOR``, ``LORE_ANSWER_MODE``, ``LORE_API_KEY_ENV``,
         ``LORE_SERVE_DIR``, ``LORE_HOST``, ``LORE_PORT``, ``LORE_MAX_BODY``, ``LORE_MAX_UPLOAD``,
-        ``LORE_ASK_QUEUE``, ``LORE_MODEL_THREADS``."""
+        ``LORE_ASK_QUEUE``, ``LORE_MODEL_THREADS``, ``LORE_BATCH_WINDOW``."""
         config = cls()
         if "LORE_HOME" in environ:
             config = replace(config, kb_dir=Path(environ["LORE_HOME"]))
@@ -229,6 +229,7 @@ class LoreConfig:
             "LORE_MAX_UPLOAD": ("max_upload_bytes", _positive_int),
             "LORE_ASK_QUEUE": ("ask_queue", _non_negative_int),
             "LORE_MODEL_THREADS": ("model_threads", _positive_int),
+            "LORE_BATCH_WINDOW": ("batch_window", float),
         })
         return replace(config, embed=embed, retrieve=retrieve, index=index, ingest=ingest,
                        generate=generate, serve=serve)

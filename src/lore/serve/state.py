@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,11 +41,16 @@ class Server:
 
     def show_path(self, collection: str) -> ShowPath:
         """Stored paths as clients see them: ``<document id>/<name>``, never a server path."""
-        files = str(self.collections.files_dir(collection).resolve()) + "/"
+        files = _files_prefix(self.collections.files_dir(collection))
 
         def show(path: str) -> str:
             return path.removeprefix(files) if path.startswith(files) else Path(path).name
         return show
+
+
+@functools.lru_cache(maxsize=1024)
+def _files_prefix(files_dir: Path) -> str:
+    return str(files_dir.resolve()) + "/"  # resolving costs a system call per path part
 
 
 def server(request: Request) -> Server:
