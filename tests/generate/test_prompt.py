@@ -226,3 +226,15 @@ def test_with_the_real_tokenizer_the_rendered_prompt_fits_the_context() -> None:
     rendered = generator.prompt_tokens(prompt.messages)
     assert len(rendered) + 256 <= generator.context_tokens
     assert len(rendered) <= prompt.tokens  # the estimate errs high
+
+
+def test_an_untitled_source_goes_by_its_file_name_not_its_path() -> None:
+    text = words("a", 10)
+    chunk = Chunk(doc_id="doc1", text=text, start=0, end=len(text), view=text)
+    hit = Hit(chunk=chunk, score=1.0, source="hybrid", path="/srv/lore/files/d1/corpus.jsonl",
+              doc_key="rec-7")
+    prompt = build_prompt(QUESTION, [Source(1, Passage(hit, text, 0, len(text)))],
+                          WordCounter(1000), answer_tokens=10)
+    user = prompt.messages[1].content
+    assert "[1] corpus.jsonl#rec-7" in user
+    assert "/srv/lore" not in user

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import PurePath
 
 from lore.errors import ConfigError
 from lore.generate.protocol import Generator, Message
@@ -202,5 +203,7 @@ def truncate_to_tokens(text: str, limit: int, generator: Generator) -> str:
 def _title(source: Source) -> str:
     hit = source.passage.hit
     section = " > ".join(hit.chunk.section)
-    title = hit.title or source.label
+    # An untitled source goes by its file name: the model needs to tell sources apart, not
+    # where files live (a server's paths would otherwise reach the model and its answers).
+    title = hit.title or source.label.replace(hit.path, PurePath(hit.path).name, 1)
     return f"{title} ({section})" if section and section != title else title
