@@ -96,10 +96,12 @@ class Collections:
         with self._lock:
             if not self.exists(name):
                 return False
-            for opened in (self._readers, self._writers):
-                kb = opened.pop(name, None)
-                if kb is not None:
-                    kb.close()
+            reader = self._readers.pop(name, None)
+            if reader is not None:
+                self._retired.append(reader)  # searches may still run on it, as in reader()
+            writer = self._writers.pop(name, None)
+            if writer is not None:
+                writer.close()  # the jobs were cancelled first: nothing writes through it
             doomed = self.root / f".deleted-{name}"
             shutil.rmtree(doomed, ignore_errors=True)
             (self.root / name).rename(doomed)  # gone at once for readers; removed after
