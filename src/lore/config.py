@@ -154,6 +154,9 @@ class GenerateConfig:
     (``lore.generate.answer.RELEVANCE_FLOORS``), if any."""
     prior_temperature: float = 1.0
     """Softmax temperature turning fused retrieval scores into p(source | question)."""
+    source_mass: float | None = 0.9
+    """Of the ``k`` sources, the model reads those, in rank order, whose p(source | question)
+    adds up to this; the unlikely rest would mislead it. ``None`` (or 1.0): all ``k``."""
     api_key_env: str = "OPENAI_API_KEY"
     """Environment variable holding a server's API key (the key itself is never stored)."""
     timeout: float = 60.0

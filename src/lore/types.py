@@ -181,13 +181,15 @@ class IndexReport:
 
 @dataclass(frozen=True, slots=True)
 class Passage:
-    """A hit widened for reading: its parent section or a window of sentences around it."""
+    """A hit widened for reading: its parent section or a window of sentences around it; in
+    an answer's sources, the part of that the prompt had room for."""
 
     hit: Hit
     text: str
     start: int
     end: int
-    """Character span of ``text`` in the hit's document; it always contains the chunk."""
+    """Character span of ``text`` in the hit's document. Retrieval's passages contain the
+    chunk; a source cut to fit a prompt (``prompt.excerpt_span``) may not."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -273,3 +273,29 @@ def test_a_passage_within_an_earlier_one_of_its_document_is_dropped() -> None:
         passage("a", 50, 150))
     kept = distinct([parent, same, inner, other_doc, overlapping])
     assert kept == [parent, other_doc, overlapping]
+
+
+def scored(score: float) -> Passage:
+    text = f"passage scored {score}"
+    chunk = Chunk(doc_id=text, text=text, start=0, end=len(text), view=text)
+    return Passage(Hit(chunk=chunk, score=score, source="hybrid", path=text), text, 0,
+                   len(text))
+
+
+def test_sources_past_the_mass_of_the_priors_are_left_out() -> None:
+    # priors at temperature 1: softmax(3, 1, 0.5, 0) = 0.79, 0.11, 0.06, 0.04
+    passages = [scored(s) for s in (3.0, 1.0, 0.5, 0.0)]
+    counts = {mass: len(Answerer(WordCounter(), GenerateConfig(source_mass=mass), "minilm")
+                        .sources(passages))
+              for mass in (0.5, 0.78, 0.85, 0.95, None)}
+    assert counts == {0.5: 1, 0.78: 1, 0.85: 2, 0.95: 3, None: 4}
+    kept = Answerer(WordCounter(), GenerateConfig(source_mass=0.85), "minilm").sources(passages)
+    assert [s.number for s in kept] == [1, 2]
+    assert sum(s.prior for s in kept) == pytest.approx(1.0)  # renormalised over what is read
+    assert kept[0].prior > kept[1].prior
+
+
+@pytest.mark.parametrize("mass", [0.0, -0.5, 1.5])
+def test_a_source_mass_outside_zero_to_one_is_refused(mass: float) -> None:
+    with pytest.raises(ConfigError, match=f"generate.source_mass {mass}"):
+        Answerer(WordCounter(), GenerateConfig(source_mass=mass), "minilm")

@@ -65,7 +65,7 @@ def four_sources(size: int = 100) -> list[Source]:
 
 def blocks(prompt: Prompt) -> dict[int, str]:
     """Source number -> the source text as it appears in the user turn."""
-    user = prompt.messages[1].content
+    user = prompt.messages[-1].content
     found = {}
     for number in (s.number for s in prompt.sources):
         header = f"[{number}] Title {number}\n"
@@ -117,7 +117,7 @@ def test_the_last_partly_fitting_source_is_cut_and_later_ones_dropped() -> None:
     kept = cut.removesuffix(" …")
     assert sources[2].passage.text.startswith(kept + " ")
     assert MIN_SOURCE_TOKENS <= generator.count_tokens(kept) < 100
-    assert "d0" not in prompt.messages[1].content
+    assert "d0" not in prompt.messages[-1].content
     # The packed prompt leaves the answer its tokens.
     size = sum(generator.count_tokens(m.content) for m in prompt.messages)
     assert size <= prompt.tokens <= generator.context_tokens - 64
@@ -201,13 +201,44 @@ def test_an_unknown_template_names_the_templates() -> None:
 def test_the_short_template_asks_for_a_span() -> None:
     prompt = build_prompt(QUESTION, four_sources(), WordCounter(10_000), 64, template="short")
     assert prompt.messages[0].content == TEMPLATES["short"].system
-    assert prompt.messages[1].content.endswith(closing_text(QUESTION, TEMPLATES["short"]))
+    assert prompt.messages[-1].content.endswith(closing_text(QUESTION, TEMPLATES["short"]))
+
+
+def test_worked_examples_come_before_the_question_as_earlier_turns() -> None:
+    short, question = TEMPLATES["short"], "法国的首都是哪里？"
+    prompt = build_prompt(question, four_sources(), WordCounter(10_000), 64, template="short")
+    examples = short.examples["zh"]
+    assert [m.role for m in prompt.messages] == ["system", *["user", "assistant"]
+                                                 * len(examples), "user"]
+    for example, (asked, answered) in zip(examples, zip(prompt.messages[1:-1:2],
+                                                        prompt.messages[2:-1:2], strict=True),
+                                          strict=True):
+        assert answered.content == example.answer
+        # the same format as the real turn: headed sources, then the closing instruction
+        title, text = example.sources[0]
+        assert short.source_header.format(number=1, title=title) + "\n" + text in asked.content
+        assert asked.content.endswith(short.closing["zh"].format(question=example.question))
+
+
+def test_a_language_without_worked_examples_gets_none() -> None:
+    assert "en" not in TEMPLATES["short"].examples
+    prompt = build_prompt(QUESTION, four_sources(), WordCounter(10_000), 64, template="short")
+    assert [m.role for m in prompt.messages] == ["system", "user"]
+
+
+def test_worked_examples_count_against_the_context() -> None:
+    context = 420  # words: four 100-word sources would fit without the examples
+    prompt = build_prompt("法国的首都是哪里？", four_sources(), WordCounter(context), 64,
+                          template="short")
+    shown = sum(len(m.content.split()) for m in prompt.messages)
+    assert len(prompt.sources) < 4
+    assert shown <= prompt.tokens <= context - 64
 
 
 def test_a_chinese_question_gets_the_chinese_opening_and_closing() -> None:
     question = "法国的首都是哪里？"
     prompt = build_prompt(question, four_sources(), WordCounter(10_000), 64)
-    user = prompt.messages[1].content
+    user = prompt.messages[-1].content
     assert user.startswith(f"问题：{question}\n\n资料：\n")
     assert user.endswith(TEMPLATES["answer"].closing["zh"].format(question=question))
     assert "Answer the question" not in user
@@ -228,6 +259,19 @@ def test_with_the_real_tokenizer_the_rendered_prompt_fits_the_context() -> None:
     assert len(rendered) <= prompt.tokens  # the estimate errs high
 
 
+def test_a_cut_source_stands_for_the_text_the_model_read() -> None:
+    text = words("a", 40) + ". The capital of France is Paris. " + words("b", 40) + "."
+    whole = source(1, text)
+    offset = 500  # the passage's place in its document
+    placed = Source(1, Passage(whole.passage.hit, text, offset, offset + len(text)))
+    prompt = build_prompt(QUESTION, [placed], WordCounter(10_000), 64, source_tokens=40)
+    (cut,) = prompt.sources
+    assert "capital of France is Paris" in cut.passage.text
+    assert len(cut.passage.text) < len(text)
+    assert f"… {cut.passage.text} …" in prompt.messages[-1].content
+    assert text[cut.passage.start - offset:cut.passage.end - offset] == cut.passage.text
+
+
 def test_an_untitled_source_goes_by_its_file_name_not_its_path() -> None:
     text = words("a", 10)
     chunk = Chunk(doc_id="doc1", text=text, start=0, end=len(text), view=text)
@@ -235,6 +279,6 @@ def test_an_untitled_source_goes_by_its_file_name_not_its_path() -> None:
               doc_key="rec-7")
     prompt = build_prompt(QUESTION, [Source(1, Passage(hit, text, 0, len(text)))],
                           WordCounter(1000), answer_tokens=10)
-    user = prompt.messages[1].content
+    user = prompt.messages[-1].content
     assert "[1] corpus.jsonl#rec-7" in user
     assert "/srv/lore" not in user

@@ -1,27 +1,41 @@
 """Every prompt lore sends to a model, as named templates, and packing sources into them.
 
-A prompt is a system instruction, then one user turn holding the numbered sources and the
-question. The instruction comes first and never changes within a template, so a local model
-evaluates it once and keeps it in its KV cache across questions.
+A prompt is a system instruction, the template's worked examples (earlier turns of the
+conversation, if it has any), then one user turn holding the numbered sources and the
+question. The instruction and the examples come first and never change within a template and
+language, so a local model evaluates them once and keeps them in its KV cache across
+questions.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import PurePath
 
 from lore.errors import ConfigError
 from lore.generate.protocol import Generator, Message
 from lore.ingest.normalize import split_sentences
 from lore.retrieve.analyze import analyze
-from lore.types import Source
+from lore.types import Passage, Source
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """A worked question shown before the real one, as an earlier user turn (its sources and
+    question, in the template's own format) and the assistant's answer to it."""
+
+    sources: tuple[tuple[str, str], ...]
+    """(title, text) of each source, numbered from 1."""
+    question: str
+    answer: str
 
 
 @dataclass(frozen=True, slots=True)
 class Template:
-    """A system instruction, how each source is headed, and the closing instruction."""
+    """A system instruction, how each source is headed, the closing instruction, and worked
+    examples."""
 
     system: str
     source_header: str
@@ -32,6 +46,9 @@ class Template:
     tend to copy the sources out)."""
     stop: tuple[str, ...] = ()
     """Where an answer in this template is over (a short answer ends with its line)."""
+    examples: dict[str, tuple[Example, ...]] = field(default_factory=dict)
+    """By question language: worked examples, shown as earlier turns, where they were
+    measured to help (see ``TEMPLATES``)."""
 
 
 TEMPLATES: dict[str, Template] = {
@@ -52,7 +69,18 @@ TEMPLATES: dict[str, Template] = {
         source_header="Source [{number}] ({title}):",
         closing={"en": "Question: {question}\nShort answer:",
                  "zh": "问题：{question}\n请用资料中的原文短语简短回答："},
-        stop=("\n",)),
+        stop=("\n",),
+        examples={
+            "zh": (
+                Example((("瓦恩湖", "瓦恩湖是北部山区的一座冰川湖。1911年，人们在湖口修建水坝，"
+                          "为奥斯特镇供水，如今它还为一座小型水电站供水。每年冬天，湖面封冻约"
+                          "三个月。"),),
+                        "人们为什么在瓦恩湖修建水坝？", "为奥斯特镇供水"),
+                Example((("米拉·霍尔特", "米拉·霍尔特是一位研究稀有金属盐类的化学家。她早年"
+                          "在利兹工作，后来移居日内瓦，在那里任教二十年，写了两本教科书。"),),
+                        "霍尔特在日内瓦任教多久？", "二十年"),
+            ),
+        }),
 }
 """Prompts by name: ``answer`` for people (sentences with citations), ``short`` for
 extractive benchmarks (a span, scored by exact match and F1). ``short`` does not ask for
@@ -60,7 +88,13 @@ citations: on 30 SQuAD questions, asking Qwen2.5-Coder-0.5B for the span and its
 number took F1 from 47 to 5-15 (the model writes only the number, or copies a label), so
 lore attributes a short answer to the source that holds it (``citations.attribute``). Closing
 instructions are written in the question's language, which is how the answer comes back in
-it; concrete example answers are avoided (0.5B models copy them)."""
+it. An example answer written into an instruction gets copied by 0.5B models; shown as an
+earlier turn of the conversation it is not. ``short`` shows two worked examples (invented
+passages, so no benchmark text leaks in) to Chinese questions: on 150 CMRC 2018 questions
+(k=3) they took Qwen2.5-Coder-0.5B from EM 22.0 / F1 47.7 to 36.0 / 50.7, the answers
+becoming the span instead of a sentence around it. The same two examples in English raised
+SQuAD F1 given the gold paragraph (59.3 to 64.5 on 150 questions) but lowered it over
+retrieved sources (50.1 to 48.1), so English questions get none."""
 
 OPENING = {"en": "Sources:\n", "zh": "问题：{question}\n\n资料：\n"}
 """Opens the user turn. English asks the question only after the sources (in the closing):
@@ -102,13 +136,13 @@ def build_prompt(question: str, sources: Sequence[Source], generator: Generator,
         ConfigError: the template is unknown, or not even one source fits the context.
     """
     chosen = template_named(template)
-    system = Message("system", chosen.system)
-    ask = closing_text(question, chosen)
     language = question_language(question)
+    preamble = (Message("system", chosen.system), *example_turns(chosen, language))
+    ask = closing_text(question, chosen)
     opening = OPENING[language].format(question=question.strip())
-    budget = (generator.context_tokens - answer_tokens - generator.count_tokens(system.content)
-              - generator.count_tokens(opening) - generator.count_tokens(ask)
-              - 24)  # chat template
+    budget = (generator.context_tokens - answer_tokens - generator.count_tokens(ask)
+              - sum(generator.count_tokens(m.content) + 8 for m in preamble)
+              - generator.count_tokens(opening) - 24)  # chat template
     packed: list[Source] = []
     blocks: list[str] = []
     for source in sources:
@@ -117,19 +151,38 @@ def build_prompt(question: str, sources: Sequence[Source], generator: Generator,
         cap = room if source_tokens is None else min(room, source_tokens)
         if cap < MIN_SOURCE_TOKENS:
             break
-        text = excerpt(source.passage.text, question, cap, generator)
-        block = header + text
+        start, end = excerpt_span(source.passage.text, question, cap, generator)
+        block = header + marked(source.passage.text, start, end)
         budget -= generator.count_tokens(block) + 2
-        packed.append(source)
+        packed.append(narrowed(source, start, end))
         blocks.append(block)
     if sources and not packed:
         raise ConfigError(
             f"the model's context ({generator.context_tokens} tokens) cannot hold even one "
             f"source after the instruction, the question and {answer_tokens} answer tokens; "
             "raise generate.context_tokens or lower generate.answer_tokens")
-    user = Message("user", opening + "\n\n".join(blocks) + f"\n\n{ask}")
-    total = generator.count_tokens(system.content) + generator.count_tokens(user.content) + 16
-    return Prompt((system, user), tuple(packed), total)
+    user = Message("user", _user_turn(opening, blocks, ask))
+    messages = (*preamble, user)
+    total = sum(generator.count_tokens(m.content) + 8 for m in messages)
+    return Prompt(messages, tuple(packed), total)
+
+
+def example_turns(template: Template, language: str) -> tuple[Message, ...]:
+    """The template's worked examples for ``language`` as user and assistant turns, in the
+    same format as the real question's turn."""
+    turns: list[Message] = []
+    for example in template.examples.get(language, ()):
+        blocks = [template.source_header.format(number=number, title=title) + "\n" + text
+                  for number, (title, text) in enumerate(example.sources, start=1)]
+        opening = OPENING[language].format(question=example.question)
+        ask = template.closing[language].format(question=example.question)
+        turns += [Message("user", _user_turn(opening, blocks, ask)),
+                  Message("assistant", example.answer)]
+    return tuple(turns)
+
+
+def _user_turn(opening: str, blocks: Sequence[str], ask: str) -> str:
+    return opening + "\n\n".join(blocks) + f"\n\n{ask}"
 
 
 def template_named(name: str) -> Template:
@@ -145,27 +198,50 @@ def closing_text(question: str, template: Template) -> str:
 
 
 def excerpt(text: str, question: str, limit: int, generator: Generator) -> str:
-    """``text`` cut to ``limit`` tokens around its sentence sharing most terms with
-    ``question``, grown by whole neighbouring sentences while they fit.
+    """``text`` cut to about ``limit`` tokens by ``excerpt_span``, with ``…`` where it was cut."""
+    return marked(text, *excerpt_span(text, question, limit, generator))
+
+
+def excerpt_span(text: str, question: str, limit: int, generator: Generator
+                 ) -> tuple[int, int]:
+    """The span of ``text`` a prompt shows in ``limit`` tokens: all of it if it fits, else
+    its sentence sharing most terms with ``question``, grown by whole neighbouring sentences
+    while they fit.
 
     A prefix cut loses an answer that sits late in a long passage; a window around the
     question's best sentence keeps it, so a source can be cut short (a shorter prompt, a
     faster first token) without losing what answers the question.
     """
     if generator.count_tokens(text) <= limit:
-        return text
+        return 0, len(text)
+    ellipsis = generator.count_tokens(" …")
     spans = split_sentences(text)
     terms = set(analyze(question))
     scores = [len(terms & set(analyze(text[a:b]))) for a, b in spans]
     if len(spans) < 2 or not any(scores):
-        return truncate_to_tokens(text, limit, generator)
+        return 0, prefix_length(text, limit - ellipsis, generator)
     sizes = [generator.count_tokens(text[a:b]) + 1 for a, b in spans]
     best = scores.index(max(scores))
-    first, last = _grow(scores, sizes, best, limit - 2 * generator.count_tokens(" …"))
-    kept = truncate_to_tokens(text[spans[first][0]:spans[last][1]], limit, generator)
-    before = "… " if first > 0 else ""
-    after = " …" if last < len(spans) - 1 and not kept.endswith(" …") else ""
-    return before + kept + after
+    first, last = _grow(scores, sizes, best, limit - 2 * ellipsis)
+    start = spans[first][0]
+    return start, start + prefix_length(text[start:spans[last][1]], limit - 2 * ellipsis,
+                                        generator)
+
+
+def marked(text: str, start: int, end: int) -> str:
+    """``text[start:end]`` with ``…`` on each side where text was left out."""
+    return ("… " if start > 0 else "") + text[start:end] + (" …" if end < len(text) else "")
+
+
+def narrowed(source: Source, start: int, end: int) -> Source:
+    """``source`` with its passage cut to ``[start, end)`` of its text: a source stands for
+    what the model read, so citations point there and evaluation checks it."""
+    passage = source.passage
+    if (start, end) == (0, len(passage.text)):
+        return source
+    cut = Passage(passage.hit, passage.text[start:end], passage.start + start,
+                  passage.start + end)
+    return replace(source, passage=cut)
 
 
 def _grow(scores: list[int], sizes: list[int], best: int, limit: int) -> tuple[int, int]:
@@ -184,10 +260,19 @@ def _grow(scores: list[int], sizes: list[int], best: int, limit: int) -> tuple[i
 
 
 def truncate_to_tokens(text: str, limit: int, generator: Generator) -> str:
-    """The longest prefix of ``text`` within ``limit`` tokens, cut at a word where possible."""
+    """The longest prefix of ``text`` within ``limit`` tokens (counting the ``…`` that marks
+    the cut), cut at a word where possible."""
     if generator.count_tokens(text) <= limit:
         return text
-    limit -= generator.count_tokens(" …")
+    return marked(text, 0, prefix_length(text, limit - generator.count_tokens(" …"),
+                                         generator))
+
+
+def prefix_length(text: str, limit: int, generator: Generator) -> int:
+    """Length of the longest prefix of ``text`` within ``limit`` tokens, cut at a word
+    where possible, trailing space left out."""
+    if generator.count_tokens(text) <= limit:
+        return len(text.rstrip())
     low, high = 0, len(text)
     while low < high:  # binary search on characters: tokenizers are not invertible here
         middle = (low + high + 1) // 2
@@ -195,9 +280,8 @@ def truncate_to_tokens(text: str, limit: int, generator: Generator) -> str:
             low = middle
         else:
             high = middle - 1
-    cut = text[:low]
-    space = cut.rfind(" ")
-    return (cut[:space] if space > low * 0.8 else cut).rstrip() + " …"
+    space = text.rfind(" ", 0, low)
+    return len(text[:space if space > low * 0.8 else low].rstrip())
 
 
 def _title(source: Source) -> str:
