@@ -73,8 +73,8 @@ def run(name: str, questions: int, mode: str, config: LoreConfig) -> dict[str, o
 
 def markdown(rows: dict[str, dict[str, object]]) -> str:
     columns = ["set", "questions", "mode", "exact_match", "f1", "answer_in_context",
-               "citation_precision", "inferred_citation_share", "not_found_rate",
-               "median_first_token_s", "median_total_s"]
+               "citation_precision", "shown_citation_precision", "inferred_citation_share",
+               "not_found_rate", "median_first_token_s", "median_total_s"]
     lines = ["# Answer quality", "", "| " + " | ".join(columns) + " |",
              "|" + "---|" * len(columns)]
     for row in rows.values():

@@ -12,9 +12,9 @@ import pytest
 from click.testing import CliRunner
 
 from lore.cli import main
-from lore.eval.answers import prediction_of
+from lore.eval.answers import citation_precision, prediction_of
 from lore.testing.models import has_smollm2
-from lore.types import Answer
+from lore.types import Answer, Chunk, Citation, Hit, Passage, Source
 
 PARAGRAPHS = [
     ("p-0", "Denver Broncos", "The Denver Broncos defeated the Carolina Panthers 24-10 in "
@@ -31,7 +31,8 @@ QUESTIONS = [
     ("q-2", "On which island is Mount Etna?", ["Sicily"], 56, "p-1"),
 ]
 METRICS = {"questions", "exact_match", "f1", "answer_in_context", "citation_precision",
-           "not_found_rate", "median_first_token_s", "median_total_s"}
+           "shown_citation_precision", "not_found_rate", "median_first_token_s",
+           "median_total_s"}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -110,7 +111,7 @@ def test_eval_qa_reports_metrics_and_writes_a_trace(runner: CliRunner, qa_dir: P
         assert {"prompt", "sources", "scores"} <= set(line)
         assert line["question"] == question and question in line["prompt"]
         assert set(line["scores"]) == {"exact_match", "f1", "answer_in_context",
-                                       "citation_precision"}
+                                       "citation_precision", "shown_citation_precision"}
         keys = [source["doc_key"] for source in line["sources"]]
         if gold_context:
             assert keys == [gold_doc]
@@ -135,3 +136,19 @@ def test_gold_context_without_gold_documents_is_no_traceback(runner: CliRunner, 
                                   "--gold-context", "--cache", str(tmp_path / "cache")])
     assert result.exit_code == 2, result.exception
     assert "gold documents" in result.stderr
+
+
+def test_citation_precision_counts_written_or_every_citation() -> None:
+    def cited(number: int, text: str) -> Source:
+        chunk = Chunk(doc_id=f"d{number}", text=text, start=0, end=len(text), view=text)
+        hit = Hit(chunk=chunk, score=1.0, source="hybrid", path=f"d{number}")
+        return Source(number, Passage(hit, text, 0, len(text)))
+
+    sources = (cited(1, "Etna is on Sicily."), cited(2, "Vesuvius is near Naples."))
+    written, inferred = (Citation(1, 0, 3, (0, 10)),
+                         Citation(2, 10, 10, (10, 20), inferred=True))
+    answer = Answer("Where is Etna?", "Sicily [1]. Naples.", sources, (written, inferred))
+    assert citation_precision(answer, ["Sicily"], "en", written_only=True) == 1.0
+    assert citation_precision(answer, ["Sicily"], "en", written_only=False) == 0.5
+    only_inferred = Answer("q", "Naples.", sources, (inferred,))
+    assert citation_precision(only_inferred, ["Sicily"], "en", written_only=True) is None

@@ -139,15 +139,15 @@ def test_answer_in_context_in_chinese() -> None:
 
 def test_aggregate_reports_percent_scores_and_medians() -> None:
     records = [
-        QARecord("q1", 1.0, 1.0, True, 1.0, False, 0.2, 1.0),
+        QARecord("q1", 1.0, 1.0, True, 1.0, False, 0.2, 1.0, 1.0),
         QARecord("q2", 0.0, 0.5, False, None, True, None, 3.0),
-        QARecord("q3", 0.0, 0.25, True, 0.5, False, 0.4, 2.0),
+        QARecord("q3", 0.0, 0.25, True, 0.5, False, 0.4, 2.0, 0.0),
     ]
     scores = aggregate(records).as_dict()
     assert scores == pytest.approx({
         "questions": 3, "exact_match": 100 / 3, "f1": 175 / 3, "answer_in_context": 2 / 3,
         "citation_precision": 0.75, "not_found_rate": 1 / 3,
-        "median_first_token_s": 0.3, "median_total_s": 2.0})
+        "median_first_token_s": 0.3, "median_total_s": 2.0, "shown_citation_precision": 0.5})
     json.dumps(scores)
 
 

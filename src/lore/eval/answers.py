@@ -17,7 +17,7 @@ from pathlib import Path
 from lore.api import KnowledgeBase
 from lore.config import GenerateConfig
 from lore.errors import ConfigError
-from lore.eval.qa import QARecord, QASet, answer_in_context, exact_match, f1
+from lore.eval.qa import Language, QARecord, QASet, answer_in_context, exact_match, f1
 from lore.generate.answer import Answerer
 from lore.generate.citations import MARKER
 from lore.generate.registry import create_generator
@@ -90,7 +90,9 @@ def write_qa_traces(traces: list[QATrace], path: Path) -> None:
                             "prompt_tokens": answer.timings.prompt_tokens},
                 "scores": {"exact_match": trace.record.exact_match, "f1": trace.record.f1,
                            "answer_in_context": trace.record.answer_in_context,
-                           "citation_precision": trace.record.citation_precision},
+                           "citation_precision": trace.record.citation_precision,
+                           "shown_citation_precision":
+                               trace.record.shown_citation_precision},
             }, ensure_ascii=False) + "\n")
 
 
@@ -98,19 +100,29 @@ def _scored(qid: str, question: str, answer: Answer, qa: QASet) -> QATrace:
     golds = qa.gold[qid]
     prediction = prediction_of(answer) if answer.found else ""
     context = "\n".join(source.passage.text for source in answer.sources)
-    cited = {c.number for c in answer.citations if not c.inferred}
-    by_number = {s.number: s.passage.text for s in answer.sources}
-    holding = [answer_in_context(by_number[n], golds, qa.language) for n in cited
-               if n in by_number]
     record = QARecord(
         id=qid, exact_match=exact_match(prediction, golds, qa.language),
         f1=f1(prediction, golds, qa.language),
         answer_in_context=answer_in_context(context, golds, qa.language),
-        citation_precision=sum(holding) / len(holding) if holding else None,
+        citation_precision=citation_precision(answer, golds, qa.language, written_only=True),
         not_found=not answer.found,
         first_token_s=answer.timings.first_token if answer.found else None,
-        total_s=answer.timings.total)
+        total_s=answer.timings.total,
+        shown_citation_precision=citation_precision(answer, golds, qa.language,
+                                                    written_only=False))
     return QATrace(qid, question, answer, prediction, record)
+
+
+def citation_precision(answer: Answer, golds: list[str], language: Language,
+                       written_only: bool) -> float | None:
+    """Share of the sources the answer cites (each counted once) that hold a gold answer;
+    ``written_only`` counts only the citations the model wrote, not those lore inferred.
+    None when there is nothing to count."""
+    cited = {c.number for c in answer.citations if not (written_only and c.inferred)}
+    by_number = {s.number: s.passage.text for s in answer.sources}
+    holding = [answer_in_context(by_number[n], golds, language) for n in cited
+               if n in by_number]
+    return sum(holding) / len(holding) if holding else None
 
 
 def _gold_texts(qa: QASet, corpus: Path) -> dict[str, tuple[str, str]]:

@@ -342,14 +342,18 @@ class QARecord:
     exact_match: float
     f1: float
     answer_in_context: bool
-    """Some gold answer occurs in the context handed to the generator."""
+    """Some gold answer occurs in the text the generator read."""
     citation_precision: float | None
-    """Share of the answer's citations that point at a gold document; None without citations."""
+    """Share of the citations the model wrote whose source holds a gold answer; None when
+    it wrote none."""
     not_found: bool
     """The system answered that the knowledge base does not say."""
     first_token_s: float | None
     """Seconds to the first generated token; None when nothing was generated."""
     total_s: float
+    shown_citation_precision: float | None = None
+    """The same over every citation the answer shows: the model's and those lore inferred
+    for sentences that cited nothing (``citations.attribute``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -370,10 +374,12 @@ class QAScores:
     f1: float | None
     answer_in_context: float | None
     citation_precision: float | None
-    """Mean over the questions whose answer cited something."""
+    """Mean over the questions whose answer cited something (citations the model wrote)."""
     not_found_rate: float | None
     median_first_token_s: float | None
     median_total_s: float | None
+    shown_citation_precision: float | None = None
+    """Mean over the questions whose answer shows a citation, inferred ones included."""
 
     def as_dict(self) -> dict[str, float | int | None]:
         """Field name -> value, ready for ``json.dumps`` (None becomes null)."""
@@ -394,6 +400,8 @@ def aggregate(records: Sequence[QARecord]) -> QAScores:
         median_first_token_s=_median([r.first_token_s for r in records
                                       if r.first_token_s is not None]),
         median_total_s=_median([r.total_s for r in records]),
+        shown_citation_precision=_mean([r.shown_citation_precision for r in records
+                                        if r.shown_citation_precision is not None]),
     )
 
 
