@@ -77,6 +77,7 @@ class Answerer:
             generated = self.generator.stream(prompt.messages, sampling)
         else:
             prompts = [self._prompt(question, [source]) for source in sources]
+            sources = [prompt.sources[0] for prompt in prompts]  # as read, perhaps cut
             shown = "\n\n".join(render(prompt) for prompt in prompts)
             generated, prompt_tokens = self._marginal(prompts, sources, sampling)
         pieces: list[str] = []
