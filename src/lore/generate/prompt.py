@@ -45,7 +45,8 @@ class Template:
     an instruction best when it comes last (given only a system instruction, 0.5B models
     tend to copy the sources out)."""
     stop: tuple[str, ...] = ()
-    """Where an answer in this template is over (a short answer ends with its line)."""
+    """Where an answer in this template is over: a short answer ends with its line, a
+    person's answer with its paragraph."""
     examples: dict[str, tuple[Example, ...]] = field(default_factory=dict)
     """By question language: worked examples, shown as earlier turns, where they were
     measured to help (see ``TEMPLATES``)."""
@@ -62,7 +63,10 @@ TEMPLATES: dict[str, Template] = {
                   "square brackets, such as [1].",
             "zh": "请用一到三句话直接回答问题“{question}”。每句话后面用方括号写出支持它的资料"
                   "编号，例如 [1]。",
-        }),
+        },
+        # One paragraph was asked for; past it, 0.5B models go on to retell the sources and
+        # cite numbers that do not exist.
+        stop=("\n\n",)),
     "short": Template(
         system="You are a helpful assistant that answers questions from the provided sources "
                "with a short phrase copied from them.",
