@@ -9,7 +9,11 @@ instead, the reference for what retrieval costs.
 
 A run is ``set:questions:mode`` with mode ``stuff``, ``rag-sequence``, ``rag-token``,
 ``gold`` (stuff over the gold paragraphs) or ``answer5`` (the latency setting: the ``answer``
-template people get from ``lore ask``, with 5 sources and up to 256 answer tokens).
+template people get from ``lore ask``, with 5 sources and up to 256 answer tokens). A fourth
+field turns one default off, to measure what it is worth: ``all-sources`` reads all k
+sources (``generate.source_mass`` None), ``no-examples`` drops the prompt's worked examples.
+
+    python benchmarks/qa.py --runs squad:150:stuff,squad:150:stuff:all-sources
 Results are merged into ``results/qa.json`` (by run)
 and ``results/qa.md``; traces go to ``results/qa-traces/``.
 """
@@ -22,6 +26,8 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from common import machine
@@ -34,6 +40,7 @@ from lore.eval.answers import run_qa, write_qa_traces
 from lore.eval.beir import load_beir
 from lore.eval.qa import aggregate, load_qa
 from lore.eval.retrieval import open_indexed
+from lore.generate import prompt
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SETS = {"squad": "squad-v1.1-dev", "cmrc2018": "cmrc2018-dev",
@@ -45,7 +52,8 @@ SOURCES = 3
 against 37 with 5)."""
 
 
-def run(name: str, questions: int, mode: str, config: LoreConfig) -> dict[str, object]:
+def run(name: str, questions: int, mode: str, config: LoreConfig, variant: str = ""
+        ) -> dict[str, object]:
     folder = DATA / SETS[name]
     qa = load_qa(folder, questions, SEED)
     dataset = load_beir(folder, "test", 1)
@@ -55,20 +63,40 @@ def run(name: str, questions: int, mode: str, config: LoreConfig) -> dict[str, o
                                    mode="stuff" if mode in ("gold", "answer5") else mode)
     if mode == "answer5":
         settings = dataclasses.replace(settings, template="answer", k=5, answer_tokens=256)
+    if variant == "all-sources":
+        settings = dataclasses.replace(settings, source_mass=None)
+    elif variant not in ("", "no-examples"):
+        raise SystemExit(f"unknown variant {variant!r}: all-sources or no-examples")
     started = time.perf_counter()
-    with open_indexed(dataset, default_cache_dir(os.environ) / "eval", config) as kb, \
+    index = default_cache_dir(os.environ) / "eval"
+    with without_examples(variant == "no-examples"), open_indexed(dataset, index, config) as kb, \
             Progress(transient=True) as progress:
         task = progress.add_task(f"{name} {mode}", total=len(qa.items))
         traces = list(run_qa(kb, qa, settings, lambda: progress.advance(task), gold,
                              dataset.corpus))
-    write_qa_traces(traces, RESULTS / "qa-traces" / f"{name}-{questions}-{mode}.jsonl")
+    label = "-".join(filter(None, [name, str(questions), mode, variant]))
+    write_qa_traces(traces, RESULTS / "qa-traces" / f"{label}.jsonl")
     cited = [c for t in traces for c in t.answer.citations]
-    return {"set": name, "questions": len(traces), "mode": mode, "model": settings.model,
+    return {"set": name, "questions": len(traces), "mode": mode + (f" ({variant})" if variant
+                                                                  else ""),
+            "model": settings.model,
             "k": "gold" if gold else settings.k, "template": settings.template,
             "seconds": time.perf_counter() - started,
             "inferred_citation_share": (sum(c.inferred for c in cited) / len(cited)
                                         if cited else None),
             **aggregate([t.record for t in traces]).as_dict()}
+
+
+@contextmanager
+def without_examples(active: bool) -> Iterator[None]:
+    """The ``short`` template without its worked examples, for as long as the block runs."""
+    short = prompt.TEMPLATES["short"]
+    if active:
+        prompt.TEMPLATES["short"] = dataclasses.replace(short, examples={})
+    try:
+        yield
+    finally:
+        prompt.TEMPLATES["short"] = short
 
 
 def markdown(rows: dict[str, dict[str, object]]) -> str:
@@ -91,8 +119,8 @@ def main() -> int:
     config = LoreConfig.from_env(os.environ)
     path = RESULTS / "qa.json"
     for spec in args.runs.split(","):
-        name, questions, mode = spec.split(":")
-        row = run(name, int(questions), mode, config)
+        name, questions, mode, *variant = spec.split(":")
+        row = run(name, int(questions), mode, config, *variant)
         # Read again just before writing: runs in other processes may have added theirs.
         kept = json.loads(path.read_text())["runs"] if path.exists() else {}
         kept[spec] = row
