@@ -95,8 +95,9 @@ instructions are written in the question's language, which is how the answer com
 it. An example answer written into an instruction gets copied by 0.5B models; shown as an
 earlier turn of the conversation it is not. ``short`` shows two worked examples (invented
 passages, so no benchmark text leaks in) to Chinese questions: on 150 CMRC 2018 questions
-(k=3) they took Qwen2.5-Coder-0.5B from EM 22.0 / F1 47.7 to 36.0 / 50.7, the answers
-becoming the span instead of a sentence around it. The same two examples in English raised
+(k=3) they took Qwen2.5-Coder-0.5B from EM 21.3 / F1 47.4 to 35.3 / 50.2, the answers
+becoming the span instead of a sentence around it (``benchmarks/qa.py --runs
+cmrc2018:150:stuff,cmrc2018:150:stuff:no-examples``). The same two examples in English raised
 SQuAD F1 given the gold paragraph (59.3 to 64.5 on 150 questions) but lowered it over
 retrieved sources (50.1 to 48.1), so English questions get none."""
 
