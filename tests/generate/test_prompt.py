@@ -20,9 +20,10 @@ from lore.generate.prompt import (
     Prompt,
     build_prompt,
     closing_text,
-    excerpt,
+    excerpt_span,
+    marked,
+    prefix_length,
     question_language,
-    truncate_to_tokens,
 )
 from lore.generate.protocol import Message, Sampling
 from lore.testing.models import has_smollm2
@@ -170,26 +171,27 @@ def test_a_cut_keeps_the_sentences_that_match_the_question() -> None:
     filler = [f"Filler sentence {i} says nothing at all here." for i in range(6)]
     filler[3] = "The capital of France is Paris, a city."
     text = " ".join(filler)
-    cut = excerpt(text, QUESTION, 20, WordCounter(0))
+    cut = marked(text, *excerpt_span(text, QUESTION, 20, WordCounter(0)))
     assert "The capital of France is Paris" in cut
     assert cut.startswith("… ") and WordCounter(0).count_tokens(cut) <= 20
 
 
 def test_a_cut_with_no_matching_sentence_keeps_the_start() -> None:
     text = " ".join(f"Sentence number {i} is here." for i in range(10))
-    cut = excerpt(text, QUESTION, 12, WordCounter(0))
+    cut = marked(text, *excerpt_span(text, QUESTION, 12, WordCounter(0)))
     assert text.startswith(cut.removesuffix(" …"))
 
 
-def test_truncate_to_tokens_stays_within_the_limit() -> None:
+def test_a_prefix_stays_within_the_limit() -> None:
     text = words("w", 100)
-    assert WordCounter(0).count_tokens(truncate_to_tokens(text, 10, WordCounter(0))) <= 10
+    assert WordCounter(0).count_tokens(text[:prefix_length(text, 10, WordCounter(0))]) == 10
 
 
-def test_truncate_to_tokens_cuts_at_a_word() -> None:
-    cut = truncate_to_tokens("alpha beta gamma delta epsilon", 3, WordCounter(0))
-    assert cut.startswith("alpha beta") and cut.endswith(" …")
-    assert truncate_to_tokens("alpha beta", 3, WordCounter(0)) == "alpha beta"
+def test_a_prefix_ends_at_a_word() -> None:
+    text = "alpha beta gamma delta epsilon"
+    assert text[:prefix_length(text, 2, WordCounter(0))] == "alpha beta"
+    assert prefix_length("alpha beta", 3, WordCounter(0)) == len("alpha beta")
+    assert marked(text, 0, len("alpha beta")) == "alpha beta …"
 
 
 def test_an_unknown_template_names_the_templates() -> None:
@@ -227,12 +229,15 @@ def test_a_language_without_worked_examples_gets_none() -> None:
 
 
 def test_worked_examples_count_against_the_context() -> None:
-    context = 420  # words: four 100-word sources would fit without the examples
-    prompt = build_prompt("法国的首都是哪里？", four_sources(), WordCounter(context), 64,
-                          template="short")
-    shown = sum(len(m.content.split()) for m in prompt.messages)
-    assert len(prompt.sources) < 4
-    assert shown <= prompt.tokens <= context - 64
+    # The last source packed is cut to the room left, so a budget that forgot the examples
+    # would overflow at some of these sizes.
+    question = "法国的首都是哪里？"
+    for context in range(300, 700, 7):
+        prompt = build_prompt(question, four_sources(), WordCounter(context), 64,
+                              template="short")
+        assert len(prompt.messages) > 2  # the examples are there
+        assert sum(len(m.content.split()) for m in prompt.messages) <= prompt.tokens
+        assert prompt.tokens <= context - 64
 
 
 def test_a_chinese_question_gets_the_chinese_opening_and_closing() -> None:

@@ -135,7 +135,7 @@ def build_prompt(question: str, sources: Sequence[Source], generator: Generator,
 
     Each source is cut to ``source_tokens`` (default: no cap), and the last one that only
     partly fits is cut to what is left; sources after it are dropped. A cut keeps the
-    sentences that best match the question (``excerpt``).
+    sentences that best match the question (``excerpt_span``).
 
     Raises:
         ConfigError: the template is unknown, or not even one source fits the context.
@@ -202,11 +202,6 @@ def closing_text(question: str, template: Template) -> str:
     return template.closing[question_language(question)].format(question=question.strip())
 
 
-def excerpt(text: str, question: str, limit: int, generator: Generator) -> str:
-    """``text`` cut to about ``limit`` tokens by ``excerpt_span``, with ``…`` where it was cut."""
-    return marked(text, *excerpt_span(text, question, limit, generator))
-
-
 def excerpt_span(text: str, question: str, limit: int, generator: Generator
                  ) -> tuple[int, int]:
     """The span of ``text`` a prompt shows in ``limit`` tokens: all of it if it fits, else
@@ -262,15 +257,6 @@ def _grow(scores: list[int], sizes: list[int], best: int, limit: int) -> tuple[i
         pick = max(options, key=lambda i: (scores[i], -i))
         used += sizes[pick]
         first, last = min(first, pick), max(last, pick)
-
-
-def truncate_to_tokens(text: str, limit: int, generator: Generator) -> str:
-    """The longest prefix of ``text`` within ``limit`` tokens (counting the ``…`` that marks
-    the cut), cut at a word where possible."""
-    if generator.count_tokens(text) <= limit:
-        return text
-    return marked(text, 0, prefix_length(text, limit - generator.count_tokens(" …"),
-                                         generator))
 
 
 def prefix_length(text: str, limit: int, generator: Generator) -> int:
