@@ -10,8 +10,9 @@ instead, the reference for what retrieval costs.
 A run is ``set:questions:mode`` with mode ``stuff``, ``rag-sequence``, ``rag-token``,
 ``gold`` (stuff over the gold paragraphs) or ``answer5`` (the latency setting: the ``answer``
 template people get from ``lore ask``, with 5 sources and up to 256 answer tokens). A fourth
-field turns one default off, to measure what it is worth: ``all-sources`` reads all k
-sources (``generate.source_mass`` None), ``no-examples`` drops the prompt's worked examples.
+field changes one setting, to measure what it is worth: ``all-sources`` reads all k
+sources (``generate.source_mass`` None), ``no-examples`` drops the prompt's worked examples,
+``copy`` answers with the ``extract`` template (a span copied from the sources).
 
     python benchmarks/qa.py --runs squad:150:stuff,squad:150:stuff:all-sources
 Results are merged into ``results/qa.json`` (by run)
@@ -65,11 +66,14 @@ def run(name: str, questions: int, mode: str, config: LoreConfig, variant: str =
         settings = dataclasses.replace(settings, template="answer", k=5, answer_tokens=256)
     if variant == "all-sources":
         settings = dataclasses.replace(settings, source_mass=None)
-    elif variant not in ("", "no-examples"):
-        raise SystemExit(f"unknown variant {variant!r}: all-sources or no-examples")
+    elif variant == "copy":
+        settings = dataclasses.replace(settings, template="extract")
+    elif variant not in ("", *SHORT_VARIANTS):
+        raise SystemExit(f"unknown variant {variant!r}: all-sources, copy, "
+                         + ", ".join(SHORT_VARIANTS))
     started = time.perf_counter()
     index = default_cache_dir(os.environ) / "eval"
-    with without_examples(variant == "no-examples"), open_indexed(dataset, index, config) as kb, \
+    with short_template(variant), open_indexed(dataset, index, config) as kb, \
             Progress(transient=True) as progress:
         task = progress.add_task(f"{name} {mode}", total=len(qa.items))
         traces = list(run_qa(kb, qa, settings, lambda: progress.advance(task), gold,
@@ -87,12 +91,16 @@ def run(name: str, questions: int, mode: str, config: LoreConfig, variant: str =
             **aggregate([t.record for t in traces]).as_dict()}
 
 
+SHORT_VARIANTS = {"no-examples": {"examples": {}}}
+"""Variants that change the ``short`` template: the fields they set."""
+
+
 @contextmanager
-def without_examples(active: bool) -> Iterator[None]:
-    """The ``short`` template without its worked examples, for as long as the block runs."""
+def short_template(variant: str) -> Iterator[None]:
+    """The ``short`` template as ``variant`` changes it, for as long as the block runs."""
     short = prompt.TEMPLATES["short"]
-    if active:
-        prompt.TEMPLATES["short"] = dataclasses.replace(short, examples={})
+    if variant in SHORT_VARIANTS:
+        prompt.TEMPLATES["short"] = dataclasses.replace(short, **SHORT_VARIANTS[variant])
     try:
         yield
     finally:

@@ -4,10 +4,12 @@ knowledge base (MiniLM from its wheel) with SmolLM2-135M writing the answers."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import socket
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +133,19 @@ def test_marginalising_modes_run_end_to_end(kb: lore.KnowledgeBase, mode: Answer
     assert answer.mode == mode and len(answer.sources) == 2
     assert answer.prompt.count("system: ") == 2  # one prompt per source
     assert sum(s.prior for s in answer.sources) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("mode", ["stuff", "rag-sequence", "rag-token"])
+def test_the_extract_template_answers_with_a_span_of_what_the_model_read(
+        kb: lore.KnowledgeBase, mode: AnswerMode) -> None:
+    answer = kb.ask("Which volcano is the tallest in Europe?", mode=mode, template="extract",
+                    settings=SETTINGS)
+
+    def folded(text: str) -> str:
+        return " ".join(text.split()).lower()
+
+    assert answer.found and answer.text
+    assert any(folded(answer.text) in folded(s.passage.text) for s in answer.sources)
 
 
 def test_an_empty_knowledge_base_does_not_contain_the_answer(tmp_path: Path) -> None:
@@ -258,6 +273,18 @@ def test_relevance_gate_takes_dense_scores_or_every_question_term() -> None:
     assert not answerer.relevant("what is the retry budget?", [ttl])
     assert answerer.relevant("what is the retry budget?", [passage("unrelated", dense=0.6)])
     assert not answerer.relevant("what is the ttl?", [])
+
+
+def test_relevance_is_the_best_dense_score_unless_a_passage_holds_every_term() -> None:
+    from lore.generate.answer import relevance
+
+    ttl = passage("The ttl is 300 seconds by default.", dense=0.2)
+    other = passage("Retries back off exponentially.", dense=0.45)
+    assert relevance("what is the retry budget?", [ttl, other]) == 0.45
+    assert relevance("what is the ttl?", [other, ttl]) == math.inf
+    lexical_only = Passage(replace(ttl.hit, scores={"lexical": 3.0}), ttl.text, 0, 10)
+    assert relevance("what is the retry budget?", [lexical_only]) == math.inf  # no floor to use
+    assert relevance("what is the ttl?", []) == -math.inf
 
 
 def test_a_passage_within_an_earlier_one_of_its_document_is_dropped() -> None:

@@ -4,6 +4,7 @@ model, and the citation check, in one of three modes (``stuff``, ``rag-sequence`
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
@@ -68,18 +69,16 @@ class Answerer:
                           timings=replace(timings, first_token=done, total=done))
             return
         sources = self.sources(passages)
-        sampling = Sampling(max_tokens=self.settings.answer_tokens,
-                            stop=template_named(self.settings.template).stop)
         if self.settings.mode == "stuff":
             prompt = self._prompt(question, sources)
             sources, prompt_tokens = list(prompt.sources), prompt.tokens
             shown = render(prompt)
-            generated = self.generator.stream(prompt.messages, sampling)
+            generated = self.generator.stream(prompt.messages, self._sampling(sources))
         else:
             prompts = [self._prompt(question, [source]) for source in sources]
             sources = [prompt.sources[0] for prompt in prompts]  # as read, perhaps cut
             shown = "\n\n".join(render(prompt) for prompt in prompts)
-            generated, prompt_tokens = self._marginal(prompts, sources, sampling)
+            generated, prompt_tokens = self._marginal(prompts, sources)
         pieces: list[str] = []
         first = 0.0
         for piece in generated:
@@ -91,16 +90,10 @@ class Answerer:
                            sources, first, started)
 
     def relevant(self, question: str, passages: Sequence[Passage]) -> bool:
-        """Whether the best passage clears the embedder's relevance floor, or one passage
-        holds every term of the question (an identifier such as ``ttl`` that the embedder
-        cannot read, but BM25 can)."""
+        """Whether the passages clear the embedder's relevance floor (``relevance``)."""
         if not passages:
             return False
-        dense = [p.hit.scores["dense"] for p in passages if "dense" in p.hit.scores]
-        if self.floor is None or not dense or max(dense) >= self.floor:
-            return True
-        terms = set(analyze(question))
-        return bool(terms) and any(terms <= set(analyze(p.hit.chunk.view)) for p in passages)
+        return self.floor is None or relevance(question, passages) >= self.floor
 
     def sources(self, passages: Sequence[Passage]) -> list[Source]:
         """Numbered sources with p(source | question); a widened passage too long for the
@@ -120,16 +113,27 @@ class Answerer:
         chunk = passage.hit.chunk
         return Passage(passage.hit, chunk.text, chunk.start, chunk.end)
 
-    def _marginal(self, prompts: Sequence[Prompt], sources: list[Source], sampling: Sampling
+    def _sampling(self, sources: Sequence[Source]) -> Sampling:
+        """Greedy, up to the answer budget, ending where the template's answers end; a
+        copying template's answer is a span of ``sources``."""
+        template = template_named(self.settings.template)
+        copy_from = tuple(s.passage.text for s in sources) if template.copy else ()
+        return Sampling(max_tokens=self.settings.answer_tokens, stop=template.stop,
+                        copy_from=copy_from)
+
+    def _marginal(self, prompts: Sequence[Prompt], sources: list[Source]
                   ) -> tuple[Iterator[str], int]:
-        """RAG-Token or RAG-Sequence over one prompt per source; (pieces, prompt tokens)."""
+        """RAG-Token or RAG-Sequence over one prompt per source; (pieces, prompt tokens).
+        A copying RAG-Token answer is a span of any source; each RAG-Sequence candidate, of
+        its own."""
         assert isinstance(self.generator, LocalGenerator)  # checked in __init__
         tokens = [self.generator.prompt_tokens(prompt.messages) for prompt in prompts]
         priors = np.array([s.prior for s in sources])
         size = sum(len(t) for t in tokens)
+        sampling = self._sampling(sources)
         if self.settings.mode == "rag-token":
             return rag_token(self.generator, tokens, priors, sampling), size
-        best, _, _ = rag_sequence(self.generator, tokens, priors, sampling)
+        best, _, _ = rag_sequence(self.generator, tokens, priors, sampling, own_source=True)
         return iter([best]), size
 
     def _prompt(self, question: str, sources: Sequence[Source]) -> Prompt:
@@ -147,6 +151,20 @@ class Answerer:
         return replace(base, text=checked.text, sources=tuple(sources),
                        citations=checked.citations, invalid_citations=checked.invalid,
                        uncited=checked.uncited, timings=timings)
+
+
+def relevance(question: str, passages: Sequence[Passage]) -> float:
+    """What the relevance floor is compared with: the best dense score (cosine) among the
+    passages; infinite when one passage holds every term of the question (an identifier such
+    as ``ttl`` that the embedder cannot read, but BM25 can) or none has a dense score; minus
+    infinity for no passages. ``benchmarks/relevance.py`` calibrates the floors on it."""
+    if not passages:
+        return -math.inf
+    dense = [p.hit.scores["dense"] for p in passages if "dense" in p.hit.scores]
+    terms = set(analyze(question))
+    if not dense or (terms and any(terms <= set(analyze(p.hit.chunk.view)) for p in passages)):
+        return math.inf
+    return max(dense)
 
 
 def within_mass(priors: np.ndarray, mass: float | None) -> int:

@@ -15,6 +15,7 @@ import numpy as np
 from lore.errors import ConfigError
 from lore.generate.decode import TextStream, log_softmax
 from lore.generate.protocol import Message, Sampling
+from lore.generate.spans import SpanConstraint
 from lore.models.gguf import resolve_gguf
 from lore.models.llama import LlamaRunner, load_runner
 
@@ -83,14 +84,21 @@ class LocalGenerator:
     def steps(self, runner: LlamaRunner, tokens: list[int], sampling: Sampling
                ) -> Iterator[Step]:
         sequence = list(tokens)
+        spans = SpanConstraint(sampling.copy_from, runner.piece, runner.ends_turn) \
+            if sampling.copy_from else None
         for _ in range(sampling.max_tokens):
             logits = runner.logits_for(sequence)
             recent = sequence[len(tokens):][-sampling.repeat_window:] \
                 if sampling.repeat_window > 0 else []
-            token = self._pick(penalize(logits, recent, sampling.repeat_penalty),
-                               sampling.temperature)
+            penalized = penalize(logits, recent, sampling.repeat_penalty)
+            candidates = spans.restrict(penalized) if spans is not None else penalized
+            if candidates is None:
+                return
+            token = self._pick(candidates, sampling.temperature)
             if runner.ends_turn(token):
                 return
+            if spans is not None:
+                spans.accept(token)
             yield Step(token, float(log_softmax(logits)[token]))
             sequence.append(token)
 

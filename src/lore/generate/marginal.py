@@ -17,13 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from lore.generate.decode import TextStream, log_softmax
 from lore.generate.local import LocalGenerator
 from lore.generate.protocol import Sampling
+from lore.generate.spans import SpanConstraint
 
 DEFAULT_PRIOR_TEMPERATURE = 1.0
 """Softmax temperature over fused retrieval scores (see ``RetrieveConfig.fusion``)."""
@@ -45,6 +46,8 @@ def rag_token(generator: LocalGenerator, prompts: Sequence[list[int]], priors: n
     sequences = [list(prompt) for prompt in prompts]
     log_prior = np.log(np.maximum(priors, 1e-300))
     text = TextStream(sampling.stop)
+    spans = SpanConstraint(sampling.copy_from, runners[0].piece, runners[0].ends_turn) \
+        if sampling.copy_from else None
     with ExitStack() as stack:
         for runner in runners:
             stack.enter_context(runner.lock)
@@ -53,9 +56,16 @@ def rag_token(generator: LocalGenerator, prompts: Sequence[list[int]], priors: n
                 prior + log_softmax(runner.logits_for(sequence))
                 for prior, runner, sequence in zip(log_prior, runners, sequences, strict=True)
             ]))
+            if spans is not None:
+                allowed = spans.restrict(mixed)
+                if allowed is None:
+                    break
+                mixed = allowed
             token = int(np.argmax(mixed))
             if runners[0].ends_turn(token):
                 break
+            if spans is not None:
+                spans.accept(token)
             for sequence in sequences:
                 sequence.append(token)
             piece = text.feed(runners[0].piece(token))
@@ -80,19 +90,29 @@ class Candidate:
 
 
 def rag_sequence(generator: LocalGenerator, prompts: Sequence[list[int]], priors: np.ndarray,
-                 sampling: Sampling) -> tuple[str, list[Candidate], dict[str, float]]:
+                 sampling: Sampling, own_source: bool = False
+                 ) -> tuple[str, list[Candidate], dict[str, float]]:
     """Greedy candidate per source, ranked by fast-decoding marginal likelihood.
+
+    Args:
+        own_source: ``sampling.copy_from`` holds one text per prompt, and each candidate
+            is a span of its own prompt's text.
 
     Returns the best answer, every candidate, and each distinct answer's marginal
     probability p(y | x).
     """
+    if own_source and len(sampling.copy_from) != len(prompts):
+        raise ValueError(f"own_source needs one text per prompt: {len(prompts)} prompts, "
+                         f"{len(sampling.copy_from)} texts")
     candidates = []
     runner = generator.runner
     with runner.lock:
         for index, prompt in enumerate(prompts):
             text = TextStream(sampling.stop)
             logprob = 0.0
-            for step in generator.steps(runner, prompt, sampling):
+            own = replace(sampling, copy_from=(sampling.copy_from[index],)) \
+                if own_source else sampling
+            for step in generator.steps(runner, prompt, own):
                 logprob += step.logprob
                 text.feed(runner.piece(step.token))
                 if text.stopped:

@@ -50,6 +50,9 @@ class Template:
     examples: dict[str, tuple[Example, ...]] = field(default_factory=dict)
     """By question language: worked examples, shown as earlier turns, where they were
     measured to help (see ``TEMPLATES``)."""
+    copy: bool = False
+    """The answer is a span copied from the sources (``lore.generate.spans``), for local
+    models; a server writes freely."""
 
 
 TEMPLATES: dict[str, Template] = {
@@ -87,19 +90,32 @@ TEMPLATES: dict[str, Template] = {
         }),
 }
 """Prompts by name: ``answer`` for people (sentences with citations), ``short`` for
-extractive benchmarks (a span, scored by exact match and F1). ``short`` does not ask for
-citations: on 30 SQuAD questions, asking Qwen2.5-Coder-0.5B for the span and its source
-number took F1 from 47 to 5-15 (the model writes only the number, or copies a label), so
-lore attributes a short answer to the source that holds it (``citations.attribute``). Closing
-instructions are written in the question's language, which is how the answer comes back in
-it. An example answer written into an instruction gets copied by 0.5B models; shown as an
-earlier turn of the conversation it is not. ``short`` shows two worked examples (invented
-passages, so no benchmark text leaks in) to Chinese questions: on 150 CMRC 2018 questions
-(k=3) they took Qwen2.5-Coder-0.5B from EM 21.3 / F1 47.4 to 35.3 / 50.2, the answers
-becoming the span instead of a sentence around it (``benchmarks/qa.py --runs
-cmrc2018:150:stuff,cmrc2018:150:stuff:no-examples``). The same two examples in English raised
-SQuAD F1 given the gold paragraph (59.3 to 64.5 on 150 questions) but lowered it over
-retrieved sources (50.1 to 48.1), so English questions get none."""
+extractive benchmarks (a span, scored by exact match and F1), and ``extract``, which is
+``short`` with its answer copied from the sources.
+
+``short`` does not ask for citations: on 30 SQuAD questions, asking Qwen2.5-Coder-0.5B for the
+span and its source number took F1 from 47 to 5-15 (the model writes only the number, or
+copies a label), so lore attributes a short answer to the source that holds it
+(``citations.attribute``). Closing instructions are written in the question's language, which
+is how the answer comes back in it. An example answer written into an instruction gets copied
+by 0.5B models; shown as an earlier turn of the conversation it is not. ``short`` shows two
+worked examples (invented passages, so no benchmark text leaks in) to Chinese questions: on
+150 CMRC 2018 questions (k=3) they took Qwen2.5-Coder-0.5B from EM 21.3 / F1 47.4 to
+35.3 / 50.2, the answers becoming the span instead of a sentence around it
+(``benchmarks/qa.py --runs cmrc2018:150:stuff,cmrc2018:150:stuff:no-examples``). The same two
+examples in English raised SQuAD F1 given the gold paragraph (59.3 to 64.5 on 150 questions)
+but lowered it over retrieved sources (50.1 to 48.1), so English questions get none.
+
+``extract`` answers with local models only what a source says word for word
+(``lore.generate.spans``); a server writes freely. It is not the default because it measured
+a little below ``short`` with Qwen2.5-Coder-0.5B: on 150 questions, SQuAD EM / F1
+38.7 / 48.6 against 38.0 / 50.1, CMRC 2018 35.3 / 49.0 against 35.3 / 50.2
+(``benchmarks/qa.py --runs squad:150:stuff:copy,cmrc2018:150:stuff:copy``). The answers
+``short`` does not copy are mostly wrong in content, not paraphrases of a right span, and
+copying cuts some answers short where the model's wording leaves the source (``refuse``,
+where the source says ``refused to recant his writings``)."""
+TEMPLATES["extract"] = replace(TEMPLATES["short"], copy=True)
+
 
 OPENING = {"en": "Sources:\n", "zh": "问题：{question}\n\n资料：\n"}
 """Opens the user turn. English asks the question only after the sources (in the closing):

@@ -35,6 +35,10 @@ class Sampling:
     models otherwise falls into loops. 1.0 turns it off. The OpenAI API has no such field,
     so servers apply their own defaults."""
     repeat_window: int = 64
+    copy_from: tuple[str, ...] = ()
+    """Local models: when given, the answer is a span of one of these texts (the sources of an
+    extractive question; ``lore.generate.spans``). Servers cannot be constrained this way and
+    ignore it."""
 
 
 class Generator(Protocol):

@@ -50,6 +50,8 @@ class LlamaRunner:
         self._is_eog = llama_cpp.llama_vocab_is_eog
         self._vocab = llama_cpp.llama_model_get_vocab(llama.model)
         self._n_vocab = int(llama.n_vocab())
+        self._pieces: dict[int, bytes] = {}
+        """Token bytes by id, as copy-constrained decoding asks for many per step."""
 
     def tokenize(self, text: str, *, special: bool = False) -> list[int]:
         """Token ids of ``text``, without BOS; ``special`` parses control-token text."""
@@ -122,7 +124,10 @@ class LlamaRunner:
 
     def piece(self, token: int) -> bytes:
         """A token's bytes (possibly part of a UTF-8 character)."""
-        return bytes(self.llama.detokenize([token]))
+        piece = self._pieces.get(token)
+        if piece is None:
+            piece = self._pieces[token] = bytes(self.llama.detokenize([token]))
+        return piece
 
     def _eval(self, tokens: Sequence[int]) -> None:
         self.llama.eval(list(tokens))
