@@ -21,6 +21,7 @@ from lore.generate.prompt import (
     build_prompt,
     closing_text,
     excerpt_span,
+    sentence_scores,
     marked,
     prefix_length,
     question_language,
@@ -176,6 +177,27 @@ def test_a_cut_keeps_the_sentences_that_match_the_question() -> None:
     assert cut.startswith("… ") and WordCounter(0).count_tokens(cut) <= 20
 
 
+def test_a_cut_takes_the_sentence_after_the_best_match_first() -> None:
+    # The third sentence restates the question; its answer is in the fourth, which the
+    # better-matching second sentence would otherwise crowd out.
+    sentences = ["Filler sentence one says nothing at all here.",
+                 "France has many cities.",
+                 "The capital of France is a famous city.",
+                 "It is Paris, by the river Seine.",
+                 "Filler sentence five says nothing at all here."]
+    text = " ".join(sentences)
+    cut = marked(text, *excerpt_span(text, QUESTION, 19, WordCounter(0)))
+    assert cut == "… " + " ".join(sentences[2:4]) + " …"
+
+
+def test_terms_held_by_every_sentence_weigh_less() -> None:
+    # "france" is in all three sentences, "capital" only in the last: it decides.
+    scores = sentence_scores(QUESTION, ["France is large.", "France is old.",
+                                        "The capital of France is Paris."])
+    assert scores[2] > scores[0] == scores[1] > 0
+    assert sentence_scores("what about tea?", ["France is large."]) == [0.0]
+
+
 def test_a_cut_with_no_matching_sentence_keeps_the_start() -> None:
     text = " ".join(f"Sentence number {i} is here." for i in range(10))
     cut = marked(text, *excerpt_span(text, QUESTION, 12, WordCounter(0)))
@@ -196,7 +218,7 @@ def test_a_prefix_ends_at_a_word() -> None:
 
 def test_an_unknown_template_names_the_templates() -> None:
     with pytest.raises(ConfigError, match="unknown prompt template 'poem'; choose from "
-                                          "answer, short"):
+                                          "answer, extract, short"):
         build_prompt(QUESTION, four_sources(), WordCounter(10_000), 64, template="poem")
 
 
