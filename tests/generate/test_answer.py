@@ -236,7 +236,7 @@ def test_ask_with_an_unknown_template_is_a_one_line_error(runner: CliRunner,
                                   "--template", "poem"])
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
-    assert lines == ["Error: unknown prompt template 'poem'; choose from answer, short"]
+    assert lines == ["Error: unknown prompt template 'poem'; choose from answer, extract, short"]
     assert result.stdout == ""
 
 

@@ -133,7 +133,8 @@ class Answerer:
         sampling = self._sampling(sources)
         if self.settings.mode == "rag-token":
             return rag_token(self.generator, tokens, priors, sampling), size
-        best, _, _ = rag_sequence(self.generator, tokens, priors, sampling, own_source=True)
+        best, _, _ = rag_sequence(self.generator, tokens, priors, sampling,
+                                  own_source=bool(sampling.copy_from))
         return iter([best]), size
 
     def _prompt(self, question: str, sources: Sequence[Source]) -> Prompt:
