@@ -21,10 +21,10 @@ from lore.generate.prompt import (
     build_prompt,
     closing_text,
     excerpt_span,
-    sentence_scores,
     marked,
     prefix_length,
     question_language,
+    sentence_scores,
 )
 from lore.generate.protocol import Message, Sampling
 from lore.testing.models import has_smollm2

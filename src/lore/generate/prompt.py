@@ -101,16 +101,16 @@ copies a label), so lore attributes a short answer to the source that holds it
 is how the answer comes back in it. An example answer written into an instruction gets copied
 by 0.5B models; shown as an earlier turn of the conversation it is not. ``short`` shows two
 worked examples (invented passages, so no benchmark text leaks in) to Chinese questions: on
-150 CMRC 2018 questions (k=3) they took Qwen2.5-Coder-0.5B from EM 21.3 / F1 47.4 to
-35.3 / 50.2, the answers becoming the span instead of a sentence around it
+150 CMRC 2018 questions (k=3) they take Qwen2.5-Coder-0.5B from EM 20.7 / F1 47.1 to
+34.7 / 50.4, the answers becoming the span instead of a sentence around it
 (``benchmarks/qa.py --runs cmrc2018:150:stuff,cmrc2018:150:stuff:no-examples``). The same two
 examples in English raised SQuAD F1 given the gold paragraph (59.3 to 64.5 on 150 questions)
 but lowered it over retrieved sources (50.1 to 48.1), so English questions get none.
 
 ``extract`` answers with local models only what a source says word for word
 (``lore.generate.spans``); a server writes freely. It is not the default because it measured
-a little below ``short`` with Qwen2.5-Coder-0.5B: on 150 questions, SQuAD EM / F1
-38.7 / 48.6 against 38.0 / 50.1, CMRC 2018 35.3 / 49.0 against 35.3 / 50.2
+a little below ``short`` in F1 with Qwen2.5-Coder-0.5B: on 150 questions, SQuAD EM / F1
+40.0 / 50.8 against 38.7 / 51.6, CMRC 2018 34.7 / 49.0 against 34.7 / 50.4
 (``benchmarks/qa.py --runs squad:150:stuff:copy,cmrc2018:150:stuff:copy``). The answers
 ``short`` does not copy are mostly wrong in content, not paraphrases of a right span, and
 copying cuts some answers short where the model's wording leaves the source (``refuse``,
