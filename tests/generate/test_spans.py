@@ -75,6 +75,8 @@ def test_restrict_keeps_only_allowed_logits_and_ends_when_none_is_left() -> None
 SOURCE = ("The lighthouse on Korr Island was built in 1874 by the engineer Alma Veit. "
           "Its lamp could be seen from forty kilometres away.")
 QUESTION = "Who built the lighthouse on Korr Island?"
+OTHER = "Ships sail past the harbour of Lemvik every morning, led by captain Ivo Brandt."
+"""A text that does not answer the question."""
 
 
 @pytest.fixture(scope="module")
@@ -106,23 +108,21 @@ def test_the_constraint_holds_against_a_source_the_model_was_not_shown(
         smollm2: LocalGenerator) -> None:
     # Copying from a text the prompt does not contain: free decoding would answer from the
     # prompt; the constraint still keeps every token within the given text.
-    other = "Ships sail past the harbour of Lemvik every morning."
     free = "".join(smollm2.stream(messages(SOURCE), Sampling(max_tokens=24, stop=("\n",))))
     copied = "".join(smollm2.stream(messages(SOURCE), Sampling(
-        max_tokens=24, stop=("\n",), copy_from=(other,)))).strip()
-    assert folded(free.strip()) not in folded(other)
-    assert folded(copied) in folded(other)
+        max_tokens=24, stop=("\n",), copy_from=(OTHER,)))).strip()
+    assert folded(free.strip()) not in folded(OTHER)
+    assert folded(copied) in folded(OTHER)
 
 
 @needs_smollm2
 @pytest.mark.slow
 def test_rag_sequence_candidates_copy_their_own_source(smollm2: LocalGenerator) -> None:
-    other = "Ships sail past the harbour of Lemvik every morning, led by captain Ivo Brandt."
-    prompts = [smollm2.prompt_tokens(messages(text)) for text in (SOURCE, other)]
-    sampling = Sampling(max_tokens=24, stop=("\n",), copy_from=(SOURCE, other))
+    prompts = [smollm2.prompt_tokens(messages(text)) for text in (SOURCE, OTHER)]
+    sampling = Sampling(max_tokens=24, stop=("\n",), copy_from=(SOURCE, OTHER))
     _, candidates, _ = rag_sequence(smollm2, prompts, np.array([0.5, 0.5]), sampling,
                                     own_source=True)
-    for candidate, text in zip(candidates, (SOURCE, other), strict=True):
+    for candidate, text in zip(candidates, (SOURCE, OTHER), strict=True):
         assert candidate.text and folded(candidate.text) in folded(text)
     with pytest.raises(ValueError, match="one text per prompt"):
         rag_sequence(smollm2, prompts, np.array([0.5, 0.5]),
@@ -132,8 +132,7 @@ def test_rag_sequence_candidates_copy_their_own_source(smollm2: LocalGenerator) 
 @needs_smollm2
 @pytest.mark.slow
 def test_rag_token_copies_from_the_union_of_sources(smollm2: LocalGenerator) -> None:
-    other = "Ships sail past the harbour of Lemvik every morning."
-    prompts = [smollm2.prompt_tokens(messages(text)) for text in (SOURCE, other)]
-    sampling = Sampling(max_tokens=24, stop=("\n",), copy_from=(SOURCE, other))
+    prompts = [smollm2.prompt_tokens(messages(text)) for text in (SOURCE, OTHER)]
+    sampling = Sampling(max_tokens=24, stop=("\n",), copy_from=(SOURCE, OTHER))
     answer = "".join(rag_token(smollm2, prompts, np.array([0.7, 0.3]), sampling)).strip()
-    assert answer and any(folded(answer) in folded(text) for text in (SOURCE, other))
+    assert answer and any(folded(answer) in folded(text) for text in (SOURCE, OTHER))
