@@ -98,11 +98,11 @@ def main() -> int:
         # Every set must keep its own pass rate: sets differ (SQuAD's questions score lower).
         floor = min(float(np.quantile(v, 1 - PASS_RATE, method="lower"))
                     for v in per_set.values())
+        floor = math.floor(floor * 1e4) / 1e4  # rounded down, so it stops no more
         stopped = {}
         for asked, kb_set in pairs:
             negatives = relevances(questions_of(asked), kb_set, model, config)
             stopped[f"{asked} in {kb_set}"] = float((negatives < floor).mean())
-        floor = math.floor(floor * 1e4) / 1e4  # rounded down, so it stops no more
         results[model] = {"floor": floor, "answerable_passed": {
             n: float((v >= floor).mean()) for n, v in per_set.items()},
             "unanswerable_stopped": stopped}

@@ -118,7 +118,9 @@ def test_the_constraint_holds_against_a_source_the_model_was_not_shown(
 @needs_smollm2
 @pytest.mark.slow
 def test_rag_sequence_candidates_copy_their_own_source(smollm2: LocalGenerator) -> None:
-    prompts = [smollm2.prompt_tokens(messages(text)) for text in (SOURCE, OTHER)]
+    # Both prompts show SOURCE, but the second candidate may only copy from OTHER: were the
+    # texts pooled, it would copy SOURCE's answer like the first.
+    prompts = [smollm2.prompt_tokens(messages(SOURCE))] * 2
     sampling = Sampling(max_tokens=24, stop=("\n",), copy_from=(SOURCE, OTHER))
     _, candidates, _ = rag_sequence(smollm2, prompts, np.array([0.5, 0.5]), sampling,
                                     own_source=True)
