@@ -93,6 +93,18 @@ def test_uncited_sentences_are_reported_and_short_fragments_ignored() -> None:
     assert [checked.text[a:b] for a, b in checked.uncited] == ["It also has many museums!"]
 
 
+@pytest.mark.parametrize("answer", ["1889", "二十年", "Yes."])
+def test_an_answer_of_one_short_fragment_is_a_claim(answer: str) -> None:
+    # A short answer ("1889") is what the question asked; it needs a source like a sentence.
+    checked = check_citations(answer, 1)
+    assert [checked.text[a:b] for a, b in checked.uncited] == [answer]
+
+
+def test_a_short_answer_is_attributed_to_the_source_holding_it() -> None:
+    checked = attribute(check_citations("1889", 2), SOURCES)
+    assert [(c.number, c.inferred) for c in checked.citations] == [(1, True)]
+
+
 def test_chinese_sentences_are_split_at_chinese_full_stops() -> None:
     first = "北京是中国的首都和最大的城市之一。"
     checked = check_citations(first + "上海是中国最大的经济中心城市【1】。", 1)

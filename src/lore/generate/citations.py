@@ -25,7 +25,8 @@ _ORPHAN_SPACE = re.compile(r" +([.,;:!?])")
 """A space left before punctuation where an invalid marker was removed."""
 _SENTENCE_END = re.compile(r"[.!?。！？]+[\"'”’)）]*")
 _MIN_SENTENCE_CHARS = 8
-"""Shorter fragments (a heading, "Yes.") are not claims that need a source."""
+"""Shorter fragments beside other sentences (a heading, "Yes.") are not claims that need a
+source; an answer that is one short fragment (``1997``, ``二十年``) is the claim itself."""
 INFER_SUPPORT = 0.6
 """An uncited sentence gets an inferred citation to the source holding the largest share of its
 terms, when that share is at least this (on a tie, the higher-ranked source)."""
@@ -55,13 +56,14 @@ def check_citations(text: str, source_count: int) -> CheckedAnswer:
     cleaned = _ORPHAN_SPACE.sub(r"\1", MARKER.sub(keep_valid, text))
     citations = []
     uncited = []
-    for start, end in sentence_spans(cleaned):
+    spans = sentence_spans(cleaned)
+    for start, end in spans:
         markers = [m for m in MARKER.finditer(cleaned, start, end)]
         for marker in markers:
             for number in parse_numbers(marker.group(1)):
                 citations.append(Citation(number, marker.start(), marker.end(), (start, end)))
         claim = MARKER.sub("", cleaned[start:end]).strip()
-        if not markers and len(claim) >= _MIN_SENTENCE_CHARS:
+        if not markers and claim and (len(claim) >= _MIN_SENTENCE_CHARS or len(spans) == 1):
             uncited.append((start, end))
     return CheckedAnswer(cleaned, tuple(citations), tuple(invalid), tuple(uncited))
 
