@@ -155,6 +155,10 @@ def print_sources(answer: Answer) -> None:
                      + ", ".join(f"[{n}]" for n in answer.invalid_citations) + " (removed)")
     if inferred:
         notes.append("~ cited by lore: the answer did not cite it, but it supports a sentence")
+    moved = [c for c in answer.citations if c.written is not None]
+    if moved:
+        notes.append("moved: " + ", ".join(f"[{c.written}] to [{c.number}]" for c in moved)
+                     + " (the source cited does not hold the sentence; this one does)")
     if answer.uncited:
         notes.append(f"{len(answer.uncited)} sentence(s) cite no source")
     timings = answer.timings

@@ -36,7 +36,8 @@ def answer_record(answer: Answer, show_path: ShowPath = str) -> dict[str, Any]:
         "mode": answer.mode, "model": answer.model,
         "citations": [{"number": c.number, "start": c.start, "end": c.end,
                        "sentence": answer.text[c.sentence[0]:c.sentence[1]],
-                       "support": round(c.support, 3), "inferred": c.inferred}
+                       "support": round(c.support, 3), "inferred": c.inferred,
+                       "written": c.written}
                       for c in answer.citations],
         "invalid_citations": list(answer.invalid_citations),
         "uncited_sentences": [answer.text[a:b] for a, b in answer.uncited],

@@ -278,6 +278,10 @@ class Citation:
     inferred: bool = False
     """Added by lore, not written by the model: the sentence cited nothing and this source
     supports it (``start == end``: no marker in the text)."""
+    written: int | None = None
+    """The number the model wrote, when lore moved the citation to the source that supports
+    its sentence (``lore.generate.citations.attribute``); the marker in the text still
+    shows it, since the answer has already streamed."""
 
 
 @dataclass(frozen=True, slots=True)

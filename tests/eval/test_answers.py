@@ -152,3 +152,8 @@ def test_citation_precision_counts_written_or_every_citation() -> None:
     assert citation_precision(answer, ["Sicily"], "en", written_only=False) == 0.5
     only_inferred = Answer("q", "Naples.", sources, (inferred,))
     assert citation_precision(only_inferred, ["Sicily"], "en", written_only=True) is None
+    # A citation lore moved counts as the model wrote it among written citations.
+    moved = Citation(1, 0, 3, (0, 10), written=2)
+    corrected = Answer("Where is Etna?", "Sicily [2].", sources, (moved,))
+    assert citation_precision(corrected, ["Sicily"], "en", written_only=True) == 0.0
+    assert citation_precision(corrected, ["Sicily"], "en", written_only=False) == 1.0

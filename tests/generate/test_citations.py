@@ -138,12 +138,28 @@ SOURCES = [
 
 def test_attribute_measures_the_support_of_each_citation() -> None:
     checked = attribute(check_citations(
-        "Paris is the capital of France [2]. The Eiffel Tower was built in 1889 [2].", 2),
+        "Paris is the capital of France [2]. Bananas grow in tropical places [2].", 2),
         SOURCES)
     first, second = checked.citations
     assert first.support == pytest.approx(1.0)  # paris, capital, franc: all in source 2
-    assert 0.0 <= second.support < 0.5  # source 2 says nothing about the tower
+    assert second.support == 0.0  # no source mentions bananas: the citation stays
+    assert (second.number, second.written) == (2, None)
     assert not first.inferred and not second.inferred
+
+
+def test_a_citation_of_the_wrong_source_moves_to_the_one_holding_its_sentence() -> None:
+    text = "The Eiffel Tower was built in 1889 [2]."
+    checked = attribute(check_citations(text, 2), SOURCES)
+    (citation,) = checked.citations
+    assert (citation.number, citation.written) == (1, 2)
+    assert citation.support >= INFER_SUPPORT and not citation.inferred
+    assert checked.text[citation.start:citation.end] == "[2]"  # the text is as streamed
+
+
+def test_a_sentence_citing_two_wrong_sources_moves_only_one() -> None:
+    checked = attribute(check_citations("The Eiffel Tower was built in 1889 [2][3].", 3),
+                        [*SOURCES, "Bananas grow in tropical places."])
+    assert [(c.number, c.written) for c in checked.citations] == [(1, 2), (3, None)]
 
 
 def test_an_uncited_supported_sentence_gets_an_inferred_citation() -> None:

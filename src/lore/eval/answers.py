@@ -82,7 +82,8 @@ def write_qa_traces(traces: list[QATrace], path: Path) -> None:
                              "score": s.passage.hit.score, "scores": dict(s.passage.hit.scores),
                              "prior": s.prior} for s in answer.sources],
                 "citations": [{"number": c.number, "inferred": c.inferred,
-                               "support": c.support} for c in answer.citations],
+                               "support": c.support, "written": c.written}
+                              for c in answer.citations],
                 "invalid_citations": list(answer.invalid_citations),
                 "prompt": answer.prompt,
                 "timings": {"first_token": answer.timings.first_token,
@@ -116,9 +117,11 @@ def _scored(qid: str, question: str, answer: Answer, qa: QASet) -> QATrace:
 def citation_precision(answer: Answer, golds: list[str], language: Language,
                        written_only: bool) -> float | None:
     """Share of the sources the answer cites (each counted once) that hold a gold answer;
-    ``written_only`` counts only the citations the model wrote, not those lore inferred.
-    None when there is nothing to count."""
-    cited = {c.number for c in answer.citations if not (written_only and c.inferred)}
+    ``written_only`` counts only the citations the model wrote, as it wrote them: not those
+    lore inferred, and a moved one by its written number. None when there is nothing to
+    count."""
+    cited = ({c.written or c.number for c in answer.citations if not c.inferred}
+             if written_only else {c.number for c in answer.citations})
     by_number = {s.number: s.passage.text for s in answer.sources}
     holding = [answer_in_context(by_number[n], golds, language) for n in cited
                if n in by_number]

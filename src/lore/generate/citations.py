@@ -30,6 +30,10 @@ source; an answer that is one short fragment (``1997``, ``二十年``) is the cl
 INFER_SUPPORT = 0.6
 """An uncited sentence gets an inferred citation to the source holding the largest share of its
 terms, when that share is at least this (on a tie, the higher-ranked source)."""
+MOVE_BELOW = 0.5
+"""A written citation whose source holds less than this share of its sentence's terms moves to
+the source holding the largest share, when that share is at least ``INFER_SUPPORT`` and the
+sentence does not cite that source already: the model wrote the wrong number."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,26 +127,54 @@ def _trimmed(text: str, start: int, end: int) -> tuple[int, int]:
 
 
 def attribute(checked: CheckedAnswer, sources: Sequence[str]) -> CheckedAnswer:
-    """Measure each citation's support, and cite the best-supporting source for sentences
-    that cite nothing when it holds ``INFER_SUPPORT`` of their terms.
+    """Measure each citation's support, move a written citation to another source when its
+    own does not say what its sentence says (``MOVE_BELOW``), and cite the best-supporting
+    source for sentences that cite nothing when it holds ``INFER_SUPPORT`` of their terms.
 
     ``sources[n - 1]`` is the text of source ``n``. Small models often answer well but forget
-    to cite; an inferred citation is marked as such and never inserted into the text.
+    to cite, or cite the neighbouring number; an inferred citation is marked as such and never
+    inserted into the text, and a moved one keeps the number the model wrote.
     """
     source_terms = [set(analyze(text)) for text in sources]
-    cited = [replace(c, support=support(_sentence(checked.text, c), source_terms[c.number - 1]))
-             for c in checked.citations]
+    cited: list[Citation] = []
+    for citation in checked.citations:
+        sentence_cites = {c.number for c in (*checked.citations, *cited)
+                          if c.sentence == citation.sentence}
+        cited.append(_verified(checked.text, citation, source_terms, sentence_cites))
     still_uncited = []
     for start, end in checked.uncited:
-        terms = analyze(checked.text[start:end])
-        scores = [support_of_terms(terms, known) for known in source_terms]
-        best = max(range(len(scores)), key=scores.__getitem__, default=None)  # first on a tie
+        scores = _supports(checked.text[start:end], source_terms)
+        best = _best(scores)
         if best is not None and scores[best] >= INFER_SUPPORT:
             cited.append(Citation(best + 1, end, end, (start, end), scores[best], inferred=True))
         else:
             still_uncited.append((start, end))
     cited.sort(key=lambda c: (c.sentence[0], c.start))
     return replace(checked, citations=tuple(cited), uncited=tuple(still_uncited))
+
+
+def _verified(text: str, citation: Citation, source_terms: Sequence[set[str]],
+              sentence_cites: set[int]) -> Citation:
+    """``citation`` with its support, moved when its source does not hold its sentence and
+    another one, not yet cited by the sentence (``sentence_cites``), does."""
+    scores = _supports(_sentence(text, citation), source_terms)
+    own = scores[citation.number - 1]
+    best = _best(scores)
+    if (own < MOVE_BELOW and best is not None and scores[best] >= INFER_SUPPORT
+            and best + 1 not in sentence_cites):
+        return replace(citation, number=best + 1, support=scores[best],
+                       written=citation.number)
+    return replace(citation, support=own)
+
+
+def _supports(sentence: str, source_terms: Sequence[set[str]]) -> list[float]:
+    terms = analyze(sentence)
+    return [support_of_terms(terms, known) for known in source_terms]
+
+
+def _best(scores: Sequence[float]) -> int | None:
+    """Index of the highest score, the first on a tie; None when there are none."""
+    return max(range(len(scores)), key=scores.__getitem__, default=None)
 
 
 def support(sentence: str, source_terms: set[str]) -> float:
