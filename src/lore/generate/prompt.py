@@ -118,10 +118,10 @@ where the source says ``refused to recant his writings``)."""
 TEMPLATES["extract"] = replace(TEMPLATES["short"], copy=True)
 
 
-OPENING = {"en": "Sources:\n", "zh": "问题：{question}\n\n资料：\n"}
-"""Opens the user turn. English asks the question only after the sources (in the closing):
-with it before them too, ``short`` scored F1 53.6 against 59.2 on 40 SQuAD questions with
-Qwen2.5-Coder-0.5B. Chinese is unmeasured and keeps it in both places."""
+OPENING = {"en": "Sources:\n", "zh": "资料：\n"}
+"""Opens the user turn. The question comes only after the sources (in the closing): with it
+before them too, ``short`` with Qwen2.5-Coder-0.5B scored F1 53.6 against 59.2 on 40 SQuAD
+questions, and 50.4 against 55.4 on 150 CMRC 2018 questions (EM 34.7 against 37.3)."""
 MIN_SOURCE_TOKENS = 32
 """A source cut shorter than this carries too little to answer from."""
 
