@@ -177,12 +177,8 @@ def _best(scores: Sequence[float]) -> int | None:
     return max(range(len(scores)), key=scores.__getitem__, default=None)
 
 
-def support(sentence: str, source_terms: set[str]) -> float:
-    """Share of the sentence's terms (stemmed words; Chinese words) found in the source."""
-    return support_of_terms(analyze(sentence), source_terms)
-
-
 def support_of_terms(terms: Sequence[str], source_terms: set[str]) -> float:
+    """Share of ``terms`` (stemmed words; Chinese words) found in a source's terms."""
     if not terms:
         return 0.0
     return sum(1 for term in terms if term in source_terms) / len(terms)
