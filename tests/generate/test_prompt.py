@@ -244,10 +244,20 @@ def test_worked_examples_come_before_the_question_as_earlier_turns() -> None:
         assert asked.content.endswith(short.closing["zh"].format(question=example.question))
 
 
-def test_a_language_without_worked_examples_gets_none() -> None:
-    assert "en" not in TEMPLATES["short"].examples
-    prompt = build_prompt(QUESTION, four_sources(), WordCounter(10_000), 64, template="short")
+def test_a_template_without_worked_examples_shows_none() -> None:
+    assert not TEMPLATES["answer"].examples
+    prompt = build_prompt(QUESTION, four_sources(), WordCounter(10_000), 64, template="answer")
     assert [m.role for m in prompt.messages] == ["system", "user"]
+
+
+def test_a_worked_example_numbers_each_of_its_sources() -> None:
+    short = TEMPLATES["short"]
+    prompt = build_prompt(QUESTION, four_sources(), WordCounter(10_000), 64, template="short")
+    first = short.examples["en"][0]
+    asked, answered = prompt.messages[1:3]
+    for number, (title, text) in enumerate(first.sources, start=1):
+        assert f"{short.source_header.format(number=number, title=title)}\n{text}" in asked.content
+    assert len(first.sources) > 1 and answered.content == first.answer
 
 
 def test_worked_examples_count_against_the_context() -> None:

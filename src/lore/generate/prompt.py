@@ -79,6 +79,24 @@ TEMPLATES: dict[str, Template] = {
                  "zh": "问题：{question}\n请用资料中的原文短语简短回答："},
         stop=("\n",),
         examples={
+            "en": (
+                Example((("Port Selby", "Port Selby is a fishing town on the east coast. Its "
+                          "harbour was enlarged in 1962, and a ferry to the islands leaves "
+                          "twice a day in summer."),
+                         ("Vann Lake", "Vann Lake is a glacial lake in the northern hills. In "
+                          "1911 a dam was built at its outlet to supply water to the town of "
+                          "Oster, and today it also feeds a small power station. Every winter "
+                          "the lake freezes for about three months.")),
+                        "Why was a dam built at Vann Lake?",
+                        "to supply water to the town of Oster"),
+                Example((("Mira Holt", "Mira Holt was a chemist who studied the salts of rare "
+                          "metals. She worked in Leeds early in her career, then moved to "
+                          "Geneva, where she taught for twenty years and wrote two "
+                          "textbooks."),
+                         ("Geneva", "Geneva is a city in Switzerland on the shore of Lake "
+                          "Geneva. Its university was founded in 1559.")),
+                        "How long did Holt teach in Geneva?", "twenty years"),
+            ),
             "zh": (
                 Example((("瓦恩湖", "瓦恩湖是北部山区的一座冰川湖。1911年，人们在湖口修建水坝，"
                           "为奥斯特镇供水，如今它还为一座小型水电站供水。每年冬天，湖面封冻约"
@@ -100,12 +118,15 @@ copies a label), so lore attributes a short answer to the source that holds it
 (``citations.attribute``). Closing instructions are written in the question's language, which
 is how the answer comes back in it. An example answer written into an instruction gets copied
 by 0.5B models; shown as an earlier turn of the conversation it is not. ``short`` shows two
-worked examples (invented passages, so no benchmark text leaks in) to Chinese questions: on
-150 CMRC 2018 questions (k=3) they take Qwen2.5-Coder-0.5B from EM 20.7 / F1 47.1 to
-34.7 / 50.4, the answers becoming the span instead of a sentence around it
-(``benchmarks/qa.py --runs cmrc2018:150:stuff,cmrc2018:150:stuff:no-examples``). The same two
-examples in English raised SQuAD F1 given the gold paragraph (59.3 to 64.5 on 150 questions)
-but lowered it over retrieved sources (50.1 to 48.1), so English questions get none.
+worked examples (invented passages, so no benchmark text leaks in) in the question's language.
+In Chinese they take Qwen2.5-Coder-0.5B on 150 CMRC 2018 questions (k=3) from EM 22.7 / F1
+51.0 to 37.3 / 55.9, the answers becoming the span instead of a sentence around it
+(``benchmarks/qa.py --runs cmrc2018:150:stuff,cmrc2018:150:stuff:no-examples``). English
+examples each show a source that does not answer beside the one that does (the answer in
+the second source once): with one source each they had helped given the gold paragraph but
+lowered F1 over retrieved sources (50.1 to 48.1 on 150 SQuAD questions); with a distractor
+each they raised it from 51.6 to 53.3 (EM 38.7 to 44.0). Chinese examples with a distractor
+measured no better (EM 35.3 / F1 55.1), so they show one source.
 
 ``extract`` answers with local models only what a source says word for word
 (``lore.generate.spans``); a server writes freely. It is not the default because it measured
