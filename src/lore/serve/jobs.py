@@ -224,23 +224,27 @@ class Jobs:
         progress = _Progress(self, job)
         self._set(job.id, state="running")
         try:
+            final = self._outcome(job, progress)
+            progress.save()  # first: a client that sees the job finished sees its last counts
+            self._set(job.id, **final)
+        finally:
+            self._running = None
+
+    def _outcome(self, job: JobRecord, progress: _Progress) -> dict[str, object]:
+        """Run ``job``; the columns its row ends with."""
+        try:
             if job.kind == "index":
                 self._index(job, progress)
             else:
                 self._remove(job)
         except JobStopped:
-            state = "cancelled" if job.collection in self._cancelled else "queued"
-            self._set(job.id, state=state)
+            return {"state": "cancelled" if job.collection in self._cancelled else "queued"}
         except CollectionNotFound:
-            self._set(job.id, state="cancelled", finished=time.time())
+            return {"state": "cancelled", "finished": time.time()}
         except Exception as exc:  # one bad job never stops the worker
-            self._set(job.id, state="failed", error=f"{type(exc).__name__}: {exc}",
-                      finished=time.time())
-        else:
-            self._set(job.id, state="done", finished=time.time())
-        finally:
-            progress.save()
-            self._running = None
+            return {"state": "failed", "error": f"{type(exc).__name__}: {exc}",
+                    "finished": time.time()}
+        return {"state": "done", "finished": time.time()}
 
     def _index(self, job: JobRecord, progress: _Progress) -> None:
         documents = self._documents_of(job)
