@@ -130,8 +130,8 @@ measured no better (EM 35.3 / F1 55.1), so they show one source.
 
 ``extract`` answers with local models only what a source says word for word
 (``lore.generate.spans``); a server writes freely. It is not the default because it measured
-a little below ``short`` in F1 with Qwen2.5-Coder-0.5B: on 150 questions, SQuAD EM / F1
-40.0 / 50.8 against 38.7 / 51.6, CMRC 2018 34.7 / 49.0 against 34.7 / 50.4
+no better than ``short`` with Qwen2.5-Coder-0.5B: on 150 questions, SQuAD EM / F1 44.0 / 53.5
+against 44.0 / 53.3, CMRC 2018 38.0 / 53.6 against 37.3 / 55.9
 (``benchmarks/qa.py --runs squad:150:stuff:copy,cmrc2018:150:stuff:copy``). The answers
 ``short`` does not copy are mostly wrong in content, not paraphrases of a right span, and
 copying cuts some answers short where the model's wording leaves the source (``refuse``,
@@ -142,7 +142,7 @@ TEMPLATES["extract"] = replace(TEMPLATES["short"], copy=True)
 OPENING = {"en": "Sources:\n", "zh": "资料：\n"}
 """Opens the user turn. The question comes only after the sources (in the closing): with it
 before them too, ``short`` with Qwen2.5-Coder-0.5B scored F1 53.6 against 59.2 on 40 SQuAD
-questions, and 50.4 against 55.4 on 150 CMRC 2018 questions (EM 34.7 against 37.3)."""
+questions, and 50.4 against 55.9 on 150 CMRC 2018 questions (EM 34.7 against 37.3)."""
 MIN_SOURCE_TOKENS = 32
 """A source cut shorter than this carries too little to answer from."""
 
