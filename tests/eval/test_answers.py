@@ -14,7 +14,8 @@ from click.testing import CliRunner
 from lore.cli import main
 from lore.eval.answers import citation_precision, prediction_of
 from lore.testing.models import has_smollm2
-from lore.types import Answer, Chunk, Citation, Hit, Passage, Source
+from lore.testing.sources import text_source
+from lore.types import Answer, Citation
 
 PARAGRAPHS = [
     ("p-0", "Denver Broncos", "The Denver Broncos defeated the Carolina Panthers 24-10 in "
@@ -139,12 +140,7 @@ def test_gold_context_without_gold_documents_is_no_traceback(runner: CliRunner, 
 
 
 def test_citation_precision_counts_written_or_every_citation() -> None:
-    def cited(number: int, text: str) -> Source:
-        chunk = Chunk(doc_id=f"d{number}", text=text, start=0, end=len(text), view=text)
-        hit = Hit(chunk=chunk, score=1.0, source="hybrid", path=f"d{number}")
-        return Source(number, Passage(hit, text, 0, len(text)))
-
-    sources = (cited(1, "Etna is on Sicily."), cited(2, "Vesuvius is near Naples."))
+    sources = (text_source(1, "Etna is on Sicily."), text_source(2, "Vesuvius is near Naples."))
     written, inferred = (Citation(1, 0, 3, (0, 10)),
                          Citation(2, 10, 10, (10, 20), inferred=True))
     answer = Answer("Where is Etna?", "Sicily [1]. Naples.", sources, (written, inferred))

@@ -28,6 +28,7 @@ from lore.generate.prompt import (
 )
 from lore.generate.protocol import Message, Sampling
 from lore.testing.models import has_smollm2
+from lore.testing.sources import text_source
 from lore.types import Chunk, Hit, Passage, Source
 
 QUESTION = "What is the capital of France?"
@@ -55,10 +56,7 @@ def words(letter: str, count: int) -> str:
 
 
 def source(number: int, text: str, title: str = "") -> Source:
-    chunk = Chunk(doc_id=f"doc{number}", text=text, start=0, end=len(text), view=text)
-    hit = Hit(chunk=chunk, score=1.0 / number, source="hybrid", path=f"notes/doc{number}.md",
-              title=title or f"Title {number}")
-    return Source(number, Passage(hit, text, 0, len(text)))
+    return text_source(number, text, title or f"Title {number}", score=1.0 / number)
 
 
 def four_sources(size: int = 100) -> list[Source]:
