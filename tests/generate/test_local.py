@@ -197,3 +197,36 @@ def test_logits_for_rejects_nothing_and_too_much(smollm2: LocalGenerator) -> Non
             runner.logits_for([])
         with pytest.raises(ConfigError, match="2049 tokens exceeds the model's context of 2048"):
             runner.logits_for([1] * 2049)
+
+
+def asking(source: str) -> list[Message]:
+    return [Message("system", "Answer from the source."),
+            Message("user", f"Source: {source}\n\nQuestion: What is the capital of France?")]
+
+
+@needs_smollm2
+@pytest.mark.slow
+def test_a_question_is_likelier_after_a_source_that_answers_it(smollm2: LocalGenerator
+                                                                ) -> None:
+    question = "What is the capital of France?"
+    answering = smollm2.text_logprob(asking("Paris is the capital of France."), question)
+    unrelated = smollm2.text_logprob(asking("Bananas are yellow when ripe."), question)
+    assert answering > unrelated + 1.0  # nats
+
+
+@needs_smollm2
+@pytest.mark.slow
+def test_text_logprob_leaves_the_prompt_cached_for_the_answer(smollm2: LocalGenerator) -> None:
+    messages = asking("Paris is the capital of France.")
+    smollm2.text_logprob(messages, "What is the capital of France?")
+    before = smollm2.runner.evaluated
+    next(iter(smollm2.stream(messages, Sampling(max_tokens=1))))
+    # Only the tail after the question: its turn's end and the answer turn's opening.
+    assert smollm2.runner.evaluated - before <= 8
+
+
+@needs_smollm2
+@pytest.mark.slow
+def test_text_logprob_of_text_not_in_the_prompt_is_refused(smollm2: LocalGenerator) -> None:
+    with pytest.raises(ValueError, match="not in the prompt"):
+        smollm2.text_logprob(asking("Paris."), "Who wrote Hamlet?")

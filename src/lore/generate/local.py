@@ -57,6 +57,21 @@ class LocalGenerator:
                                        for m in messages])
         return self.runner.tokenize(rendered, special=True)
 
+    def text_logprob(self, messages: Sequence[Message], text: str) -> float:
+        """log p(text | what precedes it) for the last occurrence of ``text`` in the rendered
+        prompt, its tokens scored in one pass; the prompt up to there stays in the KV cache,
+        so answering the same prompt next costs only what follows ``text``."""
+        rendered = self.runner.render([{"role": m.role, "content": m.content}
+                                       for m in messages])
+        at = rendered.rfind(text)
+        if not text or at < 0:
+            raise ValueError(f"{text!r} is not in the prompt")
+        tokens = self.runner.tokenize(rendered, special=True)
+        start = _shared(tokens, self.runner.tokenize(rendered[:at], special=True))
+        end = _shared(tokens, self.runner.tokenize(rendered[:at + len(text)], special=True))
+        with self.runner.lock:
+            return float(self.runner.token_logprobs(tokens, max(start, 1), end).sum())
+
     def stream(self, messages: Sequence[Message], sampling: Sampling = Sampling()
                ) -> Iterator[str]:
         tokens = self.prompt_tokens(messages)
@@ -114,6 +129,17 @@ class LocalGenerator:
                 f"the prompt ({len(tokens)} tokens) and the answer budget "
                 f"({sampling.max_tokens}) exceed the model's context of {self.context_tokens} "
                 "tokens; use fewer or shorter sources, or raise generate.context_tokens")
+
+
+def _shared(tokens: Sequence[int], prefix: Sequence[int]) -> int:
+    """Length of the common prefix: where a text's tokens stop agreeing with a longer
+    text's (a word at the cut may merge with what follows it)."""
+    count = 0
+    for a, b in zip(tokens, prefix, strict=False):
+        if a != b:
+            break
+        count += 1
+    return count
 
 
 def penalize(logits: np.ndarray, recent: Sequence[int], penalty: float) -> np.ndarray:

@@ -118,6 +118,40 @@ class LlamaRunner:
         row = self._get_logits(self.llama.ctx, -1)
         return np.ctypeslib.as_array(row, shape=(self._n_vocab,)).astype(np.float64)
 
+    def token_logprobs(self, tokens: Sequence[int], start: int, end: int) -> np.ndarray:
+        """log p(tokens[i] | tokens[:i]) for ``start <= i < end``, with ``tokens[:end]`` left
+        in the KV cache: how likely the model finds a stretch of text in its context.
+
+        The stretch is evaluated in one batch that keeps every row's logits (``Llama.eval``
+        keeps only the last), so scoring it costs what evaluating it does.
+        """
+        if not 0 < start < end <= len(tokens):
+            raise ValueError(f"token_logprobs needs 0 < start < end <= {len(tokens)}: "
+                             f"got {start}, {end}")
+        rows = [self.logits_for(tokens[:start])]
+        rows += self._eval_keeping_logits(tokens[start:end - 1]) if end - start > 1 else []
+        return np.array([_log_softmax_at(row, token)
+                         for row, token in zip(rows, tokens[start:end], strict=True)])
+
+    def _eval_keeping_logits(self, tokens: Sequence[int]) -> list[np.ndarray]:
+        """Evaluate ``tokens`` after the cache, as ``Llama.eval`` does, returning each
+        position's next-token logits."""
+        llama = self.llama
+        llama._ctx.kv_cache_seq_rm(-1, llama.n_tokens, -1)
+        rows: list[np.ndarray] = []
+        for offset in range(0, len(tokens), llama.n_batch):
+            batch = list(tokens[offset:offset + llama.n_batch])
+            past = int(llama.n_tokens)
+            llama._batch.set_batch(batch=batch, n_past=past, logits_all=True)
+            llama._ctx.decode(llama._batch)
+            llama.input_ids[past:past + len(batch)] = batch
+            llama.n_tokens = past + len(batch)
+            rows += [np.ctypeslib.as_array(self._get_logits(llama.ctx, i),
+                                           shape=(self._n_vocab,)).astype(np.float64)
+                     for i in range(len(batch))]
+        self.evaluated += len(tokens)
+        return rows
+
     def ends_turn(self, token: int) -> bool:
         """True for end-of-generation tokens (end of text, end of turn)."""
         return bool(self._is_eog(self._vocab, token))
@@ -137,6 +171,11 @@ class LlamaRunner:
         if token < 0:
             return ""
         return bytes(self.llama.detokenize([token], special=True)).decode("utf-8", "replace")
+
+
+def _log_softmax_at(logits: np.ndarray, token: int) -> float:
+    top = logits.max()
+    return float(logits[token] - top - np.log(np.exp(logits - top).sum()))
 
 
 _runners: dict[tuple[str, int, int | None, int], LlamaRunner] = {}
