@@ -155,13 +155,20 @@ def search(query: str, kb: Path | None, k: int, mode: SearchMode, where: tuple[s
 @click.option("-k", "k", type=click.IntRange(1, 50), help="Sources to retrieve (default 5).")
 @click.option("--template", help="Prompt template: answer (default) or short.")
 @click.option("--where", multiple=True, help="Only sources matching, e.g. path=docs/*.")
+@click.option("--question-likelihood", "question_likelihood", type=click.FloatRange(min=0),
+              help="Weigh each source by how likely the model finds the question after it "
+                   "(0.1 suits SQuAD; local models; one prompt pass per source).")
 @json_option
 def ask(question: str, kb: Path | None, model: str | None, mode: AnswerModeName | None,
-        k: int | None, template: str | None, where: tuple[str, ...], as_json: bool) -> None:
+        k: int | None, template: str | None, where: tuple[str, ...],
+        question_likelihood: float | None, as_json: bool) -> None:
     """Answer a question from the knowledge base, citing numbered sources."""
     with opened(kb) as base:
+        settings = base.config.generate
+        if question_likelihood is not None:
+            settings = dataclasses.replace(settings, question_likelihood=question_likelihood)
         events = base.ask_stream(question, k=k, mode=mode, model=model, template=template,
-                                 where=list(where))
+                                 where=list(where), settings=settings)
         try:
             answer = stream_answer(events, show=not as_json)
         except LoreError as error:
@@ -285,6 +292,9 @@ def eval_retrieval(directory: Path, split: str, mode: SearchMode, compare: str |
               help="Sources per question (3 suits the 0.5B default model best).")
 @click.option("--answer-tokens", type=click.IntRange(1), default=64, show_default=True,
               help="Longest answer, in tokens.")
+@click.option("--question-likelihood", "question_likelihood", type=click.FloatRange(min=0),
+              help="Weigh each source by how likely the model finds the question after it "
+                   "(0.1 suits SQuAD; local models; one prompt pass per source).")
 @click.option("--gold-context", is_flag=True,
               help="Reference run: answer from the gold paragraphs instead of retrieved ones.")
 @click.option("--trace", type=click.Path(dir_okay=False, path_type=Path),
@@ -293,8 +303,8 @@ def eval_retrieval(directory: Path, split: str, mode: SearchMode, compare: str |
               help="Where corpus indexes are kept (default: ~/.cache/lore/eval).")
 @json_option
 def eval_qa(directory: Path, limit: int | None, seed: int | None, mode: AnswerModeName,
-            model: str | None, template: str, k: int, answer_tokens: int, gold_context: bool,
-            trace: Path | None,
+            model: str | None, template: str, k: int, answer_tokens: int,
+            question_likelihood: float | None, gold_context: bool, trace: Path | None,
             cache: Path | None, as_json: bool) -> None:
     """Exact match, F1, answer-in-context, citation precision and latency of lore's answers
     on a QA folder (qa.jsonl beside a BEIR corpus)."""
@@ -302,6 +312,8 @@ def eval_qa(directory: Path, limit: int | None, seed: int | None, mode: AnswerMo
     settings = dataclasses.replace(config.generate, mode=mode, template=template, k=k,
                                    model=model or config.generate.model,
                                    answer_tokens=answer_tokens)
+    if question_likelihood is not None:
+        settings = dataclasses.replace(settings, question_likelihood=question_likelihood)
     cache = cache or default_cache_dir(os.environ) / "eval"
     try:
         qa = load_qa(directory, limit, seed)

@@ -157,6 +157,13 @@ class GenerateConfig:
     source_mass: float | None = 0.9
     """Of the ``k`` sources, the model reads those, in rank order, whose p(source | question)
     adds up to this; the unlikely rest would mislead it. ``None`` (or 1.0): all ``k``."""
+    question_likelihood: float = 0.0
+    """Weight of the question's likelihood given each source in p(source | question):
+    p(z | x) is taken proportional to p_retrieval(z | x) * p(x | z) ** weight, with p(x | z)
+    how likely the model finds the question after reading source z alone (Sachan et al.
+    2022, "Improving Passage Retrieval with Zero-Shot Question Generation"). It reorders the
+    sources and sharpens the ``source_mass`` cut, at one prompt evaluation per source before
+    the answer starts; local models only. 0 turns it off."""
     api_key_env: str = "OPENAI_API_KEY"
     """Environment variable holding a server's API key (the key itself is never stored)."""
     timeout: float = 60.0

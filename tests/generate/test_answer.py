@@ -326,3 +326,42 @@ def test_sources_past_the_mass_of_the_priors_are_left_out() -> None:
 def test_a_source_mass_outside_zero_to_one_is_refused(mass: float) -> None:
     with pytest.raises(ConfigError, match=f"generate.source_mass {mass}"):
         Answerer(WordCounter(), GenerateConfig(source_mass=mass), "minilm")
+
+
+def written(text: str, score: float) -> Passage:
+    chunk = Chunk(doc_id=text, text=text, start=0, end=len(text), view=text)
+    return Passage(Hit(chunk=chunk, score=score, source="hybrid", path=text), text, 0,
+                   len(text))
+
+
+def test_the_question_likelihood_puts_the_source_that_answers_first() -> None:
+    passages = [written("Bananas are yellow when they are ripe.", 1.0),
+                written("Paris is the capital and largest city of France.", 0.8)]
+    settings = replace(SETTINGS, source_mass=None, question_likelihood=1.0)
+    answerer = Answerer(create_generator(settings), settings, "minilm")
+    plain = answerer.sources(passages)  # no question: retrieval's order and priors
+    weighed = answerer.sources(passages, QUESTION)
+    assert [s.passage.text[:5] for s in plain] == ["Banan", "Paris"]
+    assert [s.passage.text[:5] for s in weighed] == ["Paris", "Banan"]
+    assert [s.number for s in weighed] == [1, 2]
+    assert weighed[0].prior > plain[0].prior and sum(s.prior for s in weighed) == \
+        pytest.approx(1.0)
+
+
+def test_the_question_likelihood_changes_what_is_read_and_answered(kb: lore.KnowledgeBase
+                                                                   ) -> None:
+    settings = replace(SETTINGS, question_likelihood=0.5)
+    answer = kb.ask(QUESTION, settings=settings)
+    assert answer.found and answer.sources[0].passage.hit.path.endswith("paris.md")
+    assert "Paris" in answer.text
+
+
+@pytest.mark.parametrize(("weight", "model", "message"), [
+    (-0.1, "smollm2", "must be 0 \\(off\\) or more"),
+    (0.1, "openai:http://127.0.0.1:9/v1/m", "needs per-token probabilities"),
+])
+def test_a_bad_question_likelihood_setting_is_refused(weight: float, model: str,
+                                                      message: str) -> None:
+    settings = replace(SETTINGS, question_likelihood=weight, model=model)
+    with pytest.raises(ConfigError, match=f"generate.question_likelihood.*{message}"):
+        Answerer(create_generator(settings), settings, "minilm")

@@ -46,6 +46,12 @@ class Answerer:
             raise ConfigError(f"generate.source_mass {settings.source_mass} must be in (0, 1]: "
                               "the share of p(source | question) the model reads, or None "
                               "for every source")
+        if settings.question_likelihood < 0:
+            raise ConfigError(f"generate.question_likelihood {settings.question_likelihood} "
+                              "must be 0 (off) or more")
+        if settings.question_likelihood and not isinstance(generator, LocalGenerator):
+            raise ConfigError("generate.question_likelihood needs per-token probabilities "
+                              "from a local GGUF model; set it to 0 with a server")
         if settings.mode != "stuff" and not isinstance(generator, LocalGenerator):
             raise ConfigError(f"answer mode {settings.mode!r} needs per-token probabilities "
                               "from a local GGUF model; use mode stuff with a server")
@@ -68,7 +74,7 @@ class Answerer:
             yield replace(base, text=text, found=False,
                           timings=replace(timings, first_token=done, total=done))
             return
-        sources = self.sources(passages)
+        sources = self.sources(passages, question)
         if self.settings.mode == "stuff":
             prompt = self._prompt(question, sources)
             sources, prompt_tokens = list(prompt.sources), prompt.tokens
@@ -95,17 +101,39 @@ class Answerer:
             return False
         return self.floor is None or relevance(question, passages) >= self.floor
 
-    def sources(self, passages: Sequence[Passage]) -> list[Source]:
+    def sources(self, passages: Sequence[Passage], question: str = "") -> list[Source]:
         """Numbered sources with p(source | question); a widened passage too long for the
         prompt falls back to its chunk, one that repeats an earlier source is dropped, and
-        the sources past ``generate.source_mass`` of the probability are left out."""
+        the sources past ``generate.source_mass`` of the probability are left out. With
+        ``generate.question_likelihood``, p(source | question) also weighs how likely the
+        model finds ``question`` after each source, and the sources are ordered by it."""
         kept = distinct([self._fitting(passage) for passage in passages])
         priors = source_priors([p.hit.score for p in kept], self.settings.prior_temperature)
+        if self.settings.question_likelihood and question and len(kept) > 1:
+            priors = self._weighed(question, kept, priors)
+            order = np.argsort(-priors, kind="stable")
+            kept, priors = [kept[i] for i in order], priors[order]
         count = within_mass(priors, self.settings.source_mass)
         kept, priors = kept[:count], priors[:count] / priors[:count].sum()
         return [Source(number, passage, float(prior))
                 for number, (passage, prior) in enumerate(zip(kept, priors, strict=True),
                                                           start=1)]
+
+    def _weighed(self, question: str, passages: Sequence[Passage], priors: np.ndarray
+                 ) -> np.ndarray:
+        """p(z | x) proportional to priors * p(x | z) ** weight, p(x | z) from a prompt with
+        source z alone, as the answer's would be. Scored last to first: the first is the
+        likeliest to be read alone, and its prompt is then still in the KV cache."""
+        assert isinstance(self.generator, LocalGenerator)  # checked in __init__
+        asked = question.strip()
+        evidence = np.zeros(len(passages))
+        for index in reversed(range(len(passages))):
+            prompt = self._prompt(question, [Source(1, passages[index], 1.0)])
+            evidence[index] = self.generator.text_logprob(prompt.messages, asked)
+        logits = np.log(np.maximum(priors, 1e-300)) + self.settings.question_likelihood * evidence
+        weights = np.exp(logits - logits.max())
+        posterior: np.ndarray = weights / weights.sum()
+        return posterior
 
     def _fitting(self, passage: Passage) -> Passage:
         if self.generator.count_tokens(passage.text) <= self.settings.source_tokens:
