@@ -30,6 +30,9 @@ def test_environment_is_read_through_a_mapping() -> None:
     assert str(config.kb_dir) == "/data/kb"
     assert (config.embed.model, config.embed.batch_size) == ("e5-small", 8)
     assert config.retrieve.fusion == "rrf"
+    answers = LoreConfig.from_env({"LORE_QUESTION_LIKELIHOOD": "0.1",
+                                   "LORE_SOURCE_MASS": "0.5"}).generate
+    assert (answers.question_likelihood, answers.source_mass) == (0.1, 0.5)
 
 
 def test_bad_environment_values_name_the_key() -> None:
@@ -37,3 +40,5 @@ def test_bad_environment_values_name_the_key() -> None:
         LoreConfig.from_env({"LORE_BATCH_SIZE": "-1"})
     with pytest.raises(ConfigError, match="LORE_FUSION.*choose from adaptive, weighted, rrf"):
         LoreConfig.from_env({"LORE_FUSION": "magic"})
+    with pytest.raises(ConfigError, match="LORE_QUESTION_LIKELIHOOD='some'"):
+        LoreConfig.from_env({"LORE_QUESTION_LIKELIHOOD": "some"})

@@ -157,7 +157,8 @@ def search(query: str, kb: Path | None, k: int, mode: SearchMode, where: tuple[s
 @click.option("--where", multiple=True, help="Only sources matching, e.g. path=docs/*.")
 @click.option("--question-likelihood", "question_likelihood", type=click.FloatRange(min=0),
               help="Weigh each source by how likely the model finds the question after it "
-                   "(0.1 suits SQuAD; local models; one prompt pass per source).")
+                   "(0.1, with LORE_SOURCE_MASS=0.5, suits SQuAD; local models; one prompt "
+                   "pass per source).")
 @json_option
 def ask(question: str, kb: Path | None, model: str | None, mode: AnswerModeName | None,
         k: int | None, template: str | None, where: tuple[str, ...],
@@ -294,7 +295,8 @@ def eval_retrieval(directory: Path, split: str, mode: SearchMode, compare: str |
               help="Longest answer, in tokens.")
 @click.option("--question-likelihood", "question_likelihood", type=click.FloatRange(min=0),
               help="Weigh each source by how likely the model finds the question after it "
-                   "(0.1 suits SQuAD; local models; one prompt pass per source).")
+                   "(0.1, with LORE_SOURCE_MASS=0.5, suits SQuAD; local models; one prompt "
+                   "pass per source).")
 @click.option("--gold-context", is_flag=True,
               help="Reference run: answer from the gold paragraphs instead of retrieved ones.")
 @click.option("--trace", type=click.Path(dir_okay=False, path_type=Path),

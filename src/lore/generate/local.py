@@ -67,10 +67,10 @@ class LocalGenerator:
         if not text or at < 0:
             raise ValueError(f"{text!r} is not in the prompt")
         tokens = self.runner.tokenize(rendered, special=True)
-        start = _shared(tokens, self.runner.tokenize(rendered[:at], special=True))
+        start = max(_shared(tokens, self.runner.tokenize(rendered[:at], special=True)), 1)
         end = _shared(tokens, self.runner.tokenize(rendered[:at + len(text)], special=True))
-        with self.runner.lock:
-            return float(self.runner.token_logprobs(tokens, max(start, 1), end).sum())
+        with self.runner.lock:  # at least one token, should the text's merge with the next
+            return float(self.runner.token_logprobs(tokens, start, max(end, start + 1)).sum())
 
     def stream(self, messages: Sequence[Message], sampling: Sampling = Sampling()
                ) -> Iterator[str]:
