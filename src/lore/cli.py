@@ -143,6 +143,12 @@ def search(query: str, kb: Path | None, k: int, mode: SearchMode, where: tuple[s
         print_hits(hits)
 
 
+question_likelihood_option = click.option(
+    "--question-likelihood", "question_likelihood", type=click.FloatRange(min=0),
+    help="Weigh each source by how likely the model finds the question after it (0.1, with "
+         "LORE_SOURCE_MASS=0.5, suits SQuAD; local models; one prompt pass per source).")
+
+
 @main.command()
 @click.argument("question")
 @kb_option
@@ -155,10 +161,7 @@ def search(query: str, kb: Path | None, k: int, mode: SearchMode, where: tuple[s
 @click.option("-k", "k", type=click.IntRange(1, 50), help="Sources to retrieve (default 5).")
 @click.option("--template", help="Prompt template: answer (default) or short.")
 @click.option("--where", multiple=True, help="Only sources matching, e.g. path=docs/*.")
-@click.option("--question-likelihood", "question_likelihood", type=click.FloatRange(min=0),
-              help="Weigh each source by how likely the model finds the question after it "
-                   "(0.1, with LORE_SOURCE_MASS=0.5, suits SQuAD; local models; one prompt "
-                   "pass per source).")
+@question_likelihood_option
 @json_option
 def ask(question: str, kb: Path | None, model: str | None, mode: AnswerModeName | None,
         k: int | None, template: str | None, where: tuple[str, ...],
@@ -293,10 +296,7 @@ def eval_retrieval(directory: Path, split: str, mode: SearchMode, compare: str |
               help="Sources per question (3 suits the 0.5B default model best).")
 @click.option("--answer-tokens", type=click.IntRange(1), default=64, show_default=True,
               help="Longest answer, in tokens.")
-@click.option("--question-likelihood", "question_likelihood", type=click.FloatRange(min=0),
-              help="Weigh each source by how likely the model finds the question after it "
-                   "(0.1, with LORE_SOURCE_MASS=0.5, suits SQuAD; local models; one prompt "
-                   "pass per source).")
+@question_likelihood_option
 @click.option("--gold-context", is_flag=True,
               help="Reference run: answer from the gold paragraphs instead of retrieved ones.")
 @click.option("--trace", type=click.Path(dir_okay=False, path_type=Path),

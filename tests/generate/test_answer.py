@@ -230,6 +230,20 @@ def test_ask_streams_the_answer_then_numbered_sources(runner: CliRunner, kb_dir:
     assert "first token" in result.stderr
 
 
+def test_ask_question_likelihood_reaches_the_answer_and_refuses_a_server(
+        runner: CliRunner, kb_dir: Path) -> None:
+    args = ["ask", QUESTION, "--kb", str(kb_dir), "-k", "3", "--question-likelihood", "0.1"]
+    weighed = runner.invoke(main, [*args, "--model", "smollm2", "--json"],
+                            env={"LORE_SOURCE_MASS": "0.5"})
+    assert weighed.exit_code == 0, weighed.output
+    assert json.loads(weighed.stdout)["sources"][0]["path"].endswith("paris.md")
+    served = runner.invoke(main, [*args, "--model", "openai:http://127.0.0.1:9/v1/m"])
+    assert served.exit_code == 2
+    assert served.stderr.strip().splitlines() == [
+        "Error: generate.question_likelihood needs per-token probabilities from a local GGUF "
+        "model; set it to 0 with a server"]
+
+
 def test_ask_with_an_unknown_template_is_a_one_line_error(runner: CliRunner,
                                                           kb_dir: Path) -> None:
     result = runner.invoke(main, ["ask", QUESTION, "--kb", str(kb_dir), "--model", "smollm2",

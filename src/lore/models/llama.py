@@ -135,7 +135,8 @@ class LlamaRunner:
 
     def _eval_keeping_logits(self, tokens: Sequence[int]) -> list[np.ndarray]:
         """Evaluate ``tokens`` after the cache, as ``Llama.eval`` does, returning each
-        position's next-token logits."""
+        position's next-token logits. It drives llama-cpp-python's own context and batch,
+        as ``Llama.eval`` does, asking for every row's logits."""
         llama = self.llama
         llama._ctx.kv_cache_seq_rm(-1, llama.n_tokens, -1)
         rows: list[np.ndarray] = []
