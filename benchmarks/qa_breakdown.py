@@ -3,9 +3,12 @@ and which of them held a gold answer, and which cited sources hold one.
 
 Reads ``results/qa-traces/<run>.jsonl`` and the set's gold answers; a source holds the answer
 when a gold answer appears in its text as the prompt showed it (``answer_in_context``).
-Writes ``results/qa_breakdown-<run>.json``.
+Writes ``results/qa_breakdown-<run>.json``. ``--from N`` reads only the questions after the
+trace's first N (those not used to tune a setting on the first N), and names the file
+``qa_breakdown-<run>-from<N>.json``.
 
     python benchmarks/qa_breakdown.py squad-500-stuff
+    python benchmarks/qa_breakdown.py squad-500-stuff-likelihood-first --from 150
 """
 
 from __future__ import annotations
@@ -40,24 +43,30 @@ def source_texts(prompt: str) -> dict[int, str]:
     return {}
 
 
-def breakdown(run: str) -> dict[str, Any]:
+def breakdown(run: str, start: int = 0) -> dict[str, Any]:
     qa = load_qa(DATA / SETS[run.split("-")[0]])
     by_read: dict[str, list[float]] = defaultdict(list)
-    cited = wrong_with_answer_shown = 0
-    for line in (RESULTS / "qa-traces" / f"{run}.jsonl").read_text().splitlines():
-        trace = json.loads(line)
+    cited = wrong_with_answer_shown = first_holds = 0
+    traces = [json.loads(line) for line in
+              (RESULTS / "qa-traces" / f"{run}.jsonl").read_text().splitlines()[start:]]
+    for trace in traces:
         if not trace["found"]:
             continue
         golds = qa.gold[trace["id"]]
         texts = source_texts(trace["prompt"])
         holding = {n for n, text in texts.items() if answer_in_context(text, golds, qa.language)}
         where = ("none" if not holding else "first" if 1 in holding else "later")
+        first_holds += where == "first"
         by_read[f"{len(texts)} read, answer in {where}"].append(
             f1(trace["prediction"], golds, qa.language))
         numbers = {c["number"] for c in trace["citations"]}
         cited += bool(numbers)
         wrong_with_answer_shown += bool(holding and numbers - holding)
-    return {"run": run, "f1_by_sources_read": {k: {"questions": len(v), "f1": sum(v) / len(v)}
+    found = sum(trace["found"] for trace in traces)
+    return {"run": run, "from": start, "questions": len(traces),
+            "f1": sum(trace["scores"]["f1"] for trace in traces) / len(traces),
+            "first_source_holds_answer": first_holds / found if found else None,
+            "f1_by_sources_read": {k: {"questions": len(v), "f1": sum(v) / len(v)}
                                                for k, v in sorted(by_read.items())},
             "answers_cited": cited,
             "answers_citing_a_source_without_the_answer_while_one_shown_has_it":
@@ -67,13 +76,17 @@ def breakdown(run: str) -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("run", help="a trace name under results/qa-traces, e.g. squad-500-stuff")
-    result = breakdown(parser.parse_args().run)
+    parser.add_argument("--from", dest="start", type=int, default=0,
+                        help="skip the trace's first N questions")
+    args = parser.parse_args()
+    result = breakdown(args.run, args.start)
     table = Table("sources read, answer in", "questions", "F1", title=result["run"])
     for key, row in result["f1_by_sources_read"].items():
         table.add_row(key, str(row["questions"]), f"{row['f1']:.3f}")
     Console().print(table)
-    Console().print({k: v for k, v in result.items() if k.startswith("answers")})
-    (RESULTS / f"qa_breakdown-{result['run']}.json").write_text(json.dumps(result, indent=2))
+    Console().print({k: v for k, v in result.items() if k != "f1_by_sources_read"})
+    suffix = f"-from{args.start}" if args.start else ""
+    (RESULTS / f"qa_breakdown-{args.run}{suffix}.json").write_text(json.dumps(result, indent=2))
     return 0
 
 

@@ -25,6 +25,7 @@ from lore.generate.citations import check_citations
 from lore.generate.local import LocalGenerator
 from lore.generate.registry import create_generator
 from lore.testing.models import has_smollm2
+from lore.testing.sources import text_source
 from lore.types import Answer, AnswerMode, Chunk, Hit, Passage
 
 QUESTION = "What is the capital of France?"
@@ -342,15 +343,10 @@ def test_a_source_mass_outside_zero_to_one_is_refused(mass: float) -> None:
         Answerer(WordCounter(), GenerateConfig(source_mass=mass), "minilm")
 
 
-def written(text: str, score: float) -> Passage:
-    chunk = Chunk(doc_id=text, text=text, start=0, end=len(text), view=text)
-    return Passage(Hit(chunk=chunk, score=score, source="hybrid", path=text), text, 0,
-                   len(text))
-
-
 def test_the_question_likelihood_puts_the_source_that_answers_first() -> None:
-    passages = [written("Bananas are yellow when they are ripe.", 1.0),
-                written("Paris is the capital and largest city of France.", 0.8)]
+    passages = [text_source(1, "Bananas are yellow when they are ripe.", score=1.0).passage,
+                text_source(2, "Paris is the capital and largest city of France.",
+                            score=0.8).passage]
     settings = replace(SETTINGS, source_mass=None, question_likelihood=1.0)
     answerer = Answerer(create_generator(settings), settings, "minilm")
     plain = answerer.sources(passages)  # no question: retrieval's order and priors
@@ -362,12 +358,14 @@ def test_the_question_likelihood_puts_the_source_that_answers_first() -> None:
         pytest.approx(1.0)
 
 
-def test_the_question_likelihood_changes_what_is_read_and_answered(kb: lore.KnowledgeBase
-                                                                   ) -> None:
-    settings = replace(SETTINGS, question_likelihood=0.5)
-    answer = kb.ask(QUESTION, settings=settings)
-    assert answer.found and answer.sources[0].passage.hit.path.endswith("paris.md")
-    assert "Paris" in answer.text
+def test_asking_with_the_question_likelihood_raises_the_answering_source(
+        kb: lore.KnowledgeBase) -> None:
+    every = replace(SETTINGS, source_mass=None)
+    plain = kb.ask(QUESTION, settings=every)
+    weighed = kb.ask(QUESTION, settings=replace(every, question_likelihood=0.5))
+    assert weighed.found and weighed.sources[0].passage.hit.path.endswith("paris.md")
+    assert weighed.sources[0].prior > plain.sources[0].prior
+    assert "Paris" in weighed.text
 
 
 @pytest.mark.parametrize(("weight", "model", "message"), [

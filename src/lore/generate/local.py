@@ -53,16 +53,13 @@ class LocalGenerator:
 
     def prompt_tokens(self, messages: Sequence[Message]) -> list[int]:
         """The messages through the model's chat template, with the answer turn opened."""
-        rendered = self.runner.render([{"role": m.role, "content": m.content}
-                                       for m in messages])
-        return self.runner.tokenize(rendered, special=True)
+        return self.runner.tokenize(self._rendered(messages), special=True)
 
     def text_logprob(self, messages: Sequence[Message], text: str) -> float:
         """log p(text | what precedes it) for the last occurrence of ``text`` in the rendered
         prompt, its tokens scored in one pass; the prompt up to there stays in the KV cache,
         so answering the same prompt next costs only what follows ``text``."""
-        rendered = self.runner.render([{"role": m.role, "content": m.content}
-                                       for m in messages])
+        rendered = self._rendered(messages)
         at = rendered.rfind(text)
         if not text or at < 0:
             raise ValueError(f"{text!r} is not in the prompt")
@@ -122,6 +119,9 @@ class LocalGenerator:
             return int(np.argmax(logits))
         weights = np.exp((logits - logits.max()) / temperature)
         return int(self._rng.choice(weights.size, p=weights / weights.sum()))
+
+    def _rendered(self, messages: Sequence[Message]) -> str:
+        return self.runner.render([{"role": m.role, "content": m.content} for m in messages])
 
     def _check_fits(self, tokens: list[int], sampling: Sampling) -> None:
         if len(tokens) + sampling.max_tokens > self.context_tokens:
