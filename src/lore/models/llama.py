@@ -17,6 +17,7 @@ from typing import Any, cast
 import numpy as np
 
 from lore.errors import ConfigError, MissingDependency, ModelError
+from lore.models.llama_check import check_runs
 
 INSTALL_HINT = "local GGUF models need llama-cpp-python: pip install llama-cpp-python"
 
@@ -217,6 +218,7 @@ def _load_llama(path: Path, n_ctx: int, threads: int | None) -> Any:
         from llama_cpp import Llama
     except ImportError:
         raise MissingDependency(INSTALL_HINT) from None
+    check_runs(path)  # a build that cannot run here would kill this process on the first batch
     try:
         return Llama(str(path), n_ctx=n_ctx, n_threads=threads or decode_threads(),
                      n_threads_batch=threads or _cores(), seed=0, verbose=False)
