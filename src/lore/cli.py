@@ -22,16 +22,19 @@ from lore.cli_output import (
     ProgressListener,
     QueryProgress,
     display_path,
+    print_check,
     print_eval_reports,
     print_hits,
     print_qa_report,
     print_report,
     print_sources,
     print_status,
+    stderr_status,
     stream_answer,
 )
 from lore.cli_serve import keys, serve
 from lore.config import AnnChoice, AnswerModeName, LoreConfig
+from lore.doctor import exit_status, run_checks
 from lore.embed.e5 import default_cache_dir
 from lore.errors import LoreError
 from lore.eval.answers import run_qa, write_qa_traces
@@ -194,6 +197,24 @@ def status(kb: Path | None, as_json: bool) -> None:
         click.echo(json.dumps(plain(state)))
     else:
         print_status(state)
+
+
+@main.command()
+@json_option
+def doctor(as_json: bool) -> None:
+    """Check the install: packages, models, the llama.cpp build against this CPU, and a real
+    prompt through each local model. Exit status 1 when a check fails."""
+    checks = []
+    with stderr_status("checking") as status:
+        for check in run_checks():
+            checks.append(check)
+            status.update(f"checked {check.name}")
+            if not as_json:
+                print_check(check)
+    if as_json:
+        click.echo(json.dumps({"ok": exit_status(checks) == 0,
+                               "checks": [dataclasses.asdict(c) for c in checks]}))
+    raise SystemExit(exit_status(checks))
 
 
 @main.command()

@@ -20,8 +20,10 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.status import Status as RichStatus
 from rich.table import Table
 
+from lore.doctor import Check
 from lore.eval.retrieval import RetrievalReport
 from lore.types import Answer, Document, Hit, IndexReport, Skipped, Status
 
@@ -192,6 +194,22 @@ def print_status(state: Status) -> None:
     ]
     for name, value in rows:
         stdout.print(f"{name:>15}  {escape(value)}")
+
+
+def stderr_status(text: str) -> RichStatus:
+    """A spinner on stderr for work without a count (``with stderr_status(...) as s``)."""
+    return stderr.status(text)
+
+
+_STATUS_STYLE = {"ok": "green", "warning": "yellow", "error": "bold red"}
+
+
+def print_check(check: Check) -> None:
+    """One finding of ``lore doctor``: its status, what was found and, if need be, the fix."""
+    style = _STATUS_STYLE[check.status]
+    stdout.print(f"[{style}]{check.status:>7}[/]  {escape(check.name)}: {escape(check.detail)}")
+    if check.fix:
+        stdout.print(f"{'fix':>7}  {escape(check.fix)}")
 
 
 def _size(count: int) -> str:
