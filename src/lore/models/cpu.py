@@ -30,6 +30,7 @@ PROBES: dict[str, tuple[str, str]] = {
     "FMA": ("fma", "c4e27db8c0"),                  # vfmadd231ps ymm0, ymm0, ymm0
     "F16C": ("f16c", "c4e27d13c0"),                # vcvtph2ps ymm0, xmm0
     "BMI2": ("bmi2", "c4e279f7c0"),                # shlx eax, eax, eax
+    "AVX_VNNI": ("avx_vnni", "c4e27d50c0"),        # {vex} vpdpbusd ymm0, ymm0, ymm0
     "AVX512": ("avx512f", "62f17d48efc0"),         # vpxord zmm0, zmm0, zmm0
     "AVX512_VBMI": ("avx512vbmi", "62f27d488dc0"),  # vpermb zmm0, zmm0, zmm0
     "AVX512_VNNI": ("avx512_vnni", "62f27d4850c0"),  # vpdpbusd zmm0, zmm0, zmm0
