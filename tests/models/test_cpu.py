@@ -12,6 +12,7 @@ from lore.models.cpu import (
     FeatureCheck,
     cpu_flags,
     executable_features,
+    llama_cmake_args,
     read_cpuinfo,
     try_instruction,
     unrunnable,
@@ -67,3 +68,41 @@ def test_a_build_is_unrunnable_where_it_uses_what_the_machine_cannot_execute() -
               FeatureCheck("AVX512", True, None, "unknown")]
     assert unrunnable({"AVX2": True, "AMX_INT8": True, "AVX512": True}, checks) == ["AMX_INT8"]
     assert unrunnable({"AVX2": True, "AMX_INT8": False}, checks) == []
+
+
+def checks_where(runs: set[str], faults: frozenset[str] = frozenset()) -> list[FeatureCheck]:
+    return [FeatureCheck(name, name in runs | faults, name in runs,
+                         "killed by SIGILL" if name in faults else "")
+            for name in PROBES]
+
+
+AVX512_FLAGS = {"avx512f", "avx512cd", "avx512vl", "avx512dq", "avx512bw"}
+BASELINE = {"AVX", "AVX2", "FMA", "F16C", "BMI2"}
+
+
+@x86_linux
+def test_the_build_is_never_native_and_never_amx_even_where_amx_runs() -> None:
+    args = llama_cmake_args(checks_where(set(PROBES)), AVX512_FLAGS)
+    assert "-DGGML_NATIVE=OFF" in args and "-DGGML_AMX_INT8=OFF" in args
+    assert {"-DGGML_AVX512=ON", "-DGGML_AVX512_VNNI=ON", "-DGGML_AVX_VNNI=ON"} <= set(args)
+
+
+@x86_linux
+def test_avx512_listed_but_faulting_is_left_out() -> None:
+    args = llama_cmake_args(checks_where(BASELINE, faults={"AVX512", "AVX512_VNNI"}),
+                            AVX512_FLAGS)
+    assert "-DGGML_AVX2=ON" in args
+    assert "-DGGML_AVX512=OFF" in args and "-DGGML_AVX512_VNNI=OFF" in args
+
+
+@x86_linux
+def test_avx512_needs_its_whole_family_listed() -> None:
+    args = llama_cmake_args(checks_where(BASELINE | {"AVX512"}), {"avx512f"})
+    assert "-DGGML_AVX512=OFF" in args
+
+
+@x86_linux
+def test_below_x86_64_v3_every_simd_option_is_off() -> None:
+    args = llama_cmake_args(checks_where({"AVX", "FMA"}), set())
+    assert "-DGGML_AVX=OFF" in args and "-DGGML_AVX2=OFF" in args
+    assert "-DGGML_NATIVE=OFF" in args

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +13,8 @@ import pytest
 
 from lore.errors import MissingDependency
 from lore.models.gguf import resolve_gguf
-from lore.models.llama import LlamaRunner, decode_threads, load_runner
+from lore.models.llama import LlamaRunner, load_runner
+from lore.models.load import MIN_WINDOW, llama_threads
 from lore.testing.models import needs_smollm2
 
 
@@ -110,6 +113,17 @@ def test_importing_lore_first_keeps_one_cxx_runtime() -> None:
     assert int(done.stdout.strip()) >= 1
 
 
-@pytest.mark.parametrize(("cores", "threads"), [(1, 1), (2, 2), (4, 4), (8, 4), (16, 8)])
-def test_decoding_uses_every_core_of_a_small_machine(cores: int, threads: int) -> None:
-    assert decode_threads(cores) == threads
+@needs_smollm2
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one core: always one thread")
+def test_a_prompt_evaluated_while_another_process_spins_gets_fewer_threads() -> None:
+    runner = load_runner(resolve_gguf("smollm2"), n_ctx=512, slot=7)  # threads chosen per prompt
+    assert runner.adaptive
+    spin = "import time\nend = time.monotonic() + 2\nwhile time.monotonic() < end: pass"
+    busy = subprocess.Popen([sys.executable, "-c", spin])
+    try:
+        time.sleep(MIN_WINDOW + 0.5)
+        with runner.lock:
+            runner.prime(runner.tokenize("The capital of France is Paris, and of Italy, Rome."))
+    finally:
+        busy.wait()
+    assert runner.threads < llama_threads(len(os.sched_getaffinity(0)), 0.0)

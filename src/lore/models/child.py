@@ -8,11 +8,12 @@ and reports a signal, an exit status, a time-out or the object.
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from lore.models.cpu import signal_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,10 +63,3 @@ def last_line(text: str) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return lines[-1] if lines else "no message"
 
-
-def signal_name(number: int) -> str:
-    """``SIGILL`` for 4; ``signal 99`` for a number with no name."""
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"

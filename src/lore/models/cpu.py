@@ -12,14 +12,15 @@ machine's can be compared name by name.
 
 from __future__ import annotations
 
+import json
 import platform
 import re
+import signal
+import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-
-from lore.models.child import run_json
 
 _VZEROUPPER_RET = "c5f877c3"
 
@@ -128,10 +129,26 @@ def try_instruction(code: str, *, amx: bool = False, timeout: float = 20.0
     if not _is_x86_linux():
         return None, "only tried on x86-64 Linux"
     argv = [sys.executable, "-I", "-c", _CHILD, code + _VZEROUPPER_RET, "amx" if amx else "-"]
-    done = run_json(argv, timeout=timeout)
-    if done.value is not None:
-        return bool(done.value["ran"]), str(done.value.get("why", ""))
-    return (False if done.signal else None), done.error
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                              stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return None, f"the probe did not finish in {timeout:g} s"
+    if done.returncode < 0:
+        return False, f"killed by {signal_name(-done.returncode)}"
+    try:
+        result = json.loads(done.stdout)
+        return bool(result["ran"]), str(result.get("why", ""))
+    except (ValueError, KeyError, TypeError):
+        return None, f"the probe failed (exit status {done.returncode})"
+
+
+def signal_name(number: int) -> str:
+    """``SIGILL`` for 4; ``signal 99`` for a number with no name."""
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 def _is_x86_linux() -> bool:
@@ -142,3 +159,41 @@ def unrunnable(built: Mapping[str, bool], checks: list[FeatureCheck]) -> list[st
     """The features a build uses that this machine is known not to execute."""
     known_bad = {check.name for check in checks if check.executes is False}
     return sorted(name for name, on in built.items() if on and name in known_bad)
+
+
+_BASELINE = ("AVX", "AVX2", "FMA", "F16C", "BMI2")
+"""x86-64-v3, the floor of the build lore installs when the machine runs it."""
+_AVX512_FAMILY = ("avx512cd", "avx512vl", "avx512dq", "avx512bw")
+"""What llama.cpp's GGML_AVX512 compiles for besides AVX-512F (one save state: listed suffices
+once an AVX-512F instruction has run)."""
+_AVX512_EXTRAS = ("AVX512_VBMI", "AVX512_VNNI", "AVX512_BF16")
+
+
+def llama_cmake_args(checks: list[FeatureCheck], flags: set[str]) -> list[str]:
+    """llama.cpp's CMake flags for this machine: never native, never AMX, and each optional
+    instruction set only when one of its instructions ran here (``executable_features``).
+
+    x86-64-v3 is the floor; AVX-VNNI and AVX-512 (with VBMI, VNNI and BF16) are added where
+    they run, as they speed up prompts (``benchmarks/llama_speed.py``). Below the floor every
+    SIMD option is off. Elsewhere than x86-64, llama.cpp's portable defaults.
+    """
+    args = ["-DGGML_NATIVE=OFF"]
+    if not _is_x86_linux():
+        return args
+    runs = {check.name for check in checks if check.executes}
+    baseline = all(name in runs for name in _BASELINE)
+    args += [f"-DGGML_{name}={'ON' if baseline else 'OFF'}" for name in _BASELINE]
+    avx512 = baseline and "AVX512" in runs and all(flag in flags for flag in _AVX512_FAMILY)
+    args.append(f"-DGGML_AVX_VNNI={'ON' if baseline and 'AVX_VNNI' in runs else 'OFF'}")
+    args.append(f"-DGGML_AVX512={'ON' if avx512 else 'OFF'}")
+    args += [f"-DGGML_{name}={'ON' if avx512 and name in runs else 'OFF'}"
+             for name in _AVX512_EXTRAS]
+    args += ["-DGGML_AMX_TILE=OFF", "-DGGML_AMX_INT8=OFF", "-DGGML_AMX_BF16=OFF"]
+    return args
+
+
+if __name__ == "__main__":
+    # scripts/install: the flags to build llama.cpp with, from probes run now. Only the
+    # standard library is imported, so this runs before lore is installed.
+    cpuinfo = read_cpuinfo()
+    print(" ".join(llama_cmake_args(executable_features(cpuinfo), cpu_flags(cpuinfo))))

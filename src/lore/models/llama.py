@@ -18,6 +18,7 @@ import numpy as np
 
 from lore.errors import ConfigError, MissingDependency, ModelError
 from lore.models.llama_check import check_runs
+from lore.models.load import OtherLoad, llama_threads, load_average
 
 INSTALL_HINT = "local GGUF models need llama-cpp-python: pip install llama-cpp-python"
 
@@ -40,10 +41,15 @@ class LlamaRunner:
         logits = runner.logits_after(len(prefix), runner.tokenize(" Paris."))
     """
 
-    def __init__(self, llama: Any) -> None:
+    def __init__(self, llama: Any, adaptive: bool = False) -> None:
         import llama_cpp
 
         self.llama = llama
+        self.adaptive = adaptive
+        """Choose the thread count before each prompt from what other work leaves idle."""
+        self.threads = int(llama.n_threads)
+        self._load = OtherLoad()
+        self._set_threads = llama_cpp.llama_set_n_threads
         self.lock = threading.Lock()
         self.evaluated = 0
         """Prompt tokens evaluated so far."""
@@ -139,6 +145,7 @@ class LlamaRunner:
         position's next-token logits. It drives llama-cpp-python's own context and batch,
         as ``Llama.eval`` does, asking for every row's logits."""
         llama = self.llama
+        self._adapt_threads()
         llama._ctx.kv_cache_seq_rm(-1, llama.n_tokens, -1)
         rows: list[np.ndarray] = []
         for offset in range(0, len(tokens), llama.n_batch):
@@ -166,8 +173,23 @@ class LlamaRunner:
         return piece
 
     def _eval(self, tokens: Sequence[int]) -> None:
+        if len(tokens) > 1:
+            self._adapt_threads()
         self.llama.eval(list(tokens))
         self.evaluated += len(tokens)
+
+    def _adapt_threads(self) -> None:
+        """Before a prompt: as many threads as cores other work leaves idle (``models.load``);
+        the answer decoded after it keeps that count."""
+        if not self.adaptive:
+            return
+        others = self._load.cores()
+        if others is None:
+            return
+        threads = llama_threads(_cores(), others)
+        if threads != self.threads:
+            self._set_threads(self.llama.ctx, threads, threads)
+            self.threads = threads
 
     def _text(self, token: int) -> str:
         if token < 0:
@@ -201,41 +223,30 @@ def load_runner(path: Path, n_ctx: int, threads: int | None = None, slot: int = 
     Args:
         path: a GGUF file (``lore.models.gguf.resolve_gguf`` finds one).
         n_ctx: context size in tokens: the longest prompt the runner will evaluate.
-        threads: llama.cpp threads; ``None``: all cores for prompts, and for single tokens
-            ``decode_threads()``.
+        threads: llama.cpp threads; ``None``: chosen before each prompt from the cores other
+            work leaves idle (``lore.models.load.llama_threads``).
         slot: another copy with its own KV cache (the memory-mapped weights are shared).
     """
     key = (str(path.resolve()), n_ctx, threads, slot)
     with _runners_lock:
         runner = _runners.get(key)
         if runner is None:
-            runner = _runners[key] = LlamaRunner(_load_llama(path, n_ctx, threads))
+            llama = _load_llama(path, n_ctx, threads or llama_threads(_cores(), load_average()))
+            runner = _runners[key] = LlamaRunner(llama, adaptive=threads is None)
         return runner
 
 
-def _load_llama(path: Path, n_ctx: int, threads: int | None) -> Any:
+def _load_llama(path: Path, n_ctx: int, threads: int) -> Any:
     try:
         from llama_cpp import Llama
     except ImportError:
         raise MissingDependency(INSTALL_HINT) from None
     check_runs(path)  # a build that cannot run here would kill this process on the first batch
     try:
-        return Llama(str(path), n_ctx=n_ctx, n_threads=threads or decode_threads(),
-                     n_threads_batch=threads or _cores(), seed=0, verbose=False)
+        return Llama(str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
+                     seed=0, verbose=False)
     except (ValueError, RuntimeError) as exc:
         raise ModelError(f"llama.cpp could not load {path}: {exc}") from exc
-
-
-def decode_threads(cores: int | None = None) -> int:
-    """Threads for generating one token at a time: every core up to four, half beyond.
-
-    llama.cpp takes half the cores, assuming two hardware threads per core; on a small
-    machine that leaves a core idle. On 2 shared cores (load ~1.6 from other work),
-    Qwen2.5-0.5B decoded 32 tokens/s on 2 threads against 19-21 on 1 (prompts: 146-154
-    against 141-142 tokens/s, unchanged).
-    """
-    cores = cores or _cores()
-    return cores if cores <= 4 else cores // 2
 
 
 def _cores() -> int:
