@@ -1,7 +1,7 @@
 """llama.cpp prompt and decode speed by build, thread count, OpenMP wait policy and load.
 
     python benchmarks/llama_speed.py                       # the installed build only
-    python benchmarks/llama_speed.py --build native=/tmp/native-wheel-unpacked
+    python benchmarks/llama_speed.py --build native=DIR --threads 1 2 auto --policies default
 
 Each measurement is a child process (``lore.models.llama_check.smoke_test``): load the model,
 evaluate a 512-token prompt in one batch (prefill), decode 64 tokens greedily one at a time.
@@ -9,7 +9,10 @@ evaluate a 512-token prompt in one batch (prefill), decode 64 tokens greedily on
 WHEEL DIR``), put first on the child's ``PYTHONPATH``, so builds are compared side by side in
 one run. ``search`` load is a second process running hybrid searches over the sample project
 without pause (the MiniLM query embedding takes the cores), as ``lore serve`` does while it
-answers. Medians of ``--repeats`` runs; writes ``results/llama_speed.json``.
+answers. ``auto`` threads is lore's own policy (``lore.models.load.llama_threads``): the cores
+that other processes left idle over the second before the run. Medians of ``--repeats`` runs,
+interleaved across configurations so that a drift in the machine touches each alike;
+writes ``results/llama_speed.json`` (``--out`` to change).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from rich.table import Table
 import lore
 from lore.models.gguf import resolve_gguf
 from lore.models.llama_check import built_features, smoke_test
+from lore.models.load import OtherLoad, llama_threads
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -64,25 +68,47 @@ def start_search_load(kb_dir: Path) -> subprocess.Popen[str]:
     return process
 
 
-def measure(model: Path, build: str | None, threads: int, policy: str, args: argparse.Namespace
-            ) -> dict[str, object]:
+def auto_threads() -> int:
+    """What ``LlamaRunner`` would choose now: the cores others left idle over one second."""
+    load = OtherLoad()
+    time.sleep(1.0)
+    return llama_threads(len(os.sched_getaffinity(0)), load.cores())
+
+
+def run_once(model: Path, build: str | None, threads: str, policy: str,
+             args: argparse.Namespace) -> tuple[int, float, float, str]:
+    """One child: the thread count used, prefill and decode tokens/s, llama.cpp's features."""
     env = {**os.environ, **WAIT_POLICIES[policy]}
     if build:
         env["PYTHONPATH"] = build + os.pathsep + env.get("PYTHONPATH", "")
-    prefill, decode, info = [], [], ""
+    count = auto_threads() if threads == "auto" else int(threads)
+    result = smoke_test(model, prompt_tokens=args.prompt, decode_tokens=args.decode,
+                        threads=count, env=env)
+    if not result.ok:
+        raise SystemExit(f"{build or 'installed'}: {result.detail}")
+    return count, result.prefill_tokens_per_s, result.decode_tokens_per_s, result.system_info
+
+
+def measure_load(model: Path, builds: dict[str, str | None], load: str,
+                 args: argparse.Namespace) -> list[dict[str, object]]:
+    """Every build, thread count and policy under one load, the repeats interleaved (round
+    robin), so that a drift in the machine's speed touches every configuration alike."""
+    configs = list(itertools.product(builds.items(), args.threads, args.policies))
+    runs: dict[int, list[tuple[int, float, float, str]]] = {i: [] for i in range(len(configs))}
     for _ in range(args.repeats):
-        result = smoke_test(model, prompt_tokens=args.prompt, decode_tokens=args.decode,
-                            threads=threads, env=env)
-        if not result.ok:
-            raise SystemExit(f"{build or 'installed'}: {result.detail}")
-        prefill.append(result.prefill_tokens_per_s)
-        decode.append(result.decode_tokens_per_s)
-        info = result.system_info
-    built = sorted(name for name, on in built_features(info).items()
-                   if on and (name.startswith(("AVX", "AMX", "F16C", "FMA", "BMI2"))))
-    return {"prefill_tokens_per_s": statistics.median(prefill),
-            "decode_tokens_per_s": statistics.median(decode),
-            "prefill_runs": prefill, "decode_runs": decode, "built_for": built}
+        for i, ((_, build), threads, policy) in enumerate(configs):
+            runs[i].append(run_once(model, build, threads, policy, args))
+    rows = []
+    for i, ((name, _), threads, policy) in enumerate(configs):
+        used, prefill, decode, infos = zip(*runs[i], strict=True)
+        built = sorted(feature for feature, on in built_features(infos[0]).items()
+                       if on and feature.startswith(("AVX", "AMX", "F16C", "FMA", "BMI2")))
+        rows.append({"build": name, "threads": threads, "omp_wait": policy, "load": load,
+                     "prefill_tokens_per_s": statistics.median(prefill),
+                     "decode_tokens_per_s": statistics.median(decode),
+                     "threads_used": list(used), "prefill_runs": list(prefill),
+                     "decode_runs": list(decode), "built_for": built})
+    return rows
 
 
 def main() -> None:
@@ -90,14 +116,16 @@ def main() -> None:
     parser.add_argument("--model", default="qwen-0.5b")
     parser.add_argument("--build", action="append", default=[], metavar="NAME=DIR",
                         help="another llama-cpp-python, unpacked into DIR (repeatable)")
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--threads", nargs="+", default=["1", "2", "auto"],
+                        help="thread counts, or auto for lore's policy")
     parser.add_argument("--policies", nargs="+", default=list(WAIT_POLICIES),
                         choices=list(WAIT_POLICIES))
     parser.add_argument("--loads", nargs="+", default=["quiet", "search"],
                         choices=["quiet", "search"])
     parser.add_argument("--prompt", type=int, default=512)
     parser.add_argument("--decode", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=RESULTS / "llama_speed.json")
     args = parser.parse_args()
     builds: dict[str, str | None] = {"installed": None}
     builds.update(dict(item.split("=", 1) for item in args.build))
@@ -108,24 +136,26 @@ def main() -> None:
         for load in args.loads:
             loader = start_search_load(kb_dir) if load == "search" and kb_dir else None
             try:
-                for (name, build), threads, policy in itertools.product(
-                        builds.items(), args.threads, args.policies):
-                    row = {"build": name, "threads": threads, "omp_wait": policy, "load": load,
-                           **measure(model, build, threads, policy, args)}
-                    rows.append(row)
-                    print(json.dumps({k: v for k, v in row.items() if "runs" not in k}),
-                          file=sys.stderr)
+                rows += measure_load(model, builds, load, args)
             finally:
                 if loader is not None:
                     loader.kill()
                     loader.wait()
     show(rows, args)
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "llama_speed.json"
+    out = args.out
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"machine": machine(), "model": args.model, "prompt": args.prompt,
                                "decode": args.decode, "repeats": args.repeats,
                                "when": time.strftime("%Y-%m-%d"), "rows": rows}, indent=2))
     print(f"wrote {out}", file=sys.stderr)
+
+
+def tier(built: list[str]) -> str:
+    """A build's instruction sets in a few words: its widest vector set, then extras."""
+    extras = [name.removeprefix("AVX512_").lower() for name in built
+              if name.startswith(("AVX512_", "AMX")) or name == "AVX_VNNI"]
+    base = "AVX-512" if "AVX512" in built else "AVX2" if "AVX2" in built else "SSE"
+    return base + (f" ({' '.join(extras)})" if extras else "")
 
 
 def show(rows: list[dict[str, object]], args: argparse.Namespace) -> None:
@@ -133,12 +163,15 @@ def show(rows: list[dict[str, object]], args: argparse.Namespace) -> None:
                         f"(median of {args.repeats})")
     for column in ("build", "built for", "load", "OpenMP wait", "threads", "prefill tok/s",
                    "decode tok/s"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=True)
     for row in rows:
-        table.add_row(str(row["build"]), " ".join(row["built_for"]),  # type: ignore[arg-type]
-                      str(row["load"]), str(row["omp_wait"]), str(row["threads"]),
+        used = sorted(set(row["threads_used"]))  # type: ignore[call-overload]
+        threads = f"auto ({'/'.join(map(str, used))})" if row["threads"] == "auto" else \
+            str(row["threads"])
+        table.add_row(str(row["build"]), tier(row["built_for"]),  # type: ignore[arg-type]
+                      str(row["load"]), str(row["omp_wait"]), threads,
                       f"{row['prefill_tokens_per_s']:.0f}", f"{row['decode_tokens_per_s']:.1f}")
-    Console().print(table)
+    Console(width=120).print(table)
 
 
 if __name__ == "__main__":

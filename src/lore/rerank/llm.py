@@ -81,10 +81,9 @@ class LlmReranker:
             ``qwen-1.5b``, ``smollm2``, a ``.gguf`` path or ``owner/repo/file.gguf``.
         passage_tokens: passages are cut to this many tokens (the judge's cost per passage).
         query_tokens: queries are cut to this many tokens.
-        threads: llama.cpp threads; ``None`` uses its defaults (all cores for prompts).
-            Its OpenMP threads spin while they wait, which on a machine shared with other
-            busy processes costs up to 5x: there, start the process with
-            ``OMP_WAIT_POLICY=PASSIVE`` or pass ``threads=1``.
+        threads: llama.cpp threads; ``None`` chooses before each prompt as many as other
+            work leaves cores idle (``lore.models.load``): its OpenMP threads spin while
+            they wait, so a thread whose core is taken stalls the rest.
         cache_dir: where split wheel models are reassembled; default ``~/.cache/lore/models``.
     """
 
