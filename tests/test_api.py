@@ -293,3 +293,48 @@ def test_search_reranks_its_top_hits(kb: lore.KnowledgeBase, corpus: Path) -> No
     assert "lexical" in hits[0].scores or "dense" in hits[0].scores
     with pytest.raises(ConfigError, match="unknown reranker"):
         kb.search("cache", rerank="nonsense:model")
+
+
+ANIMALS = {"dingo": "The dingo is a wild dog of Australia that hunts kangaroos at dusk.",
+           "okapi": "The okapi is a forest giraffe of the Congo with striped legs.",
+           "axolotl": "The axolotl is a salamander of Mexican lakes that regrows limbs.",
+           "quokka": "The quokka is a small wallaby of Rottnest Island that seems to smile.",
+           "kakapo": "The kakapo is a flightless night parrot of New Zealand forests."}
+MICROARRAYS = {f"array{i}": f"Microarray study {i} measured gene expression in tumour "
+               f"samples {i} with probe set {i} and normalisation method {i}." for i in range(8)}
+
+
+def write_notes(folder: Path, notes: dict[str, str]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in notes.items():
+        (folder / f"{name}.md").write_text(text)
+    return folder
+
+
+def dense_first_paths(base: lore.KnowledgeBase, notes: dict[str, str]) -> dict[str, str]:
+    return {name: Path(base.search(text, k=1, mode="dense")[0].path).stem
+            for name, text in notes.items()}
+
+
+@pytest.mark.parametrize("restore", ["backup", "delete"])
+def test_an_index_built_from_another_state_of_the_store_is_never_trusted(
+        tmp_path: Path, restore: str) -> None:
+    """Restoring lore.db from a backup, or deleting it, while index/ stays: the old index
+    held vectors for rowids that now name other chunks (a microarray abstract answered a
+    question about the dingo)."""
+    kb_dir = tmp_path / "kb"
+    with lore.open(kb_dir, model="hash") as base:
+        base.index([write_notes(tmp_path / "first", {"dingo": ANIMALS["dingo"]})])
+    backup = tmp_path / "backup.db"
+    backup.write_bytes((kb_dir / "lore.db").read_bytes())
+    with lore.open(kb_dir, model="hash") as base:
+        base.index([write_notes(tmp_path / "arrays", MICROARRAYS)])
+    for name in ("lore.db", "lore.db-wal", "lore.db-shm"):
+        (kb_dir / name).unlink(missing_ok=True)
+    if restore == "backup":
+        (kb_dir / "lore.db").write_bytes(backup.read_bytes())
+    with lore.open(kb_dir, model="hash") as base:
+        base.index([write_notes(tmp_path / "animals", ANIMALS)])
+        assert dense_first_paths(base, ANIMALS) == {name: name for name in ANIMALS}
+    with lore.open(kb_dir, model="hash") as base:  # and once saved, from the saved copy
+        assert dense_first_paths(base, ANIMALS) == {name: name for name in ANIMALS}

@@ -73,4 +73,24 @@ def test_asking_for_another_kind_rebuilds_the_saved_index(tmp_path: Path) -> Non
     assert derived.kind == "none" and derived.current().kind == "exact"  # loaded as saved
     derived.save()
     assert derived.current().kind == "lsh" and isinstance(derived.current(), LshIndex)
-    assert [p.name for p in tmp_path.iterdir() if p.is_dir()] == [f"{derived.seq}-lsh"]
+    assert [p.name.rsplit("-", 1)[0] for p in tmp_path.iterdir() if p.is_dir()] == \
+        [f"{derived.seq}-lsh"]
+
+
+def test_a_copy_saved_from_another_store_is_rebuilt(tmp_path: Path) -> None:
+    store, vectors = filled_store(40, seed=1)
+    DerivedIndex(store, tmp_path, VectorFeed(store, DIM, IndexConfig())).save()
+    other, other_vectors = filled_store(40, seed=2)  # same rowids, other vectors
+    index = DerivedIndex(other, tmp_path, VectorFeed(other, DIM, IndexConfig())).current()
+    keys, _ = other.chunk_vectors(dim=DIM)
+    found, scores = index.search(other_vectors[5], k=1)
+    assert found[0] == keys[5] and scores[0] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_an_unchanged_index_is_not_written_again(tmp_path: Path) -> None:
+    store, _ = filled_store(40)
+    derived = DerivedIndex(store, tmp_path, VectorFeed(store, DIM, IndexConfig()))
+    derived.save()
+    first = (tmp_path / "CURRENT").read_text()
+    DerivedIndex(store, tmp_path, VectorFeed(store, DIM, IndexConfig())).save()
+    assert (tmp_path / "CURRENT").read_text() == first

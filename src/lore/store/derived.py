@@ -6,6 +6,12 @@ log past its ``seq``; a missing, corrupt or too-old copy is rebuilt from the sto
 fresh directory and a ``CURRENT`` pointer is replaced atomically, so a reader never sees a
 half-written index. Two indexes are derived this way: the vector index and the BM25 index.
 
+A saved copy is bound to the store it was built from: each save draws a random token, writes
+it into the copy's ``state.json`` and then into the store's meta (``derived:<name>``), and a
+copy whose token is not the store's is rebuilt. So a store restored from a backup, deleted and
+indexed anew, or paired with another knowledge base's ``index/`` never lends its chunk rowids
+to vectors or terms of other chunks; a crash between the two writes costs one rebuild.
+
 Layout::
 
     index/<name>/CURRENT           name of the live directory
@@ -18,6 +24,7 @@ import json
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Generic, Protocol, TypeVar
@@ -156,14 +163,17 @@ class DerivedIndex(Generic[IndexT]):
         if not self._feed.fits(index):
             self._rebuild()
             index = self.current()
+        if self._saved(index.kind):
+            return
         self._directory.mkdir(parents=True, exist_ok=True)
-        name = f"{self.seq}-{index.kind}"
-        if not (self._directory / name).exists():
-            staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self._directory))
-            index.save(staging)
-            (staging / _STATE).write_text(json.dumps({"seq": self.seq}))
-            os.replace(staging, self._directory / name)
+        token = uuid.uuid4().hex
+        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self._directory))
+        index.save(staging)
+        (staging / _STATE).write_text(json.dumps({"seq": self.seq, "token": token}))
+        name = f"{self.seq}-{index.kind}-{token[:8]}"
+        os.replace(staging, self._directory / name)
         _write_atomically(self._directory / _POINTER, name)
+        self._store.set_meta({self._token_key: token})
         self._remove_stale(keep=name)
 
     def reset(self) -> None:
@@ -180,17 +190,38 @@ class DerivedIndex(Generic[IndexT]):
     def _changes_floor(self) -> int:
         return int(self._store.get_meta("changes_floor") or 0)
 
+    @property
+    def _token_key(self) -> str:
+        return f"derived:{self._directory.name if self._directory else ''}"
+
     def _load_or_rebuild(self) -> None:
         live = self._live_directory()
         if live is not None:
             try:
-                seq = int(json.loads((live / _STATE).read_text())["seq"])
-                if seq >= self._changes_floor():
+                state = json.loads((live / _STATE).read_text())
+                seq = int(state["seq"])
+                if self._matches(str(state["token"]), seq):
                     self._index, self.seq = self._feed.load(live), seq
                     return
-            except (OSError, ValueError, KeyError, StoreError):
+            except (OSError, ValueError, KeyError, TypeError, StoreError):
                 pass  # a damaged copy is only a cache: rebuild it
         self._rebuild()
+
+    def _saved(self, kind: str) -> bool:
+        """The live copy already holds this very index: same store, change and kind."""
+        live = self._live_directory()
+        if live is None or not live.name.startswith(f"{self.seq}-{kind}-"):
+            return False
+        try:
+            state = json.loads((live / _STATE).read_text())
+            return bool(state["seq"] == self.seq and self._matches(str(state["token"]), self.seq))
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+
+    def _matches(self, token: str, seq: int) -> bool:
+        """The copy was saved from this store, and the store's log still reaches back to it."""
+        return (token == self._store.get_meta(self._token_key)
+                and self._changes_floor() <= seq <= self._store.last_change())
 
     def _live_directory(self) -> Path | None:
         if self._directory is None:
