@@ -96,19 +96,21 @@ def main() -> None:
 @click.option("--exclude", multiple=True, help="Skip files matching this glob (repeatable).")
 @click.option("--hidden", is_flag=True, help="Also index hidden files and folders.")
 @click.option("--no-gitignore", is_flag=True, help="Index files that .gitignore excludes.")
+@click.option("--follow-links", is_flag=True,
+              help="Also index files that symlinks point to outside the given folders.")
 @click.option("--jsonl", is_flag=True, help="Stream one JSON line per indexed document.")
 @click.option("--ann", type=click.Choice(get_args(AnnChoice)), envvar="LORE_ANN",
               help="Vector index (default auto: by size). Naming a kind other than the saved "
                    "one rebuilds it.")
 @json_option
 def index(paths: tuple[Path, ...], kb: Path | None, model: str | None, include: tuple[str, ...],
-          exclude: tuple[str, ...], hidden: bool, no_gitignore: bool, jsonl: bool,
-          ann: AnnChoice | None, as_json: bool) -> None:
+          exclude: tuple[str, ...], hidden: bool, no_gitignore: bool, follow_links: bool,
+          jsonl: bool, ann: AnnChoice | None, as_json: bool) -> None:
     """Index files and folders. Unchanged files cost nothing; vanished files leave."""
     config = LoreConfig.from_env(os.environ)
     config = dataclasses.replace(config, ingest=dataclasses.replace(
         config.ingest, include=include, exclude=exclude, hidden=hidden,
-        respect_gitignore=not no_gitignore))
+        respect_gitignore=not no_gitignore, follow_outside_links=follow_links))
     if ann is not None:
         config = dataclasses.replace(config, index=dataclasses.replace(config.index, ann=ann))
     listener = ProgressListener(events=jsonl, bars=not (as_json or jsonl))

@@ -50,6 +50,10 @@ class IngestConfig:
     hidden: bool = False
     """Index hidden files and folders (names starting with a dot)."""
     respect_gitignore: bool = True
+    follow_outside_links: bool = False
+    """Index files that symlinks point to outside the folders being indexed (each reported as
+    a warning). Off: a cloned repository could otherwise pull ``~/.ssh`` into a knowledge
+    base that is then served."""
     code_view: CodeView = "both"
     """What search reads of a code chunk: a natural-language description built by program
     analysis (split name, signature, docstring, comments, path), the code, or both."""

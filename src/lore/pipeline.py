@@ -109,14 +109,17 @@ class IndexRun:
 
     def run(self, roots: Sequence[Path]) -> IndexReport:
         started = time.perf_counter()
-        files = list(discover([r.expanduser() for r in roots], self._config))
+        roots = [r.expanduser() for r in roots]
+        files = list(discover(roots, self._config, on_skip=self._skip))
         self._listener.on_scanned(len(files))
-        for path in files:
-            self._visit(path)
+        inside = [str(root.resolve()) for root in roots]
+        keys = [_file_key(path, inside) for path in files]
+        for path, key in zip(files, keys, strict=True):
+            self._visit(path, key)
             if len(self._queued_views) >= PENDING_LIMIT:
                 self._drain()
         self._drain()
-        self.visited = {str(p.resolve()) for p in files}
+        self.visited = set(keys)
         self._remove_vanished(roots, self.visited)
         self._counts.embedded += embed_missing(self._store, self._embedder, self._listener)
         self._store.drop_orphan_vectors()
@@ -124,9 +127,8 @@ class IndexRun:
 
     # -- reading files ---------------------------------------------------------------------
 
-    def _visit(self, path: Path) -> None:
+    def _visit(self, path: Path, resolved: str) -> None:
         self._counts.files_seen += 1
-        resolved = str(path.resolve())
         self._listener.on_file(resolved)
         try:
             record = self._changed_record(path, resolved)
@@ -149,12 +151,12 @@ class IndexRun:
             raise IngestError(resolved, f"cannot read: {exc.strerror}") from None
         known = self._store.file_record(resolved)
         if self._reparse:
-            return FileRecord(resolved, stat.st_size, stat.st_mtime, _hash_file(path))
+            return FileRecord(resolved, stat.st_size, stat.st_mtime, _hash_file(path, resolved))
         if known and known.size == stat.st_size and known.mtime == stat.st_mtime:
             return None
         if stat.st_size > self._config.max_file_bytes:
             return FileRecord(resolved, stat.st_size, stat.st_mtime, "")  # parse_file reports it
-        digest = _hash_file(path)
+        digest = _hash_file(path, resolved)
         record = FileRecord(resolved, stat.st_size, stat.st_mtime, digest)
         if known and known.hash == digest:
             self._store.write([], files=[record])  # touched, not changed: remember the mtime
@@ -299,10 +301,20 @@ def _under(path: str, prefixes: Sequence[str]) -> bool:
     return any(path == p or path.startswith(p.rstrip(os.sep) + os.sep) for p in prefixes)
 
 
-def _hash_file(path: Path, block: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for piece in iter(lambda: handle.read(block), b""):
-            digest.update(piece)
-    return digest.hexdigest()
+def _file_key(path: Path, inside: Sequence[str]) -> str:
+    """What the store calls a file: its resolved path, or, for a file reached through a
+    symlink that leaves the roots (followed on request), the link's own path, so that
+    ``lore rm`` of the folder removes it too."""
+    resolved = str(path.resolve())
+    return resolved if _under(resolved, inside) else str(path.absolute())
 
+
+def _hash_file(path: Path, name: str, block: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            for piece in iter(lambda: handle.read(block), b""):
+                digest.update(piece)
+    except OSError as exc:
+        raise IngestError(name, f"cannot read: {exc.strerror}") from None
+    return digest.hexdigest()

@@ -8,6 +8,7 @@ import pytest
 from lore.config import IngestConfig
 from lore.errors import IngestError
 from lore.ingest.walk import discover
+from lore.types import Skipped
 
 
 def make(root: Path, *files: str) -> None:
@@ -114,3 +115,49 @@ def test_symlinked_folders_are_not_followed(tmp_path: Path) -> None:
     (tree / "broken.txt").symlink_to(tree / "missing.txt")
     assert found(tree) == ["a/real.txt"]
     assert found(tree / "out") == ["secret.txt"]
+
+
+def discover_reporting(roots: list[Path], config: IngestConfig | None = None
+                       ) -> tuple[list[str], dict[str, str]]:
+    skipped: list[Skipped] = []
+    files = [p.name for p in discover(roots, config or IngestConfig(), on_skip=skipped.append)]
+    return files, {Path(item.path).name: item.reason for item in skipped}
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symlinks")
+def test_a_symlink_to_a_file_outside_the_roots_is_skipped_and_reported(tmp_path: Path) -> None:
+    make(tmp_path / "home", "secret.txt")
+    corpus = tmp_path / "corpus"
+    make(corpus, "note.txt")
+    (corpus / "passwd_link.txt").symlink_to(tmp_path / "home" / "secret.txt")
+    files, skipped = discover_reporting([corpus])
+    assert files == ["note.txt"]
+    assert "outside the folders being indexed" in skipped["passwd_link.txt"]
+    assert "--follow-links" in skipped["passwd_link.txt"]
+    followed, warned = discover_reporting([corpus], IngestConfig(follow_outside_links=True))
+    assert followed == ["note.txt", "passwd_link.txt"]
+    assert warned["passwd_link.txt"].startswith("indexed through a symlink to ")
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symlinks")
+def test_a_symlink_into_another_root_is_followed(tmp_path: Path) -> None:
+    make(tmp_path / "shared", "common.txt")
+    corpus = tmp_path / "corpus"
+    make(corpus, "note.txt")
+    (corpus / "link.txt").symlink_to(tmp_path / "shared" / "common.txt")
+    files, skipped = discover_reporting([corpus, tmp_path / "shared"])
+    assert files == ["link.txt", "note.txt"] and skipped == {}  # common.txt: the same file
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symlinks")
+def test_a_symlink_loop_and_a_dangling_link_are_reported_and_the_walk_goes_on(
+        tmp_path: Path) -> None:
+    folder = tmp_path / "d"
+    make(folder, "c.txt")
+    (folder / "a.txt").symlink_to("b.txt")
+    (folder / "b.txt").symlink_to("a.txt")
+    (folder / "gone.txt").symlink_to("missing.txt")
+    files, skipped = discover_reporting([folder])
+    assert files == ["c.txt"]
+    assert skipped == {"a.txt": "a symlink loop", "b.txt": "a symlink loop",
+                       "gone.txt": "a dangling symlink: its target does not exist"}

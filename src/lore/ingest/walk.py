@@ -4,12 +4,18 @@ The walk is depth-first in sorted name order, so the same tree always yields the
 sequence. It honours ``.gitignore`` files (nested ones too, and those of the enclosing git
 repository above a root), skips hidden entries unless asked, and never enters version-control,
 dependency, cache or knowledge-base folders.
+
+Symlinks: folders behind them are never entered (they could loop or leave the tree); a
+symlinked file is indexed when its target lies inside one of the roots, and otherwise skipped
+and reported unless ``IngestConfig.follow_outside_links`` says to follow it. Loops, dangling
+links and folders that cannot be listed are reported too; none of them stops the walk.
 """
 
 from __future__ import annotations
 
+import errno
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +23,9 @@ import pathspec
 
 from lore.config import DEFAULT_KB_DIR, IngestConfig
 from lore.errors import IngestError
+from lore.types import Skipped
+
+OnSkip = Callable[[Skipped], None]
 
 ALWAYS_SKIPPED = frozenset({
     ".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv", ".tox", ".nox",
@@ -42,16 +51,22 @@ class _Filters:
     exclude: pathspec.GitIgnoreSpec | None
     hidden: bool
     gitignore: bool
+    inside: tuple[str, ...]
+    """The resolved roots: a symlink's target must lie under one of them."""
+    follow_outside: bool
+    on_skip: OnSkip
 
 
-def discover(roots: Sequence[Path], config: IngestConfig) -> Iterator[Path]:
+def discover(roots: Sequence[Path], config: IngestConfig,
+             on_skip: OnSkip | None = None) -> Iterator[Path]:
     """Yield every file to index under ``roots``, each once, in a deterministic order.
 
     A root that is a file is always yielded, even if hidden or excluded. Inside folders,
     ``config.include``/``config.exclude`` are gitignore-style globs matched against the path
     relative to the root (``*.py`` matches at any depth, ``docs/*.md`` only directly in docs).
-    Symlinked folders are not followed (they could loop or leave the tree); symlinked files are.
-    Folders that cannot be listed are skipped.
+    Symlinks are handled as the module docstring says; what is skipped, and why, goes to
+    ``on_skip`` (symlinks leading outside the roots, loops, dangling links, folders that cannot
+    be listed; a followed outside link is reported as a warning).
 
     Raises:
         IngestError: a root does not exist.
@@ -63,6 +78,8 @@ def discover(roots: Sequence[Path], config: IngestConfig) -> Iterator[Path]:
     filters = _Filters(
         include=_spec(config.include), exclude=_spec(config.exclude),
         hidden=config.hidden, gitignore=config.respect_gitignore,
+        inside=tuple(os.path.realpath(root) for root in roots),
+        follow_outside=config.follow_outside_links, on_skip=on_skip or (lambda _: None),
     )
     seen: set[Path] = set()
     for root in roots:
@@ -91,15 +108,46 @@ def _walk(folder: Path, rel: str, ignores: list[_Ignore], filters: _Filters) -> 
         ignores = ignores + _read_ignore(folder / ".gitignore", rel)
     try:
         entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
-    except OSError:
+    except OSError as exc:
+        filters.on_skip(Skipped(str(folder), f"folder cannot be listed: {exc.strerror}"))
         return
     for entry in entries:
         path_rel = f"{rel}{entry.name}"
         if entry.is_dir(follow_symlinks=False):
             if _enter(entry, path_rel, ignores, filters):
                 yield from _walk(Path(entry.path), path_rel + "/", ignores, filters)
-        elif entry.is_file() and _keep_file(entry.name, path_rel, ignores, filters):
+        elif _keep_file(entry.name, path_rel, ignores, filters) and \
+                _is_indexable_file(entry, filters):
             yield Path(entry.path)
+
+
+def _is_indexable_file(entry: os.DirEntry[str], filters: _Filters) -> bool:
+    """A regular file, or a symlink to one inside the roots (or outside, when allowed)."""
+    if not entry.is_symlink():
+        return entry.is_file(follow_symlinks=False)
+    try:
+        is_file = os.stat(entry.path).st_mode & 0o170000 == 0o100000
+    except OSError as exc:
+        why = ("a symlink loop" if exc.errno == errno.ELOOP else
+               "a dangling symlink: its target does not exist")
+        filters.on_skip(Skipped(entry.path, why))
+        return False
+    if not is_file:
+        return False
+    target = os.path.realpath(entry.path)
+    if any(_within(target, root) for root in filters.inside):
+        return True
+    if filters.follow_outside:
+        filters.on_skip(Skipped(entry.path, f"indexed through a symlink to {target}, outside "
+                                            "the folders being indexed"))
+        return True
+    filters.on_skip(Skipped(entry.path, f"a symlink to {target}, outside the folders being "
+                                        "indexed; lore index --follow-links indexes it"))
+    return False
+
+
+def _within(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
 def _enter(entry: os.DirEntry[str], rel: str, ignores: list[_Ignore], filters: _Filters) -> bool:
