@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from lore.testing.server import add_documents, bearer, make_app, wait_for_job
+from lore.testing.server import add_documents, bearer, make_app, serving, wait_for_job
 
 pytestmark = pytest.mark.slow
 
@@ -172,3 +173,37 @@ def test_a_deleted_collection_takes_its_keys_along(client: TestClient, app: Fast
     client.delete("/collections/docs", headers=admin)
     client.post("/collections", json={"name": "docs"}, headers=admin)
     assert client.get("/collections/docs", headers=reader).status_code == 401
+
+
+def first_reply(url: str, head: bytes, body: bytes) -> bytes:
+    """Send a request's headers and only the start of the body it promises; the server's
+    reply, which must come without waiting for the rest."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(head + b"\r\n" + body)
+        return connection.recv(65536)
+
+
+def promised(path: str, length: int, key: str | None = None) -> bytes:
+    auth = f"Authorization: Bearer {key}\r\n" if key else ""
+    return (f"POST {path} HTTP/1.1\r\nHost: localhost\r\n{auth}"
+            f"Content-Type: multipart/form-data; boundary=zz\r\n"
+            f"Content-Length: {length}\r\n").encode()
+
+
+def test_a_body_without_a_key_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    """A 200 MiB multipart body to a JSON route without a key was read before its 401."""
+    app = make_app(tmp_path / "server")
+    with serving(app) as url:
+        reply = first_reply(url, promised("/collections/alpha/search", 200 << 20), b"x" * 65536)
+    assert reply.startswith(b"HTTP/1.1 401"), reply[:200]
+
+
+def test_a_json_route_keeps_its_own_limit_whatever_the_content_type(tmp_path: Path) -> None:
+    app = make_app(tmp_path / "server")
+    with serving(app) as url:
+        key = app.state.server.keys.create("*", "admin")
+        reply = first_reply(url, promised("/collections/alpha/search", 20 << 20, key),
+                            b"x" * 65536)
+    assert reply.startswith(b"HTTP/1.1 413"), reply[:200]
+    assert b"8,388,608 bytes" in reply

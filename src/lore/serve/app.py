@@ -11,6 +11,7 @@ Routes: ``lore.serve.routes`` (collections, documents, jobs, search, ask, status
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -21,9 +22,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lore.config import LoreConfig
 from lore.serve import openai_api, routes
-from lore.serve.errors import error_response, install_handlers
+from lore.serve.errors import ApiError, error_response, install_handlers
 from lore.serve.mcp import McpEndpoint
-from lore.serve.state import Server
+from lore.serve.state import Server, key_for
 
 
 def create_app(config: LoreConfig) -> FastAPI:
@@ -49,7 +50,7 @@ def create_app(config: LoreConfig) -> FastAPI:
     app.include_router(openai_api.router)
     app.add_api_route("/", page, methods=["GET"], include_in_schema=False)
     app.router.routes.append(mcp.route())  # MCP over streamable HTTP at /mcp
-    app.add_middleware(BodyLimit, json_limit=config.serve.max_body_bytes,
+    app.add_middleware(BodyGuard, json_limit=config.serve.max_body_bytes,
                        upload_limit=config.serve.max_upload_bytes)
     return app
 
@@ -66,21 +67,30 @@ def page() -> HTMLResponse:
     return HTMLResponse(html)
 
 
-class BodyLimit:
-    """Refuses request bodies over the limit (413) before reading them whole: by the declared
-    length when there is one, else by counting as the body arrives."""
+class BodyGuard:
+    """Judges a request before its body is read. A body needs a valid key (401 otherwise,
+    the body unread), and stays within its own route's limit (413): the upload limit for
+    files sent to a collection's documents, the JSON limit for every other body, whatever
+    content type it claims. Checked by the declared length when there is one, else counted as
+    the body arrives. So a body without a key, or aimed at the wrong route, costs the server
+    its headers only."""
 
     def __init__(self, app: ASGIApp, json_limit: int, upload_limit: int) -> None:
         self.app, self.json_limit, self.upload_limit = app, json_limit, upload_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        headers = dict(scope["headers"]) if scope["type"] == "http" else {}
+        if scope["type"] != "http" or not _has_body(scope, headers):
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
-        multipart = headers.get(b"content-type", b"").startswith(b"multipart/")
-        # An upload request may carry several files, each within the per-file limit.
-        limit = self.upload_limit * 4 if multipart else self.json_limit
+        try:
+            key_for(scope["app"].state.server,
+                    headers.get(b"authorization", b"").decode("latin-1"))
+        except ApiError as error:
+            response = error_response(error.status, error.code, error.message, error.headers)
+            await response(scope, receive, send)
+            return
+        limit = self._limit(scope, headers)
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await _too_large(limit, scope, receive, send)
@@ -99,6 +109,20 @@ class BodyLimit:
             await self.app(scope, counted, send)
         except _TooLarge:
             await _too_large(limit, scope, receive, send)
+
+    def _limit(self, scope: Scope, headers: dict[bytes, bytes]) -> int:
+        multipart = headers.get(b"content-type", b"").startswith(b"multipart/")
+        if multipart and _UPLOAD_ROUTE.fullmatch(scope["path"]):
+            return self.upload_limit * 4  # several files, each within the per-file limit
+        return self.json_limit
+
+
+_UPLOAD_ROUTE = re.compile(r"/collections/[^/]+/documents/?")
+
+
+def _has_body(scope: Scope, headers: dict[bytes, bytes]) -> bool:
+    declared = headers.get(b"content-length")
+    return (declared is not None and declared != b"0") or b"transfer-encoding" in headers
 
 
 class _TooLarge(Exception):

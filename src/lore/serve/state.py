@@ -60,14 +60,18 @@ def server(request: Request) -> Server:
 
 def authenticate(request: Request) -> Key:
     """The request's live API key (``Authorization: Bearer lore_...``), or 401."""
-    header = request.headers.get("authorization", "")
+    return key_for(server(request), request.headers.get("authorization", ""))
+
+
+def key_for(state: Server, header: str) -> Key:
+    """The live key an ``Authorization`` header names, or 401 saying what is wrong."""
     scheme, _, token = header.partition(" ")
     if not header:
         raise unauthorized("no API key: send 'Authorization: Bearer <key>'; create one with "
                            "`lore keys create`")
     if scheme.lower() != "bearer" or not token.strip():
         raise unauthorized("malformed Authorization header: use 'Bearer <key>'")
-    key = server(request).keys.verify(token.strip())
+    key = state.keys.verify(token.strip())
     if key is None:
         raise unauthorized("the API key is unknown or revoked; create a new one with "
                            "`lore keys create`")
