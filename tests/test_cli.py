@@ -83,12 +83,31 @@ def test_jsonl_streams_one_event_per_document(runner: CliRunner, corpus: Path,
     (["search", "x", "--where", "colour=red"], "unknown filter field"),
     (["rm", "nowhere"], "nothing indexed"),
 ])
-def test_bad_input_is_one_line_and_exit_code_2(runner: CliRunner, tmp_path: Path,
+def test_bad_input_is_one_line_and_exit_code_2(runner: CliRunner, tmp_path: Path, corpus: Path,
                                                args: list[str], message: str) -> None:
+    assert invoke(runner, "index", str(corpus), "--kb", str(tmp_path / "kb"))[0] == 0
     code, _, err = invoke(runner, *args, "--kb", str(tmp_path / "kb"))
     assert code == 2
     assert message in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", [["search", "x"], ["ask", "x?"], ["status"], ["rm", "a"]])
+def test_a_mistyped_kb_is_an_error_not_an_empty_one(runner: CliRunner, tmp_path: Path,
+                                                    command: list[str]) -> None:
+    code, _, err = invoke(runner, *command, "--kb", str(tmp_path / "kbb"))
+    assert code == 2 and "no knowledge base at" in err and "lore index" in err
+    assert not (tmp_path / "kbb").exists()
+
+
+@pytest.mark.parametrize("kb", ["afile/sub", "/proc/newdir", "/sys/newdir"])
+def test_a_kb_folder_that_cannot_be_made_is_one_line(runner: CliRunner, tmp_path: Path,
+                                                     corpus: Path, kb: str) -> None:
+    (tmp_path / "afile").write_text("x")
+    path = tmp_path / kb if kb.startswith("afile") else Path(kb)
+    code, _, err = invoke(runner, "index", str(corpus), "--kb", str(path))
+    assert code == 2 and "cannot create the knowledge base folder" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
 def test_a_file_as_kb_is_refused(runner: CliRunner, tmp_path: Path) -> None:

@@ -68,7 +68,8 @@ def resolve_kb_dir(explicit: str | Path | None, environ: Mapping[str, str]) -> P
 
 
 def open(path: str | Path | None = None, *, model: str | None = None,
-         config: LoreConfig | None = None, switch_model: bool = False) -> KnowledgeBase:
+         config: LoreConfig | None = None, switch_model: bool = False,
+         create: bool = True) -> KnowledgeBase:
     """Open (or create) the knowledge base in directory ``path``.
 
     Args:
@@ -77,21 +78,20 @@ def open(path: str | Path | None = None, *, model: str | None = None,
             (or the configured default for a new one); naming a different one is an error.
         config: settings; default ``LoreConfig.from_env(os.environ)``.
         switch_model: accept a ``model`` other than the recorded one, to ``reembed`` with it.
+        create: make a new knowledge base when there is none; ``False`` raises a
+            ``StoreError`` instead (a mistyped path then says so rather than finding nothing).
     """
     config = config or LoreConfig.from_env(os.environ)
     directory = resolve_kb_dir(path, os.environ) if path is not None else config.kb_dir
-    return KnowledgeBase(directory, config, model, switch_model=switch_model)
+    return KnowledgeBase(directory, config, model, switch_model=switch_model, create=create)
 
 
 class KnowledgeBase:
     """A directory holding the store (``lore.db``) and its derived vector index (``index/``)."""
 
     def __init__(self, directory: Path, config: LoreConfig, model: str | None = None, *,
-                 switch_model: bool = False) -> None:
-        if directory.exists() and not directory.is_dir():
-            raise ConfigError(f"knowledge base path {directory} is a file; point --kb (or "
-                              "LORE_HOME) at a directory, which lore creates when missing")
-        directory.mkdir(parents=True, exist_ok=True)
+                 switch_model: bool = False, create: bool = True) -> None:
+        _prepare_directory(directory, create)
         self.directory = directory
         self.config = config
         self._store = SqliteStore(directory / STORE_FILE)
@@ -283,7 +283,7 @@ class KnowledgeBase:
             chunks=self._store.chunk_count(), vectors=self._store.vector_count(),
             embedder=self._store.get_meta("embedder") or self._model,
             dimension=int(self._store.get_meta("dimension") or self._embedder.dim),
-            ann=self._vectors.kind if self._vectors.kind != "none" else self._saved_ann_kind(),
+            ann=self._vectors.kind if self._vectors.kind != "none" else self._vectors.saved_kind(),
             store_bytes=self._store.size_bytes(),
             index_bytes=self._vectors.size_bytes() + self._terms.size_bytes(),
             last_update=self._store.get_meta("last_update") or "never",
@@ -391,13 +391,10 @@ class KnowledgeBase:
             self._store.set_meta({"embedder": model, "dimension": str(self._embedder.dim),
                                   "embedder_reason": self._model_reason})
 
-    def _saved_ann_kind(self) -> str:
-        pointer = self.directory / "index" / "vectors" / "CURRENT"
-        return pointer.read_text().split("-", 1)[-1].strip() if pointer.exists() else "none"
-
     @contextmanager
     def _writer(self) -> Iterator[None]:
         """One writer per knowledge base; readers never wait for it."""
+        self._store.require_writable()
         with (self.directory / ".write.lock").open("w") as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -408,6 +405,22 @@ class KnowledgeBase:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _prepare_directory(directory: Path, create: bool) -> None:
+    """Make sure ``directory`` can hold a knowledge base, creating it when ``create``."""
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(f"knowledge base path {directory} is a file; point --kb (or "
+                          "LORE_HOME) at a directory, which lore creates when missing")
+    if not create and not (directory / STORE_FILE).exists():
+        raise StoreError(f"no knowledge base at {directory}: check the path (--kb or "
+                         f"LORE_HOME), or build one with `lore index PATH --kb {directory}`")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the knowledge base folder {directory}: "
+                          f"{exc.strerror}; point --kb (or LORE_HOME) at a folder you may "
+                          "write") from None
 
 
 def _ranking(keys: np.ndarray, scores: np.ndarray) -> Ranking:

@@ -67,11 +67,14 @@ def json_option(command: F) -> F:
 
 @contextmanager
 def opened(kb: Path | None, model: str | None = None, switch_model: bool = False,
-           config: LoreConfig | None = None) -> Iterator[api.KnowledgeBase]:
-    """The knowledge base, with LoreErrors turned into one-line usage errors."""
+           config: LoreConfig | None = None, create: bool = False
+           ) -> Iterator[api.KnowledgeBase]:
+    """The knowledge base, with LoreErrors turned into one-line usage errors. Only ``index``
+    creates one: a mistyped ``--kb`` elsewhere is an error, not an empty result."""
     try:
         with api.open(kb if kb is not None else api.resolve_kb_dir(None, os.environ),
-                      model=model, switch_model=switch_model, config=config) as base:
+                      model=model, switch_model=switch_model, config=config,
+                      create=create) as base:
             yield base
     except LoreError as error:
         raise LoreUsageError(str(error)) from None
@@ -114,7 +117,7 @@ def index(paths: tuple[Path, ...], kb: Path | None, model: str | None, include: 
     if ann is not None:
         config = dataclasses.replace(config, index=dataclasses.replace(config.index, ann=ann))
     listener = ProgressListener(events=jsonl, bars=not (as_json or jsonl))
-    with opened(kb, model, config=config) as base, listener:
+    with opened(kb, model, config=config, create=True) as base, listener:
         report = base.index(list(paths), listener)
     if as_json:
         click.echo(json.dumps(plain(report), ensure_ascii=False))

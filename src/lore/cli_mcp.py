@@ -30,7 +30,7 @@ def mcp(kb: Path | None) -> None:
 
     directory = resolve_kb_dir(kb, os.environ)
     try:
-        base = lore.open(directory)
+        base = lore.open(directory, create=False)
     except LoreError as error:
         raise click.ClickException(str(error)) from None
     with base:

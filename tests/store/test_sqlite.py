@@ -1,4 +1,7 @@
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -7,7 +10,9 @@ import pytest
 from lore.errors import SchemaVersionError, StoreError
 from lore.retrieve.analyze import analyze
 from lore.store.bm25 import BM25Index
+from lore.store.migrations import SCHEMA_VERSION
 from lore.store.sqlite import DocumentWrite, FileRecord, SqliteStore, where_clause
+from lore.testing.permissions import as_ordinary_user
 from lore.types import Chunk, Document, Filter
 
 
@@ -147,3 +152,77 @@ def test_readers_see_only_committed_state_while_a_writer_works(tmp_path: Path) -
         db.execute("DELETE FROM chunks")
         assert reader.chunk_count() == 1  # the reader is not blocked and sees the old state
     assert reader.chunk_count() == 0
+
+
+@pytest.mark.parametrize(("version", "message"), [
+    (-1, "says schema version -1, which no lore writes"),
+    (0, "says schema version 0, but upgrading it failed"),
+])
+def test_a_store_whose_version_was_changed_says_so(tmp_path: Path, version: int,
+                                                   message: str) -> None:
+    SqliteStore(tmp_path / "lore.db").close()
+    with sqlite3.connect(tmp_path / "lore.db") as db:
+        db.execute(f"PRAGMA user_version = {version}")
+    with pytest.raises(SchemaVersionError, match=message) as error:
+        SqliteStore(tmp_path / "lore.db")
+    assert "move it aside" in str(error.value) and "damaged" not in str(error.value)
+
+
+RACE = """
+import sys, time
+from pathlib import Path
+from lore.store.sqlite import SqliteStore
+start = float(sys.argv[2])
+for i in range(int(sys.argv[3])):
+    while time.time() < start + i * 0.2:
+        pass
+    SqliteStore(Path(sys.argv[1]) / f"{i}.db").close()
+"""
+
+
+def test_two_processes_creating_one_store_at_once_both_succeed(tmp_path: Path) -> None:
+    start, rounds = time.time() + 3, 15
+    racers = [subprocess.Popen([sys.executable, "-c", RACE, str(tmp_path), str(start),
+                                str(rounds)], stderr=subprocess.PIPE, text=True)
+              for _ in range(2)]
+    errors = [racer.communicate(timeout=120)[1] for racer in racers]
+    assert [racer.returncode for racer in racers] == [0, 0], errors
+    for i in range(rounds):
+        assert SqliteStore(tmp_path / f"{i}.db").schema_version == SCHEMA_VERSION
+
+
+READ_ONLY = """
+import sys
+import lore
+from lore.errors import StoreError
+with lore.open(sys.argv[1], create=False) as kb:
+    print(kb.search("lighthouses", k=1)[0].path)
+    try:
+        kb.index([sys.argv[2]])
+    except StoreError as error:
+        print(error)
+"""
+
+
+def test_a_read_only_knowledge_base_is_searched_and_refuses_writes_plainly(
+        tmp_path: Path) -> None:
+    import lore
+
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "a.md").write_text("Lighthouses guide ships at night.\n")
+    with lore.open(tmp_path / "kb", model="hash") as kb:
+        kb.index([notes])
+    for path in [tmp_path / "kb", *(tmp_path / "kb").rglob("*")]:
+        path.chmod(path.stat().st_mode & ~0o222)
+    try:
+        done = subprocess.run([sys.executable, "-c", READ_ONLY, str(tmp_path / "kb"),
+                               str(notes)], capture_output=True, text=True, timeout=300,
+                              preexec_fn=as_ordinary_user)
+    finally:
+        for path in [tmp_path / "kb", *(tmp_path / "kb").rglob("*")]:
+            path.chmod(path.stat().st_mode | 0o200)
+    assert done.returncode == 0, done.stderr
+    found, refusal = done.stdout.strip().splitlines()
+    assert found.endswith("a.md")
+    assert "is read-only for this user" in refusal and "damaged" not in refusal

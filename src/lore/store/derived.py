@@ -146,6 +146,12 @@ class DerivedIndex(Generic[IndexT]):
         assert self._index is not None  # _refresh always sets it
         return self._index
 
+    def saved_kind(self) -> str:
+        """The kind of the saved copy (``none`` when there is none), without loading it."""
+        live = self._live_directory()
+        return live.name.split("-")[1] if live is not None and live.name.count("-") >= 2 \
+            else "none"
+
     def size_bytes(self) -> int:
         live = self._live_directory()
         if live is None or not live.is_dir():

@@ -67,15 +67,61 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def migrate(db: sqlite3.Connection, location: str) -> None:
-    """Bring the schema up to date; refuse a store written by a newer lore."""
-    (version,) = db.execute("PRAGMA user_version").fetchone()
+    """Bring the schema up to date; refuse a store written by a newer lore.
+
+    Each migration runs in its own write transaction, and the version is read again once the
+    write lock is held: two processes opening a new store at once both see version 0, and
+    the second must find the first one's work done rather than create the tables twice.
+    """
+    while True:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            (version,) = db.execute("PRAGMA user_version").fetchone()
+            check_version(version, location)
+            if version == SCHEMA_VERSION:
+                db.execute("COMMIT")
+                return
+            _apply(db, version, location)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+
+def check_version(version: int, location: str) -> None:
+    """Refuse a version this lore cannot read: newer than it knows, or negative."""
     if version > SCHEMA_VERSION:
         raise SchemaVersionError(
             f"{location} was written by a newer lore (schema {version}, this lore knows "
             f"{SCHEMA_VERSION}); upgrade with `pip install -U lore`"
         )
-    for number in range(version, SCHEMA_VERSION):
-        # One transaction per migration, version bump included: a crash leaves it undone.
-        db.executescript(
-            f"BEGIN IMMEDIATE;\n{MIGRATIONS[number]}\nPRAGMA user_version = {number + 1};\nCOMMIT;"
-        )
+    if version < 0:
+        raise SchemaVersionError(
+            f"{location} says schema version {version}, which no lore writes: another program "
+            "changed it; restore it from a backup, or move it aside and index again")
+
+
+def _apply(db: sqlite3.Connection, version: int, location: str) -> None:
+    """Migration ``version + 1``, statement by statement inside the caller's transaction."""
+    try:
+        for statement in _statements(MIGRATIONS[version]):
+            db.execute(statement)
+    except sqlite3.OperationalError as exc:
+        raise SchemaVersionError(
+            f"{location} says schema version {version}, but upgrading it failed ({exc}): the "
+            "file does not match its version, so another program changed it; restore it "
+            "from a backup, or move it aside and index again") from None
+    db.execute(f"PRAGMA user_version = {version + 1}")
+
+
+def _statements(script: str) -> list[str]:
+    """The SQL statements of ``script``, split where ``sqlite3.complete_statement`` says."""
+    statements, pending = [], ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    if pending.strip():
+        statements.append(pending.strip())
+    return statements

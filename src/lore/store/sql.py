@@ -1,14 +1,17 @@
 """Every SQL statement the store runs, as named constants."""
 
 PRAGMAS = (
-    "PRAGMA journal_mode=WAL",
+    "PRAGMA busy_timeout=30000",
     # FULL: a commit is on disk before the document is reported indexed, even on power loss.
     "PRAGMA synchronous=FULL",
     "PRAGMA foreign_keys=ON",
-    "PRAGMA busy_timeout=30000",
     "PRAGMA temp_store=MEMORY",
     "PRAGMA cache_size=-65536",
 )
+
+WAL = "PRAGMA journal_mode=WAL"
+"""Set after ``PRAGMAS``. Switching a new file to WAL answers "database is locked" at once,
+without waiting, while another connection does the same: the store retries it."""
 
 GET_META = "SELECT value FROM meta WHERE key = ?"
 SET_META = """

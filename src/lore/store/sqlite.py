@@ -13,6 +13,7 @@ states while a writer works, because WAL lets them.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -26,7 +27,7 @@ import numpy as np
 
 from lore.errors import StoreError
 from lore.store import sql
-from lore.store.migrations import SCHEMA_VERSION, migrate
+from lore.store.migrations import SCHEMA_VERSION, check_version, migrate
 from lore.types import Chunk, Document, Filter
 
 STORE_FILE = "lore.db"
@@ -79,11 +80,18 @@ class SqliteStore:
     def __init__(self, path: Path | None) -> None:
         self.path = path
         location = str(path) if path else ":memory:"
+        self.read_only = path is not None and not writable(path)
+        """This process may not write the file or its folder: opened read-only, so search
+        works and writes say why they cannot."""
         try:
-            self._db = sqlite3.connect(location, isolation_level=None, check_same_thread=False)
-            for pragma in sql.PRAGMAS:
-                self._db.execute(pragma)
-            migrate(self._db, location)
+            self._db = _connect(path, self.read_only)
+            if self.read_only:
+                _check_read_only_schema(self._db, location)
+            else:
+                for pragma in sql.PRAGMAS:
+                    self._db.execute(pragma)
+                _enable_wal(self._db)
+                migrate(self._db, location)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open the store {location}: {exc}; if the file is damaged, "
                              "move it aside and index again") from None
@@ -93,8 +101,16 @@ class SqliteStore:
         with self._lock:
             self._db.close()
 
+    def require_writable(self) -> None:
+        """Raise a ``StoreError`` saying why, when this process may not change the store."""
+        if self.read_only:
+            raise StoreError(f"the knowledge base {self.path} is read-only for this user: "
+                             "searching works, changing it needs write access to the file "
+                             "and its folder")
+
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self.require_writable()
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -299,6 +315,50 @@ class SqliteStore:
         if self.path is None:
             return 0
         return sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*"))
+
+
+def writable(path: Path) -> bool:
+    """Whether this process may write ``path`` (if it exists) and create files beside it
+    (SQLite's write-ahead log lives there)."""
+    folder = path.parent
+    if path.exists() and not os.access(path, os.W_OK):
+        return False
+    return not folder.exists() or os.access(folder, os.W_OK | os.X_OK)
+
+
+def _connect(path: Path | None, read_only: bool) -> sqlite3.Connection:
+    if path is None or not read_only:
+        location = str(path) if path else ":memory:"
+        return sqlite3.connect(location, isolation_level=None, check_same_thread=False)
+    # A read-only folder cannot hold the write-ahead log's shared memory; when none is there,
+    # nobody can be writing (no one may), so the file is read as immutable.
+    wal_present = path.with_name(path.name + "-shm").exists()
+    mode = "mode=ro" if wal_present else "immutable=1"
+    return sqlite3.connect(f"{path.resolve().as_uri()}?{mode}", uri=True,
+                           isolation_level=None, check_same_thread=False)
+
+
+def _enable_wal(db: sqlite3.Connection, patience: float = 30.0) -> None:
+    """``sql.WAL``, retried while another process switches the same new file (SQLite does
+    not wait on its busy timeout here)."""
+    deadline, pause = time.monotonic() + patience, 0.005
+    while True:
+        try:
+            db.execute(sql.WAL)
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.2)
+
+
+def _check_read_only_schema(db: sqlite3.Connection, location: str) -> None:
+    (version,) = db.execute("PRAGMA user_version").fetchone()
+    check_version(version, location)
+    if version != SCHEMA_VERSION:
+        raise StoreError(f"{location} is read-only for this user and has schema {version}, "
+                         f"not {SCHEMA_VERSION}: open it once with write access to upgrade it")
 
 
 def where_clause(conditions: Filter) -> tuple[str, list[object]]:
