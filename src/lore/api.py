@@ -212,7 +212,7 @@ class KnowledgeBase:
                 rankings["lexical"] = self._search_lexical(query, n, allowed)
             if vector is not None:
                 rankings["dense"] = self._search_dense(vector, n, allowed)
-            fused = self._fuse(query, rankings) if mode == "hybrid" else rankings[mode]
+            fused = self._fuse(query, rankings, n) if mode == "hybrid" else rankings[mode]
             if diversity > 0:
                 fused = self._diversify(fused[:n], k, diversity)
             hits = self._hits(fused[:depth], rankings, mode)
@@ -330,7 +330,8 @@ class KnowledgeBase:
         self._terms.save()
         self._store.trim_changes(min(self._vectors.seq, self._terms.seq))
 
-    def _fuse(self, query: str, rankings: dict[str, Ranking]) -> Ranking:
+    def _fuse(self, query: str, rankings: dict[str, Ranking], asked: int) -> Ranking:
+        """One ranking from the lexical and dense ones, each asked for ``asked`` hits."""
         settings = self.config.retrieve
         lists = [rankings["lexical"], rankings["dense"]]
         if settings.fusion == "rrf":
@@ -339,7 +340,9 @@ class KnowledgeBase:
             return fuse_weighted(lists, [settings.lexical_weight, 1.0 - settings.lexical_weight])
         keys = list(dict.fromkeys(key for ranking in lists for key, _ in ranking))
         kinds = self._store.chunk_kinds(keys)
-        return fuse_adaptive(lists[0], lists[1], query_signals(query, self._model, kinds))
+        complete = len(lists[0]) < asked
+        return fuse_adaptive(lists[0], lists[1],
+                             query_signals(query, self._model, kinds, complete))
 
     def _hits(self, ranking: Ranking, rankings: dict[str, Ranking], mode: SearchMode
               ) -> list[Hit]:

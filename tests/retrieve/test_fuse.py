@@ -75,3 +75,20 @@ def test_adaptive_fusion_leans_on_dense_for_code() -> None:
     code = fuse_adaptive(lexical, dense, query_signals("parse a date", "minilm", ["code"] * 3))
     assert code[0][0] == 2
     assert dict(code)[2] - dict(code)[1] > dict(prose)[2] - dict(prose)[1]
+
+
+def test_a_lone_lexical_hit_from_a_complete_list_comes_first() -> None:
+    """One chunk holds the pasted identifier; the dense list is noise that misses it."""
+    lexical = [(7, 3.2)]
+    dense = [(key, 0.42 - key * 0.001) for key in range(20, 60)]
+    complete = FusionSignals(lexical_complete=True)
+    assert fuse_adaptive(lexical, dense, complete)[0][0] == 7
+    assert fuse_adaptive(lexical, dense, FusionSignals())[0][0] != 7  # standardised alone: 0
+
+
+def test_a_complete_list_standardises_its_absent_keys_as_zero() -> None:
+    lexical, dense = [(1, 2.0), (2, 1.0)], [(3, 1.0), (4, 0.5)]
+    fused = dict(fuse_zscore([lexical, dense], [1.0, 0.0], absent=[0.0, None]))
+    assert fused[1] > fused[2] > 0 > fused[3] == fused[4]  # scores 2, 1, 0, 0 standardised
+    floor = dict(fuse_zscore([lexical, dense], [1.0, 0.0]))
+    assert floor[3] == floor[4] == floor[2] == -1.0  # without: the list's own floor

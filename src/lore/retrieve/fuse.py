@@ -72,22 +72,36 @@ def normalize_z(scores: np.ndarray) -> np.ndarray:
     return (scores - float(scores.mean())) / spread
 
 
-def fuse_zscore(rankings: Sequence[Ranking], weights: Sequence[float]
-                ) -> list[tuple[int, float]]:
-    """Weighted sum of z-score normalised scores; a key a ranking missed gets that ranking's
-    lowest standard score (it ranked below everything the ranking returned)."""
-    fused: dict[int, float] = {}
-    floors = []
-    for ranking in rankings:
-        normalized = normalize_z(np.array([s for _, s in ranking], dtype=np.float64))
-        floors.append(float(normalized.min()) if normalized.size else 0.0)
-    keys = {key for ranking in rankings for key, _ in ranking}
-    for ranking, weight, floor in zip(rankings, weights, floors, strict=True):
-        normalized = normalize_z(np.array([s for _, s in ranking], dtype=np.float64))
-        seen = dict(zip((key for key, _ in ranking), normalized.tolist(), strict=True))
-        for key in keys:
-            fused[key] = fused.get(key, 0.0) + weight * seen.get(key, floor)
+def fuse_zscore(rankings: Sequence[Ranking], weights: Sequence[float],
+                absent: Sequence[float | None] | None = None) -> list[tuple[int, float]]:
+    """Weighted sum of z-score normalised scores.
+
+    A key a ranking missed gets, when ``absent`` gives that ranking a score, that raw score,
+    standardised together with the ranking's own over every key: a ranking known to hold
+    every key that scored above it (lexical search returning fewer hits than it was asked
+    for: each other chunk holds no query term, BM25 0) then lifts a lone hit far above the
+    rest, where standardising one score alone would give it 0. Otherwise a missed key gets the
+    ranking's lowest standard score (it ranked below everything the ranking returned).
+    """
+    keys = list(dict.fromkeys(key for ranking in rankings for key, _ in ranking))
+    fused = dict.fromkeys(keys, 0.0)
+    for ranking, weight, missing in zip(rankings, weights, absent or [None] * len(rankings),
+                                        strict=True):
+        for key, value in _standard_scores(ranking, keys, missing).items():
+            fused[key] += weight * value
     return _sorted(fused)
+
+
+def _standard_scores(ranking: Ranking, keys: Sequence[int], missing: float | None
+                     ) -> dict[int, float]:
+    scores = dict(ranking)
+    if missing is not None:
+        column = np.array([scores.get(key, missing) for key in keys], dtype=np.float64)
+        return dict(zip(keys, normalize_z(column).tolist(), strict=True))
+    normalized = normalize_z(np.array([s for _, s in ranking], dtype=np.float64))
+    floor = float(normalized.min()) if normalized.size else 0.0
+    seen = dict(zip(scores, normalized.tolist(), strict=True))
+    return {key: seen.get(key, floor) for key in keys}
 
 
 CODE_LEXICAL_WEIGHT = 0.2
@@ -107,13 +121,18 @@ class FusionSignals:
     """False when the embedder cannot read the query's script (Chinese into MiniLM)."""
     code_share: float = 0.0
     """Share of the candidate chunks that are code."""
+    lexical_complete: bool = False
+    """The lexical ranking holds every chunk with a query term (it came back shorter than
+    asked): every chunk it lacks scored 0."""
 
 
-def query_signals(query: str, embedder: str, kinds: Sequence[str]) -> FusionSignals:
+def query_signals(query: str, embedder: str, kinds: Sequence[str],
+                  lexical_complete: bool = False) -> FusionSignals:
     share, _ = non_latin_share(query)
     reads = not (embedder in ENGLISH_ONLY_EMBEDDERS and share >= NON_LATIN_SHARE)
     code = sum(1 for kind in kinds if kind == "code") / len(kinds) if kinds else 0.0
-    return FusionSignals(dense_reads_query=reads, code_share=code)
+    return FusionSignals(dense_reads_query=reads, code_share=code,
+                         lexical_complete=lexical_complete)
 
 
 def fuse_adaptive(lexical: Ranking, dense: Ranking, signals: FusionSignals
@@ -129,8 +148,12 @@ def fuse_adaptive(lexical: Ranking, dense: Ranking, signals: FusionSignals
     - When most candidates are code, lexical matching of a natural-language question against
       identifiers is weak next to the embedder reading the code's description, so the
       lexical weight drops to ``CODE_LEXICAL_WEIGHT``.
+    - When the lexical ranking is complete, the chunks it lacks scored 0 and are standardised
+      as such: an identifier or error code that one chunk holds then ranks that chunk first,
+      instead of scoring 0 as the only member of its list.
     """
     if not signals.dense_reads_query:
         return list(lexical) or list(dense)
     weight = CODE_LEXICAL_WEIGHT if signals.code_share >= 0.5 else 0.5
-    return fuse_zscore([lexical, dense], [weight, 1.0 - weight])
+    absent = [0.0 if signals.lexical_complete else None, None]
+    return fuse_zscore([lexical, dense], [weight, 1.0 - weight], absent)
