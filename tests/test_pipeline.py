@@ -33,7 +33,7 @@ def test_an_unreadable_file_and_folder_are_reported_and_the_rest_is_indexed(
     report = json.loads(done.stdout)
     assert report["documents_added"] == 1
     reasons = {Path(item["path"]).name: item["reason"] for item in report["skipped"]}
-    assert reasons == {"secret.txt": "cannot read: Permission denied",
-                       "locked": "folder cannot be listed: Permission denied"}
+    assert reasons == {"secret.txt": "cannot read: permission denied (EACCES)",
+                       "locked": "folder cannot be listed: permission denied (EACCES)"}
     with lore.open(tmp_path / "kb") as kb:
         assert [Path(hit.path).name for hit in kb.search("lighthouses", k=3)] == ["good.txt"]

@@ -18,6 +18,9 @@ Messages name the bad value and say how to fix it. The CLI prints them on one li
 
 from __future__ import annotations
 
+import errno
+import os
+
 
 class LoreError(Exception):
     """Base of every error lore raises on purpose."""
@@ -66,3 +69,11 @@ class GenerationError(LoreError):
 
 class MissingDependency(LoreError, ImportError):
     """An optional dependency is missing; the message names the extra to install."""
+
+
+def os_error_reason(exc: OSError) -> str:
+    """``permission denied (EACCES)``: the errno's description and its name."""
+    if exc.errno is None:
+        return str(exc)
+    name = errno.errorcode.get(exc.errno, str(exc.errno))
+    return f"{(exc.strerror or os.strerror(exc.errno)).lower()} ({name})"

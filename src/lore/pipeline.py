@@ -23,7 +23,7 @@ from typing import Protocol
 
 from lore.config import IngestConfig
 from lore.embed.protocol import Embedder
-from lore.errors import IngestError
+from lore.errors import IngestError, os_error_reason
 from lore.ingest.chunk import chunk_documents
 from lore.ingest.parse import parse_file
 from lore.ingest.walk import discover
@@ -148,7 +148,7 @@ class IndexRun:
         try:
             stat = path.stat()
         except OSError as exc:
-            raise IngestError(resolved, f"cannot read: {exc.strerror}") from None
+            raise IngestError(resolved, f"cannot read: {os_error_reason(exc)}") from None
         known = self._store.file_record(resolved)
         if self._reparse:
             return FileRecord(resolved, stat.st_size, stat.st_mtime, _hash_file(path, resolved))
@@ -316,5 +316,5 @@ def _hash_file(path: Path, name: str, block: int = 1 << 20) -> str:
             for piece in iter(lambda: handle.read(block), b""):
                 digest.update(piece)
     except OSError as exc:
-        raise IngestError(name, f"cannot read: {exc.strerror}") from None
+        raise IngestError(name, f"cannot read: {os_error_reason(exc)}") from None
     return digest.hexdigest()

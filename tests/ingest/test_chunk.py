@@ -263,7 +263,7 @@ def test_long_code_block_is_split_between_statements() -> None:
     description = words([code_view("", block.symbol, doc.path, "python")])[0]
     max_tokens = description + 12
     chunks = chunk_document(doc, words, max_tokens, 4)
-    check(doc, chunks, words, max_tokens + 10)  # the ``if`` statement alone is over budget
+    check(doc, chunks, words, max_tokens)  # no chunk over the budget
     assert len(chunks) >= 3
     assert chunks[0].start == block.start and chunks[0].text.startswith("def handler(event):")
     assert chunks[-1].end == block.end
@@ -271,8 +271,21 @@ def test_long_code_block_is_split_between_statements() -> None:
         assert chunk.kind == "code" and chunk.symbol == "handler"
         assert starts_a_line(doc.text, chunk.start)
         assert chunk.end == block.end or doc.text[chunk.end] == "\n"
-    whole_if = [c for c in chunks if "if first" in c.text]
-    assert len(whole_if) == 1 and "return total" in whole_if[0].text
+
+
+def test_a_one_line_program_is_cut_to_the_budget() -> None:
+    """A minified file: one statement on one line, far over the budget."""
+    code = "var a=" + ";".join(f"a{i}=f(a{i - 1},{i})" for i in range(1, 3000)) + ";"
+    block = Block(code, 0, len(code), kind="code", statements=((0, len(code)),))
+    doc = Document(path="/web/app.js", text=code, format="javascript", language="javascript",
+                   blocks=(block,))
+    def characters(texts: Sequence[str]) -> list[int]:
+        return [len(text) for text in texts]
+
+    chunks = chunk_document(doc, characters, 400, 0)
+    assert len(chunks) > 10
+    check(doc, chunks, characters, 400)
+    assert max(len(chunk.text) for chunk in chunks) < len(code) // 10
 
 
 def test_long_code_block_without_statements_is_split_on_lines() -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -91,3 +92,20 @@ def test_pdf_errors_surface_as_ingest_errors(tmp_path: Path) -> None:
     path = write(tmp_path / "broken.pdf", b"%PDF-1.4\nnot really")
     with pytest.raises(IngestError, match="damaged or truncated PDF"):
         parse_file(path, LIMIT)
+
+
+def test_minified_code_is_refused_with_the_reason(tmp_path: Path) -> None:
+    bundle = tmp_path / "app.min.js"
+    bundle.write_text("var a=" + ";".join(f"a{i}=f(a{i - 1},{i})" for i in range(1, 90_000)))
+    with pytest.raises(IngestError, match=r"minified or generated code \(a line of [\d,]+ "):
+        parse_file(bundle, 50 << 20)
+
+
+def test_long_lines_of_records_or_prose_are_not_minified_code(tmp_path: Path) -> None:
+    records = tmp_path / "corpus.jsonl"
+    records.write_text("\n".join(json.dumps({"_id": str(i), "text": "word " * 2000})
+                                 for i in range(3)))
+    assert len(parse_file(records, 50 << 20).documents) == 3
+    script = tmp_path / "tool.py"
+    script.write_text("x = 1\n" * 50 + "DATA = '" + "z" * 6000 + "'\n" + "y = 2\n" * 50)
+    assert parse_file(script, 50 << 20).documents

@@ -78,10 +78,11 @@ class _Plan:
         return code_view(code, block.symbol, path, self.doc.language, self.code_style)
 
 
-CHUNKER_VERSION = 3
+CHUNKER_VERSION = 4
 """Bumped whenever chunks or views come out differently for the same input (2: prose views
 keep a title the text repeats; corpus records holding code get code views; 3: a chunk whose
-view changed is replaced, where 2 kept the old one when its text was the same). A knowledge base
+view changed is replaced, where 2 kept the old one when its text was the same; 4: a code
+statement over the budget alone is cut into lines, words or characters). A knowledge base
 chunked by another version, or with other chunk settings, is chunked again on its next index;
 views that did not change keep their vectors."""
 
@@ -153,6 +154,9 @@ def _chunk_plan(plan: _Plan, counts: Iterator[int], overhead: int, count_tokens:
     for block, (description, _), spans in zip(plan.code, code_counts, segments, strict=True):
         budget = _text_budget(max_tokens, overhead, description)
         pieces = [_Unit(a, b, 0, _cost(next(segment_counts), overhead)) for a, b in spans]
+        # A statement over the budget alone (a minified line) is cut as prose is: lines,
+        # words, then characters, so no chunk outgrows the budget whatever the parser found.
+        pieces = _fit(doc.text, pieces, budget, count_tokens, overhead)
         chunks.extend(_code_chunks(plan, block, pieces, budget, lines))
     return sorted(chunks, key=lambda chunk: (chunk.start, chunk.end))
 

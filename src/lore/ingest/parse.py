@@ -7,14 +7,13 @@ reader that returns the warnings beside the documents; ``parse_file`` prefers it
 
 from __future__ import annotations
 
-import errno
 import os
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from lore.errors import IngestError
+from lore.errors import IngestError, os_error_reason
 from lore.ingest.code import LANGUAGE_BY_SUFFIX, parse_code
 from lore.ingest.html import parse_html
 from lore.ingest.jsonl import parse_json, parse_jsonl, read_json, read_jsonl
@@ -96,17 +95,34 @@ def parse_file(path: Path, max_bytes: int) -> ParsedFile:
                           f"{max_bytes:,}; raise ingest.max_file_bytes to index it")
     data = _read(path)
     file_format = detect_format(path)
+    if file_format in CODE_FORMATS:
+        _refuse_minified(path, data)
     if file_format in READERS:
         documents, warnings = READERS[file_format](path, data, info.st_mtime)
         return ParsedFile(documents, warnings)
     return ParsedFile(PARSERS[file_format](path, data, info.st_mtime), [])
 
 
+MINIFIED_LINE = 5_000
+"""Characters: code with a line this long, and lines of over ``MINIFIED_MEAN`` on average, is
+minified or generated (bundles, source maps' companions): one line holds a whole program, its
+chunks would read as noise, and the file is not indexed."""
+MINIFIED_MEAN = 300
+
+
+def _refuse_minified(path: Path, data: bytes) -> None:
+    lines = data.split(b"\n")
+    longest = max(len(line) for line in lines)
+    if longest >= MINIFIED_LINE and len(data) / len(lines) >= MINIFIED_MEAN:
+        raise IngestError(str(path), f"minified or generated code (a line of {longest:,} "
+                          "characters): not indexed, as its chunks would read as noise")
+
+
 def _stat(path: Path) -> os.stat_result:
     try:
         info = path.stat()
     except OSError as exc:
-        raise IngestError(str(path), f"cannot read: {_why(exc)}") from None
+        raise IngestError(str(path), f"cannot read: {os_error_reason(exc)}") from None
     if not stat.S_ISREG(info.st_mode):
         raise IngestError(str(path), "not a regular file; pass files or folders")
     return info
@@ -116,12 +132,4 @@ def _read(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise IngestError(str(path), f"cannot read: {_why(exc)}") from None
-
-
-def _why(exc: OSError) -> str:
-    """``permission denied (EACCES)``: the errno's description and its name."""
-    if exc.errno is None:
-        return str(exc)
-    name = errno.errorcode.get(exc.errno, str(exc.errno))
-    return f"{(exc.strerror or os.strerror(exc.errno)).lower()} ({name})"
+        raise IngestError(str(path), f"cannot read: {os_error_reason(exc)}") from None

@@ -22,7 +22,7 @@ from pathlib import Path
 import pathspec
 
 from lore.config import DEFAULT_KB_DIR, IngestConfig
-from lore.errors import IngestError
+from lore.errors import IngestError, os_error_reason
 from lore.types import Skipped
 
 OnSkip = Callable[[Skipped], None]
@@ -109,7 +109,7 @@ def _walk(folder: Path, rel: str, ignores: list[_Ignore], filters: _Filters) -> 
     try:
         entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
     except OSError as exc:
-        filters.on_skip(Skipped(str(folder), f"folder cannot be listed: {exc.strerror}"))
+        filters.on_skip(Skipped(str(folder), f"folder cannot be listed: {os_error_reason(exc)}"))
         return
     for entry in entries:
         path_rel = f"{rel}{entry.name}"
