@@ -68,7 +68,17 @@ def test_bad_lines_are_skipped_with_warnings_and_crlf_is_fine() -> None:
 
 def test_missing_id_uses_the_line_number_and_empty_text_uses_the_title() -> None:
     docs = parse_jsonl(PATH, lines({"text": "no id"}, {"text": " ", "title": "Only title"}), 0.0)
-    assert [(d.key, d.text) for d in docs] == [("1", "no id"), ("2", "Only title")]
+    assert [(d.key, d.text) for d in docs] == [("line 1", "no id"), ("line 2", "Only title")]
+
+
+def test_records_without_an_id_never_take_an_id_another_record_carries() -> None:
+    """A null or missing _id was named by its line number and collided with _id "2"."""
+    data = lines({"_id": None, "text": "first"}, {"_id": "2", "text": "second"},
+                 {"text": "third"}, {"_id": "line 3", "text": "fourth"})
+    docs, warnings = read_jsonl(PATH, data, 0.0)
+    assert [(d.key, d.text) for d in docs] == [("line 1", "first"), ("2", "second"),
+                                               ("line 3#2", "third"), ("line 3", "fourth")]
+    assert warnings == []
 
 
 def test_many_bad_lines_are_summarised() -> None:
@@ -94,7 +104,7 @@ def test_json_list_and_single_record() -> None:
     assert [(d.key, d.text, d.format) for d in docs] == [("a", "alpha", "json")]
     assert warnings == ["item 2: expected a JSON object, found int; skipped"]
     single = parse_json(path, b'{"title": "T", "body": "just one"}', 0.0)
-    assert [(d.key, d.title, d.text) for d in single] == [("1", "T", "just one")]
+    assert [(d.key, d.title, d.text) for d in single] == [("item 1", "T", "just one")]
 
 
 def test_json_that_is_not_records_is_one_pretty_document() -> None:

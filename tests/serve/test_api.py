@@ -207,3 +207,17 @@ def test_a_json_route_keeps_its_own_limit_whatever_the_content_type(tmp_path: Pa
                             b"x" * 65536)
     assert reply.startswith(b"HTTP/1.1 413"), reply[:200]
     assert b"8,388,608 bytes" in reply
+
+
+def test_metadata_cannot_replace_a_documents_id_title_or_text(client: TestClient,
+                                                              admin: dict[str, str]) -> None:
+    client.post("/collections", json={"name": "docs"}, headers=admin)
+    add_documents(client, "docs", [{"id": "real", "title": "Lighthouses",
+                                    "text": "Lighthouses guide ships along the coast.",
+                                    "metadata": {"_id": "fake", "title": "Fake",
+                                                 "text": "injected", "team": "harbour"}}],
+                  admin)
+    hit, = client.get("/collections/docs/search", params={"q": "lighthouses", "k": 5},
+                      headers=admin).json()["hits"]
+    assert (hit["doc_key"], hit["title"]) == ("real", "Lighthouses")
+    assert hit["chunk"]["text"] == "Lighthouses guide ships along the coast."

@@ -27,14 +27,19 @@ _CODE_LANGUAGES = frozenset(LANGUAGE_BY_SUFFIX.values())
 
 @dataclass
 class _Reader:
-    """Documents and warnings of one file, filled record by record (private, mutable)."""
+    """Documents and warnings of one file, filled record by record (private, mutable).
+
+    Records keep the ids they carry; one without an id is named after its place (``line 7``,
+    ``item 3``), after every record's own id is known, so that such a name never takes an id
+    a record carries (a suffix ``#2``, ``#3`` makes it unique if need be).
+    """
 
     path: Path
     mtime: float
     file_format: str
-    documents: list[Document] = field(default_factory=list)
+    records: list[tuple[str, str, str, dict[str, object]]] = field(default_factory=list)
+    """(where, id or "", text, record) of each record with a text, in file order."""
     warnings: list[str] = field(default_factory=list)
-    first_seen: dict[str, str] = field(default_factory=dict)
     bad: int = 0
 
     def add(self, where: str, value: object) -> None:
@@ -46,13 +51,7 @@ class _Reader:
             self.warn(f"{where}: no text field (expected one of {', '.join(TEXT_FIELDS)}); "
                       "skipped")
             return
-        key = _key(value) or where.split()[-1]
-        if key in self.first_seen:
-            self.warn(f"{where}: duplicate id {key!r} (first at {self.first_seen[key]}); skipped")
-            return
-        self.first_seen[key] = where
-        document = _record_document(self.path, self.mtime, self.file_format, key, text, value)
-        self.documents.append(document)
+        self.records.append((where, _key(value), text, value))
 
     def warn(self, message: str) -> None:
         self.bad += 1
@@ -60,12 +59,36 @@ class _Reader:
             self.warnings.append(message)
 
     def result(self) -> tuple[list[Document], list[str]]:
+        documents = [_record_document(self.path, self.mtime, self.file_format, key, text,
+                                      value) for key, text, value in self._named()]
         if self.bad > MAX_WARNINGS:
             self.warnings.append(f"{self.bad - MAX_WARNINGS} more bad records not listed")
-        if not self.documents and self.warnings:
+        if not documents and self.warnings:
             first = self.warnings[0]
             raise IngestError(str(self.path), f"no valid records; first problem: {first}")
-        return self.documents, self.warnings
+        return documents, self.warnings
+
+    def _named(self) -> Iterator[tuple[str, str, dict[str, object]]]:
+        first_seen: dict[str, str] = {}
+        for where, key, _, _ in self.records:
+            if key:
+                first_seen.setdefault(key, where)
+        taken = set(first_seen)
+        for where, key, text, value in self.records:
+            if key and first_seen[key] != where:
+                self.warn(f"{where}: duplicate id {key!r} (first at {first_seen[key]}); "
+                          "skipped")
+                continue
+            if not key:
+                key = _unused(where, taken)
+                taken.add(key)
+            yield key, text, value
+
+
+def _unused(name: str, taken: set[str]) -> str:
+    if name not in taken:
+        return name
+    return next(f"{name}#{n}" for n in range(2, len(taken) + 3) if f"{name}#{n}" not in taken)
 
 
 def parse_jsonl(path: Path, data: bytes, mtime: float) -> list[Document]:

@@ -262,8 +262,10 @@ async def _stage_json(state: Server, name: str, request: Request) -> list[Docume
     staged = []
     for number, document in enumerate(body.documents):
         key = document.id or f"document-{number}"
+        # Metadata goes in its own object (BEIR's layout), so a field named _id, title or
+        # text in it can never replace the document's own.
         record = {"_id": key, "title": document.title, "text": document.text,
-                  **document.metadata}
+                  "metadata": document.metadata}
         data = json.dumps(record, ensure_ascii=False).encode()
         staged.append(await run_in_threadpool(state.jobs.stage_file, name, f"{key}.json", data))
     return staged
