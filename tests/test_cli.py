@@ -146,3 +146,21 @@ def test_ann_option_picks_the_index_kind_and_rebuilds_on_change(runner: CliRunne
         assert json.loads(out)["hits"][0]["path"].endswith("caching.md")
     code, _, err = invoke(runner, "index", str(corpus), "--kb", kb, "--ann", "annoy")
     assert code == 2 and "ivfpq" in err
+
+
+def test_terminal_control_text_in_files_and_names_is_printed_inert(runner: CliRunner,
+                                                                   tmp_path: Path) -> None:
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    hostile = notes / "clear\x1b[2Jscreen.txt"
+    hostile.write_text("passwd lines: root:x:0:0 and \x1b]0;pwned\x07 a retitled window, "
+                       "and \u202eevil\u202c reversed.\n")
+    kb = str(tmp_path / "kb")
+    code, out, err = invoke(runner, "index", str(notes), "--kb", kb)
+    assert code == 0
+    code, out, err = invoke(runner, "search", "passwd lines root", "--kb", kb)
+    assert code == 0
+    shown = out + err
+    assert not any(ch in shown for ch in "\x1b\x07\u202e"), repr(shown)
+    assert "root:x:0:0" in shown and "❌" not in shown
+    assert "clear\\x1b[2Jscreen.txt" in shown and "\\x1b]0;pwned\\x07" in shown

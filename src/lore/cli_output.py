@@ -4,6 +4,7 @@ progress and stdout for results, so ``--json`` output stays clean."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -27,8 +28,24 @@ from lore.doctor import Check
 from lore.eval.retrieval import RetrievalReport
 from lore.types import Answer, Document, Hit, IndexReport, Skipped, Status
 
-stdout = Console(highlight=False, soft_wrap=True)
-stderr = Console(stderr=True, highlight=False)
+# No emoji codes: ``root:x:0`` in a document stays text, not an emoji.
+stdout = Console(highlight=False, soft_wrap=True, emoji=False)
+stderr = Console(stderr=True, highlight=False, emoji=False)
+
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+"""Characters a terminal acts on rather than shows (escape sequences start with \x1b), and
+the bidirectional overrides that make text read other than it is stored."""
+
+
+def inert(text: str) -> str:
+    """``text`` with terminal control and bidi characters written out (``\\x1b``), so that
+    a document or file name cannot clear the screen, retitle the window or hide text."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def shown(text: str) -> str:
+    """Untrusted text for ``Console.print``: inert, and its [brackets] not read as markup."""
+    return escape(inert(text))
 
 
 class ProgressListener:
@@ -112,15 +129,15 @@ def print_hits(hits: Sequence[Hit]) -> None:
     width = min(stdout.width, 120)
     for rank, hit in enumerate(hits, start=1):
         parts = [f"{name} {hit.scores[name]:.3f} #{hit.ranks[name]}" for name in hit.scores]
-        stdout.print(f"[bold]{rank:>2}. {escape(locate(hit))}[/bold]  "
+        stdout.print(f"[bold]{rank:>2}. {shown(locate(hit))}[/bold]  "
                      f"[cyan]{hit.score:.3f}[/cyan] [dim]({', '.join(parts)})[/dim]")
         trail = (hit.title, *hit.chunk.section, hit.chunk.symbol)
         context = " > ".join(dict.fromkeys(part for part in trail if part))
         if context:
-            stdout.print(f"    [dim]§ {escape(context)}[/dim]")
+            stdout.print(f"    [dim]§ {shown(context)}[/dim]")
         snippet = " ".join(hit.chunk.text.split())
         limit = max(width * 2 - 8, 80)
-        stdout.print("    " + escape(snippet[:limit] + ("…" if len(snippet) > limit else "")))
+        stdout.print("    " + shown(snippet[:limit] + ("…" if len(snippet) > limit else "")))
 
 
 def stream_answer(events: Iterable[str | Answer], show: bool) -> Answer:
@@ -130,7 +147,7 @@ def stream_answer(events: Iterable[str | Answer], show: bool) -> Answer:
         if isinstance(event, Answer):
             answer = event
         elif show:
-            sys.stdout.write(event)
+            sys.stdout.write(inert(event))
             sys.stdout.flush()
     if show:
         sys.stdout.write("\n")
@@ -148,8 +165,8 @@ def print_sources(answer: Answer) -> None:
     for source in answer.sources:
         mark = ("[green]*[/green]" if source.number in cited
                 else "[yellow]~[/yellow]" if source.number in inferred else " ")
-        stdout.print(f"{mark}[bold][{source.number}][/bold] {escape(display_path(source.label))}"
-                     + (f"  [dim]{escape(source.passage.hit.title)}[/dim]"
+        stdout.print(f"{mark}[bold][{source.number}][/bold] {shown(display_path(source.label))}"
+                     + (f"  [dim]{shown(source.passage.hit.title)}[/dim]"
                         if source.passage.hit.title else ""))
     notes = []
     if answer.invalid_citations:
@@ -166,7 +183,7 @@ def print_sources(answer: Answer) -> None:
     timings = answer.timings
     notes.append(f"first token {timings.first_token:.1f}s, total {timings.total:.1f}s, "
                  f"{answer.model}")
-    stderr.print("[dim]" + escape("; ".join(notes)) + "[/dim]")
+    stderr.print("[dim]" + shown("; ".join(notes)) + "[/dim]")
 
 
 def print_report(report: IndexReport) -> None:
@@ -179,7 +196,7 @@ def print_report(report: IndexReport) -> None:
     if report.skipped:
         stderr.print(f"[yellow]skipped {len(report.skipped)}:[/yellow]")
         for item in report.skipped:
-            stderr.print(f"  {escape(display_path(item.path))}: {escape(item.reason)}")
+            stderr.print(f"  {shown(display_path(item.path))}: {shown(item.reason)}")
 
 
 def print_status(state: Status) -> None:
@@ -193,7 +210,7 @@ def print_status(state: Status) -> None:
         ("schema", str(state.schema_version)),
     ]
     for name, value in rows:
-        stdout.print(f"{name:>15}  {escape(value)}")
+        stdout.print(f"{name:>15}  {shown(value)}")
 
 
 def stderr_status(text: str) -> RichStatus:
@@ -207,9 +224,9 @@ _STATUS_STYLE = {"ok": "green", "warning": "yellow", "error": "bold red"}
 def print_check(check: Check) -> None:
     """One finding of ``lore doctor``: its status, what was found and, if need be, the fix."""
     style = _STATUS_STYLE[check.status]
-    stdout.print(f"[{style}]{check.status:>7}[/]  {escape(check.name)}: {escape(check.detail)}")
+    stdout.print(f"[{style}]{check.status:>7}[/]  {shown(check.name)}: {shown(check.detail)}")
     if check.fix:
-        stdout.print(f"{'fix':>7}  {escape(check.fix)}")
+        stdout.print(f"{'fix':>7}  {shown(check.fix)}")
 
 
 def _size(count: int) -> str:
