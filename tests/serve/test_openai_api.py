@@ -84,3 +84,28 @@ def test_a_foreign_collection_is_not_found(server: tuple[str, str, str]) -> None
             model="docs", messages=[{"role": "user", "content": QUESTION}])
     with pytest.raises(openai.AuthenticationError):
         client_for(server, "lore_0_bad").models.list()
+
+
+def test_an_over_long_streamed_question_is_a_400_before_the_stream(
+        server: tuple[str, str, str]) -> None:
+    """It was 200, one chunk, then a cut connection."""
+    with pytest.raises(openai.BadRequestError, match="characters"):
+        client_for(server, server[1]).chat.completions.create(
+            model="docs", messages=[{"role": "user", "content": "why? " * 5000}], stream=True)
+
+
+def test_a_failure_after_the_stream_started_is_an_error_in_the_stream(tmp_path: Path) -> None:
+    app = make_app(tmp_path / "server", LORE_GENERATOR="openai:http://127.0.0.1:9/v1/none")
+    admin = app.state.server.keys.create("*", "admin")
+    with serving(app) as url:
+        import httpx
+
+        with httpx.Client(base_url=url) as client:
+            client.post("/collections", json={"name": "docs"}, headers=bearer(admin))
+            add_documents(client, "docs", [{"id": "retry", "text": "On a 503 response the "
+                                            "client retries with backoff."}], bearer(admin))
+        stream = openai.OpenAI(base_url=f"{url}/v1", api_key=admin, max_retries=0
+                               ).chat.completions.create(
+            model="docs", messages=[{"role": "user", "content": QUESTION}], stream=True)
+        with pytest.raises(openai.APIError, match="127.0.0.1:9"):
+            list(stream)

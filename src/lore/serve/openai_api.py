@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from lore.config import MAX_QUERY_CHARS
 from lore.embed.batching import embed_queries
+from lore.errors import LoreError
 from lore.records import answer_record
 from lore.serve.answers import stream_answer
 from lore.serve.errors import ApiError
@@ -127,15 +128,20 @@ class _Reply:
 async def _chunks(reply: _Reply, events: AsyncIterator[str | Answer], show: Any
                   ) -> AsyncIterator[str]:
     yield reply.chunk({"role": "assistant", "content": ""})
-    async for event in events:
-        if isinstance(event, Answer):
-            record = answer_record(event, show)
-            sources = _source_list(record)
-            if sources:
-                yield reply.chunk({"content": sources})
-            yield reply.chunk({}, finish="stop", extra=_extra(record))
-        else:
-            yield reply.chunk({"content": event})
+    try:
+        async for event in events:
+            if isinstance(event, Answer):
+                record = answer_record(event, show)
+                sources = _source_list(record)
+                if sources:
+                    yield reply.chunk({"content": sources})
+                yield reply.chunk({}, finish="stop", extra=_extra(record))
+            else:
+                yield reply.chunk({"content": event})
+    except LoreError as exc:  # the status line is sent: the error travels in the stream,
+        # shaped as OpenAI's own in-stream errors, which its clients raise
+        error = {"message": str(exc), "type": "generation_failed", "code": "generation_failed"}
+        yield f"data: {json.dumps({'error': error}, ensure_ascii=False)}\n\n"
     yield "data: [DONE]\n\n"
 
 
@@ -152,6 +158,9 @@ def _question(messages: list[ChatMessage]) -> str:
             text = message.content if isinstance(message.content, str) else " ".join(
                 str(part.get("text", "")) for part in message.content or []
                 if part.get("type") == "text")
+            if len(text) > MAX_QUERY_CHARS:
+                raise ApiError(400, "bad_request", f"the question is {len(text):,} characters; "
+                               f"ask in at most {MAX_QUERY_CHARS:,}")
             if text.strip():
                 return text
     raise ApiError(400, "no_question", "the messages hold no user message with text; the last "
