@@ -10,6 +10,7 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import lore
@@ -362,3 +363,35 @@ def test_an_identifier_only_one_chunk_holds_is_found_by_hybrid_search(tmp_path: 
                 [f"rare{i}"]
             hits = base.search(term, k=3, mode="hybrid")
             assert Path(hits[0].path).stem == f"rare{i}", (term, [h.path for h in hits])
+
+
+def damage_in_place(path: Path) -> None:
+    """Overwrite bytes in the middle of a file, keeping its size (as a disk or an editor may)."""
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 64] = bytes([0xFF]) * len(data[middle:middle + 64])
+    path.write_bytes(bytes(data))
+
+
+def test_derived_files_damaged_in_place_are_rebuilt_and_saved_again(tmp_path: Path,
+                                                                    corpus: Path) -> None:
+    """Same-size damage to terms.npy made lexical search raise; to vectors.npy, nan scores."""
+    with lore.open(tmp_path / "kb", model="hash") as base:
+        base.index([corpus])
+        expected = {mode: [h.chunk.id for h in base.search("cache entries", k=3, mode=mode)]
+                    for mode in ("lexical", "dense", "hybrid")}
+    damaged = {}
+    for name in ("bm25", "vectors"):
+        index_dir = tmp_path / "kb" / "index" / name
+        damaged[name] = (index_dir / "CURRENT").read_text().strip()
+        for item in (index_dir / damaged[name]).glob("*.npy"):
+            damage_in_place(item)
+    with lore.open(tmp_path / "kb") as base:
+        for mode, ids in expected.items():
+            hits = base.search("cache entries", k=3, mode=mode)
+            assert [h.chunk.id for h in hits] == ids
+            assert all(np.isfinite(h.score) for h in hits)
+        base.index([corpus])  # nothing changed: the repaired copies are written all the same
+    for name in ("bm25", "vectors"):
+        assert (tmp_path / "kb" / "index" / name / "CURRENT").read_text().strip() != \
+            damaged[name]
