@@ -164,3 +164,13 @@ def test_terminal_control_text_in_files_and_names_is_printed_inert(runner: CliRu
     assert not any(ch in shown for ch in "\x1b\x07\u202e"), repr(shown)
     assert "root:x:0:0" in shown and "❌" not in shown
     assert "clear\\x1b[2Jscreen.txt" in shown and "\\x1b]0;pwned\\x07" in shown
+
+
+def test_a_walk_that_finds_nothing_says_why_it_may_be(runner: CliRunner, tmp_path: Path) -> None:
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / ".gitignore").write_text("*\n")
+    (notes / "a.md").write_text("Lighthouses.\n")
+    code, out, err = invoke(runner, "index", str(notes), "--kb", str(tmp_path / "kb"))
+    assert code == 0 and "indexed 0 files" in out
+    assert "--no-gitignore" in err

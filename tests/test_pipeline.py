@@ -37,3 +37,17 @@ def test_an_unreadable_file_and_folder_are_reported_and_the_rest_is_indexed(
                        "locked": "folder cannot be listed: permission denied (EACCES)"}
     with lore.open(tmp_path / "kb") as kb:
         assert [Path(hit.path).name for hit in kb.search("lighthouses", k=3)] == ["good.txt"]
+
+
+def test_an_empty_file_is_reported_and_an_emptied_one_loses_its_old_text(tmp_path: Path) -> None:
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "empty.txt").write_text("")
+    (notes / "later.txt").write_text("Lighthouses guide ships at night.\n")
+    with lore.open(tmp_path / "kb", model="hash") as kb:
+        report = kb.index([notes])
+        assert [(Path(s.path).name, s.reason) for s in report.skipped] == [
+            ("empty.txt", "empty file: nothing in it to search")]
+        (notes / "later.txt").write_text("  \n")
+        kb.index([notes])
+        assert kb.search("lighthouses", k=3, mode="lexical") == []

@@ -197,6 +197,9 @@ def print_report(report: IndexReport) -> None:
         stderr.print(f"[yellow]skipped {len(report.skipped)}:[/yellow]")
         for item in report.skipped:
             stderr.print(f"  {shown(display_path(item.path))}: {shown(item.reason)}")
+    if report.files_seen == 0:
+        stderr.print("[yellow]no files to index: .gitignore files, hidden names or --include "
+                     "/ --exclude left none; --no-gitignore and --hidden widen the walk[/yellow]")
 
 
 def print_status(state: Status) -> None:

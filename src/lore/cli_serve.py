@@ -53,7 +53,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
         raise click.ClickException(str(error)) from None
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"lore serving {config.serve.data_dir.resolve()} at http://{shown}:{port}/ "
-               f"(web page there; API schema at /docs)", err=True)
+               f"(web page there; API schema at /openapi.json)", err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning",
                 timeout_graceful_shutdown=30)
 

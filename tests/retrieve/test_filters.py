@@ -24,6 +24,7 @@ def test_dates() -> None:
     ("colour=red", "unknown filter field 'colour'"),
     ("modified>=yesterday", "is not a date"),
     ("path>=x", "only '='"),
+    ("kind=weird", "kind is one of prose, code"),
 ])
 def test_bad_expressions_say_what_to_write(expression: str, message: str) -> None:
     with pytest.raises(QueryError, match=message):

@@ -221,3 +221,10 @@ def test_metadata_cannot_replace_a_documents_id_title_or_text(client: TestClient
                       headers=admin).json()["hits"]
     assert (hit["doc_key"], hit["title"]) == ("real", "Lighthouses")
     assert hit["chunk"]["text"] == "Lighthouses guide ships along the coast."
+
+
+def test_no_page_loads_scripts_from_another_origin(client: TestClient) -> None:
+    assert client.get("/docs").status_code == 404 and client.get("/redoc").status_code == 404
+    assert client.get("/openapi.json").status_code == 200
+    page = client.get("/").text
+    assert "cdn" not in page.lower() and "<script src=\"http" not in page

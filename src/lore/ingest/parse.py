@@ -97,6 +97,9 @@ def parse_file(path: Path, max_bytes: int) -> ParsedFile:
     file_format = detect_format(path)
     if file_format in CODE_FORMATS:
         _refuse_minified(path, data)
+    if not data.strip():  # still a document, so that an emptied file's old text leaves
+        return ParsedFile(PARSERS["text"](path, b"", info.st_mtime),
+                          ["empty file: nothing in it to search"])
     if file_format in READERS:
         documents, warnings = READERS[file_format](path, data, info.st_mtime)
         return ParsedFile(documents, warnings)

@@ -11,9 +11,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import get_args
 
 from lore.errors import QueryError
-from lore.types import Filter
+from lore.types import ChunkKind, Filter
 
 _EXPRESSION = re.compile(r"^\s*(\w+)\s*(>=|<=|>|<|=)\s*(.+?)\s*$")
 _FIELDS = {"path": "paths", "type": "formats", "format": "formats", "language": "languages",
@@ -41,6 +42,9 @@ def _apply(current: Filter, expression: str) -> Filter:
                          f"{', '.join(sorted({*_FIELDS, 'modified'}))}")
     if op != "=":
         raise QueryError(f"filter {expression!r}: only '=' applies to {name}")
+    if name == "kind" and value not in get_args(ChunkKind):
+        raise QueryError(f"filter {expression!r}: a chunk's kind is one of "
+                         f"{', '.join(get_args(ChunkKind))}")
     attribute = _FIELDS[name]
     values: tuple[str, ...] = (*getattr(current, attribute), value)
     return replace(current, **{attribute: values})  # type: ignore[arg-type]

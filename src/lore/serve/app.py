@@ -42,8 +42,10 @@ def create_app(config: LoreConfig) -> FastAPI:
         finally:
             state.close()  # ingestion stops at a safe point; it resumes on the next start
 
+    # No /docs or /redoc: FastAPI draws them with scripts from a public CDN, on the origin
+    # where the page keeps its key. The schema itself stays at /openapi.json.
     app = FastAPI(title="lore", summary="Search and answer from your documents, with citations",
-                  version="0.1.0", lifespan=lifespan)
+                  version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.server = state
     install_handlers(app)
     app.include_router(routes.router)
