@@ -168,7 +168,7 @@ def odd_files(cli: Cli, scratch: Path) -> Verdict:
 
 
 def jsonl_ids(cli: Cli, scratch: Path) -> Verdict:
-    records = [{"_id": None, "text": f"{MARKER} one"}, {"_id": "2", "text": f"{MARKER} two"},
+    records = [{"_id": "2", "text": f"{MARKER} one"}, {"_id": None, "text": f"{MARKER} two"},
                {"text": f"{MARKER} three"}, {"_id": "line 3", "text": f"{MARKER} four"}]
     corpus = write(scratch / "corpus", {"c.jsonl": "\n".join(json.dumps(r) for r in records)})
     report = cli.index(corpus, scratch / "kb")
@@ -222,14 +222,26 @@ def bad_queries(cli: Cli, scratch: Path) -> Verdict:
                    f"{len(tries)} bad queries, each one line with exit 2")
 
 
+RARE = {"zq01good": "The orchard report covers pruning, grafting and the spring frost; the "
+                    "zq01good flag marks the trees that need a second look.",
+        "E4021": "Harbour logistics: cranes, berths and tides decide the unloading order, "
+                 "and the yard system answers E4021 when a berth is booked twice.",
+        "kbd_xq_latch": "A history of the printing press, from movable type to offset "
+                        "lithography; kbd_xq_latch appears once in the appendix."}
+"""Identifiers and error codes, each held by one document, as users paste them."""
+
+
 def rare_identifier(cli: Cli, scratch: Path) -> Verdict:
-    notes = {f"note{i}.txt": f"Meeting {i}: the plan, the budget and the schedule."
-             for i in range(20)}
-    notes["rare.txt"] = "The orchard report lists trees; the zq01good flag marks a second look."
+    notes = {f"note{i}.txt": f"Good keyboard latch codes: error {4000 + i} is good, {i:02d} is "
+             f"good, and the zq key latch flag is quite good in build {i}." for i in range(30)}
+    notes.update({f"rare{i}.txt": text for i, text in enumerate(RARE.values())})
     cli.index(write(scratch / "corpus", notes), scratch / "kb", model="minilm")
-    found = cli.hits("zq01good", scratch / "kb", "-k", "1")
-    first = Path(found[0]["path"]).name if found else "nothing"
-    return Verdict(first == "rare.txt", f"hybrid's first hit: {first}")
+    firsts = {term: [Path(h["path"]).stem for h in cli.hits(term, scratch / "kb", "-k", "1")]
+              for term in RARE}
+    missed = {term: first for i, (term, first) in enumerate(firsts.items())
+              if first != [f"rare{i}"]}
+    return Verdict(not missed, f"hybrid's first hit missed: {missed}" if missed else
+                   f"each of {len(RARE)} identifiers found first")
 
 
 # -- stores ----------------------------------------------------------------------------------
@@ -260,11 +272,9 @@ def damaged_index(cli: Cli, scratch: Path) -> Verdict:
                                          for i in range(10)}), kb)
     for name in ("bm25", "vectors"):
         live = kb / "index" / name / (kb / "index" / name / "CURRENT").read_text().strip()
-        for item in live.glob("*.npy"):  # same size, bytes overwritten mid-file
-            data = bytearray(item.read_bytes())
-            middle = len(data) // 2
-            data[middle:middle + 32] = b"\xff" * len(data[middle:middle + 32])
-            item.write_bytes(bytes(data))
+        for item in live.glob("*.npy"):  # same size: all but the header overwritten
+            size = item.stat().st_size
+            item.write_bytes(item.read_bytes()[:128] + b"\xff" * (size - 128))
     found = {mode: cli.hits(MARKER, kb, "--mode", mode, "-k", "1")
              for mode in ("lexical", "dense", "hybrid")}
     names = {mode: Path(h[0]["path"]).name if h else "nothing" for mode, h in found.items()}
@@ -347,7 +357,8 @@ def run_probe(name: str, scratch: Path | None = None) -> ProbeResult:
             verdict = probe(cli, Path(folder))
         except (OSError, ValueError, KeyError, subprocess.TimeoutExpired) as exc:
             verdict = Verdict(False, f"the probe itself failed: {exc!r}")
-    return ProbeResult(name, area, verdict.passed and not cli.traceback, verdict.detail,
+    detail = verdict.detail.replace(folder, "<scratch>")
+    return ProbeResult(name, area, verdict.passed and not cli.traceback, detail,
                        cli.traceback, verdict.lost)
 
 
