@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 from lore.config import LoreConfig
+from lore.embed.transformer import cpu_has_native_bf16
 from lore.errors import LoreError
 from lore.generate.registry import REMOTE_PREFIX
 from lore.models.child import run_json
@@ -49,10 +50,10 @@ _EMBED_CHILD = """
 import json, os, sys
 from dataclasses import replace
 from lore.config import LoreConfig
+from lore.embed.transformer import cpu_has_native_bf16
 from lore.embed.registry import create_embedder
 from lore.embed.transformer import resolve_dtype
 from lore.errors import LoreError
-from lore.generate.registry import REMOTE_PREFIX
 config = replace(LoreConfig.from_env(os.environ).embed, model=sys.argv[1])
 try:
     embedder = create_embedder(config)
@@ -128,12 +129,12 @@ def check_embedder(name: str, wheel: str, environ: Mapping[str, str]) -> Check:
 
 
 def _dtype_reason(dtype: str) -> str:
-    cpuinfo = read_cpuinfo()
+    native = cpu_has_native_bf16(read_cpuinfo())
     if dtype == "bfloat16":
-        return "the CPU has native bfloat16 instructions"
-    if "avx512_bf16" in cpuinfo or "amx_bf16" in cpuinfo:
-        return "LORE_DTYPE asks for it"
-    return "no native bfloat16 instructions on this CPU, so bfloat16 would be slower"
+        return ("the CPU has native bfloat16 instructions" if native else
+                "LORE_DTYPE asks for it, though this CPU emulates it slowly")
+    return ("LORE_DTYPE asks for it" if native else
+            "no native bfloat16 instructions on this CPU, so bfloat16 would be slower")
 
 
 def check_llama_build(build: BuildInfo | SmokeResult, cpu: list[FeatureCheck]) -> Check:
@@ -160,14 +161,25 @@ def check_llama_build(build: BuildInfo | SmokeResult, cpu: list[FeatureCheck]) -
 def check_local_model(name: str, environ: Mapping[str, str]) -> Check:
     """Find the model's file; if it is there, evaluate a prompt with it in a child."""
     label = f"model {name}"
+    model = MODELS[name]
+    if not any(_installed(distribution) for distribution in model.distributions):
+        if name == DEFAULT_GGUF:
+            return Check(label, "warning", "not installed: lore ask answers with it",
+                         model.install_command())
+        return Check(label, "ok", f"not installed (optional: {model.install_command()})")
     try:
         path = resolve_gguf(name)
-    except LoreError as error:
-        if name == DEFAULT_GGUF:
-            return Check(label, "warning", f"not installed: lore ask needs it ({error})",
-                         MODELS[name].install_command())
-        return Check(label, "ok", f"not installed (optional: {MODELS[name].install_command()})")
+    except LoreError as error:  # some pieces missing, or a damaged install
+        return Check(label, "error", str(error), model.install_command() + " --force-reinstall")
     return smoke_check(label, path, environ)
+
+
+def _installed(distribution: str) -> bool:
+    try:
+        metadata.distribution(distribution)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
 
 
 def check_configured_model(spec: str, environ: Mapping[str, str]) -> Check:
