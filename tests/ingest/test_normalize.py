@@ -31,6 +31,12 @@ def test_decode_text_reads_utf8_and_utf16_with_bom(data: bytes) -> None:
     assert decode_text(PATH, data) == "héllo wörld"
 
 
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_a_byte_order_mark_is_read_not_called_binary(encoding: str) -> None:
+    text = "Expired cache entries are removed by a sweeper, café included."
+    assert decode_text(PATH, text.encode(encoding)) == text
+
+
 def test_decode_text_refuses_binary_files() -> None:
     with pytest.raises(IngestError, match="binary") as caught:
         decode_text(PATH, b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")

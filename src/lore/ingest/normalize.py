@@ -61,8 +61,25 @@ def decode_bytes(path: Path, data: bytes) -> str:
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return _decode(path, data, "utf-16")
     if b"\x00" in data[:SNIFF_BYTES]:
-        raise IngestError(str(path), "binary file (NUL bytes near the start); not indexed")
+        encoding = _utf16_without_bom(data[:SNIFF_BYTES])
+        if encoding is None:
+            raise IngestError(str(path), "binary file (NUL bytes near the start); not indexed")
+        return _decode(path, data, encoding)
     return _decode(path, data, "utf-8")
+
+
+def _utf16_without_bom(head: bytes) -> str | None:
+    """``utf-16-le`` or ``-be`` when NUL bytes sit at every other offset, as in text mostly
+    of ASCII or Latin letters written in UTF-16 without its byte-order mark; else ``None``
+    (binary). Text mostly of CJK characters has few NULs and reads as binary here."""
+    pairs = len(head) // 2
+    if pairs < 8:
+        return None
+    for encoding, zero_at in (("utf-16-le", 1), ("utf-16-be", 0)):
+        zeros = head[zero_at::2][:pairs].count(0)
+        if zeros >= 0.9 * pairs and head[1 - zero_at::2][:pairs].count(0) == 0:
+            return encoding
+    return None
 
 
 def _decode(path: Path, data: bytes, encoding: str) -> str:
