@@ -248,6 +248,18 @@ def test_reembed_switches_the_model_and_every_vector(tmp_path: Path, corpus: Pat
             "caching.md")
 
 
+@pytest.mark.slow
+def test_reembed_run_again_keeps_what_the_new_model_already_embedded(tmp_path: Path,
+                                                                     corpus: Path) -> None:
+    """A re-embed killed halfway and run again used to discard the part already done."""
+    with lore.open(tmp_path / "kb", model="hash") as base:
+        base.index([corpus])
+    with lore.open(tmp_path / "kb", model="minilm", switch_model=True) as base:
+        assert base.reembed() == base.status().chunks
+        assert base.reembed() == 0
+        assert base.status().vectors == base.status().chunks
+
+
 def test_an_interrupted_reembed_is_finished_by_the_next_index(tmp_path: Path,
                                                               corpus: Path) -> None:
     from lore.store.sqlite import SqliteStore

@@ -166,12 +166,14 @@ class KnowledgeBase:
     def reembed(self, listener: IndexListener | None = None) -> int:
         """Embed every chunk again with this knowledge base's embedder; returns views embedded.
 
-        Interrupted, it resumes: the next ``index`` or ``reembed`` embeds what is missing.
+        Interrupted, it resumes: the next ``index`` or ``reembed`` embeds only what is missing,
+        as the store already records this embedder and keeps the vectors made with it.
         """
         with self._writer():
-            self._vectors.reset()  # first, so no saved copy of the old vectors can be loaded
-            self._store.switch_embedder({"embedder": self._model,
-                                         "dimension": str(self._embedder.dim)})
+            meta = {"embedder": self._model, "dimension": str(self._embedder.dim)}
+            if any(self._store.get_meta(key) != value for key, value in meta.items()):
+                self._vectors.reset()  # first, so no saved copy of the old vectors is loaded
+                self._store.switch_embedder(meta)
             count = embed_missing(self._store, self._embedder, listener or SilentListener())
             self._save_derived()
             return count
