@@ -228,3 +228,15 @@ def test_no_page_loads_scripts_from_another_origin(client: TestClient) -> None:
     assert client.get("/openapi.json").status_code == 200
     page = client.get("/").text
     assert "cdn" not in page.lower() and "<script src=\"http" not in page
+
+
+def test_a_json_document_uploaded_again_replaces_the_first(client: TestClient,
+                                                           admin: dict[str, str]) -> None:
+    client.post("/collections", json={"name": "docs"}, headers=admin)
+    for text in ("Lighthouses once burned whale oil.", "Lighthouses now run on LED lamps."):
+        add_documents(client, "docs", [{"id": "lights", "text": text}], admin)
+    listed = client.get("/collections/docs/documents", headers=admin).json()
+    assert listed["total"] == 1
+    hits = client.get("/collections/docs/search", params={"q": "lighthouses", "k": 5},
+                      headers=admin).json()["hits"]
+    assert [h["chunk"]["text"] for h in hits] == ["Lighthouses now run on LED lamps."]

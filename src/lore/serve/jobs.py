@@ -13,6 +13,7 @@ safe point between files or embedding batches, never inside a store transaction.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import secrets
@@ -110,11 +111,15 @@ class Jobs:
 
     # -- submitting ----------------------------------------------------------------------
 
-    def stage_file(self, collection: str, name: str, data: bytes) -> DocumentRecord:
-        """Write an upload under the collection's files folder as a new queued document."""
-        doc_id = "d" + secrets.token_hex(10)
+    def stage_file(self, collection: str, name: str, data: bytes, key: str | None = None
+                   ) -> DocumentRecord:
+        """Write an upload under the collection's files folder as a queued document: a new
+        one, or, for a ``key`` (a JSON document's own id) uploaded before, that one again,
+        its file replaced, so that indexing replaces its text rather than adding a copy."""
+        doc_id = ("j" + hashlib.sha256(f"{collection}\0{key}".encode()).hexdigest()[:20]
+                  if key else "d" + secrets.token_hex(10))
         folder = self.collections.files_dir(collection) / doc_id
-        folder.mkdir(parents=True)
+        folder.mkdir(parents=True, exist_ok=key is not None)
         target = folder / safe_name(name)
         staging = folder / ".upload"
         staging.write_bytes(data)
@@ -127,7 +132,7 @@ class Jobs:
         job = self._new_job(collection, "index", targets)
         with self._lock:
             self._db.executemany(
-                "INSERT INTO documents VALUES (?, ?, ?, ?, ?, 'queued', '', ?, ?)",
+                "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, 'queued', '', ?, ?)",
                 [(d.id, collection, d.name, d.path, job.id, d.bytes, d.created)
                  for d in documents])
             self._insert_job(job, targets)

@@ -267,6 +267,7 @@ async def _stage_json(state: Server, name: str, request: Request) -> list[Docume
         record = {"_id": key, "title": document.title, "text": document.text,
                   "metadata": document.metadata}
         data = json.dumps(record, ensure_ascii=False).encode()
-        staged.append(await run_in_threadpool(state.jobs.stage_file, name, f"{key}.json", data))
+        staged.append(await run_in_threadpool(state.jobs.stage_file, name, f"{key}.json", data,
+                                              document.id))
     return staged
 
