@@ -26,7 +26,7 @@ from lore.embed.protocol import Embedder
 from lore.errors import IngestError, os_error_reason
 from lore.ingest.chunk import chunk_documents
 from lore.ingest.parse import parse_file
-from lore.ingest.walk import discover
+from lore.ingest.walk import discover, within
 from lore.retrieve.analyze import analyze
 from lore.store.sqlite import DocumentWrite, FileRecord, SqliteStore
 from lore.types import Chunk, Document, IndexReport, Skipped
@@ -238,7 +238,7 @@ class IndexRun:
         """Forget files under the roots that no longer exist on disk."""
         prefixes = [str(r.expanduser().resolve()) for r in roots]
         gone = [p for p in self._store.file_paths()
-                if p not in seen and _under(p, prefixes) and not os.path.exists(p)]
+                if p not in seen and within(p, prefixes) and not os.path.exists(p)]
         if gone:
             before = self._store.document_count()
             result = self._store.write([], removed_files=gone)
@@ -297,16 +297,12 @@ def embed_missing(store: SqliteStore, embedder: Embedder, listener: IndexListene
     return embed_views(store, embedder, missing, listener)
 
 
-def _under(path: str, prefixes: Sequence[str]) -> bool:
-    return any(path == p or path.startswith(p.rstrip(os.sep) + os.sep) for p in prefixes)
-
-
 def _file_key(path: Path, inside: Sequence[str]) -> str:
     """What the store calls a file: its resolved path, or, for a file reached through a
     symlink that leaves the roots (followed on request), the link's own path, so that
     ``lore rm`` of the folder removes it too."""
     resolved = str(path.resolve())
-    return resolved if _under(resolved, inside) else str(path.absolute())
+    return resolved if within(resolved, inside) else str(path.absolute())
 
 
 def _hash_file(path: Path, name: str, block: int = 1 << 20) -> str:

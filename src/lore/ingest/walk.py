@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,7 +127,7 @@ def _is_indexable_file(entry: os.DirEntry[str], filters: _Filters) -> bool:
     if not entry.is_symlink():
         return entry.is_file(follow_symlinks=False)
     try:
-        is_file = os.stat(entry.path).st_mode & 0o170000 == 0o100000
+        is_file = stat.S_ISREG(os.stat(entry.path).st_mode)
     except OSError as exc:
         why = ("a symlink loop" if exc.errno == errno.ELOOP else
                "a dangling symlink: its target does not exist")
@@ -135,7 +136,7 @@ def _is_indexable_file(entry: os.DirEntry[str], filters: _Filters) -> bool:
     if not is_file:
         return False
     target = os.path.realpath(entry.path)
-    if any(_within(target, root) for root in filters.inside):
+    if within(target, filters.inside):
         return True
     if filters.follow_outside:
         filters.on_skip(Skipped(entry.path, f"indexed through a symlink to {target}, outside "
@@ -146,8 +147,9 @@ def _is_indexable_file(entry: os.DirEntry[str], filters: _Filters) -> bool:
     return False
 
 
-def _within(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+def within(path: str, roots: Sequence[str]) -> bool:
+    """``path`` is one of ``roots`` or lies under one (all absolute, resolved paths)."""
+    return any(path == root or path.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
 
 
 def _enter(entry: os.DirEntry[str], rel: str, ignores: list[_Ignore], filters: _Filters) -> bool:
