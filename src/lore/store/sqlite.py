@@ -330,8 +330,9 @@ def _connect(path: Path | None, read_only: bool) -> sqlite3.Connection:
     if path is None or not read_only:
         location = str(path) if path else ":memory:"
         return sqlite3.connect(location, isolation_level=None, check_same_thread=False)
-    # A read-only folder cannot hold the write-ahead log's shared memory; when none is there,
-    # nobody can be writing (no one may), so the file is read as immutable.
+    # Reading a WAL database needs its shared-memory file, which this user may not create.
+    # With none there, no connection has the database open, and the file is read as
+    # immutable: a writer that starts later (another user's) is not seen by this process.
     wal_present = path.with_name(path.name + "-shm").exists()
     mode = "mode=ro" if wal_present else "immutable=1"
     return sqlite3.connect(f"{path.resolve().as_uri()}?{mode}", uri=True,
