@@ -15,6 +15,7 @@ import pytest
 
 import lore
 from lore.errors import ConfigError, EmbedderMismatch, QueryError
+from lore.testing.probes import RARE, identifier_notes
 from lore.types import IndexReport
 
 CACHE_DOC = """# Caching
@@ -353,23 +354,12 @@ def test_an_index_built_from_another_state_of_the_store_is_never_trusted(
         assert dense_first_paths(base, ANIMALS) == {name: name for name in ANIMALS}
 
 
-RARE = {"zq01good": "The orchard report covers pruning, grafting and the spring frost; the "
-                    "zq01good flag marks the trees that need a second look.",
-        "E4021": "Harbour logistics: cranes, berths and tides decide the unloading order, "
-                 "and the yard system answers E4021 when a berth is booked twice.",
-        "kbd_xq_latch": "A history of the printing press, from movable type to offset "
-                        "lithography; kbd_xq_latch appears once in the appendix."}
-
-
 @pytest.mark.slow
 def test_an_identifier_only_one_chunk_holds_is_found_by_hybrid_search(tmp_path: Path) -> None:
     """Pasted identifiers and error codes: a lone lexical hit scored 0 when standardised
     alone, and the dense side, which reads such tokens as noise, decided."""
-    notes = {f"note{i}": f"Good keyboard latch codes: error {4000 + i} is good, {i:02d} is "
-             f"good, and the zq key latch flag is quite good in build {i}." for i in range(30)}
-    notes.update({f"rare{i}": text for i, text in enumerate(RARE.values())})
     with lore.open(tmp_path / "kb", model="minilm") as base:
-        base.index([write_notes(tmp_path / "notes", notes)])
+        base.index([write_notes(tmp_path / "notes", identifier_notes())])
         for i, term in enumerate(RARE):
             assert [Path(h.path).stem for h in base.search(term, k=1, mode="lexical")] == \
                 [f"rare{i}"]

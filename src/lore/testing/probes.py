@@ -231,10 +231,18 @@ RARE = {"zq01good": "The orchard report covers pruning, grafting and the spring 
 """Identifiers and error codes, each held by one document, as users paste them."""
 
 
-def rare_identifier(cli: Cli, scratch: Path) -> Verdict:
-    notes = {f"note{i}.txt": f"Good keyboard latch codes: error {4000 + i} is good, {i:02d} is "
+def identifier_notes() -> dict[str, str]:
+    """Notes by name: ``rare<i>`` holds the i-th identifier of ``RARE`` once, amid text about
+    something else; thirty others share its sub-words ("good", "latch", "zq") but not it, so
+    an embedder that reads the identifier as noise ranks them first."""
+    notes = {f"note{i}": f"Good keyboard latch codes: error {4000 + i} is good, {i:02d} is "
              f"good, and the zq key latch flag is quite good in build {i}." for i in range(30)}
-    notes.update({f"rare{i}.txt": text for i, text in enumerate(RARE.values())})
+    notes.update({f"rare{i}": text for i, text in enumerate(RARE.values())})
+    return notes
+
+
+def rare_identifier(cli: Cli, scratch: Path) -> Verdict:
+    notes = {f"{name}.txt": text for name, text in identifier_notes().items()}
     cli.index(write(scratch / "corpus", notes), scratch / "kb", model="minilm")
     firsts = {term: [Path(h["path"]).stem for h in cli.hits(term, scratch / "kb", "-k", "1")]
               for term in RARE}
