@@ -30,7 +30,7 @@ from lore.types import Answer, Document, Hit, IndexReport, Skipped, Status
 
 # No emoji codes: ``root:x:0`` in a document stays text, not an emoji.
 stdout = Console(highlight=False, soft_wrap=True, emoji=False)
-stderr = Console(stderr=True, highlight=False, emoji=False)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 """Characters a terminal acts on rather than shows (escape sequences start with \x1b), and

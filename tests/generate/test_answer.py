@@ -256,6 +256,7 @@ def test_ask_with_an_unknown_template_is_a_one_line_error(runner: CliRunner,
 
 
 def test_ask_on_an_empty_knowledge_base_says_so(runner: CliRunner, tmp_path: Path) -> None:
+    lore.open(tmp_path / "empty", model="hash").close()  # made, nothing indexed
     result = runner.invoke(main, ["ask", QUESTION, "--kb", str(tmp_path / "empty"),
                                   "--model", "smollm2"])
     assert result.exit_code == 0, result.output
