@@ -31,8 +31,9 @@ def test_environment_is_read_through_a_mapping() -> None:
     assert (config.embed.model, config.embed.batch_size) == ("e5-small", 8)
     assert config.retrieve.fusion == "rrf"
     answers = LoreConfig.from_env({"LORE_QUESTION_LIKELIHOOD": "0.1",
-                                   "LORE_SOURCE_MASS": "0.5"}).generate
-    assert (answers.question_likelihood, answers.source_mass) == (0.1, 0.5)
+                                   "LORE_SOURCE_MASS": "0.5", "LORE_LLAMA_THREADS": "1"}).generate
+    assert (answers.question_likelihood, answers.source_mass, answers.threads) == (0.1, 0.5, 1)
+    assert LoreConfig.from_env({}).generate.threads is None
 
 
 def test_bad_environment_values_name_the_key() -> None:

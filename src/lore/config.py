@@ -170,6 +170,10 @@ class GenerateConfig:
     the answer starts; local models only. 0 turns it off. With 0.1 and ``source_mass`` 0.5,
     SQuAD F1 rose from 48.7 to 56.7 and CMRC 2018's from 55.6 to 58.2, the first token came
     0.8 s later (``benchmarks/qa.py``, the ``likelihood-first`` runs)."""
+    threads: int | None = None
+    """llama.cpp threads for a local model; ``None``: before each prompt, the cores other work
+    left idle (``lore.models.load``). llama.cpp's sums depend on the thread count, so a fixed
+    count gives the same answer to the same question whatever else the machine is doing."""
     api_key_env: str = "OPENAI_API_KEY"
     """Environment variable holding a server's API key (the key itself is never stored)."""
     timeout: float = 60.0
@@ -213,7 +217,7 @@ class LoreConfig:
         """Read ``LORE_*`` variables: ``LORE_HOME``, ``LORE_MODEL``, ``LORE_BATCH_SIZE``,
         ``LORE_DTYPE``, ``LORE_FUSION``, ``LORE_ANN``, ``LORE_CHUNK_TOKENS``, ``LORE_CODE_VIEW``,
         ``LORE_RERANKER``, ``LORE_GENERATOR``, ``LORE_ANSWER_MODE``, ``LORE_API_KEY_ENV``,
-        ``LORE_QUESTION_LIKELIHOOD``, ``LORE_SOURCE_MASS``,
+        ``LORE_QUESTION_LIKELIHOOD``, ``LORE_SOURCE_MASS``, ``LORE_LLAMA_THREADS``,
         ``LORE_SERVE_DIR``, ``LORE_HOST``, ``LORE_PORT``, ``LORE_MAX_BODY``, ``LORE_MAX_UPLOAD``,
         ``LORE_ASK_QUEUE``, ``LORE_MODEL_THREADS``, ``LORE_BATCH_WINDOW``."""
         config = cls()
@@ -239,6 +243,7 @@ class LoreConfig:
             "LORE_API_KEY_ENV": ("api_key_env", str),
             "LORE_QUESTION_LIKELIHOOD": ("question_likelihood", float),
             "LORE_SOURCE_MASS": ("source_mass", float),
+            "LORE_LLAMA_THREADS": ("threads", _positive_int),
         })
         serve = _override(config.serve, environ, {
             "LORE_SERVE_DIR": ("data_dir", Path),

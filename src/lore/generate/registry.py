@@ -9,7 +9,7 @@ from lore.generate.protocol import Generator
 
 REMOTE_PREFIX = "openai:"
 
-_cache: dict[tuple[str, int, str, float], Generator] = {}
+_cache: dict[tuple[str, int, str, float, int | None], Generator] = {}
 _lock = threading.Lock()
 
 
@@ -20,7 +20,8 @@ def create_generator(settings: GenerateConfig, spec: str | None = None) -> Gener
     ``openai:http://localhost:11434/v1/qwen2.5:7b``.
     """
     spec = spec or settings.model
-    key = (spec, settings.context_tokens, settings.api_key_env, settings.timeout)
+    key = (spec, settings.context_tokens, settings.api_key_env, settings.timeout,
+           settings.threads)
     with _lock:
         if key not in _cache:
             _cache[key] = _build(spec, settings)
@@ -37,4 +38,5 @@ def _build(spec: str, settings: GenerateConfig) -> Generator:
                                timeout=settings.timeout)
     from lore.generate.local import LocalGenerator
 
-    return LocalGenerator(spec, context_tokens=settings.context_tokens)
+    return LocalGenerator(spec, context_tokens=settings.context_tokens,
+                          threads=settings.threads)
