@@ -106,3 +106,11 @@ def test_below_x86_64_v3_every_simd_option_is_off() -> None:
     args = llama_cmake_args(checks_where({"AVX", "FMA"}), set())
     assert "-DGGML_AVX=OFF" in args and "-DGGML_AVX2=OFF" in args
     assert "-DGGML_NATIVE=OFF" in args
+
+
+@x86_linux
+def test_where_nothing_can_be_tried_the_floor_trusts_the_listing_and_nothing_more() -> None:
+    untried = [FeatureCheck(name, True, None, "the probe failed") for name in PROBES]
+    args = llama_cmake_args(untried, AVX512_FLAGS)
+    assert "-DGGML_AVX2=ON" in args and "-DGGML_FMA=ON" in args
+    assert "-DGGML_AVX512=OFF" in args and "-DGGML_AVX_VNNI=OFF" in args
