@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import json
-import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from lore.errors import IngestError
 from lore.ingest.code import LANGUAGE_BY_SUFFIX, parse_code
 from lore.ingest.parse import PARSERS, SUFFIXES, ParsedFile, detect_format, parse_file
+from lore.testing.permissions import as_ordinary_user
 
 LIMIT = 1_000_000
 
@@ -76,16 +78,28 @@ def test_missing_file_and_folder_are_reported(tmp_path: Path) -> None:
         parse_file(tmp_path, LIMIT)
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
-                    reason="root reads files whatever their mode")
+UNREADABLE = """
+import sys
+from pathlib import Path
+from lore.errors import IngestError
+from lore.ingest.parse import parse_file
+try:
+    parse_file(Path(sys.argv[1]), 1_000_000)
+except IngestError as error:
+    print(error.reason)
+"""
+
+
 def test_unreadable_file_names_the_reason(tmp_path: Path) -> None:
+    """In a child that file permissions bind, root's tests included."""
     path = write(tmp_path / "secret.txt", "hidden")
     path.chmod(0)
     try:
-        with pytest.raises(IngestError, match=r"permission denied \(EACCES\)"):
-            parse_file(path, LIMIT)
+        done = subprocess.run([sys.executable, "-c", UNREADABLE, str(path)], text=True,
+                              capture_output=True, timeout=120, preexec_fn=as_ordinary_user)
     finally:
         path.chmod(0o600)
+    assert done.stdout.strip() == "cannot read: permission denied (EACCES)", done.stderr
 
 
 def test_pdf_errors_surface_as_ingest_errors(tmp_path: Path) -> None:
