@@ -28,9 +28,10 @@ from lore.models.child import ChildResult, run_json
 from lore.models.cpu import cpu_flags, cpu_model, read_cpuinfo
 
 CHILD = Path(__file__).with_name("llama_child.py")
-REBUILD = ("reinstall llama-cpp-python built for any x86-64 CPU rather than for this one: "
-           "`bash scripts/install` in lore's source tree, or `CMAKE_ARGS=-DGGML_NATIVE=OFF "
-           "pip install --force-reinstall --no-cache-dir --no-deps llama-cpp-python`")
+REBUILD = ("reinstall llama-cpp-python for the instruction sets this CPU really runs: "
+           "`bash scripts/install` in lore's source tree (it tries each), or, for any x86-64-v3 "
+           "CPU, `CMAKE_ARGS=-DGGML_NATIVE=OFF pip install --force-reinstall --no-cache-dir "
+           "--no-deps llama-cpp-python`")
 """The fix for a build that cannot run here."""
 SMOKE_PROMPT_TOKENS = 320
 """Long enough to be evaluated as a batch through the matrix kernels a crash hides in."""
