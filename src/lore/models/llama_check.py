@@ -26,6 +26,7 @@ from typing import Any
 from lore.errors import ModelError
 from lore.models.child import ChildResult, run_json
 from lore.models.cpu import cpu_flags, cpu_model, read_cpuinfo
+from lore.models.gguf import models_cache_dir
 
 CHILD = Path(__file__).with_name("llama_child.py")
 REBUILD = ("reinstall llama-cpp-python for the instruction sets this CPU really runs: "
@@ -79,7 +80,7 @@ def smoke_test(model: Path, *, prompt_tokens: int = SMOKE_PROMPT_TOKENS, decode_
             "--ctx", str(prompt_tokens + decode_tokens + 16)]
     done = run_json(argv, timeout=timeout, env=env)
     if done.value is None:
-        return _failure(model, done)
+        return _failure(model.name, done)
     value = done.value
     prefill = value["prompt_tokens"] / max(value["prefill_s"], 1e-9)
     decode = value["decode_tokens"] / max(value["decode_s"], 1e-9)
@@ -91,7 +92,7 @@ def smoke_test(model: Path, *, prompt_tokens: int = SMOKE_PROMPT_TOKENS, decode_
                        system_info=value["system_info"])
 
 
-def _failure(model: Path, done: ChildResult) -> SmokeResult:
+def _failure(what: str, done: ChildResult) -> SmokeResult:
     if done.signal is not None:
         cause, fix = _CAUSES.get(done.signal, (f"llama.cpp died of {done.signal}",
                                                "run `lore doctor` and report its output"))
@@ -99,7 +100,7 @@ def _failure(model: Path, done: ChildResult) -> SmokeResult:
     if "ModuleNotFoundError" in done.stderr and "llama_cpp" in done.stderr:
         return SmokeResult(False, "llama-cpp-python is not installed",
                            "pip install llama-cpp-python (see README)")
-    return SmokeResult(False, f"llama.cpp could not run {model.name}: {done.error}",
+    return SmokeResult(False, f"llama.cpp could not run {what}: {done.error}",
                        "check that the file is a GGUF model (`lore doctor`)")
 
 
@@ -118,7 +119,7 @@ def build_info(timeout: float = 60.0) -> BuildInfo | SmokeResult:
     a failed ``SmokeResult`` when that child fails."""
     done = run_json([sys.executable, "-P", str(CHILD), "info"], timeout=timeout)
     if done.value is None:
-        return _failure(Path("llama.cpp"), done)
+        return _failure("its system info", done)
     info = str(done.value["system_info"])
     return BuildInfo(str(done.value["version"]), built_features(info), info)
 
@@ -130,9 +131,8 @@ def built_features(system_info: str) -> dict[str, bool]:
 
 
 def checks_cache_dir(environ: Mapping[str, str]) -> Path:
-    """``$XDG_CACHE_HOME/lore/checks``, else ``~/.cache/lore/checks``."""
-    base = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "lore" / "checks"
+    """``$XDG_CACHE_HOME/lore/checks``, else ``~/.cache/lore/checks``: beside the models."""
+    return models_cache_dir(environ).with_name("checks")
 
 
 _passed: set[str] = set()

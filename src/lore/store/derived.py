@@ -136,6 +136,8 @@ class DerivedIndex(Generic[IndexT]):
         self._index: IndexT | None = None
         self.seq = -1
         """The last change of the store's log that the index holds."""
+        self._checked = ""
+        """The saved copy whose checksums this object verified when it loaded it."""
 
     @property
     def kind(self) -> str:
@@ -212,6 +214,7 @@ class DerivedIndex(Generic[IndexT]):
                 seq = int(state["seq"])
                 if self._matches(str(state["token"]), seq) and _intact(live, state["files"]):
                     self._index, self.seq = self._feed.load(live), seq
+                    self._checked = live.name
                     return
             except (OSError, ValueError, KeyError, TypeError, StoreError):
                 pass  # a damaged copy is only a cache: rebuild it
@@ -225,7 +228,7 @@ class DerivedIndex(Generic[IndexT]):
         try:
             state = json.loads((live / _STATE).read_text())
             return bool(state["seq"] == self.seq and self._matches(str(state["token"]), self.seq)
-                        and _intact(live, state["files"]))
+                        and (live.name == self._checked or _intact(live, state["files"])))
         except (OSError, ValueError, KeyError, TypeError):
             return False
 
