@@ -37,7 +37,6 @@ from lore.pipeline import IndexListener, IndexRun, SilentListener, embed_missing
 from lore.rerank.protocol import Reranker
 from lore.rerank.registry import create_reranker
 from lore.rerank.reorder import rerank as reorder
-from lore.retrieve.analyze import analyze
 from lore.retrieve.diversify import mmr
 from lore.retrieve.filters import parse_where
 from lore.retrieve.fuse import fuse_adaptive, fuse_rrf, fuse_weighted, query_signals
@@ -45,6 +44,7 @@ from lore.retrieve.widen import Widen, widen_span
 from lore.store.derived import DerivedIndex, TermFeed, VectorFeed
 from lore.store.protocol import VectorIndex
 from lore.store.sqlite import STORE_FILE, SqliteStore, where_clause
+from lore.text.analyze import analyze
 from lore.types import (
     Answer,
     AnswerMode,

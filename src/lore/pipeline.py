@@ -27,8 +27,8 @@ from lore.errors import IngestError, os_error_reason
 from lore.ingest.chunk import chunk_documents
 from lore.ingest.parse import parse_file
 from lore.ingest.walk import discover, within
-from lore.retrieve.analyze import analyze
 from lore.store.sqlite import DocumentWrite, FileRecord, SqliteStore
+from lore.text.analyze import analyze
 from lore.types import Chunk, Document, IndexReport, Skipped
 
 EMBED_WINDOW = 2048

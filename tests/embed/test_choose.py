@@ -9,7 +9,8 @@ import pytest
 
 import lore
 from lore.config import IngestConfig
-from lore.embed.choose import ENGLISH, MULTILINGUAL, choose_model, non_latin_share
+from lore.embed.choose import ENGLISH, MULTILINGUAL, choose_model
+from lore.text.script import non_latin_share
 
 ZH = "检索增强生成把检索和生成结合起来。模型先找到相关的段落，再根据它们回答问题。\n"
 EN = "Retrieval-augmented generation finds relevant passages first, then answers from them.\n"

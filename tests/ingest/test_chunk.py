@@ -9,8 +9,8 @@ from tokenizers import Tokenizer
 
 from lore.errors import ConfigError
 from lore.ingest.chunk import CountTokens, chunk_document, chunk_documents
-from lore.ingest.normalize import split_sentences
 from lore.ingest.view import code_view, prose_view
+from lore.text.sentences import split_sentences
 from lore.types import Block, Chunk, Document, Symbol
 
 _TOKEN = re.compile(r"[\u4e00-\u9fff]|[^\s\u4e00-\u9fff]+")

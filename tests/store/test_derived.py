@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from lore.config import IndexConfig
-from lore.retrieve.analyze import analyze
 from lore.store.derived import DerivedIndex, VectorFeed
 from lore.store.ivfpq import IvfPqIndex
 from lore.store.lsh import LshIndex
 from lore.store.sqlite import DocumentWrite, FileRecord, SqliteStore
+from lore.text.analyze import analyze
 from lore.types import Chunk, Document
 
 DIM = 8

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from lore.errors import SchemaVersionError, StoreError
-from lore.retrieve.analyze import analyze
 from lore.store.bm25 import BM25Index
 from lore.store.migrations import SCHEMA_VERSION
 from lore.store.sqlite import DocumentWrite, FileRecord, SqliteStore, where_clause
 from lore.testing.permissions import as_ordinary_user
+from lore.text.analyze import analyze
 from lore.types import Chunk, Document, Filter
 
 

@@ -19,15 +19,11 @@ from lore.config import IngestConfig
 from lore.errors import IngestError
 from lore.ingest.parse import CODE_FORMATS, parse_file
 from lore.ingest.walk import discover
+from lore.text.script import NON_LATIN_SHARE, non_latin_share
 
 AUTO = "auto"
 ENGLISH = "minilm"
 MULTILINGUAL = "e5-small"
-NON_LATIN_SHARE = 0.2
-"""Share of sampled prose letters outside ASCII from which the multilingual model is chosen.
-English prose scores about 0.001 and French or German about 0.02 (accents); Chinese,
-Japanese, Korean, Russian or Arabic prose score above 0.8, and a 20% mix of any of them
-passes this threshold."""
 SAMPLE_FILES = 64
 SAMPLE_CHARS = 400_000
 """Letters beyond this are not read: a large corpus is judged by its first part."""
@@ -70,11 +66,3 @@ def sample_prose(paths: Sequence[Path], config: IngestConfig) -> str:
             if size >= SAMPLE_CHARS:
                 return "\n".join(parts)
     return "\n".join(parts)
-
-
-def non_latin_share(text: str) -> tuple[float, int]:
-    """(share of letters that are not ASCII, number of letters)."""
-    letters = [c for c in text if c.isalpha()]
-    if not letters:
-        return 0.0, 0
-    return sum(1 for c in letters if not c.isascii()) / len(letters), len(letters)

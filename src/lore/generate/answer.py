@@ -18,7 +18,7 @@ from lore.generate.local import LocalGenerator
 from lore.generate.marginal import rag_sequence, rag_token, source_priors
 from lore.generate.prompt import Prompt, build_prompt, question_language, template_named
 from lore.generate.protocol import Generator, Sampling
-from lore.retrieve.analyze import analyze
+from lore.text.analyze import analyze
 from lore.types import Answer, Passage, Source, Timings
 
 RELEVANCE_FLOORS: dict[str, float] = {"minilm": 0.3568, "e5-small": 0.8408}

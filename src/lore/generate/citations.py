@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from lore.retrieve.analyze import analyze
+from lore.text.analyze import analyze
 from lore.types import Citation
 
 _NUMBERS = r"\d+(?:\s*(?:[,，、;；]|-|–)\s*\d+)*"

@@ -17,8 +17,8 @@ from pathlib import PurePath
 
 from lore.errors import ConfigError
 from lore.generate.protocol import Generator, Message
-from lore.ingest.normalize import split_sentences
-from lore.retrieve.analyze import analyze
+from lore.text.analyze import analyze
+from lore.text.sentences import split_sentences
 from lore.types import Passage, Source
 
 

@@ -22,8 +22,8 @@ from itertools import accumulate
 
 from lore.config import CodeView, IngestConfig
 from lore.errors import ConfigError
-from lore.ingest.normalize import split_sentences
 from lore.ingest.view import code_view, prose_view
+from lore.text.sentences import split_sentences
 from lore.types import Block, Chunk, Document
 
 CountTokens = Callable[[Sequence[str]], list[int]]

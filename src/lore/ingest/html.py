@@ -17,7 +17,8 @@ import lxml.html
 from lxml import etree
 
 from lore.errors import IngestError
-from lore.ingest.normalize import SNIFF_BYTES, decode_text, detect_language, normalize_text
+from lore.ingest.normalize import SNIFF_BYTES, decode_text, normalize_text
+from lore.text.script import detect_language
 from lore.types import Block, Document
 
 _JUNK = frozenset({

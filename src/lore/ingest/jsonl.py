@@ -14,7 +14,9 @@ from pathlib import Path
 
 from lore.errors import IngestError
 from lore.ingest.code import LANGUAGE_BY_SUFFIX, extract_blocks, sniff_language
-from lore.ingest.normalize import decode_bytes, detect_language, normalize_text, paragraph_spans
+from lore.ingest.normalize import decode_bytes, normalize_text
+from lore.text.script import detect_language
+from lore.text.sentences import paragraph_spans
 from lore.types import Block, Document
 
 KEY_FIELDS = ("_id", "id", "doc_id", "docid")

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from lore.ingest.normalize import decode_text, detect_language
+from lore.ingest.normalize import decode_text
+from lore.text.script import detect_language
 from lore.types import Block, Document
 
 _ATX = re.compile(r" {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")

@@ -15,7 +15,9 @@ from pypdf import PasswordType, PdfReader
 from pypdf.errors import DependencyError, PyPdfError
 
 from lore.errors import IngestError
-from lore.ingest.normalize import detect_language, normalize_text, paragraph_spans
+from lore.ingest.normalize import normalize_text
+from lore.text.script import detect_language
+from lore.text.sentences import paragraph_spans
 from lore.types import Block, Document
 
 _SEPARATOR = "\n\n"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lore.ingest.normalize import decode_text, detect_language, paragraph_spans
+from lore.ingest.normalize import decode_text
+from lore.text.script import detect_language
+from lore.text.sentences import paragraph_spans
 from lore.types import Block, Document
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lore.embed.choose import NON_LATIN_SHARE, non_latin_share
+from lore.text.script import NON_LATIN_SHARE, non_latin_share
 
 Ranking = Sequence[tuple[int, float]]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from lore.ingest.normalize import split_sentences
+from lore.text.sentences import split_sentences
 from lore.types import Chunk
 
 Widen = Literal["none", "parent", "window"]

@@ -1,4 +1,4 @@
-from lore.retrieve.analyze import analyze
+from lore.text.analyze import analyze
 
 
 def test_english_is_stemmed_and_stopwords_dropped() -> None:
