@@ -16,6 +16,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from common import machine
@@ -23,18 +24,14 @@ from rich.console import Console
 from rich.table import Table
 
 from lore.config import LoreConfig
+from lore.embed.choose import ENGLISH
 from lore.embed.e5 import default_cache_dir
 from lore.eval.beir import load_beir
 from lore.eval.metrics import ndcg_at_k
 from lore.eval.retrieval import corpus_key, open_indexed
-from lore.retrieve.fuse import (
-    FusionSignals,
-    fuse_adaptive,
-    fuse_rrf,
-    fuse_weighted,
-    fuse_zscore,
-    query_signals,
-)
+from lore.retrieve.fuse import fuse_adaptive, fuse_rrf, fuse_weighted, fuse_zscore
+from lore.retrieve.protocol import RankedList
+from lore.text.script import mostly_non_latin
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SETS = {"scifact": "scifact", "cosqa": "cosqa", "cmrc2018": "cmrc2018-dev",
@@ -44,7 +41,22 @@ RESULTS = Path(__file__).resolve().parent / "results" / "fusion.json"
 
 Ranking = list[tuple[int, float]]
 Candidates = dict[str, object]
-Strategy = Callable[[Ranking, Ranking, FusionSignals], Ranking]
+
+
+@dataclass(frozen=True)
+class Signals:
+    """What adaptive fusion knows of a query: can the embedder read it, how much is code."""
+
+    dense_reads: bool
+    code_share: float
+
+
+Strategy = Callable[[Ranking, Ranking, Signals], Ranking]
+
+
+def adaptive(lexical: Ranking, dense: Ranking, signals: Signals) -> Ranking:
+    lists = [RankedList("lexical", lexical), RankedList("dense", dense)]
+    return fuse_adaptive(lists, [True, signals.dense_reads], signals.code_share)
 
 STRATEGIES: dict[str, Strategy] = {
     "lexical": lambda lex, dense, s: lex,
@@ -54,7 +66,7 @@ STRATEGIES: dict[str, Strategy] = {
     "min-max 0.3/0.7": lambda lex, dense, s: fuse_weighted([lex, dense], [0.3, 0.7]),
     "min-max 0.7/0.3": lambda lex, dense, s: fuse_weighted([lex, dense], [0.7, 0.3]),
     "z-score 0.5/0.5": lambda lex, dense, s: fuse_zscore([lex, dense], [0.5, 0.5]),
-    "adaptive (default)": fuse_adaptive,
+    "adaptive (default)": adaptive,
 }
 
 
@@ -96,7 +108,9 @@ def score(rows: list[Candidates], qrels: dict[str, dict[str, int]],
                 kinds.append(kind)
                 ranking.append((key, float(value)))
             lists.append(ranking)
-        signals = query_signals(str(row["text"]), str(row["embedder"]), kinds)
+        text, english_only = str(row["text"]), row["embedder"] == ENGLISH
+        code = sum(1 for kind in kinds if kind == "code") / len(kinds) if kinds else 0.0
+        signals = Signals(not (english_only and mostly_non_latin(text)), code)
         fused = strategy(lists[0], lists[1], signals)
         run[str(row["id"])] = list(dict.fromkeys(docs[key] for key, _ in fused))
     return ndcg_at_k(run, {q: qrels[q] for q in run}, 10).mean

@@ -33,13 +33,16 @@ from lore.errors import ConfigError, EmbedderMismatch, QueryError, StoreError
 from lore.generate.answer import Answerer
 from lore.generate.registry import create_generator
 from lore.ingest.chunk import chunking_signature
+from lore.ingest.sample import sample_prose
 from lore.pipeline import IndexListener, IndexRun, SilentListener, embed_missing
 from lore.rerank.protocol import Reranker
 from lore.rerank.registry import create_reranker
 from lore.rerank.reorder import rerank as reorder
+from lore.retrieve.dense import DenseRetriever
 from lore.retrieve.diversify import mmr
 from lore.retrieve.filters import parse_where
-from lore.retrieve.fuse import fuse_adaptive, fuse_rrf, fuse_weighted, query_signals
+from lore.retrieve.fuse import fuse
+from lore.retrieve.protocol import Query, RankedList
 from lore.retrieve.widen import Widen, widen_span
 from lore.store.derived import DerivedIndex, TermFeed, VectorFeed
 from lore.store.protocol import VectorIndex
@@ -135,8 +138,11 @@ class KnowledgeBase:
               ) -> IndexReport:
         """Index files and folders; unchanged inputs cost nothing, vanished files leave."""
         with self._writer():
+            choice = None
             if self._model == AUTO and self._store.get_meta("embedder") is None:
-                self._adopt(choose_model([Path(p) for p in paths], self.config.ingest))
+                choice = choose_model(sample_prose([Path(p) for p in paths],
+                                                   self.config.ingest))
+                self._adopt(choice)
             self._record_embedder()
             signature = chunking_signature(self.config.ingest)
             recorded = self._store.get_meta("chunking")
@@ -147,6 +153,8 @@ class KnowledgeBase:
             if not reparse or set(self._store.file_paths()) <= run.visited:
                 self._store.set_meta({"chunking": signature})  # every file is chunked so
             self._save_derived()
+        if choice is not None and choice.degraded:
+            report = replace(report, warnings=(choice.reason,))
         return report
 
     def remove(self, paths: Sequence[str | Path]) -> int:
@@ -335,16 +343,14 @@ class KnowledgeBase:
     def _fuse(self, query: str, rankings: dict[str, Ranking], asked: int) -> Ranking:
         """One ranking from the lexical and dense ones, each asked for ``asked`` hits."""
         settings = self.config.retrieve
-        lists = [rankings["lexical"], rankings["dense"]]
-        if settings.fusion == "rrf":
-            return fuse_rrf(lists, k=settings.rrf_k)
-        if settings.fusion == "weighted":
-            return fuse_weighted(lists, [settings.lexical_weight, 1.0 - settings.lexical_weight])
-        keys = list(dict.fromkeys(key for ranking in lists for key, _ in ranking))
-        kinds = self._store.chunk_kinds(keys)
-        complete = len(lists[0]) < asked
-        return fuse_adaptive(lists[0], lists[1],
-                             query_signals(query, self._model, kinds, complete))
+        lists = [RankedList("lexical", rankings["lexical"], len(rankings["lexical"]) < asked),
+                 RankedList("dense", rankings["dense"])]
+        keys = list(dict.fromkeys(key for ranking in lists for key, _ in ranking.ranking))
+        kinds = self._store.chunk_kinds(keys) if settings.fusion == "adaptive" else []
+        code = sum(1 for kind in kinds if kind == "code") / len(kinds) if kinds else 0.0
+        readable = DenseRetriever(self._vectors, self._model == ENGLISH).reads(Query(query))
+        return fuse(lists, settings.fusion, readable=[True, readable], code_share=code,
+                    lexical_weight=settings.lexical_weight, rrf_k=settings.rrf_k)
 
     def _hits(self, ranking: Ranking, rankings: dict[str, Ranking], mode: SearchMode
               ) -> list[Hit]:

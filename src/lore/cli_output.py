@@ -197,6 +197,8 @@ def print_report(report: IndexReport) -> None:
         stderr.print(f"[yellow]skipped {len(report.skipped)}:[/yellow]")
         for item in report.skipped:
             stderr.print(f"  {shown(display_path(item.path))}: {shown(item.reason)}")
+    for warning in report.warnings:
+        stderr.print(f"[yellow]warning: {shown(warning)}[/yellow]")
     if report.files_seen == 0:
         stderr.print("[yellow]no files to index: .gitignore files, hidden names or --include "
                      "/ --exclude left none; --no-gitignore and --hidden widen the walk[/yellow]")

@@ -13,7 +13,9 @@ from typing import Literal
 
 ChunkKind = Literal["prose", "code"]
 SearchMode = Literal["lexical", "dense", "hybrid"]
-HitSource = Literal["lexical", "dense", "hybrid", "rerank"]
+HitSource = str
+"""A retriever's name (``lexical``, ``dense``, ...), ``hybrid`` when several were fused, or
+``rerank`` once a reranker reordered the hits."""
 """What ordered a hit: a search mode, or a reranker (``lore.rerank``)."""
 
 
@@ -177,6 +179,9 @@ class IndexReport:
     """Views actually sent to the model (reused vectors are not counted)."""
     skipped: tuple[Skipped, ...] = ()
     seconds: float = 0.0
+    warnings: tuple[str, ...] = ()
+    """Choices made during the run that lower quality, each with the command that fixes it
+    (an embedder that cannot read the text, because the one that can is not installed)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,15 +2,21 @@ import numpy as np
 import pytest
 
 from lore.retrieve.fuse import (
-    FusionSignals,
+    CODE_LEXICAL_WEIGHT,
+    fuse,
     fuse_adaptive,
     fuse_rrf,
     fuse_weighted,
     fuse_zscore,
     normalize_min_max,
     normalize_z,
-    query_signals,
+    shared_weights,
 )
+from lore.retrieve.protocol import RankedList, Ranking
+
+
+def lists(lexical: Ranking, dense: Ranking, complete: bool = False) -> list[RankedList]:
+    return [RankedList("lexical", lexical, complete), RankedList("dense", dense)]
 
 
 def test_rrf_matches_the_formula() -> None:
@@ -60,30 +66,60 @@ def test_zscore_gives_a_missed_key_the_lists_floor() -> None:
     assert normalize_z(np.array([2.0, 2.0])).tolist() == [0.0, 0.0]
 
 
-def test_adaptive_fusion_ignores_an_embedder_that_cannot_read_the_query() -> None:
+def test_adaptive_fusion_ignores_a_retriever_that_cannot_read_the_query() -> None:
     lexical, dense = [(1, 9.0), (2, 3.0)], [(3, 0.9), (2, 0.8)]
-    signals = query_signals("检索增强生成是什么", "minilm", ["prose"] * 3)
-    assert not signals.dense_reads_query
-    assert fuse_adaptive(lexical, dense, signals) == lexical
-    assert query_signals("检索增强生成是什么", "e5-small", []).dense_reads_query
+    assert fuse_adaptive(lists(lexical, dense), [True, False], 0.0) == lexical
+    # Nothing readable found anything: the unreadable list is better than none.
+    assert fuse_adaptive(lists([], dense), [True, False], 0.0) == dense
+    graph = RankedList("graph", [(2, 0.5), (4, 0.4)])
+    three = fuse_adaptive([*lists(lexical, dense), graph], [True, False, True], 0.0)
+    assert {key for key, _ in three} == {1, 2, 4}  # the two readable lists, fused
 
 
 def test_adaptive_fusion_leans_on_dense_for_code() -> None:
     lexical = [(1, 9.0), (2, 8.0), (3, 1.0)]
     dense = [(2, 0.9), (1, 0.2), (3, 0.1)]
-    prose = fuse_adaptive(lexical, dense, FusionSignals(code_share=0.0))
-    code = fuse_adaptive(lexical, dense, query_signals("parse a date", "minilm", ["code"] * 3))
+    prose = fuse_adaptive(lists(lexical, dense), [True, True], code_share=0.0)
+    code = fuse_adaptive(lists(lexical, dense), [True, True], code_share=1.0)
     assert code[0][0] == 2
     assert dict(code)[2] - dict(code)[1] > dict(prose)[2] - dict(prose)[1]
+
+
+def test_adaptive_fusion_of_two_lists_is_the_even_zscore_sum() -> None:
+    lexical, dense = [(1, 9.0), (2, 3.0), (5, 1.0)], [(3, 0.9), (2, 0.8), (1, 0.1)]
+    assert fuse_adaptive(lists(lexical, dense), [True, True], 0.0) == \
+        fuse_zscore([lexical, dense], [0.5, 0.5], [None, None])
+    assert fuse_adaptive(lists(lexical, dense), [True, True], 0.9) == \
+        fuse_zscore([lexical, dense], [CODE_LEXICAL_WEIGHT, 1 - CODE_LEXICAL_WEIGHT],
+                    [None, None])
+
+
+def test_weights_are_shared_over_any_number_of_lists() -> None:
+    assert shared_weights(["lexical", "dense"], "lexical", None) == [0.5, 0.5]
+    assert shared_weights(["lexical", "dense", "graph"], "lexical", 0.4) == \
+        pytest.approx([0.4, 0.3, 0.3])
+    assert shared_weights(["dense", "graph"], "lexical", 0.4) == [0.5, 0.5]
+    assert shared_weights(["lexical"], "lexical", 0.2) == [1.0]
+    assert shared_weights([], "lexical", None) == []
+
+
+def test_fuse_dispatches_each_method_over_n_lists() -> None:
+    ranked = [RankedList("lexical", [(1, 3.0), (2, 1.0)]), RankedList("dense", [(2, 0.9)]),
+              RankedList("graph", [(3, 0.7), (1, 0.6)])]
+    rankings = [r.ranking for r in ranked]
+    assert fuse(ranked, "rrf", rrf_k=10) == fuse_rrf(rankings, k=10)
+    assert fuse(ranked, "weighted", lexical_weight=0.5) == \
+        fuse_weighted(rankings, [0.5, 0.25, 0.25])
+    assert fuse(ranked, "adaptive") == fuse_zscore(rankings, [1 / 3] * 3, [None] * 3)
 
 
 def test_a_lone_lexical_hit_from_a_complete_list_comes_first() -> None:
     """One chunk holds the pasted identifier; the dense list is noise that misses it."""
     lexical = [(7, 3.2)]
     dense = [(key, 0.42 - key * 0.001) for key in range(20, 60)]
-    complete = FusionSignals(lexical_complete=True)
-    assert fuse_adaptive(lexical, dense, complete)[0][0] == 7
-    assert fuse_adaptive(lexical, dense, FusionSignals())[0][0] != 7  # standardised alone: 0
+    assert fuse_adaptive(lists(lexical, dense, complete=True), [True, True], 0.0)[0][0] == 7
+    # Standardised alone, the lone hit scores 0.
+    assert fuse_adaptive(lists(lexical, dense), [True, True], 0.0)[0][0] != 7
 
 
 def test_a_complete_list_standardises_its_absent_keys_as_zero() -> None:

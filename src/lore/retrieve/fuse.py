@@ -7,13 +7,13 @@ from a ranking simply get nothing from it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
-from lore.text.script import NON_LATIN_SHARE, non_latin_share
+from lore.config import Fusion
+from lore.retrieve.protocol import RankedList
 
-Ranking = Sequence[tuple[int, float]]
+Ranking = list[tuple[int, float]]
 
 
 def fuse_rrf(rankings: Sequence[Ranking], k: int = 60,
@@ -105,55 +105,65 @@ def _standard_scores(ranking: Ranking, keys: Sequence[int], missing: float | Non
 
 
 CODE_LEXICAL_WEIGHT = 0.2
-"""Lexical weight when most candidates are code (see ``fuse_adaptive``). CoSQA, the only code
-set here, gave nDCG@10 0.606 for dense alone and, by lexical weight, 0.610 (0.1), 0.612
-(0.15), 0.609 (0.2), 0.603 (0.25), 0.601 (0.3) (``benchmarks/fusion.py``): a weight picked on
-one set, kept in the middle of the range that beats dense alone."""
-ENGLISH_ONLY_EMBEDDERS = frozenset({"minilm"})
-"""Embedders that cannot read text outside the Latin script (their vectors for it are noise)."""
+"""Lexical weight in adaptive fusion when most candidates are code: a natural-language
+question matches identifiers poorly next to the embedder reading the code's description.
+Picked on CoSQA, in the middle of the range that beats dense alone; ``python
+benchmarks/fusion.py`` measures it (docs/retrieval.md)."""
 
 
-@dataclass(frozen=True)
-class FusionSignals:
-    """What is known about a query before its rankings are fused."""
+def fuse(lists: Sequence[RankedList], method: Fusion, *, readable: Sequence[bool] | None = None,
+         code_share: float = 0.0, lexical_weight: float = 0.5, rrf_k: int = 60) -> Ranking:
+    """One ranking from any number of retrievers' lists, by ``method``.
 
-    dense_reads_query: bool = True
-    """False when the embedder cannot read the query's script (Chinese into MiniLM)."""
-    code_share: float = 0.0
-    """Share of the candidate chunks that are code."""
-    lexical_complete: bool = False
-    """The lexical ranking holds every chunk with a query term (it came back shorter than
-    asked): every chunk it lacks scored 0."""
-
-
-def query_signals(query: str, embedder: str, kinds: Sequence[str],
-                  lexical_complete: bool = False) -> FusionSignals:
-    share, _ = non_latin_share(query)
-    reads = not (embedder in ENGLISH_ONLY_EMBEDDERS and share >= NON_LATIN_SHARE)
-    code = sum(1 for kind in kinds if kind == "code") / len(kinds) if kinds else 0.0
-    return FusionSignals(dense_reads_query=reads, code_share=code,
-                         lexical_complete=lexical_complete)
+    Args:
+        lists: each retriever's ranked list, in a fixed retriever order.
+        method: ``adaptive`` (``fuse_adaptive``), ``weighted`` (``fuse_weighted`` with
+            ``lexical_weight`` for the lexical list and the rest shared equally) or ``rrf``.
+        readable: per list, whether its retriever can read the query (adaptive only).
+        code_share: share of the candidate chunks that are code (adaptive only).
+    """
+    names = [ranked.retriever for ranked in lists]
+    rankings = [ranked.ranking for ranked in lists]
+    if method == "rrf":
+        return fuse_rrf(rankings, k=rrf_k)
+    if method == "weighted":
+        return fuse_weighted(rankings, shared_weights(names, "lexical", lexical_weight))
+    return fuse_adaptive(lists, readable or [True] * len(lists), code_share)
 
 
-def fuse_adaptive(lexical: Ranking, dense: Ranking, signals: FusionSignals
-                  ) -> list[tuple[int, float]]:
+def fuse_adaptive(lists: Sequence[RankedList], readable: Sequence[bool], code_share: float
+                  ) -> Ranking:
     """Weighted z-score fusion whose weights follow what is known about the query.
 
     - Scores are standardised per list (z-scores), not min-max scaled: a list whose top hit
-      stands far above the rest then counts for more than a flat one. Over the same candidate
-      lists this beat 50/50 min-max fusion on every shared set measured
-      (``benchmarks/fusion.py``).
-    - When the embedder cannot read the query's script (Chinese into an English model), its
-      ranking is noise: lexical alone decides.
-    - When most candidates are code, lexical matching of a natural-language question against
-      identifiers is weak next to the embedder reading the code's description, so the
-      lexical weight drops to ``CODE_LEXICAL_WEIGHT``.
-    - When the lexical ranking is complete, the chunks it lacks scored 0 and are standardised
-      as such: an identifier or error code that one chunk holds then ranks that chunk first,
-      instead of scoring 0 as the only member of its list.
+      stands far above the rest then counts for more than a flat one.
+    - A retriever that cannot read the query (Chinese into an English embedder) gives noise:
+      the others decide alone, and one list left is returned as it is.
+    - When most candidates are code, the lexical list's weight drops to
+      ``CODE_LEXICAL_WEIGHT``; otherwise every list weighs the same.
+    - A complete list (``RankedList.complete``) standardises the chunks it lacks as scoring 0:
+      an identifier that one chunk holds then ranks that chunk first, instead of scoring 0 as
+      the only member of its list.
+
+    ``python benchmarks/fusion.py`` compares it with the other methods (docs/retrieval.md).
     """
-    if not signals.dense_reads_query:
-        return list(lexical) or list(dense)
-    weight = CODE_LEXICAL_WEIGHT if signals.code_share >= 0.5 else 0.5
-    absent = [0.0 if signals.lexical_complete else None, None]
-    return fuse_zscore([lexical, dense], [weight, 1.0 - weight], absent)
+    kept = [ranked for ranked, ok in zip(lists, readable, strict=True) if ok]
+    if len(kept) < len(lists):
+        kept = [r for r in kept if r.ranking] or [r for r in lists if r.ranking]
+        if len(kept) <= 1:
+            return list(kept[0].ranking) if kept else []
+    names = [ranked.retriever for ranked in kept]
+    lexical = CODE_LEXICAL_WEIGHT if code_share >= 0.5 else None
+    absent = [0.0 if ranked.complete else None for ranked in kept]
+    return fuse_zscore([r.ranking for r in kept], shared_weights(names, "lexical", lexical),
+                       absent)
+
+
+def shared_weights(names: Sequence[str], favoured: str, weight: float | None
+                   ) -> list[float]:
+    """Weights summing to 1: ``weight`` for ``favoured`` when it is present and another list
+    is too, the rest shared equally; equal weights when ``weight`` is None."""
+    if weight is None or favoured not in names or len(names) == 1:
+        return [1.0 / len(names)] * len(names) if names else []
+    rest = (1.0 - weight) / (len(names) - 1)
+    return [weight if name == favoured else rest for name in names]

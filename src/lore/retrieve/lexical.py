@@ -1,0 +1,41 @@
+"""BM25 over the analysed terms of every chunk view (``lore.store.bm25``)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lore.retrieve.protocol import Query, RankedList, Ranking
+from lore.store.bm25 import BM25Index
+from lore.store.derived import DerivedIndex
+from lore.text.analyze import analyze
+
+
+class LexicalRetriever:
+    """Ranks chunks by BM25 over the query's terms (stemmed English, segmented Chinese).
+
+    >>> retriever = LexicalRetriever(terms)          # a DerivedIndex over the store's terms
+    >>> retriever.retrieve(Query("cache ttl"), n=10, allowed=None).ranking[:1]
+    """
+
+    name = "lexical"
+    reads_vector = False
+
+    def __init__(self, terms: DerivedIndex[BM25Index]) -> None:
+        self._terms = terms
+
+    def reads(self, query: Query) -> bool:
+        return True
+
+    def retrieve(self, query: Query, n: int, allowed: np.ndarray | None) -> RankedList:
+        index = self._terms.current()
+        terms = analyze(query.text)
+        if not terms or len(index) == 0:
+            return RankedList(self.name, [], complete=True)
+        ranking = to_ranking(*index.search(terms, n, allowed))
+        # Fewer hits than asked: every other chunk holds no query term and scores 0.
+        return RankedList(self.name, ranking, complete=len(ranking) < n)
+
+
+def to_ranking(keys: np.ndarray, scores: np.ndarray) -> Ranking:
+    """An index's parallel key and score arrays as ``(rowid, score)`` pairs."""
+    return [(int(key), float(score)) for key, score in zip(keys, scores, strict=True)]

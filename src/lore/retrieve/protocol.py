@@ -1,0 +1,61 @@
+"""The Retriever seam: a query and a candidate set in, one ranked list of chunks out.
+
+Lexical (BM25) and dense (embeddings) are retrievers; a graph or SQL retriever is one more.
+``lore.retrieve.search.Searcher`` runs the ones a search asks for and fuses their lists
+(``lore.retrieve.fuse``), keeping each retriever's own score and rank on every hit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+Ranking = list[tuple[int, float]]
+"""``(chunk rowid, score)`` pairs, best first."""
+
+
+@dataclass(frozen=True)
+class Query:
+    """What a retriever reads: the text, and its embedding when a retriever needs one."""
+
+    text: str
+    vector: np.ndarray | None = None
+    """The query embedded by the knowledge base's embedder; ``None`` unless a retriever that
+    ``reads_vector`` takes part."""
+
+
+@dataclass(frozen=True)
+class RankedList:
+    """One retriever's answer to one query."""
+
+    retriever: str
+    ranking: Ranking
+    complete: bool = False
+    """The ranking holds every chunk this retriever scores above zero (it came back shorter
+    than asked), so a chunk it lacks scored 0 rather than "below the cut"."""
+
+
+class Retriever(Protocol):
+    """Ranks chunks for a query.
+
+    Contract (checked by ``lore.testing.contracts.RetrieverContract``):
+
+    - ``retrieve`` returns at most ``n`` ``(rowid, score)`` pairs, best first, higher scores
+      better, each rowid once and, when ``allowed`` is given, only rowids in it (the chunks a
+      metadata filter lets through). An empty index or a query it finds nothing for gives an
+      empty list, never an error.
+    - ``reads(query)`` is False when the retriever's ranking for this query would be noise
+      (an English-only embedder given Chinese text); fusion then leaves it out.
+    - ``reads_vector`` says whether ``retrieve`` needs ``query.vector``: the caller embeds the
+      query once, outside any lock, for all retrievers that do.
+    - It reads derived indexes that follow the store; the caller serialises calls.
+    """
+
+    name: str
+    reads_vector: bool
+
+    def reads(self, query: Query) -> bool: ...
+
+    def retrieve(self, query: Query, n: int, allowed: np.ndarray | None) -> RankedList: ...
