@@ -8,6 +8,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from lore.errors import MissingDependency
 from lore.eval.retrieval import METRICS, RetrievalReport
 
 
@@ -39,8 +40,11 @@ def write_comparison(reports: Sequence[RetrievalReport], out: Path) -> list[Path
 
 def plot_recall_latency(reports: Sequence[RetrievalReport], path: Path) -> None:
     """Recall@10 and nDCG@10 against median latency, one labelled point per report."""
-    import matplotlib
-
+    try:
+        import matplotlib
+    except ImportError:
+        raise MissingDependency(f"the recall/latency picture ({path.name}) needs matplotlib: "
+                                "pip install 'lore[plots]'") from None
     matplotlib.use("Agg")  # files only; never a window
     from matplotlib import pyplot as plt
 

@@ -20,7 +20,8 @@ from lore.errors import ConfigError, MissingDependency, ModelError
 from lore.models.llama_check import check_runs
 from lore.models.load import OtherLoad, llama_threads, load_average
 
-INSTALL_HINT = "local GGUF models need llama-cpp-python: pip install llama-cpp-python"
+INSTALL_HINT = ("local GGUF models need llama.cpp: pip install 'lore[local]' (in a source "
+                "checkout, bash scripts/install builds it for this CPU)")
 
 
 class LlamaRunner:

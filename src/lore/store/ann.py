@@ -11,13 +11,14 @@ caller rebuilds it from the store.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 
 from lore.config import IndexConfig
 from lore.errors import ConfigError, StoreError
 from lore.store.flat import ExactIndex, read_params
-from lore.store.hnsw import HnswIndex
+from lore.store.hnsw import INSTALL_ANN, HnswIndex
 from lore.store.ivfpq import IvfPqIndex
 from lore.store.lsh import LshIndex
 from lore.store.protocol import VectorIndex
@@ -89,9 +90,39 @@ def choose_kind(n_vectors: int, config: IndexConfig, current: str | None = None)
     if config.ann != "auto":
         raise ConfigError(f"index.ann is {config.ann!r}; choose from auto, "
                           f"{', '.join(ANN_BACKENDS)}")
+    kind = _kind_by_size(n_vectors, config, current)
+    while not installed(kind):  # an optional library is missing: the next best kind
+        kind = FALLBACK[kind]
+    return kind
+
+
+def _kind_by_size(n_vectors: int, config: IndexConfig, current: str | None) -> str:
     ivfpq, hnsw = config.ivfpq_threshold, config.hnsw_threshold
     if n_vectors >= ivfpq or (current == "ivfpq" and n_vectors >= HYSTERESIS * ivfpq):
         return "ivfpq"
     if n_vectors >= hnsw or (current in ("hnsw", "ivfpq") and n_vectors >= HYSTERESIS * hnsw):
         return "hnsw"
     return "exact"
+
+
+LIBRARIES = {"hnsw": "usearch", "ivfpq": "faiss", "lsh": "faiss"}
+"""The optional library each index kind needs (``pip install 'lore[ann]'``)."""
+FALLBACK = {"ivfpq": "hnsw", "hnsw": "exact", "lsh": "exact"}
+
+
+def installed(kind: str) -> bool:
+    """Whether the library ``kind`` needs is importable (``exact`` needs none)."""
+    library = LIBRARIES.get(kind)
+    return library is None or importlib.util.find_spec(library) is not None
+
+
+def missing_ann_warning(n_vectors: int, config: IndexConfig) -> str | None:
+    """What to tell a user whose collection would use an index whose library is missing."""
+    if config.ann != "auto":
+        return None
+    wanted = _kind_by_size(n_vectors, config, None)
+    if installed(wanted):
+        return None
+    return (f"{n_vectors:,} vectors call for a {wanted} index, but {LIBRARIES[wanted]} is not "
+            f"installed, so search uses {choose_kind(n_vectors, config)} (slower). Fix: "
+            f"{INSTALL_ANN}")

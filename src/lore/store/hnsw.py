@@ -29,13 +29,11 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
-from usearch.compiled import MetricKind
-from usearch.index import Index
 
-from lore.errors import ConfigError, StoreError
+from lore.errors import ConfigError, MissingDependency, StoreError
 from lore.store.flat import (
     Keys,
     Scores,
@@ -50,6 +48,11 @@ from lore.store.flat import (
     unique_last,
     write_params,
 )
+
+if TYPE_CHECKING:
+    from usearch.index import Index
+
+INSTALL_ANN = "pip install 'lore[ann]'"
 
 CONNECTIVITY = 16
 """M: links per node. 16 keeps memory ~1.2x the raw vectors and recall@10 >= 0.95 to 200k."""
@@ -200,8 +203,10 @@ class HnswIndex:
         return index
 
     def _new_graph(self) -> Index:
-        return Index(ndim=self.dim, metric="ip", dtype="f32", connectivity=self.connectivity,
-                     expansion_add=self.ef_construction, expansion_search=self.ef_search)
+        return usearch_index()(ndim=self.dim, metric="ip", dtype="f32",
+                               connectivity=self.connectivity,
+                               expansion_add=self.ef_construction,
+                               expansion_search=self.ef_search)
 
     def _search_graph(self, q: np.ndarray, k: int, ef: int,
                       exact: bool = False) -> tuple[Keys, Scores]:
@@ -261,7 +266,7 @@ def _restore(path: Path, mmap: bool) -> Index:
     if not path.is_file():
         raise StoreError(f"{path} is missing; rebuild the index")
     try:
-        graph = Index.restore(str(path), view=mmap)
+        graph = usearch_index().restore(str(path), view=mmap)
     except (ValueError, RuntimeError, OSError) as exc:
         raise StoreError(f"{path} is unreadable ({exc}); rebuild the index") from None
     if graph is None:
@@ -270,7 +275,7 @@ def _restore(path: Path, mmap: bool) -> Index:
 
 
 def _check_restored(graph: Index, dim: int, count: int, directory: Path) -> None:
-    if graph.ndim != dim or graph.metric_kind != MetricKind.IP or len(graph) != count:
+    if graph.ndim != dim or graph.metric_kind != _metric_ip() or len(graph) != count:
         raise StoreError(f"{directory / _FILE} holds {len(graph)} vectors of dimension "
                          f"{graph.ndim} ({graph.metric_kind}), but params.json says {count} of "
                          f"dimension {dim} (inner product); rebuild the index")
@@ -283,3 +288,18 @@ def _check_non_negative(keys: np.ndarray) -> None:
 
 def _empty() -> tuple[Keys, Scores]:
     return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+
+
+def usearch_index() -> type[Index]:
+    """usearch's ``Index`` class, imported on first use; MissingDependency when absent."""
+    try:
+        from usearch.index import Index
+    except ImportError:
+        raise MissingDependency(f"the hnsw index needs usearch: {INSTALL_ANN}") from None
+    return Index
+
+
+def _metric_ip() -> Any:
+    from usearch.compiled import MetricKind
+
+    return MetricKind.IP

@@ -82,7 +82,7 @@ def load_faiss() -> Any:
         return importlib.import_module("faiss")
     except ImportError:
         raise MissingDependency("the ivfpq and lsh indexes need faiss: "
-                                "pip install faiss-cpu") from None
+                                "pip install 'lore[ann]'") from None
 
 
 @contextmanager
