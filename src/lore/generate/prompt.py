@@ -112,39 +112,35 @@ TEMPLATES: dict[str, Template] = {
 extractive benchmarks (a span, scored by exact match and F1), and ``extract``, which is
 ``short`` with its answer copied from the sources.
 
-``short`` does not ask for citations: on 30 SQuAD questions, asking Qwen2.5-Coder-0.5B for the
-span and its source number took F1 from 47 to 5-15 (the model writes only the number, or
-copies a label), so lore attributes a short answer to the source that holds it
-(``citations.attribute``). Closing instructions are written in the question's language, which
-is how the answer comes back in it. An example answer written into an instruction gets copied
-by 0.5B models; shown as an earlier turn of the conversation it is not. ``short`` shows two
-worked examples (invented passages, so no benchmark text leaks in) in the question's language.
-In Chinese they take Qwen2.5-Coder-0.5B on 150 CMRC 2018 questions (k=3) from EM 22.7 / F1
-51.0 to 37.3 / 55.9, the answers becoming the span instead of a sentence around it
-(``benchmarks/qa.py --runs cmrc2018:150:stuff,cmrc2018:150:stuff:no-examples``). English
-examples each show a source that does not answer beside the one that does (the answer in
-the second source once): with one source each they had helped given the gold paragraph but
-lowered F1 over retrieved sources (50.1 to 48.1 on 150 SQuAD questions); with a distractor
-each they raise EM / F1 from 38.7 / 51.6 to 44.0 / 53.3 on 150, from 37.0 / 48.9 to 39.6 /
-48.7 on 500, and given the gold paragraph from 42.8 / 56.2 to 52.6 / 62.1. They cost
-HotpotQA, whose answers need two paragraphs, F1 19.5 to 15.6 on 100 questions. Chinese
-examples with a distractor measured no better (EM 35.3 / F1 55.1), so they show one source.
+Closing instructions are written in the question's language, which is how the answer comes
+back in it. ``short`` asks for no citation: 0.5B models asked for the span and its source
+number write only the number, or copy a label, so lore attributes a short answer to the
+source that holds it (``citations.attribute``). Worked examples are earlier turns of the
+conversation, because an example answer written into an instruction gets copied by 0.5B
+models. ``short`` shows two, invented so that no benchmark text leaks in, in the question's
+language (in Chinese the answers then become the span instead of a sentence around it). Each
+English one shows a source that does not answer beside the one that does, which is what made
+examples help over retrieved sources rather than only over the gold paragraph; Chinese ones
+show one source, as a distractor measured no better there. English examples cost HotpotQA,
+whose answers need two paragraphs, some F1.
 
 ``extract`` answers with local models only what a source says word for word
 (``lore.generate.spans``); a server writes freely. It is not the default because it measured
-no better than ``short`` with Qwen2.5-Coder-0.5B: on 150 questions, SQuAD EM / F1 44.0 / 53.5
-against 44.0 / 53.3, CMRC 2018 38.0 / 53.6 against 37.3 / 55.9
-(``benchmarks/qa.py --runs squad:150:stuff:copy,cmrc2018:150:stuff:copy``). The answers
-``short`` does not copy are mostly wrong in content, not paraphrases of a right span, and
-copying cuts some answers short where the model's wording leaves the source (``refuse``,
-where the source says ``refused to recant his writings``)."""
+no better than ``short``: the answers ``short`` does not copy are mostly wrong in content,
+not paraphrases of a right span, and copying cuts some answers short where the model's wording
+leaves the source (``refuse``, where the source says ``refused to recant his writings``).
+
+Each choice was measured with Qwen2.5-Coder-0.5B by ``benchmarks/qa.py``, for example
+``--runs cmrc2018:150:stuff,cmrc2018:150:stuff:no-examples`` (the examples) and
+``--runs squad:150:stuff:copy,cmrc2018:150:stuff:copy`` (``extract``); the numbers are in
+docs/answers.md."""
 TEMPLATES["extract"] = replace(TEMPLATES["short"], copy=True)
 
 
 OPENING = {"en": "Sources:\n", "zh": "资料：\n"}
-"""Opens the user turn. The question comes only after the sources (in the closing): with it
-before them too, ``short`` with Qwen2.5-Coder-0.5B scored F1 53.6 against 59.2 on 40 SQuAD
-questions, and 50.4 against 55.9 on 150 CMRC 2018 questions (EM 34.7 against 37.3)."""
+"""Opens the user turn. The question comes only after the sources (in the closing): asked
+before them too, it lowered ``short``'s F1 on SQuAD and CMRC 2018 (``benchmarks/qa.py`` runs;
+docs/answers.md)."""
 MIN_SOURCE_TOKENS = 32
 """A source cut shorter than this carries too little to answer from."""
 
@@ -251,10 +247,9 @@ def excerpt_span(text: str, question: str, limit: int, generator: Generator
     A prefix cut loses an answer that sits late in a long passage; a window around the
     question's best sentence keeps it, so a source can be cut short (a shorter prompt, a
     faster first token) without losing what answers the question. The answer most often
-    follows the sentence that restates the question: of 907 SQuAD gold paragraphs longer than
-    96 tokens, a 96-token cut keeps the answer in 823 (in 615 when cut to its first tokens;
-    in 804 when sentences were scored by shared terms and grown by the better neighbour
-    first), ``benchmarks/source_cut.py``.
+    follows the sentence that restates the question. ``benchmarks/source_cut.py`` counts how
+    often the cut keeps the answer of a SQuAD gold paragraph, against a cut to its first
+    tokens (docs/answers.md).
     """
     if generator.count_tokens(text) <= limit:
         return 0, len(text)
