@@ -89,8 +89,9 @@ class RetrieveConfig:
     """Sentences added on each side by a sentence window."""
     reranker: str = ""
     """Rerank the first ``rerank_depth`` hits: ``cross-encoder:<dir or hub id>`` or
-    ``llm:<gguf model>`` (``lore.rerank``); empty for none. See benchmarks/README.md for when
-    the LLM judge pays for itself on a CPU."""
+    ``llm:<gguf model>`` (``lore.rerank``); empty for none. Off by default: the small local LLM
+    judges lowered SciFact quality and cost seconds a query on a CPU (``benchmarks/rerank.py``;
+    docs/reranking.md)."""
     rerank_depth: int = 20
 
 
@@ -100,29 +101,23 @@ class IndexConfig:
     hnsw_threshold: int = 40_000
     """Vector count from which ``auto`` builds an HNSW graph instead of exact search.
 
-    Measured by ``benchmarks/ann_choice.py`` (2-core EPYC shared with other work, dim 384, one
-    query at a time; two runs): exact search takes 1.8-2.3 ms at 30k vectors and 3.0-3.8 ms at
-    50k, so it passes ~2.5 ms between 32k and 42k, where HNSW at its default ef_search (128)
-    answers in 0.5-0.7 ms at recall@10 0.999 (0.2-0.3 ms at ef 32, recall 0.97). Building the
-    graph then takes 10-25 s, repaid after ~9,000 queries and small next to embedding that many
-    chunks. ``choose_kind(n, config, current="hnsw")`` keeps an existing
-    graph down to 0.8 x this size, so a collection hovering near it is not rebuilt back and
-    forth."""
+    Around this size exact search, one query at a time, grows slower than a few milliseconds
+    while HNSW answers in well under one at recall@10 near 1, and building the graph is repaid
+    within thousands of queries, small next to embedding that many chunks.
+    ``benchmarks/ann_choice.py`` measures both by size (docs/vector-indexes.md).
+    ``choose_kind(n, config, current="hnsw")`` keeps an existing graph down to 0.8 x this size,
+    so a collection hovering near it is not rebuilt back and forth."""
     ivfpq_threshold: int = 2_000_000
     """Vector count from which ``auto`` builds IVF-PQ instead of HNSW: where memory, not speed,
     decides (kept down to 0.8 x this size once built, like HNSW).
 
-    Measured by ``benchmarks/ann_family.py`` (MiniLM 384-d, 1M = 50k real passages plus
-    perturbed copies, one query at a time, shared 2-core machine): HNSW holds the float32
-    vectors plus links, 1.10x raw float32 (1.7 GB at 1M, 1.7 KB a vector), and answers at
-    recall@10 0.960 / 0.978 in 0.45 / 0.77 ms (ef 64 / 128). IVF-PQ holds 0.077x (118 MB at
-    1M) and is as fast with the vectors in memory (0.947 in 0.46 ms at nprobe 16, 0.975 in
-    0.69 ms at nprobe 32), but in lore it re-scores its 100 candidates from SQLite, which adds
-    ~3 ms of CPU a query (``SqliteStore.vectors_by_rowid``). So HNSW is preferred while its
-    memory fits; at this default it needs ~3.4 GB, beyond what a local tool should take beside
-    the embedder and the page cache. Raise it on a machine with memory to spare, lower it where
-    memory is short. (IVF-PQ also builds faster: 5 min at 1M on one thread, HNSW 20 min on
-    two.) ``lsh`` is never picked by size: its scan is linear (~8 ms a query at 1M)."""
+    HNSW holds the float32 vectors plus links; IVF-PQ holds a small fraction of that and is
+    as fast with the vectors in memory, but in lore it re-scores its shortlist from SQLite,
+    which costs more than its scan. So HNSW is preferred while its memory fits; at this
+    default it needs a few gigabytes, beyond what a local tool should take beside the embedder
+    and the page cache. Raise it on a machine with memory to spare, lower it where memory is
+    short. ``lsh`` is never picked by size: its scan is linear. ``benchmarks/ann_family.py``
+    measures the family at 50k and 1M vectors (docs/vector-indexes.md)."""
 
 
 AnswerModeName = Literal["stuff", "rag-sequence", "rag-token"]
@@ -147,11 +142,10 @@ class GenerateConfig:
     """Tokens kept free for the answer (its maximum length)."""
     source_tokens: int = 96
     """A source longer than this many tokens is cut to its chunk, then to the sentences that
-    best match the question: time to first token grows with the prompt. 96 brought 5 sources
-    of SQuAD (``answer`` template) from ~1,000 prompt tokens to ~500 and did not lower
-    ``short`` F1 on 40 SQuAD questions (53.6 against 48.3 at 320; 47.9 at 128, 45.4 at 80).
-    With the question asked after the sources (``prompt.OPENING``), F1 on 100 went from
-    36.7 to 45.0 and the median first token from 3.6 s to 1.8 s."""
+    best match the question: time to first token grows with the prompt. 96 halved the prompt
+    of five SQuAD sources without lowering ``short`` F1, where longer and shorter cuts did
+    worse (``benchmarks/qa.py`` runs with this changed; ``benchmarks/source_cut.py`` counts the
+    answers a cut keeps; docs/answers.md)."""
     min_relevance: float | None = None
     """Best dense score below which the knowledge base is taken not to hold the answer and
     no model is asked; ``None``: the value calibrated for the embedder
@@ -160,16 +154,19 @@ class GenerateConfig:
     """Softmax temperature turning fused retrieval scores into p(source | question)."""
     source_mass: float | None = 0.9
     """Of the ``k`` sources, the model reads those, in rank order, whose p(source | question)
-    adds up to this; the unlikely rest would mislead it. ``None`` (or 1.0): all ``k``."""
+    adds up to this; the unlikely rest would mislead it (``benchmarks/qa.py --runs
+    squad:150:stuff,squad:150:stuff:all-sources`` measures it; docs/answers.md). ``None``
+    (or 1.0): all ``k``."""
     question_likelihood: float = 0.0
     """Weight of the question's likelihood given each source in p(source | question):
     p(z | x) is taken proportional to p_retrieval(z | x) * p(x | z) ** weight, with p(x | z)
     how likely the model finds the question after reading source z alone (Sachan et al.
     2022, "Improving Passage Retrieval with Zero-Shot Question Generation"). It reorders the
     sources and sharpens the ``source_mass`` cut, at one prompt evaluation per source before
-    the answer starts; local models only. 0 turns it off. With 0.1 and ``source_mass`` 0.5,
-    SQuAD F1 rose from 48.7 to 56.7 and CMRC 2018's from 55.6 to 58.2, the first token came
-    0.8 s later (``benchmarks/qa.py``, the ``likelihood-first`` runs)."""
+    the answer starts; local models only. 0 turns it off, the default because of that delay
+    before the first token. 0.1 with ``source_mass`` 0.5 was chosen on SQuAD and confirmed on
+    CMRC 2018: ``benchmarks/qa.py --runs squad:500:stuff:likelihood-first`` measures it
+    (docs/answers.md)."""
     threads: int | None = None
     """llama.cpp threads for a local model; ``None``: before each prompt, the cores other work
     left idle (``lore.models.load``). llama.cpp's sums depend on the thread count, so a fixed
@@ -197,9 +194,9 @@ class ServeConfig:
     """Seconds a query embedding waits for others to share its forward pass."""
     model_threads: int = 1
     """Threads each embedding forward pass uses. Concurrent requests already keep the cores
-    busy; a pass split across threads then waits for a busy core (``benchmarks/
-    query_embedding.py`` while another process answered questions: 6.3 ms per query with
-    one thread, 15.3 ms with two)."""
+    busy; a pass split across threads then waits for a busy core, and was measured slower
+    with two threads than with one under load (``benchmarks/query_embedding.py``;
+    docs/serving.md)."""
 
 
 @dataclass(frozen=True)
