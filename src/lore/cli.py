@@ -85,7 +85,7 @@ def opened(kb: Path | None, model: str | None = None, switch_model: bool = False
 def main() -> None:
     """lore: index documents and code, then search them."""
     # jieba sets its logger to DEBUG when imported and announces loading its dictionary;
-    # import it first (36 ms) so the command line can quiet it.
+    # import it first so the command line can quiet it.
     import jieba
 
     jieba.setLogLevel(logging.WARNING)
