@@ -8,11 +8,12 @@ import json
 import sys
 from importlib import metadata
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 from lore.errors import ConfigError, MissingDependency, ModelError
-from lore.models import gguf
+from lore.models import files
 from lore.models.gguf import (
     GGUF_MAGIC,
     MODELS,
@@ -20,7 +21,6 @@ from lore.models.gguf import (
     WheelModel,
     assemble,
     find_wheel_files,
-    models_cache_dir,
     resolve_gguf,
 )
 
@@ -43,7 +43,7 @@ needs_qwen = pytest.mark.skipif(
 @pytest.fixture
 def new_process(monkeypatch: pytest.MonkeyPatch) -> None:
     """Forget which files this process has hashed, as a new process would."""
-    monkeypatch.setattr(gguf, "_verified", set())
+    monkeypatch.setattr(files, "_verified", set())
 
 
 def make_parts(directory: Path, blobs: list[bytes]) -> list[WheelFile]:
@@ -93,7 +93,7 @@ def test_a_damaged_cache_is_detected_and_rebuilt(tmp_path: Path, damage: str,
         path.write_bytes(bytes(data))
     else:
         (path.parent / "manifest.json").write_text("{not json")
-    gguf._verified.clear()  # the damage is found by the next process to open the cache
+    files._verified.clear()  # the damage is found by the next process to open the cache
     assert assemble("fake", "fake.gguf", parts, tmp_path / "cache").read_bytes() == \
         b"".join(BLOBS)
 
@@ -157,12 +157,6 @@ def test_hub_files_without_huggingface_hub_name_the_extra(
         resolve_gguf("Qwen/Qwen2.5-0.5B-Instruct-GGUF/qwen2.5-0.5b-instruct-q4_k_m.gguf")
 
 
-def test_cache_location_follows_xdg() -> None:
-    assert models_cache_dir({"XDG_CACHE_HOME": "/var/cache/me"}) == \
-        Path("/var/cache/me/lore/models")
-    assert models_cache_dir({}) == Path.home() / ".cache" / "lore" / "models"
-
-
 @needs_smollm2
 def test_smollm2_resolves_inside_its_wheel(tmp_path: Path) -> None:
     path = resolve_gguf("smollm2", cache_dir=tmp_path)
@@ -183,6 +177,19 @@ def test_qwen_pieces_reassemble_once_into_the_cache(tmp_path: Path, new_process:
         handle.seek(parts[0].size)  # the second piece starts where the first ends
         assert handle.read(4096) == parts[1].path.read_bytes()[:4096]
     written = path.stat().st_mtime_ns
-    gguf._verified.clear()  # another process: hashes the cache once, does not rebuild it
+    files._verified.clear()  # another process: hashes the cache once, does not rebuild it
     assert resolve_gguf("qwen-0.5b", cache_dir=tmp_path) == path
     assert path.stat().st_mtime_ns == written
+
+
+def test_a_hub_file_is_fetched_and_checked(monkeypatch: pytest.MonkeyPatch,
+                                           tmp_path: Path) -> None:
+    (tmp_path / "tiny.gguf").write_bytes(BLOBS[0])
+    (tmp_path / "page.gguf").write_bytes(b"<html>")
+    hub = ModuleType("huggingface_hub")
+    hub.hf_hub_download = lambda repo, filename: str(tmp_path / filename)  # type: ignore
+    monkeypatch.setitem(sys.modules, "huggingface_hub", hub)
+    assert resolve_gguf("owner/repo/tiny.gguf") == tmp_path / "tiny.gguf"
+    with pytest.raises(ConfigError, match="fetching it from the Hugging Face hub failed: .*"
+                       "not a GGUF model file"):
+        resolve_gguf("owner/repo/page.gguf")

@@ -14,35 +14,41 @@ wheel's ``RECORD``; the pieces are byte ranges of the GGUF file, in part order (
 with the ``GGUF`` magic). They are concatenated once into ``$XDG_CACHE_HOME/lore/models``
 (else ``~/.cache/lore/models``): each piece is checked against its ``RECORD`` hash while it is
 copied, the file is written under a temporary directory and renamed into place, so no reader
-ever sees half a file, and ``manifest.json`` beside it records its size and sha256. Later
-calls check the size (instant) and, once per process, the sha256 (about 0.5 s for the 0.5B
-model); a cache that fails either is rebuilt. A new release of the wheels gets a new cache
+ever sees half a file, and ``manifest.json`` beside it records its size and sha256
+(``lore.models.files``). Later calls check the size (instant) and, once per process, the
+sha256; a cache that fails either is rebuilt. A new release of the wheels gets a new cache
 directory, because the directory name hashes the pieces' versions, sizes and digests.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
-import json
 import os
 import re
 import shutil
-import tempfile
-import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
 from lore.errors import ConfigError, MissingDependency, ModelError
+from lore.models.files import (
+    fetch_from_hub,
+    models_cache_dir,
+    read_manifest,
+    remember_verified,
+    replace_dir,
+    sha256_file,
+    staging_dir,
+    verify_once,
+    write_manifest,
+)
 
 FORMAT_VERSION = 1
 """Bump when the cache layout changes, so that existing caches are rebuilt."""
 GGUF_MAGIC = b"GGUF"
 
-_MANIFEST = "manifest.json"
 _HUB_FILE = re.compile(r"^[\w.-]+/[\w.-]+/(?:[\w.-]+/)*[\w.-]+\.gguf$")
 _PART = r"[^/]+/data/part\d+\.bin"
 
@@ -96,9 +102,6 @@ MODELS: dict[str, WheelModel] = {
 dependencies (``llm``, an older ``llama-cpp-python``) are not needed by lore."""
 DEFAULT_GGUF = "qwen-0.5b"
 
-_verified: set[tuple[str, int, int]] = set()
-_verified_lock = threading.Lock()
-
 
 def resolve_gguf(spec: str = DEFAULT_GGUF, *, cache_dir: Path | None = None) -> Path:
     """The local ``.gguf`` file ``spec`` names, reassembling split wheel models once.
@@ -131,12 +134,6 @@ def resolve_gguf(spec: str = DEFAULT_GGUF, *, cache_dir: Path | None = None) -> 
         raise ConfigError(f"model file {str(path)!r} does not exist")
     raise ConfigError(f"unknown model {spec!r}; choose from {sorted(MODELS)}, a local .gguf "
                       "file, or a hub file owner/repo/file.gguf")
-
-
-def models_cache_dir(environ: Mapping[str, str]) -> Path:
-    """``$XDG_CACHE_HOME/lore/models``, else ``~/.cache/lore/models``."""
-    base = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "lore" / "models"
 
 
 def wheel_model_path(model: WheelModel, cache_root: Path) -> Path:
@@ -181,10 +178,8 @@ def verify_wheel_file(file: WheelFile) -> None:
         raise _damaged(file, "is missing") from None
     if stat.st_size != file.size:
         raise _damaged(file, f"is {stat.st_size} bytes, not {file.size}")
-    if _verify_key(file.path, stat) not in _verified:
-        if _record_digest(_sha256(file.path)) != file.digest:
-            raise _damaged(file, "fails its sha256 check")
-        _remember_verified(file.path)
+    if not verify_once(file.path, stat, lambda digest: _record_digest(digest) == file.digest):
+        raise _damaged(file, "fails its sha256 check")
 
 
 def assemble(name: str, filename: str, parts: Sequence[WheelFile], cache_root: Path) -> Path:
@@ -206,19 +201,17 @@ def assemble(name: str, filename: str, parts: Sequence[WheelFile], cache_root: P
         if free < total:
             raise ModelError(f"reassembling model {name!r} needs {total >> 20} MiB in "
                              f"{cache_root}, which has {free >> 20} MiB free")
-        staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=cache_root))
+        staging = staging_dir(cache_root, name)
     except OSError as exc:
         raise ModelError(f"cannot create the model cache {cache_root}: {exc}") from exc
     try:
         _write_assembled(name, parts, staging / filename)
-        manifest = {"format_version": FORMAT_VERSION, "file": filename, "size": total,
-                    "sha256": _sha256(staging / filename).hex(),
-                    "parts": [{"distribution": p.distribution, "version": p.version,
-                               "size": p.size, "sha256": p.digest} for p in parts]}
-        (staging / _MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-        _fsync(staging / _MANIFEST)
-        _replace_dir(staging, target)
-        _remember_verified(target / filename)
+        write_manifest(staging, {"format_version": FORMAT_VERSION, "file": filename,
+                                 "size": total, "sha256": sha256_file(staging / filename).hex(),
+                                 "parts": [{"distribution": p.distribution, "version": p.version,
+                                            "size": p.size, "sha256": p.digest} for p in parts]})
+        replace_dir(staging, target)
+        remember_verified(target / filename)
     except OSError as exc:
         raise ModelError(f"cannot reassemble model {name!r} in {cache_root}: {exc}") from exc
     finally:
@@ -242,16 +235,10 @@ def check_gguf(path: Path) -> Path:
 def download_hub_file(spec: str) -> Path:
     """``owner/repo/path/file.gguf`` through ``huggingface_hub`` (its cache, the network)."""
     owner, repo, filename = spec.split("/", 2)
-    try:
-        from huggingface_hub import hf_hub_download
-    except ImportError:
-        raise MissingDependency(f"{spec!r} is not a local file; hub models need: "
-                                "pip install huggingface_hub") from None
-    try:
-        return check_gguf(Path(hf_hub_download(f"{owner}/{repo}", filename)))
-    except Exception as exc:  # the hub client raises many types: network, auth, not found
-        raise ConfigError(f"model {spec!r} is not a local file, and fetching it from the "
-                          f"Hugging Face hub failed: {exc}") from exc
+    return fetch_from_hub(
+        spec, "file", lambda hub: check_gguf(Path(hub.hf_hub_download(f"{owner}/{repo}",
+                                                                      filename))),
+        missing=f"{spec!r} is not a local file; ")
 
 
 def _wheel_file(model: WheelModel, dist: metadata.Distribution) -> WheelFile:
@@ -290,45 +277,16 @@ def _is_valid(target: Path, filename: str) -> bool:
     """The manifest matches and the file has its recorded size; its sha256 is checked once
     per process (per size and modification time)."""
     try:
-        manifest = json.loads((target / _MANIFEST).read_text(encoding="utf-8"))
+        manifest = read_manifest(target)
         if manifest["format_version"] != FORMAT_VERSION or manifest["file"] != filename:
             return False
         stat = (target / filename).stat()
         if stat.st_size != manifest["size"]:
             return False
-        if _verify_key(target / filename, stat) not in _verified:
-            if _sha256(target / filename).hex() != manifest["sha256"]:
-                return False
-            _remember_verified(target / filename)
+        return verify_once(target / filename, stat,
+                           lambda digest: digest.hex() == manifest["sha256"])
     except (OSError, ValueError, KeyError, TypeError):
         return False
-    return True
-
-
-def _verify_key(path: Path, stat: os.stat_result) -> tuple[str, int, int]:
-    return str(path), stat.st_size, stat.st_mtime_ns
-
-
-def _remember_verified(path: Path) -> None:
-    """Skip hashing ``path`` again in this process while its size and mtime stay the same."""
-    key = _verify_key(path, path.stat())
-    with _verified_lock:
-        _verified.add(key)
-
-
-def _replace_dir(staging: Path, target: Path) -> None:
-    """Rename ``staging`` to ``target``, moving a stale ``target`` aside first. Should another
-    process rename its own (identical) copy into place first, keep that one."""
-    if target.exists():
-        graveyard = Path(tempfile.mkdtemp(prefix=f".{target.name}-stale-", dir=target.parent))
-        with contextlib.suppress(FileNotFoundError):
-            os.replace(target, graveyard / "old")
-        shutil.rmtree(graveyard, ignore_errors=True)
-    try:
-        os.replace(staging, target)
-    except OSError:
-        if not target.is_dir():
-            raise
 
 
 def _damaged(file: WheelFile, problem: str) -> MissingDependency:
@@ -342,19 +300,7 @@ def _damaged_part(name: str, part: WheelFile, problem: str) -> MissingDependency
                              f"pip install --no-deps --force-reinstall {part.distribution}")
 
 
-def _sha256(path: Path) -> bytes:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    return digest.digest()
-
-
 def _record_digest(digest: bytes) -> str:
     """sha256 the way a wheel's ``RECORD`` writes it: URL-safe base64, no padding."""
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
-
-def _fsync(path: Path) -> None:
-    with path.open("rb") as handle:
-        os.fsync(handle.fileno())

@@ -26,7 +26,7 @@ from typing import Any
 from lore.errors import ModelError
 from lore.models.child import ChildResult, run_json
 from lore.models.cpu import cpu_flags, cpu_model, read_cpuinfo
-from lore.models.gguf import models_cache_dir
+from lore.models.files import models_cache_dir
 
 CHILD = Path(__file__).with_name("llama_child.py")
 REBUILD = ("reinstall llama-cpp-python for the instruction sets this CPU really runs: "
