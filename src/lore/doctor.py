@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Literal
 
 from lore.config import LoreConfig
-from lore.embed.transformer import cpu_has_native_bf16
 from lore.errors import LoreError
 from lore.generate.registry import REMOTE_PREFIX
 from lore.models.child import run_json
 from lore.models.cpu import FeatureCheck, cpu_model, executable_features, read_cpuinfo, unrunnable
+from lore.models.dtype import cpu_has_native_bf16
 from lore.models.gguf import DEFAULT_GGUF, MODELS, resolve_gguf
 from lore.models.llama_check import (
     REBUILD,
@@ -50,9 +50,8 @@ _EMBED_CHILD = """
 import json, os, sys
 from dataclasses import replace
 from lore.config import LoreConfig
-from lore.embed.transformer import cpu_has_native_bf16
 from lore.embed.registry import create_embedder
-from lore.embed.transformer import resolve_dtype
+from lore.models.dtype import resolve_dtype
 from lore.errors import LoreError
 config = replace(LoreConfig.from_env(os.environ).embed, model=sys.argv[1])
 try:

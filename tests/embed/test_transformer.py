@@ -7,21 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from lore.embed.protocol import Embedder
 from lore.embed.registry import create_minilm
-from lore.embed.transformer import (
-    AutoModelEncoder,
-    BertEncoder,
-    TransformerEmbedder,
-    cpu_has_native_bf16,
-    load_encoder,
-    plan_batches,
-    read_model_info,
-    read_pooling,
-    resolve_dtype,
-)
+from lore.embed.transformer import TransformerEmbedder, read_model_info, read_pooling
 from lore.errors import ConfigError
 from lore.testing.contracts import EmbedderContract
 
@@ -68,17 +57,6 @@ def test_query_path_matches_batch_path(minilm: TransformerEmbedder) -> None:
     batch = minilm.embed_documents(VARIED[:6])
     single = np.stack([minilm.embed_query(text) for text in VARIED[:6]])
     assert (batch * single).sum(axis=1).min() > 0.995
-
-
-@pytest.mark.slow
-def test_lean_forward_matches_transformers(minilm: TransformerEmbedder) -> None:
-    """The hand-written BERT forward against transformers' own BertModel, both in float32."""
-    lean = create_minilm(dtype="float32")
-    reference = create_minilm(dtype="float32")
-    reference._encoder = AutoModelEncoder(reference.model_dir, "mean", torch.float32)
-    cosine = (lean.embed_documents(VARIED) * reference.embed_documents(VARIED)).sum(axis=1)
-    assert cosine.min() > 0.9999
-    assert float(lean.embed_query(VARIED[0]) @ reference.embed_query(VARIED[0])) > 0.9999
 
 
 @pytest.mark.slow
@@ -161,17 +139,6 @@ def test_read_pooling_rejects_combinations() -> None:
         read_pooling({"pooling_mode_lasttoken": True})
 
 
-def test_plan_batches_groups_similar_lengths() -> None:
-    assert plan_batches([3, 9, 1, 7, 5], 2) == [[1, 3], [4, 0], [2]]
-    assert plan_batches([], 4) == []
-
-
-def test_plan_batches_caps_padded_tokens() -> None:
-    # longest first: 9 and 7 pad to 2 x 9 = 18 tokens; a third row would make 27 > 20
-    assert plan_batches([3, 9, 1, 7, 5], 4, batch_tokens=20) == [[1, 3], [4, 0, 2]]
-    assert plan_batches([50, 3], 8, batch_tokens=10) == [[0], [1]]  # too long alone: still runs
-
-
 def test_batch_tokens_do_not_change_vectors(minilm: TransformerEmbedder) -> None:
     small = TransformerEmbedder(minilm.model_dir, batch_tokens=64)
     small._encoder = minilm._model()
@@ -179,48 +146,3 @@ def test_batch_tokens_do_not_change_vectors(minilm: TransformerEmbedder) -> None
     assert cosine.min() > 0.999, cosine
     with pytest.raises(ConfigError, match="batch_tokens must be positive"):
         TransformerEmbedder(minilm.model_dir, batch_tokens=0)
-
-
-def test_padding_does_not_change_a_row(minilm: TransformerEmbedder) -> None:
-    """The padding of a batch is dropped before the forward pass: a row padded next to a
-    longer one gets the vector it gets alone, unpadded (the query path)."""
-    encoder = load_encoder(minilm.model_dir, minilm.info, "float32")
-    short, long = minilm._tokens().encode(["a cat sat on the mat", VARIED[20]])
-    padded = short + [minilm.info.pad_id] * (len(long) - len(short))
-    with torch.inference_mode():
-        alone = encoder(torch.tensor([short]), None)[0]
-        batched = encoder(torch.tensor([padded, long]), torch.tensor([len(short), len(long)]))
-        pair = encoder(torch.tensor([short, short]), torch.tensor([len(short)] * 2))
-    assert torch.allclose(alone, batched[0], atol=1e-4)
-    assert torch.allclose(alone, pair[1], atol=1e-4)
-
-
-@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
-def test_onednn_and_plain_torch_forwards_agree(minilm: TransformerEmbedder, dtype: str) -> None:
-    """The packed oneDNN linears (fused bias, GELU and residual add) against ``F.linear``."""
-    from safetensors.torch import load_file
-
-    tensors = load_file(str(minilm.model_dir / "model.safetensors"))
-    config = json.loads((minilm.model_dir / "config.json").read_text())
-    ids, lengths = _batch(minilm, VARIED[:8])
-    vectors = []
-    for packed in (True, False):
-        encoder = BertEncoder(tensors, config, "mean", getattr(torch, dtype), packed=packed)
-        with torch.inference_mode():
-            vectors.append(torch.nn.functional.normalize(encoder(ids, lengths), dim=1))
-    assert (vectors[0] * vectors[1]).sum(1).min() > (0.9999 if dtype == "float32" else 0.999)
-
-
-def _batch(embedder: TransformerEmbedder, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    rows = embedder._tokens().encode(texts)
-    width = max(len(row) for row in rows)
-    padded = [row + [embedder.info.pad_id] * (width - len(row)) for row in rows]
-    return torch.tensor(padded), torch.tensor([len(row) for row in rows])
-
-
-def test_bf16_detection() -> None:
-    assert cpu_has_native_bf16("flags : fpu avx512f avx512_bf16 avx512_vnni")
-    assert cpu_has_native_bf16("flags : fpu amx_bf16 amx_tile")
-    assert not cpu_has_native_bf16("flags : fpu avx2 avx512f avx512bw")
-    assert resolve_dtype("float32") == "float32"
-    assert resolve_dtype("auto") in ("bfloat16", "float32")

@@ -1,53 +1,39 @@
 """Sentence-transformers models run locally in PyTorch: ``TransformerEmbedder``.
 
 Construction reads only the model's small JSON files and its ``tokenizer.json`` (not even that
-when ``max_tokens`` is given, as e5 does: its 250k-piece tokenizer takes ~0.5 s to load); torch
-is imported and the weights loaded on the first ``embed_*`` call, so opening a knowledge base
-and counting tokens stay instant. BERT-family encoders (BERT, RoBERTa, XLM-R with absolute
-positions and a ``model.safetensors``) run through a lean forward pass written here with the
-checkpoint's own weights (``BertEncoder``): no transformers import, one fused QKV matmul per
-layer, oneDNN matmuls with packed weights and fused bias/GELU/residual add, batches capped in
-padded tokens (``BATCH_TOKENS``), and no attention mask for a single query or a batch of equal
-lengths. Anything else falls back to ``transformers.AutoModel``.
-
-Measured on a 2-core AMD EPYC with AVX512-BF16 (all-MiniLM-L6-v2): a 12-word query embeds in
-3.1 ms (median; sentence-transformers: 8.9 ms bf16, 11.8 ms fp32); the first 1,000 SciFact
-abstracts embed at 49-52 docs/s in bf16 and 28 docs/s in fp32 (sentence-transformers: 43, 23).
+when ``max_tokens`` is given, as e5 does: its 250k-piece tokenizer is slow to load); torch is
+imported and the weights loaded on the first ``embed_*`` call, so opening a knowledge base and
+counting tokens stay instant. The forward pass is ``lore.models.encoder``'s (a lean BERT pass
+where the checkpoint allows, else ``transformers.AutoModel``), over batches of similar length
+capped in padded tokens (``BATCH_TOKENS``). ``python benchmarks/embedders.py`` measures
+documents/s and query latency.
 """
 
 from __future__ import annotations
 
-import json
-import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from lore.config import Dtype
-from lore.errors import ConfigError, MissingDependency
+from lore.errors import ConfigError
+from lore.models.batches import plan_batches
+from lore.models.dtype import resolve_dtype
+from lore.models.encoder import Encoder, Pooling, load_encoder
+from lore.models.files import read_json, resolve_model_dir
 
 if TYPE_CHECKING:
-    import torch
     from tokenizers import Tokenizer
 
-Pooling = Literal["mean", "cls", "max"]
-"""How token vectors become one text vector: their mean over real tokens, the first token's
-vector, or the element-wise maximum (sentence-transformers' ``1_Pooling/config.json``)."""
-Encoder = Callable[["torch.Tensor", "torch.Tensor | None"], "torch.Tensor"]
-"""``(ids (B, L), lengths (B,) or None when unpadded) -> pooled (B, dim) float32``."""
-
 BATCH_TOKENS = 8192
-"""Padded tokens per forward pass. Past this the activations outgrow the caches: a batch of
-32 e5 passages of 512 tokens (16,384 rows) ran the FFN up-projection ~20% slower per row than
-8,192 rows did. With the fused residual adds, e5 took 5-10% less CPU time on SciFact abstracts
-on one thread and ~4% less on two (2-core EPYC, shared, so CPU time rather than wall time;
-``benchmarks/embedders.py``); 4,096 was no better. MiniLM's 32 x 256 tokens already fit."""
+"""Padded tokens per forward pass. Past this the activations outgrow the CPU caches and each
+row costs more (a batch of 32 e5 passages of 512 tokens is twice this); a smaller cap was no
+better. MiniLM's 32 x 256 tokens already fit. Measured with ``benchmarks/embedders.py``."""
 
-_HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 _SUPPORTED_MODULES = {"Transformer", "Pooling", "Normalize"}
 _POOLINGS: dict[str, Pooling] = {
     "mean": "mean", "cls": "cls", "max": "max", "pooling_mode_mean_tokens": "mean",
@@ -189,7 +175,7 @@ class TransformerEmbedder:
                 if self._encoder is None:
                     if self._check is not None:
                         self._check()
-                    self._encoder = load_encoder(self.model_dir, self.info,
+                    self._encoder = load_encoder(self.model_dir, self.info.pooling,
                                                  resolve_dtype(self.dtype))
         return self._encoder
 
@@ -217,43 +203,6 @@ class _Tokens:
     def count(self, texts: list[str]) -> list[int]:
         encodings = self.tokenizer.encode_batch(texts, add_special_tokens=False)
         return [len(encoding.ids) for encoding in encodings]
-
-
-def plan_batches(lengths: Sequence[int], batch_size: int,
-                 batch_tokens: int | None = None) -> list[list[int]]:
-    """Group indices of texts of similar length (longest first), so each batch is padded only
-    to its own longest text. A batch holds at most ``batch_size`` texts and, when
-    ``batch_tokens`` is given, at most that many padded tokens (one text always fits). Callers
-    scatter results back by index."""
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    batches: list[list[int]] = []
-    for i in order:
-        if not batches or len(batches[-1]) == batch_size or (
-                batch_tokens is not None and
-                (len(batches[-1]) + 1) * lengths[batches[-1][0]] > batch_tokens):
-            batches.append([])
-        batches[-1].append(i)
-    return batches
-
-
-def resolve_model_dir(model: str | Path) -> Path:
-    """A local directory as is; a hub id (``org/name``) through ``huggingface_hub``'s cache
-    (configs, tokenizer and ``*.safetensors`` weights)."""
-    path = Path(model).expanduser()
-    if path.is_dir():
-        return path
-    if isinstance(model, Path) or not _HUB_ID.match(model):
-        raise ConfigError(f"model {str(model)!r} is not a directory or a hub id (org/name)")
-    try:
-        from huggingface_hub import snapshot_download
-    except ImportError:
-        raise MissingDependency("hub models need: pip install huggingface_hub") from None
-    try:
-        return Path(snapshot_download(model, allow_patterns=["*.json", "*.safetensors", "*.txt",
-                                                             "*.model", "1_Pooling/*"]))
-    except Exception as exc:  # the hub client raises many types: network, auth, not found
-        raise ConfigError(f"model {model!r} is not a local directory, and fetching it from the "
-                          f"Hugging Face hub failed: {exc}") from exc
 
 
 def read_model_info(model_dir: Path) -> ModelInfo:
@@ -311,246 +260,7 @@ def load_tokenizer(model_dir: Path) -> Tokenizer:
     return tokenizer
 
 
-def cpu_has_native_bf16(cpuinfo: str) -> bool:
-    """Whether ``/proc/cpuinfo`` text lists native bfloat16 matmul instructions."""
-    return re.search(r"\b(avx512_bf16|amx_bf16)\b", cpuinfo) is not None
-
-
-def resolve_dtype(dtype: Dtype) -> Literal["bfloat16", "float32"]:
-    """``auto`` -> bfloat16 where the CPU computes it natively (2x fp32 speed), else float32
-    (emulated bf16 is slower than fp32)."""
-    if dtype != "auto":
-        return dtype
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:  # not Linux: no cheap way to tell, and fp32 is never wrong
-        return "float32"
-    return "bfloat16" if cpu_has_native_bf16(cpuinfo) else "float32"
-
-
-def load_encoder(model_dir: Path, info: ModelInfo, dtype: Literal["bfloat16", "float32"]
-                 ) -> Encoder:
-    """The lean BERT forward when the checkpoint allows it, else ``transformers.AutoModel``."""
-    import torch
-
-    torch_dtype = getattr(torch, dtype)
-    config = read_json(model_dir / "config.json") or {}
-    weights = model_dir / "model.safetensors"
-    if config.get("model_type") in _LEAN_TYPES and weights.is_file() and \
-            config.get("position_embedding_type", "absolute") == "absolute" and \
-            config.get("hidden_act", "gelu") in _GELU_APPROXIMATION:
-        from safetensors.torch import load_file
-
-        return BertEncoder(load_file(str(weights)), config, info.pooling, torch_dtype)
-    return AutoModelEncoder(model_dir, info.pooling, torch_dtype)
-
-
-Dense = Callable[["torch.Tensor"], "torch.Tensor"]
-Residual = Callable[["torch.Tensor", "torch.Tensor"], "torch.Tensor"]
-"""``(x, residual) -> linear(x) + residual``."""
-
-
-class BertEncoder:
-    """A BERT-family encoder forward pass over a checkpoint's tensors (see module docstring).
-
-    ``__call__(ids (B, L), lengths (B,) or None)`` returns pooled float32 ``(B, dim)``; with
-    ``lengths=None`` the rows are unpadded, and no attention mask is built (nor when every
-    row fills the batch's width).
-
-    Attention is one SDPA call over the padded batch, not one call per row over its real
-    tokens: per row was ~7% cheaper in CPU time on one thread, but on the 2-core EPYC under
-    load each of its many small parallel regions waits for the second thread, and a 16-row
-    layer took 2-30x longer than the batched call.
-
-    The matmuls go through oneDNN with each weight packed once at load (one copy laid out for
-    batches, one for single queries) and the bias and GELU fused into the matmul (``packed``).
-    On the 2-core AVX512-BF16 machine this took batches from 45 to 52 docs/s in bf16 (24 to
-    28 in fp32) and a bf16 query from 5.3 to 3.4 ms, against ``F.linear``, which first copies
-    the bias into its output and runs GELU separately. The residual adds after the attention
-    output and the FFN down-projection are fused too (a ``sum`` post-op). A probe falls back to
-    ``F.linear`` where the (private) oneDNN operators are missing or disagree.
-    """
-
-    def __init__(self, tensors: dict[str, torch.Tensor], config: dict[str, Any],
-                 pooling: Pooling, dtype: torch.dtype, *, packed: bool | None = None) -> None:
-        import torch
-
-        key = next(k for k in tensors if k.endswith("embeddings.word_embeddings.weight"))
-        prefix = key[: -len("embeddings.word_embeddings.weight")]
-
-        def weight(name: str, layer: int | None = None) -> torch.Tensor:
-            full = prefix + (name if layer is None else f"encoder.layer.{layer}.{name}")
-            return tensors[full].to(dtype).contiguous()
-
-        self.hidden = int(config["hidden_size"])
-        self.heads = int(config["num_attention_heads"])
-        self.eps = float(config.get("layer_norm_eps", 1e-12))
-        self.pooling = pooling
-        self.approximate = _GELU_APPROXIMATION[config.get("hidden_act", "gelu")]
-        offset = int(config.get("pad_token_id", 1)) + 1 \
-            if config.get("model_type") in ("roberta", "xlm-roberta") else 0
-        positions = tensors[prefix + "embeddings.position_embeddings.weight"][offset:].float()
-        if prefix + "embeddings.token_type_embeddings.weight" in tensors:
-            positions = positions + tensors[prefix + "embeddings.token_type_embeddings.weight"][0]
-        self.positions = positions.to(dtype)
-        self.word = weight("embeddings.word_embeddings.weight")
-        self.norm = (weight("embeddings.LayerNorm.weight"), weight("embeddings.LayerNorm.bias"))
-        packed = _onednn_works(dtype) if packed is None else packed
-        self.layers = []
-        self.single = []
-        for layer in range(int(config["num_hidden_layers"])):
-            qkv = [f"attention.self.{p}" for p in ("query", "key", "value")]
-            dense = {
-                "qkv": (torch.cat([weight(f"{p}.weight", layer) for p in qkv]),
-                        torch.cat([weight(f"{p}.bias", layer) for p in qkv])),
-                "out": (weight("attention.output.dense.weight", layer),
-                        weight("attention.output.dense.bias", layer)),
-                "up": (weight("intermediate.dense.weight", layer),
-                       weight("intermediate.dense.bias", layer)),
-                "down": (weight("output.dense.weight", layer), weight("output.dense.bias", layer)),
-            }
-            norms = (weight("attention.output.LayerNorm.weight", layer),
-                     weight("attention.output.LayerNorm.bias", layer),
-                     weight("output.LayerNorm.weight", layer),
-                     weight("output.LayerNorm.bias", layer))
-            self.layers.append((self._denses(dense, packed, 4096), norms))
-            self.single.append((self._denses(dense, packed, 16), norms))
-
-    def _denses(self, dense: dict[str, tuple[torch.Tensor, torch.Tensor]], packed: bool,
-                rows: int) -> tuple[Dense, Residual, Dense, Residual]:
-        make, add = (_onednn_dense, _onednn_residual) if packed else (_torch_dense, _torch_residual)
-        return (make(*dense["qkv"], None, rows), add(*dense["out"], rows),
-                make(*dense["up"], self.approximate, rows), add(*dense["down"], rows))
-
-    def __call__(self, ids: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
-        import torch
-        from torch.nn.functional import embedding, layer_norm
-        from torch.nn.functional import scaled_dot_product_attention as attention
-
-        batch, length = ids.shape
-        h, heads, eps = self.hidden, self.heads, self.eps
-        x = layer_norm(embedding(ids, self.word) + self.positions[:length], (h,), *self.norm,
-                       eps).view(batch * length, h)
-        mask = None
-        if lengths is not None and bool((lengths < length).any()):  # rows all full: no mask
-            mask = (torch.arange(length) < lengths[:, None])[:, None, None, :]
-        for (qkv, out, up, down), (g1, b1, g2, b2) in \
-                (self.single if lengths is None else self.layers):
-            q, k, v = qkv(x).view(batch, length, 3, heads, h // heads).permute(2, 0, 3, 1, 4)
-            context = attention(q, k, v, attn_mask=mask).transpose(1, 2).reshape(-1, h)
-            x = layer_norm(out(context, x), (h,), g1, b1, eps)
-            x = layer_norm(down(up(x), x), (h,), g2, b2, eps)
-        return pool(x.view(batch, length, h), lengths, self.pooling)
-
-
-def _torch_dense(weight: torch.Tensor, bias: torch.Tensor, gelu: str | None, rows: int) -> Dense:
-    from torch.nn.functional import gelu as gelu_fn
-    from torch.nn.functional import linear
-
-    if gelu is None:
-        return lambda x: linear(x, weight, bias)
-    return lambda x: gelu_fn(linear(x, weight, bias), approximate=gelu)
-
-
-def _onednn_dense(weight: torch.Tensor, bias: torch.Tensor, gelu: str | None, rows: int) -> Dense:
-    import torch
-
-    ops = torch.ops.mkldnn
-    packed = ops._reorder_linear_weight(weight, rows)
-    attr, algorithm = ("none", "") if gelu is None else ("gelu", gelu)
-    return lambda x: ops._linear_pointwise(x, packed, bias, attr, [], algorithm)
-
-
-def _torch_residual(weight: torch.Tensor, bias: torch.Tensor, rows: int) -> Residual:
-    from torch.nn.functional import linear
-
-    return lambda x, residual: linear(x, weight, bias).add_(residual)
-
-
-def _onednn_residual(weight: torch.Tensor, bias: torch.Tensor, rows: int) -> Residual:
-    """``linear(x) + residual`` in one oneDNN call (a ``sum`` post-op): no separate pass."""
-    import torch
-
-    binary = torch.ops.mkldnn._linear_pointwise.binary
-    packed = torch.ops.mkldnn._reorder_linear_weight(weight, rows)
-    return lambda x, residual: binary(x, residual, packed, bias, "add")
-
-
-def _onednn_works(dtype: torch.dtype) -> bool:
-    """Whether oneDNN's packed linear runs here and agrees with ``F.linear``."""
-    import torch
-
-    if not torch.backends.mkldnn.is_available():  # type: ignore[no-untyped-call]
-        return False
-    try:
-        weight = torch.linspace(-1, 1, 64 * 32).reshape(64, 32).to(dtype)
-        bias = torch.linspace(-1, 1, 64).to(dtype)
-        x = torch.linspace(-1, 1, 3 * 32).reshape(3, 32).to(dtype)
-        want = torch.nn.functional.linear(x, weight, bias)
-        got = _onednn_dense(weight, bias, "none", 3)(x)
-        added = _onednn_residual(weight, bias, 3)(x, want)
-        return bool(torch.allclose(got.float(), torch.nn.functional.gelu(want).float(),
-                                   atol=0.05) and
-                    torch.allclose(added.float(), 2 * want.float(), atol=0.05))
-    except Exception:  # noqa: BLE001 - a private operator: any failure means "do not use it"
-        return False
-
-
-class AutoModelEncoder:
-    """Any ``transformers.AutoModel`` encoder, with an attention mask and the same pooling."""
-
-    def __init__(self, model_dir: Path, pooling: Pooling, dtype: torch.dtype) -> None:
-        from transformers import AutoModel
-        from transformers.utils import logging as hf_logging
-
-        # from_pretrained draws a progress bar through a process-wide switch; turn it off for
-        # this load only and restore it, rather than changing the caller's setting.
-        bar = hf_logging.is_progress_bar_enabled()
-        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-        try:
-            self.model = AutoModel.from_pretrained(str(model_dir), dtype=dtype).eval()
-        finally:
-            if bar:
-                hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
-        self.pooling = pooling
-
-    def __call__(self, ids: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
-        import torch
-
-        mask = torch.ones_like(ids) if lengths is None else \
-            (torch.arange(ids.shape[1]) < lengths[:, None]).long()
-        hidden = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
-        return pool(hidden, lengths, self.pooling)
-
-
-def pool(hidden: torch.Tensor, lengths: torch.Tensor | None, pooling: Pooling) -> torch.Tensor:
-    """Pool ``(B, L, H)`` token vectors over each row's first ``lengths`` tokens, in float32."""
-    import torch
-
-    if pooling == "cls":
-        return hidden[:, 0].float()
-    if lengths is None:
-        return hidden.float().mean(1) if pooling == "mean" else hidden.float().amax(1)
-    keep = (torch.arange(hidden.shape[1]) < lengths[:, None])[:, :, None]
-    if pooling == "mean":
-        return (hidden.float() * keep).sum(1) / lengths[:, None]
-    return hidden.float().masked_fill(~keep, float("-inf")).amax(1)
-
-
-_LEAN_TYPES = ("bert", "roberta", "xlm-roberta")
-_GELU_APPROXIMATION = {"gelu": "none", "gelu_new": "tanh", "gelu_pytorch_tanh": "tanh"}
-
 
 def _pad(rows: list[list[int]], pad_id: int) -> tuple[list[list[int]], list[int]]:
     width = max(len(row) for row in rows)
     return [row + [pad_id] * (width - len(row)) for row in rows], [len(row) for row in rows]
-
-
-def read_json(path: Path) -> Any:
-    """A model directory's JSON file; None when it is absent, a ConfigError when unreadable."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}") from exc

@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from lore.config import Dtype
-
-# Shared model plumbing that lives in lore.embed for now (written for the embedder): the hub
-# download and the bf16 check. Both belong in lore.models once embed/ is free to change.
-from lore.embed.transformer import read_json, resolve_dtype, resolve_model_dir
 from lore.errors import ConfigError
+from lore.models.batches import plan_batches
+from lore.models.dtype import TorchDtype, resolve_dtype
+from lore.models.files import read_json, resolve_model_dir
+from lore.models.pretrained import no_progress_bar
 
 if TYPE_CHECKING:
     import torch
@@ -123,9 +123,7 @@ def score_in_batches(passages: list[str], lengths: Sequence[int], batch_size: in
     """Run ``forward`` over batches of passages of similar length (longest first, so each
     batch pads only to its own longest pair) and scatter the scores back to input order."""
     out = np.empty(len(passages), dtype=np.float32)
-    order = sorted(range(len(passages)), key=lambda i: -lengths[i])
-    for start in range(0, len(order), batch_size):
-        batch = order[start:start + batch_size]
+    for batch in plan_batches(lengths, batch_size):
         out[batch] = forward([passages[i] for i in batch])
     return out
 
@@ -174,23 +172,14 @@ def pair_length(info: CrossEncoderInfo, tokenizer_max: int, override: int | None
     return length if info.positions is None else min(length, info.positions)
 
 
-def load_cross_encoder(model_dir: Path, dtype: Literal["bfloat16", "float32"]
-                       ) -> tuple[Any, Any]:
+def load_cross_encoder(model_dir: Path, dtype: TorchDtype) -> tuple[Any, Any]:
     """``(model, tokenizer)``: the classification model in eval mode, in ``dtype``."""
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
-    from transformers.utils import logging as hf_logging
 
-    # from_pretrained draws a progress bar through a process-wide switch; turn it off for this
-    # load only and restore it, rather than changing the caller's setting.
-    bar = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-    try:
+    with no_progress_bar():
         tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
         model = AutoModelForSequenceClassification.from_pretrained(
             str(model_dir), dtype=getattr(torch, dtype)).eval()
-    finally:
-        if bar:
-            hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
     return model, tokenizer
 
