@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from lore.config import EmbedConfig
-from lore.embed.registry import EMBEDDERS, create_embedder
+from lore.embed.registry import EMBEDDERS, EmbedderEntry, create_embedder, embedder_entry
 from lore.embed.transformer import TransformerEmbedder
 from lore.errors import ConfigError, MissingDependency
 from lore.testing.fakes import HashEmbedder
@@ -14,6 +14,35 @@ from lore.testing.fakes import HashEmbedder
 
 def test_registered_names() -> None:
     assert sorted(EMBEDDERS) == ["e5-small", "hash", "minilm"]
+
+
+def test_entries_hold_what_is_calibrated_per_model() -> None:
+    minilm, e5 = embedder_entry("minilm"), embedder_entry("e5-small")
+    assert minilm is not None and e5 is not None
+    assert (minilm.languages, minilm.latin_only) == ("english", True)
+    assert (e5.languages, e5.latin_only) == ("multilingual", False)
+    for entry in (minilm, e5):
+        assert entry.relevance_floor is not None and 0 < entry.relevance_floor < 1
+        assert "scifact" in entry.calibrated_on and entry.wheel
+    assert "cmrc2018-dev" in e5.calibrated_on  # the multilingual floor saw Chinese questions
+
+
+def test_the_fake_has_no_calibrated_floor() -> None:
+    entry = embedder_entry("hash")
+    assert entry is not None
+    assert (entry.relevance_floor, entry.calibrated_on, entry.latin_only) == (None, (), False)
+
+
+def test_unregistered_models_have_no_entry(tmp_path: Path) -> None:
+    assert embedder_entry(str(tmp_path)) is None
+    assert embedder_entry("sentence-transformers/all-MiniLM-L6-v2") is None
+
+
+def test_entries_are_frozen() -> None:
+    entry = EMBEDDERS["minilm"]
+    assert isinstance(entry, EmbedderEntry)
+    with pytest.raises(AttributeError):
+        entry.relevance_floor = 0.0  # type: ignore[misc]
 
 
 def test_hash_is_the_fake() -> None:
