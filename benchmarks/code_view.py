@@ -20,9 +20,9 @@ from common import machine
 from rich.console import Console
 
 from lore.config import LoreConfig
-from lore.embed.e5 import default_cache_dir
 from lore.eval.beir import load_beir
 from lore.eval.retrieval import EvalSettings, evaluate, open_indexed
+from lore.models.files import default_cache_dir
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cosqa"
 RESULTS = Path(__file__).resolve().parent / "results"

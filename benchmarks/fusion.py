@@ -25,10 +25,10 @@ from rich.table import Table
 
 from lore.config import LoreConfig
 from lore.embed.choose import ENGLISH
-from lore.embed.e5 import default_cache_dir
 from lore.eval.beir import load_beir
 from lore.eval.metrics import ndcg_at_k
 from lore.eval.retrieval import corpus_key, open_indexed
+from lore.models.files import default_cache_dir
 from lore.retrieve.fuse import fuse_adaptive, fuse_rrf, fuse_weighted, fuse_zscore
 from lore.retrieve.protocol import RankedList
 from lore.text.script import mostly_non_latin

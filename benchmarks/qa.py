@@ -40,12 +40,12 @@ from rich.console import Console
 from rich.progress import Progress
 
 from lore.config import LoreConfig
-from lore.embed.e5 import default_cache_dir
 from lore.eval.answers import run_qa, write_qa_traces
 from lore.eval.beir import load_beir
 from lore.eval.qa import aggregate, load_qa
 from lore.eval.retrieval import open_indexed
 from lore.generate import prompt
+from lore.models.files import default_cache_dir
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SETS = {"squad": "squad-v1.1-dev", "cmrc2018": "cmrc2018-dev",

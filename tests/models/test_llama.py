@@ -23,11 +23,12 @@ def runner() -> LlamaRunner:
     return load_runner(resolve_gguf("smollm2"), n_ctx=512, threads=1)  # see test_llm.py
 
 
-def test_without_llama_cpp_the_error_names_the_package(monkeypatch: pytest.MonkeyPatch,
-                                                       tmp_path: Path) -> None:
+def test_without_llama_cpp_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch,
+                                                     tmp_path: Path) -> None:
     monkeypatch.setitem(sys.modules, "llama_cpp", None)
-    with pytest.raises(MissingDependency, match="pip install llama-cpp-python"):
+    with pytest.raises(MissingDependency, match=r"pip install 'lore\[local\]'") as error:
         load_runner(tmp_path / "model.gguf", 512)
+    assert "\n" not in str(error.value)
 
 
 @needs_smollm2

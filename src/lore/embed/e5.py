@@ -31,8 +31,8 @@ from lore.embed.transformer import TransformerEmbedder
 from lore.errors import MissingDependency
 
 # Re-exported for cli.py and benchmarks/, which import it from here; its home is lore.models.files.
-from lore.models.files import default_cache_dir as default_cache_dir
 from lore.models.files import (
+    default_cache_dir,
     fsync_file,
     read_manifest,
     replace_dir,
