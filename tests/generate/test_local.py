@@ -1,18 +1,16 @@
-"""The local llama.cpp generator with SmolLM2-135M: the Generator contract, its chat template,
-log-probabilities, repetition penalty, context check and runner slots; and the runner's
-incremental evaluation (``LlamaRunner.logits_for``)."""
+"""The local llama.cpp generator with SmolLM2-135M: the Generator contract (with its
+TokenScorer part), its chat template, text log-probabilities, context check and runner slots;
+and the runner's incremental evaluation (``LlamaRunner.logits_for``). Decoding itself (the
+repetition penalty, picking) is tested without a model in test_decode.py."""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import numpy as np
 import pytest
 
 from lore.errors import ConfigError
-from lore.generate.decode import log_softmax
-from lore.generate.local import LocalGenerator, penalize
-from lore.generate.protocol import Generator, Message, Sampling
+from lore.generate.local import LocalGenerator
+from lore.generate.protocol import Generator, Message, Sampling, TokenScorer
 from lore.testing.contracts import GeneratorContract
 from lore.testing.models import needs_smollm2
 
@@ -36,77 +34,9 @@ class TestLocalGenerator(GeneratorContract):
         return smollm2
 
 
-# ---- repetition penalty (no model) ---------------------------------------------------------
-
-
-def test_penalize_divides_positive_and_multiplies_negative_logits() -> None:
-    logits = np.array([2.0, -1.0, 0.5, 3.0, 0.0])
-    adjusted = penalize(logits, [0, 1, 1, 4], 2.0)
-    np.testing.assert_array_equal(adjusted, [1.0, -2.0, 0.5, 3.0, 0.0])
-    np.testing.assert_array_equal(logits, [2.0, -1.0, 0.5, 3.0, 0.0])  # not changed in place
-
-
-def test_a_repeated_token_always_becomes_less_likely() -> None:
-    logits = np.array([2.0, -1.0, 0.5])
-    for token in range(3):
-        adjusted = penalize(logits, [token], 1.3)
-        assert adjusted[token] < logits[token]
-        others = [t for t in range(3) if t != token]
-        np.testing.assert_array_equal(adjusted[others], logits[others])
-
-
-def test_no_penalty_or_no_recent_tokens_changes_nothing() -> None:
-    logits = np.array([2.0, -1.0, 0.5])
-    np.testing.assert_array_equal(penalize(logits, [0, 1], 1.0), logits)
-    np.testing.assert_array_equal(penalize(logits, [], 1.5), logits)
-
-
-class FixedLogits:
-    """A runner stand-in for ``LocalGenerator.steps``: the same logits after any tokens, and
-    no end-of-turn token, so only the repetition penalty changes what is picked."""
-
-    def __init__(self, logits: Sequence[float]) -> None:
-        self.logits = np.asarray(logits, dtype=np.float64)
-
-    def logits_for(self, tokens: Sequence[int]) -> np.ndarray:
-        return self.logits.copy()
-
-    def ends_turn(self, token: int) -> bool:
-        return False
-
-
-def picked(generator: LocalGenerator, sampling: Sampling, prompt: Sequence[int] = (0, 1)
-           ) -> list[int]:
-    runner = FixedLogits([5.0, 4.0, 3.0])
-    return [s.token for s in generator.steps(runner, list(prompt), sampling)]  # type: ignore[arg-type]
-
-
-@needs_smollm2
-@pytest.mark.slow
-def test_steps_penalise_only_generated_tokens_within_the_window(smollm2: LocalGenerator
-                                                                 ) -> None:
-    # Prompt tokens 0 and 1 are not penalised: the first pick is still token 0.
-    assert picked(smollm2, Sampling(max_tokens=4, repeat_penalty=2.0)) == [0, 1, 2, 0]
-    assert picked(smollm2, Sampling(max_tokens=4, repeat_penalty=2.0, repeat_window=1)) == \
-        [0, 1, 0, 1]
-    assert picked(smollm2, Sampling(max_tokens=4, repeat_penalty=1.0)) == [0, 0, 0, 0]
-
-
-@needs_smollm2
-@pytest.mark.slow
-def test_step_log_probabilities_ignore_the_penalty(smollm2: LocalGenerator) -> None:
-    steps = list(smollm2.steps(FixedLogits([5.0, 4.0, 3.0]), [0],  # type: ignore[arg-type]
-                               Sampling(max_tokens=2, repeat_penalty=2.0)))
-    expected = log_softmax(np.array([5.0, 4.0, 3.0]))
-    assert [s.token for s in steps] == [0, 1]
-    np.testing.assert_allclose([s.logprob for s in steps], expected[:2])
-
-
-@needs_smollm2
-@pytest.mark.slow
-def test_a_zero_window_penalises_nothing(smollm2: LocalGenerator) -> None:
-    assert picked(smollm2, Sampling(max_tokens=4, repeat_penalty=2.0, repeat_window=0)) == \
-        [0, 0, 0, 0]
+def test_the_local_generator_is_a_token_scorer() -> None:
+    scorer: type[TokenScorer] = LocalGenerator  # mypy checks the signatures
+    assert issubclass(scorer, TokenScorer)
 
 
 # ---- with the model ------------------------------------------------------------------------
@@ -124,19 +54,6 @@ def test_prompt_tokens_render_the_chat_template_with_the_answer_turn_open(
     # The turn markers are the model's control tokens, not text spelled out in pieces.
     opener = smollm2.runner.tokenize("<|im_start|>", special=True)
     assert len(opener) == 1 and tokens.count(opener[0]) == 3
-
-
-@needs_smollm2
-@pytest.mark.slow
-def test_steps_yield_log_probabilities_of_the_streamed_tokens(smollm2: LocalGenerator) -> None:
-    sampling = Sampling(max_tokens=12)
-    runner = smollm2.runner
-    with runner.lock:
-        steps = list(smollm2.steps(runner, smollm2.prompt_tokens(MESSAGES), sampling))
-    assert 0 < len(steps) <= 12
-    assert all(np.isfinite(s.logprob) and s.logprob <= 0.0 for s in steps)
-    text = b"".join(runner.piece(s.token) for s in steps).decode("utf-8", "replace")
-    assert text == "".join(smollm2.stream(MESSAGES, sampling))
 
 
 @needs_smollm2

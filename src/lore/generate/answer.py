@@ -14,10 +14,9 @@ import numpy as np
 from lore.config import GenerateConfig
 from lore.errors import ConfigError
 from lore.generate.citations import attribute, check_citations
-from lore.generate.local import LocalGenerator
 from lore.generate.marginal import rag_sequence, rag_token, source_priors
 from lore.generate.prompt import Prompt, build_prompt, question_language, template_named
-from lore.generate.protocol import Generator, Sampling
+from lore.generate.protocol import Generator, Sampling, TokenScorer
 from lore.text.analyze import analyze
 from lore.types import Answer, Passage, Source, Timings
 
@@ -34,7 +33,19 @@ NOT_FOUND = {
 
 
 class Answerer:
-    """Answers questions from passages with one generator and one set of settings."""
+    """Answers questions from passages with one generator and one set of settings.
+
+    The ``rag-sequence`` and ``rag-token`` modes and ``generate.question_likelihood`` read
+    the model's token probabilities, so they need a generator that is also a
+    ``TokenScorer`` (a local GGUF model, or the scripted fake); a server is refused with a
+    ``ConfigError`` before any question.
+
+    Example::
+
+        answerer = Answerer(create_generator(settings), settings, "minilm")
+        for event in answerer.stream(question, kb.passages(hits), time.perf_counter()):
+            ...  # text pieces, then the Answer
+    """
 
     def __init__(self, generator: Generator, settings: GenerateConfig, embedder: str) -> None:
         self.generator = generator
@@ -49,10 +60,13 @@ class Answerer:
         if settings.question_likelihood < 0:
             raise ConfigError(f"generate.question_likelihood {settings.question_likelihood} "
                               "must be 0 (off) or more")
-        if settings.question_likelihood and not isinstance(generator, LocalGenerator):
+        self.scorer: TokenScorer | None = \
+            generator if isinstance(generator, TokenScorer) else None
+        """The generator as a ``TokenScorer``; None for a server."""
+        if settings.question_likelihood and self.scorer is None:
             raise ConfigError("generate.question_likelihood needs per-token probabilities "
                               "from a local GGUF model; set it to 0 with a server")
-        if settings.mode != "stuff" and not isinstance(generator, LocalGenerator):
+        if settings.mode != "stuff" and self.scorer is None:
             raise ConfigError(f"answer mode {settings.mode!r} needs per-token probabilities "
                               "from a local GGUF model; use mode stuff with a server")
 
@@ -124,12 +138,12 @@ class Answerer:
         """p(z | x) proportional to priors * p(x | z) ** weight, p(x | z) from a prompt with
         source z alone, as the answer's would be. Scored last to first: the first is the
         likeliest to be read alone, and its prompt is then still in the KV cache."""
-        assert isinstance(self.generator, LocalGenerator)  # checked in __init__
+        assert self.scorer is not None  # refused in __init__
         asked = question.strip()
         evidence = np.zeros(len(passages))
         for index in reversed(range(len(passages))):
             prompt = self._prompt(question, [Source(1, passages[index], 1.0)])
-            evidence[index] = self.generator.text_logprob(prompt.messages, asked)
+            evidence[index] = self.scorer.text_logprob(prompt.messages, asked)
         logits = np.log(np.maximum(priors, 1e-300)) + self.settings.question_likelihood * evidence
         weights = np.exp(logits - logits.max())
         posterior: np.ndarray = weights / weights.sum()
@@ -154,14 +168,14 @@ class Answerer:
         """RAG-Token or RAG-Sequence over one prompt per source; (pieces, prompt tokens).
         A copying RAG-Token answer is a span of any source; each RAG-Sequence candidate, of
         its own."""
-        assert isinstance(self.generator, LocalGenerator)  # checked in __init__
-        tokens = [self.generator.prompt_tokens(prompt.messages) for prompt in prompts]
+        assert self.scorer is not None  # refused in __init__
+        tokens = [self.scorer.prompt_tokens(prompt.messages) for prompt in prompts]
         priors = np.array([s.prior for s in sources])
         size = sum(len(t) for t in tokens)
         sampling = self._sampling(sources)
         if self.settings.mode == "rag-token":
-            return rag_token(self.generator, tokens, priors, sampling), size
-        best, _, _ = rag_sequence(self.generator, tokens, priors, sampling,
+            return rag_token(self.scorer, tokens, priors, sampling), size
+        best, _, _ = rag_sequence(self.scorer, tokens, priors, sampling,
                                   own_source=bool(sampling.copy_from))
         return iter([best]), size
 

@@ -1,16 +1,103 @@
-"""Turning a model's tokens into text as they come: UTF-8 pieces and stop strings.
+"""Choosing a model's tokens and turning them into text as they come.
+
+``decode_steps`` decodes over any ``TokenScorer``: greedy or sampled picks, llama.cpp's
+repetition penalty, and the copy constraint (``lore.generate.spans``), each token with its
+log-probability; ``LocalGenerator.stream`` and RAG-Sequence's candidates both decode with it.
 
 A token may end in the middle of a UTF-8 character (Chinese text often does), and a stop
 string may arrive split across tokens, so text is released only once it is whole and cannot
-be the start of a stop string.
+be the start of a stop string (``TextStream``).
 """
 
 from __future__ import annotations
 
 import codecs
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
+
+from lore.generate.protocol import Sampling, TokenScorer
+from lore.generate.spans import SpanConstraint
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One generated token and its log-probability under the model."""
+
+    token: int
+    logprob: float
+    """log p(token | what precedes it), before any repetition penalty or constraint."""
+
+
+def decode_steps(scorer: TokenScorer, tokens: Sequence[int], sampling: Sampling, slot: int = 0,
+                 rng: np.random.Generator | None = None) -> Iterator[Step]:
+    """The answer to prompt ``tokens``, one token at a time, as ``sampling`` asks.
+
+    Stops after ``sampling.max_tokens`` tokens, before a token that ends the turn, or when
+    the copy constraint allows no token (stop strings are the text's business:
+    ``text_pieces``). Call it inside ``scorer.reserve`` with room for ``slot``.
+
+    Args:
+        rng: draws the tokens when ``sampling.temperature`` is above 0.
+    """
+    sequence = list(tokens)
+    spans = SpanConstraint(sampling.copy_from, scorer.piece, scorer.ends_turn) \
+        if sampling.copy_from else None
+    for _ in range(sampling.max_tokens):
+        logits = scorer.next_logits(sequence, slot)
+        recent = sequence[len(tokens):][-sampling.repeat_window:] \
+            if sampling.repeat_window > 0 else []
+        penalized = penalize(logits, recent, sampling.repeat_penalty)
+        candidates = spans.restrict(penalized) if spans is not None else penalized
+        if candidates is None:
+            return
+        token = pick_token(candidates, sampling.temperature, rng)
+        if scorer.ends_turn(token):
+            return
+        if spans is not None:
+            spans.accept(token)
+        yield Step(token, float(log_softmax(logits)[token]))
+        sequence.append(token)
+
+
+def pick_token(logits: np.ndarray, temperature: float, rng: np.random.Generator | None
+               ) -> int:
+    """The best token at temperature 0, else one drawn from softmax(logits / temperature)."""
+    if temperature <= 0:
+        return int(np.argmax(logits))
+    if rng is None:
+        raise ValueError(f"sampling at temperature {temperature} needs an rng")
+    weights = np.exp((logits - logits.max()) / temperature)
+    return int(rng.choice(weights.size, p=weights / weights.sum()))
+
+
+def penalize(logits: np.ndarray, recent: Sequence[int], penalty: float) -> np.ndarray:
+    """llama.cpp's repetition penalty: recent tokens' positive logits are divided by
+    ``penalty`` and negative ones multiplied, so a repeated token is always less likely."""
+    if penalty == 1.0 or not recent:
+        return logits
+    seen = np.unique(np.asarray(recent, dtype=np.int64))
+    adjusted = logits.copy()
+    values = adjusted[seen]
+    adjusted[seen] = np.where(values > 0, values / penalty, values * penalty)
+    return adjusted
+
+
+def text_pieces(tokens: Iterable[int], piece: Callable[[int], bytes], stop: Sequence[str] = ()
+                ) -> Iterator[str]:
+    """The text of ``tokens`` as it becomes safe to show (never empty), up to the first stop
+    string; no further token is drawn once one is found."""
+    text = TextStream(stop)
+    for token in tokens:
+        shown = text.feed(piece(token))
+        if shown:
+            yield shown
+        if text.stopped:
+            return
+    rest = text.finish()
+    if rest:
+        yield rest
 
 
 class TextStream:

@@ -1,33 +1,25 @@
-"""A local GGUF model through llama.cpp as a ``Generator``, with per-token log-probabilities.
+"""A local GGUF model through llama.cpp as a ``Generator`` and a ``TokenScorer``.
 
 The model loads once per process (``lore.models.llama.load_runner``). Prompts are evaluated
 with the KV cache's longest common prefix kept, so the fixed system instruction that opens
-every prompt is evaluated once and reused by every later question.
+every prompt is evaluated once and reused by every later question. Each scoring slot is a
+copy of the model with its own KV cache (``runner_for``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from contextlib import ExitStack, contextmanager
 
 import numpy as np
 
 from lore.errors import ConfigError
-from lore.generate.decode import TextStream, log_softmax
+from lore.generate.decode import decode_steps, text_pieces
 from lore.generate.protocol import Message, Sampling
-from lore.generate.spans import SpanConstraint
 from lore.models.gguf import resolve_gguf
 from lore.models.llama import LlamaRunner, load_runner
 
 DEFAULT_CONTEXT = 4096
-
-
-@dataclass(frozen=True, slots=True)
-class Step:
-    """One generated token and its log-probability under the model."""
-
-    token: int
-    logprob: float
 
 
 class LocalGenerator:
@@ -37,6 +29,8 @@ class LocalGenerator:
 
         generator = LocalGenerator("qwen-0.5b")
         text = "".join(generator.stream([Message("user", "Say hello")]))
+        with generator.reserve(2):  # two prompts decoded side by side, each in its own cache
+            logits = generator.next_logits(generator.prompt_tokens(messages), slot=1)
     """
 
     def __init__(self, spec: str = "qwen-0.5b", context_tokens: int = DEFAULT_CONTEXT,
@@ -46,6 +40,7 @@ class LocalGenerator:
         self._path = resolve_gguf(spec)
         self._threads = threads
         self.runner = load_runner(self._path, context_tokens, threads)
+        self._slots = {0: self.runner}
         self._rng = np.random.default_rng(seed)
 
     def count_tokens(self, text: str) -> int:
@@ -66,59 +61,45 @@ class LocalGenerator:
         tokens = self.runner.tokenize(rendered, special=True)
         start = max(_shared(tokens, self.runner.tokenize(rendered[:at], special=True)), 1)
         end = _shared(tokens, self.runner.tokenize(rendered[:at + len(text)], special=True))
-        with self.runner.lock:  # at least one token, should the text's merge with the next
+        with self.reserve():  # at least one token, should the text's merge with the next
             return float(self.runner.token_logprobs(tokens, start, max(end, start + 1)).sum())
 
     def stream(self, messages: Sequence[Message], sampling: Sampling = Sampling()
                ) -> Iterator[str]:
         tokens = self.prompt_tokens(messages)
         self._check_fits(tokens, sampling)
-        text = TextStream(sampling.stop)
-        with self.runner.lock:
-            for step in self.steps(self.runner, tokens, sampling):
-                piece = text.feed(self.runner.piece(step.token))
-                if piece:
-                    yield piece
-                if text.stopped:
-                    return
-        rest = text.finish()
-        if rest:
-            yield rest
+        with self.reserve():
+            steps = decode_steps(self, tokens, sampling, rng=self._rng)
+            yield from text_pieces((step.token for step in steps), self.piece, sampling.stop)
+
+    def next_logits(self, tokens: Sequence[int], slot: int = 0) -> np.ndarray:
+        """Next-token logits after ``tokens`` in slot ``slot``'s KV cache (only what the
+        cache lacks is evaluated: ``LlamaRunner.logits_for``)."""
+        return self.runner_for(slot).logits_for(tokens)
+
+    @contextmanager
+    def reserve(self, slots: int = 1) -> Iterator[None]:
+        """Hold the locks of slots ``0 .. slots - 1``, in that order, until the block ends."""
+        with ExitStack() as stack:
+            for slot in range(slots):
+                stack.enter_context(self.runner_for(slot).lock)
+            yield
+
+    def piece(self, token: int) -> bytes:
+        return self.runner.piece(token)
+
+    def ends_turn(self, token: int) -> bool:
+        return self.runner.ends_turn(token)
 
     def runner_for(self, slot: int) -> LlamaRunner:
         """A second, third ... copy of the model with its own KV cache (the weights are
         memory-mapped, so copies share them): the marginalising modes keep one prompt per
         source in its own cache."""
-        if slot == 0:
-            return self.runner
-        return load_runner(self._path, self.context_tokens, self._threads, slot=slot)
-
-    def steps(self, runner: LlamaRunner, tokens: list[int], sampling: Sampling
-               ) -> Iterator[Step]:
-        sequence = list(tokens)
-        spans = SpanConstraint(sampling.copy_from, runner.piece, runner.ends_turn) \
-            if sampling.copy_from else None
-        for _ in range(sampling.max_tokens):
-            logits = runner.logits_for(sequence)
-            recent = sequence[len(tokens):][-sampling.repeat_window:] \
-                if sampling.repeat_window > 0 else []
-            penalized = penalize(logits, recent, sampling.repeat_penalty)
-            candidates = spans.restrict(penalized) if spans is not None else penalized
-            if candidates is None:
-                return
-            token = self._pick(candidates, sampling.temperature)
-            if runner.ends_turn(token):
-                return
-            if spans is not None:
-                spans.accept(token)
-            yield Step(token, float(log_softmax(logits)[token]))
-            sequence.append(token)
-
-    def _pick(self, logits: np.ndarray, temperature: float) -> int:
-        if temperature <= 0:
-            return int(np.argmax(logits))
-        weights = np.exp((logits - logits.max()) / temperature)
-        return int(self._rng.choice(weights.size, p=weights / weights.sum()))
+        runner = self._slots.get(slot)
+        if runner is None:
+            runner = self._slots[slot] = load_runner(self._path, self.context_tokens,
+                                                     self._threads, slot=slot)
+        return runner
 
     def _rendered(self, messages: Sequence[Message]) -> str:
         return self.runner.render([{"role": m.role, "content": m.content} for m in messages])
@@ -140,15 +121,3 @@ def _shared(tokens: Sequence[int], prefix: Sequence[int]) -> int:
             break
         count += 1
     return count
-
-
-def penalize(logits: np.ndarray, recent: Sequence[int], penalty: float) -> np.ndarray:
-    """llama.cpp's repetition penalty: recent tokens' positive logits are divided by
-    ``penalty`` and negative ones multiplied, so a repeated token is always less likely."""
-    if penalty == 1.0 or not recent:
-        return logits
-    seen = np.unique(np.asarray(recent, dtype=np.int64))
-    adjusted = logits.copy()
-    values = adjusted[seen]
-    adjusted[seen] = np.where(values > 0, values / penalty, values * penalty)
-    return adjusted

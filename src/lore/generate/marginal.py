@@ -16,14 +16,12 @@ KV cache, and p(z | x) comes from retrieval scores (``source_priors``).
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import ExitStack
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from lore.generate.decode import TextStream, log_softmax
-from lore.generate.local import LocalGenerator
-from lore.generate.protocol import Sampling
+from lore.generate.decode import TextStream, decode_steps, log_softmax
+from lore.generate.protocol import Sampling, TokenScorer
 from lore.generate.spans import SpanConstraint
 
 DEFAULT_PRIOR_TEMPERATURE = 1.0
@@ -39,36 +37,31 @@ def source_priors(scores: Sequence[float], temperature: float = DEFAULT_PRIOR_TE
     return priors
 
 
-def rag_token(generator: LocalGenerator, prompts: Sequence[list[int]], priors: np.ndarray,
+def rag_token(scorer: TokenScorer, prompts: Sequence[list[int]], priors: np.ndarray,
               sampling: Sampling) -> Iterator[str]:
-    """Greedy RAG-Token decoding over one prompt per source; yields text as it is decided."""
-    runners = [generator.runner_for(slot) for slot in range(len(prompts))]
+    """Greedy RAG-Token decoding over one prompt per source, each in its own slot of
+    ``scorer``; yields text as it is decided. No repetition penalty applies."""
     sequences = [list(prompt) for prompt in prompts]
     log_prior = np.log(np.maximum(priors, 1e-300))
     text = TextStream(sampling.stop)
-    spans = SpanConstraint(sampling.copy_from, runners[0].piece, runners[0].ends_turn) \
+    spans = SpanConstraint(sampling.copy_from, scorer.piece, scorer.ends_turn) \
         if sampling.copy_from else None
-    with ExitStack() as stack:
-        for runner in runners:
-            stack.enter_context(runner.lock)
+    with scorer.reserve(len(prompts)):
         for _ in range(sampling.max_tokens):
-            mixed = _logsumexp(np.stack([
-                prior + log_softmax(runner.logits_for(sequence))
-                for prior, runner, sequence in zip(log_prior, runners, sequences, strict=True)
-            ]))
+            mixed = mixture(scorer, sequences, log_prior)
             if spans is not None:
                 allowed = spans.restrict(mixed)
                 if allowed is None:
                     break
                 mixed = allowed
             token = int(np.argmax(mixed))
-            if runners[0].ends_turn(token):
+            if scorer.ends_turn(token):
                 break
             if spans is not None:
                 spans.accept(token)
             for sequence in sequences:
                 sequence.append(token)
-            piece = text.feed(runners[0].piece(token))
+            piece = text.feed(scorer.piece(token))
             if piece:
                 yield piece
             if text.stopped:
@@ -76,6 +69,15 @@ def rag_token(generator: LocalGenerator, prompts: Sequence[list[int]], priors: n
     rest = text.finish()
     if rest:
         yield rest
+
+
+def mixture(scorer: TokenScorer, sequences: Sequence[Sequence[int]], log_prior: np.ndarray
+            ) -> np.ndarray:
+    """log sum_z p(z | x) p(next | x, z, y_<t) over the vocabulary, sequence z in slot z."""
+    return _logsumexp(np.stack([
+        prior + log_softmax(scorer.next_logits(sequence, slot))
+        for slot, (prior, sequence) in enumerate(zip(log_prior, sequences, strict=True))
+    ]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,10 +91,13 @@ class Candidate:
     """log p(y | x, z) summed over the answer's tokens."""
 
 
-def rag_sequence(generator: LocalGenerator, prompts: Sequence[list[int]], priors: np.ndarray,
+def rag_sequence(scorer: TokenScorer, prompts: Sequence[list[int]], priors: np.ndarray,
                  sampling: Sampling, own_source: bool = False
                  ) -> tuple[str, list[Candidate], dict[str, float]]:
     """Greedy candidate per source, ranked by fast-decoding marginal likelihood.
+
+    Each candidate is decoded as ``decode_steps`` decodes (``sampling``'s repetition penalty
+    included) in slot 0, greedily whatever ``sampling.temperature`` says.
 
     Args:
         own_source: ``sampling.copy_from`` holds one text per prompt, and each candidate
@@ -104,27 +109,41 @@ def rag_sequence(generator: LocalGenerator, prompts: Sequence[list[int]], priors
     if own_source and len(sampling.copy_from) != len(prompts):
         raise ValueError(f"own_source needs one text per prompt: {len(prompts)} prompts, "
                          f"{len(sampling.copy_from)} texts")
+    greedy = replace(sampling, temperature=0.0)
     candidates = []
-    runner = generator.runner
-    with runner.lock:
+    with scorer.reserve(1):
         for index, prompt in enumerate(prompts):
-            text = TextStream(sampling.stop)
-            logprob = 0.0
-            own = replace(sampling, copy_from=(sampling.copy_from[index],)) \
-                if own_source else sampling
-            for step in generator.steps(runner, prompt, own):
-                logprob += step.logprob
-                text.feed(runner.piece(step.token))
-                if text.stopped:
-                    break
-            text.finish()
-            candidates.append(Candidate(text.text.strip(), index, logprob))
-    marginals: dict[str, float] = {}
-    for candidate in candidates:
-        weight = float(priors[candidate.source]) * float(np.exp(candidate.logprob))
-        marginals[candidate.text] = marginals.get(candidate.text, 0.0) + weight
+            own = replace(greedy, copy_from=(sampling.copy_from[index],)) \
+                if own_source else greedy
+            candidates.append(candidate(scorer, prompt, index, own))
+    marginals = fast_marginals(candidates, priors)
     best = max(marginals, key=lambda answer: marginals[answer])
     return best, candidates, marginals
+
+
+def candidate(scorer: TokenScorer, prompt: Sequence[int], source: int, sampling: Sampling
+              ) -> Candidate:
+    """Source ``source``'s greedy answer to ``prompt`` and its log p(y | x, z), up to and
+    including the token that brought a stop string (the text is cut before the stop)."""
+    text = TextStream(sampling.stop)
+    logprob = 0.0
+    for step in decode_steps(scorer, prompt, sampling):
+        logprob += step.logprob
+        text.feed(scorer.piece(step.token))
+        if text.stopped:
+            break
+    text.finish()
+    return Candidate(text.text.strip(), source, logprob)
+
+
+def fast_marginals(candidates: Sequence[Candidate], priors: np.ndarray) -> dict[str, float]:
+    """p(y | x) of each distinct candidate text y: sum over the sources z whose candidate is
+    y of p(z | x) p(y | x, z), the others taken as zero (the paper's fast decoding)."""
+    marginals: dict[str, float] = {}
+    for one in candidates:
+        weight = float(priors[one.source]) * float(np.exp(one.logprob))
+        marginals[one.text] = marginals.get(one.text, 0.0) + weight
+    return marginals
 
 
 def _logsumexp(rows: np.ndarray) -> np.ndarray:

@@ -1,15 +1,21 @@
-"""The Generator seam: chat messages in, answer text out, token by token.
+"""The Generator seam: chat messages in, answer text out, token by token; and the
+TokenScorer seam beside it: a model's next-token scores, for the answer modes that weigh
+sources by the model's probabilities.
 
-Two backends: a local GGUF model through llama.cpp (``lore.generate.local``) and any
-OpenAI-compatible chat server (``lore.generate.openai``). ``create_generator`` in
-``lore.generate.registry`` builds either from a spec string.
+Backends: a local GGUF model through llama.cpp (``lore.generate.local``, both seams), any
+OpenAI-compatible chat server (``lore.generate.openai``, a Generator only), and the shipped
+fake ``lore.testing.fakes.ScriptedGenerator`` (both). ``create_generator`` in
+``lore.generate.registry`` builds one from a spec string.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
+
+import numpy as np
 
 Role = Literal["system", "user", "assistant"]
 
@@ -67,3 +73,52 @@ class Generator(Protocol):
 
     def stream(self, messages: Sequence[Message], sampling: Sampling = Sampling()
                ) -> Iterator[str]: ...
+
+
+@runtime_checkable
+class TokenScorer(Protocol):
+    """A model's next-token scores: what RAG-Sequence and RAG-Token decoding
+    (``lore.generate.marginal``, through ``lore.generate.decode.decode_steps``) and the
+    question-likelihood weighing of sources (``lore.generate.answer.Answerer``) read. A
+    server's chat API gives no such scores, so a backend without them is refused by those
+    modes with a ``ConfigError`` before any question.
+
+    Contract (checked by ``lore.testing.contracts.GeneratorContract`` for generators that
+    are also scorers):
+
+    - Tokens are ints; ``prompt_tokens`` renders messages through the model's chat template
+      with the assistant's turn opened, so decoding continues from there, as ``stream``
+      would.
+    - ``next_logits(tokens, slot)`` scores every vocabulary entry as the token after
+      ``tokens``: unnormalised log-probabilities (a model's logits), so ``log_softmax`` of
+      them is log p(next | tokens). Logits, not log-probabilities, because the repetition
+      penalty (``Sampling.repeat_penalty``) is defined on logits. The scores depend only on
+      ``tokens``; ``slot`` picks the cache that evaluates them, so k prompts decoded side by
+      side each keep theirs, and slot 0 is the one ``stream`` uses.
+    - ``next_logits`` is called inside ``with reserve(slots)``, with ``slot < slots``: the
+      block holds those slots for one caller. ``stream`` and ``text_logprob`` reserve slot
+      0 themselves, so they are called outside such a block.
+    - ``piece(token)`` is the token's bytes (perhaps part of a UTF-8 character; empty for
+      control tokens); ``ends_turn(token)`` is true for tokens that end the answer.
+    - ``text_logprob(messages, text)`` is log p(text | what precedes it) at the last
+      occurrence of ``text`` in the rendered prompt; ``ValueError`` when ``text`` is empty
+      or not there.
+
+    Example::
+
+        with scorer.reserve(1):
+            logits = scorer.next_logits(scorer.prompt_tokens([Message("user", "Hi")]))
+        first = scorer.piece(int(np.argmax(logits)))
+    """
+
+    def prompt_tokens(self, messages: Sequence[Message]) -> list[int]: ...
+
+    def next_logits(self, tokens: Sequence[int], slot: int = 0) -> np.ndarray: ...
+
+    def reserve(self, slots: int = 1) -> AbstractContextManager[None]: ...
+
+    def piece(self, token: int) -> bytes: ...
+
+    def ends_turn(self, token: int) -> bool: ...
+
+    def text_logprob(self, messages: Sequence[Message], text: str) -> float: ...
