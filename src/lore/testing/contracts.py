@@ -11,7 +11,8 @@ import pytest
 
 from lore.embed.protocol import Embedder
 from lore.errors import ConfigError
-from lore.generate.protocol import Generator, Message, Sampling
+from lore.generate.decode import decode_steps
+from lore.generate.protocol import Generator, Message, Sampling, TokenScorer
 from lore.rerank.protocol import Reranker
 from lore.store.protocol import Rescoring, VectorIndex
 from lore.testing.fakes import MemoryVectorSource
@@ -425,8 +426,9 @@ class RerankerContract:
 
 
 class GeneratorContract:
-    """Promises of ``lore.generate.protocol.Generator``; subclasses provide a ``generator``
-    fixture.
+    """Promises of ``lore.generate.protocol.Generator``, and of ``TokenScorer`` for a
+    generator that is one too (skipped for one that is not); subclasses provide a
+    ``generator`` fixture.
 
     Example::
 
@@ -483,3 +485,33 @@ class GeneratorContract:
     def test_identity(self, generator: Generator) -> None:
         assert isinstance(generator.name, str) and generator.name
         assert generator.context_tokens > 0
+
+    def test_token_scores_decode_to_the_streamed_answer(self, generator: Generator) -> None:
+        scorer = self.token_scorer(generator)
+        sampling = Sampling(max_tokens=24)
+        with scorer.reserve(1):
+            steps = list(decode_steps(scorer, scorer.prompt_tokens(self.question), sampling))
+        assert steps and all(np.isfinite(s.logprob) and s.logprob <= 0.0 for s in steps)
+        text = b"".join(scorer.piece(step.token) for step in steps).decode("utf-8", "replace")
+        assert text == "".join(generator.stream(self.question, sampling))
+
+    def test_every_slot_scores_the_same_tokens_alike(self, generator: Generator) -> None:
+        scorer = self.token_scorer(generator)
+        tokens = scorer.prompt_tokens(self.question)
+        with scorer.reserve(2):
+            first, second = scorer.next_logits(tokens, 0), scorer.next_logits(tokens, 1)
+        assert first.ndim == 1 and first.shape == second.shape
+        np.testing.assert_allclose(first, second, rtol=0, atol=1e-3)
+
+    def test_text_logprob_scores_text_of_the_prompt(self, generator: Generator) -> None:
+        scorer = self.token_scorer(generator)
+        value = scorer.text_logprob(self.question, self.question[-1].content)
+        assert np.isfinite(value) and value <= 0.0
+        with pytest.raises(ValueError, match="not in the prompt"):
+            scorer.text_logprob(self.question, "Who wrote Hamlet?")
+
+    @staticmethod
+    def token_scorer(generator: Generator) -> TokenScorer:
+        if not isinstance(generator, TokenScorer):
+            pytest.skip(f"{generator.name} gives no token scores (not a TokenScorer)")
+        return generator
