@@ -1,13 +1,24 @@
-"""RAG-Token and RAG-Sequence over one prompt per source, with SmolLM2-135M; source priors."""
+"""RAG-Token and RAG-Sequence over one prompt per source: exactly, over scripted token
+probabilities (``ScriptedGenerator``); then once each with SmolLM2-135M. Source priors."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pytest
 
 from lore.generate.local import LocalGenerator
-from lore.generate.marginal import rag_sequence, rag_token, source_priors
+from lore.generate.marginal import (
+    Candidate,
+    fast_marginals,
+    mixture,
+    rag_sequence,
+    rag_token,
+    source_priors,
+)
 from lore.generate.protocol import Message, Sampling
+from lore.testing.fakes import ScriptedGenerator
 from lore.testing.models import needs_smollm2
 
 SYSTEM = Message("system", "You answer questions from the source.")
@@ -42,6 +53,122 @@ def test_priors_of_equal_or_huge_scores() -> None:
     np.testing.assert_allclose(huge, [1.0, 0.0])
 
 
+# ---- over scripted token probabilities -----------------------------------------------------
+
+
+def asking(source: str) -> tuple[Message, ...]:
+    return (SYSTEM, Message("user", f"Source: {source}\n\nWhat is the pet's name?"))
+
+
+def scripted(*answers: dict[str, float]) -> tuple[ScriptedGenerator, list[list[int]]]:
+    """A generator whose prompt for source i (``pet i``) answers with ``answers[i]``."""
+    generator = ScriptedGenerator()
+    for index, chances in enumerate(answers):
+        generator.script(chances, when=f"pet {index}.")
+    return generator, [generator.prompt_tokens(asking(f"pet {i}.")) for i in range(len(answers))]
+
+
+def test_rag_sequence_ranks_candidates_by_the_fast_decoding_marginal() -> None:
+    # The likeliest source answers Rex, unsure; the two others answer Tom, sure of it.
+    generator, prompts = scripted({"Rex": 0.4, "Tom": 0.35, "Ben": 0.25},
+                                  {"Tom": 0.9, "Rex": 0.1}, {"Tom": 0.8, "Max": 0.2})
+    best, candidates, marginals = rag_sequence(generator, prompts, np.array([0.5, 0.3, 0.2]),
+                                               Sampling(max_tokens=16))
+    assert [(c.text, c.source) for c in candidates] == [("Rex", 0), ("Tom", 1), ("Tom", 2)]
+    assert [c.logprob for c in candidates] == pytest.approx([math.log(p) for p in (0.4, 0.9,
+                                                                                     0.8)])
+    # p(Rex | source 1) = 0.1 is not counted: source 1 did not produce Rex.
+    assert marginals == pytest.approx({"Rex": 0.5 * 0.4, "Tom": 0.3 * 0.9 + 0.2 * 0.8})
+    assert best == "Tom"
+
+
+def test_fast_marginals_add_up_the_sources_of_one_answer() -> None:
+    candidates = [Candidate("a", 0, math.log(0.5)), Candidate("b", 1, 0.0),
+                  Candidate("a", 2, math.log(0.25))]
+    assert fast_marginals(candidates, np.array([0.2, 0.3, 0.5])) == \
+        pytest.approx({"a": 0.2 * 0.5 + 0.5 * 0.25, "b": 0.3})
+
+
+def test_a_candidate_counts_the_token_that_brought_its_stop_string() -> None:
+    generator, prompts = scripted({"Tom": 0.4, "Tom\nand more": 0.6})
+    _, [candidate], _ = rag_sequence(generator, prompts, np.array([1.0]),
+                                     Sampling(stop=("\n",)))
+    assert candidate.text == "Tom" and candidate.logprob == pytest.approx(math.log(0.6))
+
+
+def test_rag_sequence_candidates_are_greedy_whatever_the_temperature() -> None:
+    generator, prompts = scripted({"Tom": 0.6, "Rex": 0.4})
+    for _ in range(5):
+        best, _, _ = rag_sequence(generator, prompts, np.array([1.0]),
+                                  Sampling(temperature=1.5))
+        assert best == "Tom"
+
+
+def test_each_rag_sequence_candidate_copies_its_own_source() -> None:
+    # Unconstrained, both would answer Kilimanjaro; each may only copy from its own text.
+    generator, prompts = scripted({"Kilimanjaro": 0.5, "Etna": 0.3, "Fuji": 0.2},
+                                  {"Kilimanjaro": 0.5, "Etna": 0.3, "Fuji": 0.2})
+    sampling = Sampling(copy_from=("Mount Etna erupts.", "Fuji is tall."))
+    _, candidates, _ = rag_sequence(generator, prompts, np.array([0.5, 0.5]), sampling,
+                                    own_source=True)
+    assert [c.text for c in candidates] == ["Etna", "Fuji"]
+    with pytest.raises(ValueError, match="one text per prompt"):
+        rag_sequence(generator, prompts, np.array([0.5, 0.5]),
+                     Sampling(copy_from=("Etna",)), own_source=True)
+
+
+def test_rag_token_takes_the_mixtures_best_token_that_no_source_ranks_first() -> None:
+    # Source 0 ranks A first, source 1 B; both rank C second, and C has the mixture's most.
+    generator, prompts = scripted({"A": 0.5, "C": 0.4, "B": 0.1},
+                                  {"B": 0.5, "C": 0.4, "A": 0.1})
+    assert "".join(rag_token(generator, prompts, np.array([0.5, 0.5]), Sampling())) == "C"
+    # Priors that trust source 0 make its first choice the mixture's: 0.46 against 0.4.
+    assert "".join(rag_token(generator, prompts, np.array([0.9, 0.1]), Sampling())) == "A"
+
+
+def test_the_mixture_is_the_prior_weighted_sum_of_next_token_probabilities() -> None:
+    generator, prompts = scripted({"A": 0.5, "C": 0.4, "B": 0.1},
+                                  {"B": 0.5, "C": 0.4, "A": 0.1})
+    with generator.reserve(2):
+        mixed = np.exp(mixture(generator, prompts, np.log([0.5, 0.5])))
+    assert [mixed[ord(letter)] for letter in "ABC"] == pytest.approx([0.3, 0.3, 0.4])
+    assert mixed.sum() == pytest.approx(1.0)
+
+
+def test_rag_token_draws_each_token_from_the_source_that_knows_it() -> None:
+    # Both sources begin alike; source 1 alone knows how the name ends.
+    generator, prompts = scripted({"Tom ": 1.0}, {"Tom Riddle": 1.0})
+    answer = "".join(rag_token(generator, prompts, np.array([0.4, 0.6]), Sampling()))
+    assert answer == "Tom Riddle"
+    once = "".join(rag_token(generator, prompts, np.array([0.7, 0.3]), Sampling()))
+    assert once == "Tom "  # the first source's end of turn outweighs the second's "R"
+
+
+def test_rag_token_with_all_prior_on_one_source_is_its_greedy_answer() -> None:
+    generator, prompts = scripted({"Tom": 0.6, "Rex": 0.4}, {"Rex": 0.9, "Tom": 0.1})
+    for priors, answer in (([1.0, 0.0], "Tom"), ([0.0, 1.0], "Rex")):
+        assert "".join(rag_token(generator, prompts, np.array(priors), Sampling())) == answer
+
+
+def test_rag_token_stops_at_a_stop_string_and_max_tokens() -> None:
+    generator, prompts = scripted({"Tom sleeps. Question: more": 1.0},
+                                  {"Tom sleeps. Question: more": 1.0})
+    priors = np.array([0.5, 0.5])
+    stopped = list(rag_token(generator, prompts, priors, Sampling(stop=(" Question:",))))
+    assert all(stopped) and "".join(stopped) == "Tom sleeps."
+    assert "".join(rag_token(generator, prompts, priors, Sampling(max_tokens=3))) == "Tom"
+
+
+def test_rag_token_copies_from_the_union_of_the_sources() -> None:
+    generator, prompts = scripted({"Kilimanjaro": 0.6, "Fuji": 0.4},
+                                  {"Kilimanjaro": 0.6, "Fuji": 0.4})
+    sampling = Sampling(copy_from=("Mount Etna erupts.", "Fuji is tall."))
+    assert "".join(rag_token(generator, prompts, np.array([0.5, 0.5]), sampling)) == "Fuji"
+
+
+# ---- with SmolLM2-135M ---------------------------------------------------------------------
+
+
 @pytest.fixture(scope="module")
 def smollm2() -> LocalGenerator:
     # One thread: see tests/rerank/test_llm.py.
@@ -55,64 +182,28 @@ def prompts(smollm2: LocalGenerator) -> list[list[int]]:
 
 @needs_smollm2
 @pytest.mark.slow
-def test_rag_sequence_is_deterministic_and_ranks_by_marginal(
+def test_rag_sequence_candidates_are_each_prompts_greedy_answer(
         smollm2: LocalGenerator, prompts: list[list[int]]) -> None:
+    # rag_sequence decodes as stream does (repetition penalty included), in slot 0.
     sampling = Sampling(max_tokens=16)
     priors = np.array([0.6, 0.4])
     best, candidates, marginals = rag_sequence(smollm2, prompts, priors, sampling)
     assert rag_sequence(smollm2, prompts, priors, sampling) == (best, candidates, marginals)
-    assert [c.source for c in candidates] == [0, 1]
-    assert all(c.text and c.logprob <= 0.0 for c in candidates)
-    assert set(marginals) == {c.text for c in candidates}
-    assert all(m >= 0.0 for m in marginals.values())
-    assert sum(marginals.values()) <= 1.0 + 1e-9  # p(y | x) over some of the answers
-    assert marginals[best] == max(marginals.values())
-
-
-@needs_smollm2
-@pytest.mark.slow
-def test_rag_sequence_candidates_are_each_prompts_greedy_answer(
-        smollm2: LocalGenerator, prompts: list[list[int]]) -> None:
-    # rag_sequence decodes with generator.steps, so the same Sampling (repetition penalty
-    # included) gives stream's text.
-    sampling = Sampling(max_tokens=16)
-    best, candidates, _ = rag_sequence(smollm2, prompts, np.array([1.0, 0.0]), sampling)
     for candidate, messages in zip(candidates, PROMPTS, strict=True):
         assert candidate.text == "".join(smollm2.stream(messages, sampling)).strip()
-    assert best == candidates[0].text  # the only source with any prior
+        assert candidate.text and candidate.logprob <= 0.0
+    assert sum(marginals.values()) <= 1.0 + 1e-9  # p(y | x) over some of the answers
 
 
 @needs_smollm2
 @pytest.mark.slow
-def test_rag_token_is_deterministic(smollm2: LocalGenerator, prompts: list[list[int]]) -> None:
-    sampling = Sampling(max_tokens=16)
-    priors = np.array([0.5, 0.5])
-    pieces = list(rag_token(smollm2, prompts, priors, sampling))
-    assert pieces and all(pieces)
-    assert list(rag_token(smollm2, prompts, priors, sampling)) == pieces
-
-
-@needs_smollm2
-@pytest.mark.slow
-def test_rag_token_with_all_prior_on_one_source_is_its_greedy_answer(
+def test_rag_token_with_all_prior_on_one_source_is_its_greedy_answer_in_its_own_slot(
         smollm2: LocalGenerator, prompts: list[list[int]]) -> None:
-    # rag_token applies no repetition penalty, so compare with greedy decoding without one.
+    # rag_token applies no repetition penalty, so compare with greedy decoding without one;
+    # the second source is decoded in slot 1, a copy of the model with its own cache.
     sampling = Sampling(max_tokens=16, repeat_penalty=1.0)
     for priors, messages in ((np.array([1.0, 0.0]), PROMPTS[0]),
                              (np.array([0.0, 1.0]), PROMPTS[1])):
-        mixed = "".join(rag_token(smollm2, prompts, priors, sampling))
-        assert mixed == "".join(smollm2.stream(messages, sampling))
-
-
-@needs_smollm2
-@pytest.mark.slow
-def test_rag_token_stops_at_a_stop_string(smollm2: LocalGenerator,
-                                          prompts: list[list[int]]) -> None:
-    sampling = Sampling(max_tokens=16, repeat_penalty=1.0)
-    full = "".join(rag_token(smollm2, prompts, np.array([0.5, 0.5]), sampling))
-    words = full.split()
-    assert len(words) >= 3, f"the answer is too short to cut: {full!r}"
-    stop = " " + words[len(words) // 2]
-    cut = "".join(rag_token(smollm2, prompts, np.array([0.5, 0.5]),
-                            Sampling(max_tokens=16, repeat_penalty=1.0, stop=(stop,))))
-    assert cut == full[:full.index(stop)]
+        mixed = list(rag_token(smollm2, prompts, priors, sampling))
+        assert mixed and "".join(mixed) == "".join(smollm2.stream(messages, sampling))
+        assert list(rag_token(smollm2, prompts, priors, sampling)) == mixed
