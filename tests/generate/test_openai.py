@@ -85,7 +85,10 @@ class TinyServer(ThreadingHTTPServer):
         self.replies = replies
         self.requests: list[dict[str, str]] = []
         self.bodies: list[dict[str, Any]] = []
-        threading.Thread(target=self.serve_forever, daemon=True).start()
+        # serve_forever notices shutdown() only at its next poll (every 0.5 s by default),
+        # which each test's teardown would wait for
+        threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.01},
+                         daemon=True).start()
 
     @property
     def base_url(self) -> str:
