@@ -441,7 +441,8 @@ def store_worker(folder: Path) -> dict[str, Any]:
     """Time ``SqliteStore.vectors_by_rowid`` (lore's re-scoring source) for shortlists of the
     sizes IVF-PQ and LSH ask for, over a store holding this scale's vectors."""
     from lore.retrieve.analyze import analyze
-    from lore.store.sqlite import DocumentWrite, FileRecord, SqliteStore
+    from lore.store.protocol import DocumentWrite, FileRecord
+    from lore.store.sqlite import SqliteStore
     from lore.types import Chunk, Document
 
     vectors = np.load(folder / "vectors.npy", mmap_mode="r")

@@ -45,8 +45,8 @@ from lore.retrieve.fuse import fuse
 from lore.retrieve.protocol import Query, RankedList
 from lore.retrieve.widen import Widen, widen_span
 from lore.store.derived import DerivedIndex, TermFeed, VectorFeed
-from lore.store.protocol import VectorIndex
-from lore.store.sqlite import STORE_FILE, SqliteStore, where_clause
+from lore.store.protocol import Store, VectorIndex
+from lore.store.sqlite import STORE_FILE, SqliteStore
 from lore.text.analyze import analyze
 from lore.types import (
     Answer,
@@ -97,7 +97,7 @@ class KnowledgeBase:
         _prepare_directory(directory, create)
         self.directory = directory
         self.config = config
-        self._store = SqliteStore(directory / STORE_FILE)
+        self._store: Store = SqliteStore(directory / STORE_FILE)
         self._embedder = self._choose_embedder(model, switch_model)
         self._vectors = self._vector_index()
         self._rerankers: dict[str, Reranker] = {}
@@ -322,7 +322,7 @@ class KnowledgeBase:
 
     def _allowed(self, conditions: Filter) -> np.ndarray | None:
         """Chunk rowids that pass the filter; None when there is no filter."""
-        return self._store.filtered_rowids(where_clause(conditions)) if conditions else None
+        return self._store.filtered_rowids(conditions) if conditions else None
 
     def _reranker(self, spec: str) -> Reranker:
         """Rerankers by spec, built once per knowledge base (their models load once)."""

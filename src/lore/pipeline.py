@@ -27,7 +27,7 @@ from lore.errors import IngestError, os_error_reason
 from lore.ingest.chunk import chunk_documents
 from lore.ingest.parse import parse_file
 from lore.ingest.walk import discover, within
-from lore.store.sqlite import DocumentWrite, FileRecord, SqliteStore
+from lore.store.protocol import DocumentWrite, FileRecord, Store
 from lore.text.analyze import analyze
 from lore.types import Chunk, Document, IndexReport, Skipped
 
@@ -92,7 +92,7 @@ class _Counts:
 class IndexRun:
     """One pass over the given roots. Create, call ``run``, read the report."""
 
-    def __init__(self, store: SqliteStore, embedder: Embedder, config: IngestConfig,
+    def __init__(self, store: Store, embedder: Embedder, config: IngestConfig,
                  listener: IndexListener | None = None, reparse: bool = False) -> None:
         self._reparse = reparse
         """Parse and chunk every file again though unchanged (the chunker or its settings
@@ -269,7 +269,7 @@ def sort_by_tokens(views: list[tuple[str, str]], embedder: Embedder) -> list[tup
     return [views[i] for i in order]
 
 
-def embed_views(store: SqliteStore, embedder: Embedder, views: list[tuple[str, str]],
+def embed_views(store: Store, embedder: Embedder, views: list[tuple[str, str]],
                 listener: IndexListener,
                 on_stored: Callable[[set[str]], None] | None = None) -> int:
     """Embed ``(hash, view)`` pairs and commit each slice's vectors as soon as it is done;
@@ -286,7 +286,7 @@ def embed_views(store: SqliteStore, embedder: Embedder, views: list[tuple[str, s
     return len(views)
 
 
-def embed_missing(store: SqliteStore, embedder: Embedder, listener: IndexListener) -> int:
+def embed_missing(store: Store, embedder: Embedder, listener: IndexListener) -> int:
     """Embed every stored chunk view that has no vector; returns how many were embedded.
 
     Normally there are none. After ``reembed`` (or a crash during one) this is the whole work.

@@ -10,7 +10,8 @@ from lore.config import IndexConfig
 from lore.store.derived import DerivedIndex, VectorFeed
 from lore.store.ivfpq import IvfPqIndex
 from lore.store.lsh import LshIndex
-from lore.store.sqlite import DocumentWrite, FileRecord, SqliteStore
+from lore.store.protocol import DocumentWrite, FileRecord
+from lore.store.sqlite import SqliteStore
 from lore.text.analyze import analyze
 from lore.types import Chunk, Document
 

@@ -10,7 +10,8 @@ import pytest
 from lore.errors import SchemaVersionError, StoreError
 from lore.store.bm25 import BM25Index
 from lore.store.migrations import SCHEMA_VERSION
-from lore.store.sqlite import DocumentWrite, FileRecord, SqliteStore, where_clause
+from lore.store.protocol import DocumentWrite, FileRecord
+from lore.store.sqlite import SqliteStore
 from lore.testing.permissions import as_ordinary_user
 from lore.text.analyze import analyze
 from lore.types import Chunk, Document, Filter
@@ -40,7 +41,7 @@ def search(store: SqliteStore, query: str, where: Filter | None = None) -> list[
     keys, texts = store.chunk_terms()
     index = BM25Index()
     index.add(keys, [text.split() for text in texts])
-    allowed = store.filtered_rowids(where_clause(where)) if where else None
+    allowed = store.filtered_rowids(where) if where else None
     return index.search(analyze(query), 10, allowed)[0].tolist()
 
 

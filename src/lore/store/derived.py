@@ -38,8 +38,7 @@ from lore.errors import StoreError
 from lore.store.ann import choose_kind, create_index, load_index
 from lore.store.bm25 import BM25Index
 from lore.store.ivfpq import IvfPqIndex
-from lore.store.protocol import Rescoring, VectorIndex
-from lore.store.sqlite import SqliteStore
+from lore.store.protocol import Rescoring, Store, VectorIndex
 
 _POINTER = "CURRENT"
 _STATE = "state.json"
@@ -71,7 +70,7 @@ class VectorFeed:
     """Feeds the vector index from the store's vectors, and lends the store to indexes that
     re-score from it (``ivfpq``, ``lsh``): they keep codes, the store keeps the vectors."""
 
-    def __init__(self, store: SqliteStore, dim: int, config: IndexConfig) -> None:
+    def __init__(self, store: Store, dim: int, config: IndexConfig) -> None:
         self._store, self.dim, self._config = store, dim, config
 
     def create(self, size: int) -> VectorIndex:
@@ -104,7 +103,7 @@ class VectorFeed:
 
 
 class TermFeed:
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: Store) -> None:
         self._store = store
 
     def create(self, size: int) -> BM25Index:
@@ -123,13 +122,14 @@ class TermFeed:
 
 
 class DerivedIndex(Generic[IndexT]):
-    """Keeps one derived index in step with a SqliteStore.
+    """Keeps one derived index in step with a ``Store`` (any backend: it reads only the
+    protocol's change log, vectors and terms).
 
     >>> vectors = DerivedIndex(store, kb_dir / "index" / "vectors", VectorFeed(store, 384, cfg))
     >>> keys, scores = vectors.current().search(query_vector, k=10)
     """
 
-    def __init__(self, store: SqliteStore, directory: Path | None, feed: Feed[IndexT]) -> None:
+    def __init__(self, store: Store, directory: Path | None, feed: Feed[IndexT]) -> None:
         self._store = store
         self._directory = directory
         self._feed = feed

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from lore.errors import SchemaVersionError
+from lore.errors import SchemaVersionError, StoreError
 
 M001_CREATE_TABLES = """
         CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -71,8 +71,13 @@ def migrate(db: sqlite3.Connection, location: str) -> None:
 
     Each migration runs in its own write transaction, and the version is read again once the
     write lock is held: two processes opening a new store at once both see version 0, and
-    the second must find the first one's work done rather than create the tables twice.
+    the second must find the first one's work done rather than create the tables twice. A
+    store already up to date is only read, so opening it never waits for a writer.
     """
+    (version,) = db.execute("PRAGMA user_version").fetchone()
+    check_version(version, location)
+    if version == SCHEMA_VERSION:
+        return
     while True:
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -99,6 +104,16 @@ def check_version(version: int, location: str) -> None:
         raise SchemaVersionError(
             f"{location} says schema version {version}, which no lore writes: another program "
             "changed it; restore it from a backup, or move it aside and index again")
+
+
+def check_read_only(db: sqlite3.Connection, location: str) -> None:
+    """Refuse a store this process may only read unless it is at ``SCHEMA_VERSION``: without
+    write access it cannot be migrated."""
+    (version,) = db.execute("PRAGMA user_version").fetchone()
+    check_version(version, location)
+    if version != SCHEMA_VERSION:
+        raise StoreError(f"{location} is read-only for this user and has schema {version}, "
+                         f"not {SCHEMA_VERSION}: open it once with write access to upgrade it")
 
 
 def _apply(db: sqlite3.Connection, version: int, location: str) -> None:

@@ -1,17 +1,21 @@
-"""The VectorIndex seam: nearest neighbours over integer chunk keys."""
+"""The store's seams: ``Store`` (the durable truth) and ``VectorIndex`` (nearest neighbours
+over its integer chunk keys), with the values that cross them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from lore.types import Chunk, Document, Filter
+
 VectorSource = Callable[[np.ndarray], np.ndarray]
 """Full vectors by key: given int64 keys, their float32 rows ``(len(keys), dim)`` in that order.
 
-The store is the source (``SqliteStore.vectors_by_rowid``); compressed indexes use it to re-score
+The store is the source (``Store.vectors_by_rowid``); compressed indexes use it to re-score
 their shortlist exactly. Every key it is asked for is one the index holds; a key the source does
 not know raises ``StoreError``."""
 
@@ -55,3 +59,217 @@ class Rescoring(Protocol):
     """
 
     rescore_source: VectorSource | None
+
+
+# -- the Store seam ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FileRecord:
+    """What the store remembers of a source file, to skip it when unchanged."""
+
+    path: str
+    size: int
+    mtime: float
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentWrite:
+    """A document with its chunks and each chunk's analysed terms, written together."""
+
+    document: Document
+    chunks: Sequence[Chunk]
+    terms: Sequence[str]
+    """Space-joined analysed terms of each chunk's view, in chunk order."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredChunk:
+    """A chunk read back from the store, with the document fields a hit displays."""
+
+    rowid: int
+    chunk: Chunk
+    path: str
+    title: str
+    doc_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What one ``Store.write`` changed."""
+
+    chunks_added: int
+    chunks_removed: int
+
+
+class Store(Protocol):
+    """The one durable truth: files, documents, chunks, vectors, analysed terms, a change log.
+
+    Contract (checked by ``lore.testing.store_contract.StoreContract``):
+
+    - Identity. A document is keyed by ``Document.id``, a chunk by an int64 ``rowid`` the store
+      assigns: a write's new chunks of one document get increasing rowids in the order given.
+      A removed chunk's rowid may be given again later (the change log says so in order).
+    - One write path. ``write`` applies its whole batch atomically: after a crash (the process
+      killed at any instant) either all of it is there or none. Once it returns, it is durable.
+      Each other method that writes is atomic too. Writing a document whose chunks are
+      unchanged (same ``Chunk.id`` and ``view_hash``) keeps their rows: nothing is logged.
+    - Isolation. Readers in other threads and processes see the state before or after a
+      write, never part of it, and are never blocked into an error by a writer. Each read
+      method answers from one consistent state.
+    - Change log. Every chunk a write adds is logged ``(seq, rowid, True)`` and every chunk it
+      removes ``(seq, rowid, False)``, with ``seq`` increasing and never reused, even after
+      ``trim_changes`` and reopening. Replaying the log in order gives the current chunks:
+      derived indexes (``lore.store.derived``) catch up this way.
+    - Vectors are content-addressed by the chunk's ``view_hash``; equal views share one.
+    - Meta is a string map. The store itself writes ``last_update`` (time of the last write
+      that changed documents) and ``changes_floor`` (see ``trim_changes``); derived indexes
+      keep ``derived:<name>`` tokens there.
+    - Schema. Opening a location migrates it to ``schema_version``; a location written by a
+      newer schema is refused with ``SchemaVersionError`` naming both versions, unchanged.
+    - Read-only. A store opened read-only (or that this process may not change) reads
+      normally; every writing method raises ``StoreError`` saying why, as
+      ``require_writable`` does.
+    - Filters. ``Filter`` fields are ANDed, values within a field ORed. ``paths`` are globs
+      (``*`` and ``?`` match ``/`` too, ``[...]`` a class, case-sensitive) over the
+      document path; a relative pattern also matches any path ending in ``/`` + pattern.
+      ``modified_after`` is inclusive, ``modified_before`` exclusive, over ``Document.mtime``.
+    - Methods that take rowids or ids skip the unknown ones, unless they say otherwise.
+    """
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version this store is at: the newest this code writes."""
+        ...
+
+    def close(self) -> None: ...
+
+    def require_writable(self) -> None:
+        """Raise a ``StoreError`` saying why, when this process may not change the store."""
+
+    # -- meta -------------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None: ...
+
+    def set_meta(self, values: Mapping[str, str]) -> None:
+        """Insert or overwrite every key, atomically."""
+
+    # -- files and documents ------------------------------------------------------------------
+
+    def file_record(self, path: str) -> FileRecord | None: ...
+
+    def file_paths(self) -> list[str]:
+        """Paths of every file record, sorted."""
+        ...
+
+    def document_hashes(self, path: str) -> dict[str, str]:
+        """``{Document.id: content_hash}`` of every document whose path is ``path``."""
+        ...
+
+    def write(self, documents: Sequence[DocumentWrite], files: Sequence[FileRecord] = (),
+              removed_documents: Sequence[str] = (), removed_files: Sequence[str] = ()
+              ) -> WriteResult:
+        """Apply one batch atomically, in this order: remove documents by id, remove files
+        (their records and every document with that path), replace or add documents (their
+        chunks not kept are removed), upsert file records."""
+        ...
+
+    # -- vectors ------------------------------------------------------------------------------
+
+    def missing_vectors(self, hashes: Sequence[str]) -> list[str]:
+        """The subset of ``hashes`` with no stored vector, in input order, deduplicated."""
+        ...
+
+    def put_vectors(self, hashes: Sequence[str], vectors: np.ndarray) -> None:
+        """Store float32 rows under their view hashes; a hash already stored keeps its vector."""
+
+    def drop_orphan_vectors(self) -> None:
+        """Forget vectors that no chunk's view hash names."""
+
+    def switch_embedder(self, meta: Mapping[str, str]) -> None:
+        """Set ``meta`` and forget every vector, atomically (the next embedder starts over)."""
+
+    def views_without_vectors(self) -> list[tuple[str, str]]:
+        """``(view_hash, view)`` of stored chunks that have no vector, each hash once."""
+        ...
+
+    def chunk_vectors(self, rowids: Sequence[int] | None = None,
+                      dim: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """``(keys, matrix)``: int64 chunk rowids (all, or those given) paired with float32
+        rows of their vectors, in no set order; chunks without a vector are left out, and
+        none gives a ``(0, dim)`` matrix."""
+        ...
+
+    def vectors_by_rowid(self, rowids: np.ndarray, dim: int) -> np.ndarray:
+        """The vectors of chunk ``rowids`` as ``(len(rowids), dim)`` float32, in the order given
+        (repeats allowed): the exact re-scoring source of compressed indexes.
+
+        Raises:
+            StoreError: a rowid has no chunk or no vector.
+        """
+        ...
+
+    # -- terms, reading chunks ----------------------------------------------------------------
+
+    def chunk_terms(self, rowids: Sequence[int] | None = None) -> tuple[np.ndarray, list[str]]:
+        """``(keys, texts)``: chunk rowids (all, or those given) and their terms as written,
+        in no set order."""
+        ...
+
+    def filtered_rowids(self, conditions: Filter) -> np.ndarray:
+        """Unique int64 rowids of the chunks that pass ``conditions``, in no set order; an
+        empty filter passes every chunk."""
+        ...
+
+    def chunks(self, rowids: Sequence[int]) -> dict[int, StoredChunk]:
+        """The chunks of these rowids, equal to the ``Chunk`` written, by rowid."""
+        ...
+
+    def chunk_kinds(self, rowids: Sequence[int]) -> list[str]:
+        """``code`` or ``prose`` for each of these chunks that exists (order not kept)."""
+        ...
+
+    def document_texts(self, doc_ids: Sequence[str]) -> dict[str, str]:
+        """The normalised text of these documents, which chunk spans index into."""
+        ...
+
+    # -- change log -----------------------------------------------------------------------------
+
+    def last_change(self) -> int:
+        """The highest ``seq`` ever logged (kept after trimming); 0 for a new store."""
+        ...
+
+    def changes_since(self, seq: int) -> list[tuple[int, int, bool]]:
+        """``(seq, rowid, added)`` of every logged change after ``seq``, in ``seq`` order."""
+        ...
+
+    def trim_changes(self, upto: int) -> None:
+        """Forget changes up to ``upto`` (saved indexes hold them) and record the floor as
+        meta ``changes_floor``, atomically: an index older than it must be rebuilt."""
+
+    # -- statistics -----------------------------------------------------------------------------
+
+    def document_count(self) -> int: ...
+
+    def chunk_count(self) -> int: ...
+
+    def vector_count(self) -> int:
+        """Stored vectors, orphans included."""
+        ...
+
+    def size_bytes(self) -> int:
+        """Space the store takes where it lives; 0 when it lives nowhere (in memory)."""
+        ...
+
+
+class StoreOpener(Protocol):
+    """Opens the store at a location (a file, a database URL), creating or migrating it.
+
+    ``read_only`` opens it so that nothing can be written; without it a store is still
+    read-only when this process may not write there. The contract suite opens stores in
+    child processes too, so an opener given to it must be picklable (a class, or a function
+    at module level).
+    """
+
+    def __call__(self, location: str, /, *, read_only: bool = False) -> Store: ...

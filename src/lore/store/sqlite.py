@@ -1,4 +1,4 @@
-"""The one durable truth: a SQLite file in WAL mode.
+"""The default ``Store`` (``lore.store.protocol``): a SQLite file in WAL mode.
 
 It holds files, documents, chunks, content-addressed vectors, an FTS5 index of analysed chunk
 terms, and a change log that derived indexes (the ANN index) replay to catch up. Every write
@@ -19,7 +19,6 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,66 +26,34 @@ import numpy as np
 
 from lore.errors import StoreError
 from lore.store import sql
-from lore.store.migrations import SCHEMA_VERSION, check_version, migrate
-from lore.types import Chunk, Document, Filter
+from lore.store.migrations import SCHEMA_VERSION, check_read_only, migrate
+from lore.store.protocol import DocumentWrite, FileRecord, Store, StoredChunk, WriteResult
+from lore.types import Chunk, Filter
 
 STORE_FILE = "lore.db"
 
 
-@dataclass(frozen=True, slots=True)
-class FileRecord:
-    """What the store remembers of a source file, to skip it when unchanged."""
-
-    path: str
-    size: int
-    mtime: float
-    hash: str
-
-
-@dataclass(frozen=True, slots=True)
-class DocumentWrite:
-    """A document with its chunks and each chunk's analysed terms, written together."""
-
-    document: Document
-    chunks: Sequence[Chunk]
-    terms: Sequence[str]
-    """Space-joined analysed terms of each chunk's view, in chunk order."""
-
-
-@dataclass(frozen=True, slots=True)
-class StoredChunk:
-    """A chunk read back from the store, with the document fields a hit displays."""
-
-    rowid: int
-    chunk: Chunk
-    path: str
-    title: str
-    doc_key: str
-
-
-@dataclass(frozen=True, slots=True)
-class WriteResult:
-    chunks_added: int
-    chunks_removed: int
-
-
-class SqliteStore:
+class SqliteStore(Store):
     """Documents, chunks, vectors and the full-text index in one SQLite file.
+
+    Each method keeps the promise its ``Store`` docstring makes.
 
     Args:
         path: the database file; ``None`` keeps everything in memory (tests).
+        read_only: open it so that nothing can be written, though this process may.
     """
 
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
+    def __init__(self, path: Path | str | None, *, read_only: bool = False) -> None:
+        self.path = Path(path) if path is not None else None
+        path = self.path
         location = str(path) if path else ":memory:"
-        self.read_only = path is not None and not writable(path)
-        """This process may not write the file or its folder: opened read-only, so search
-        works and writes say why they cannot."""
+        self.read_only = read_only or (path is not None and not writable(path))
+        """Asked for, or this process may not write the file or its folder: opened
+        read-only, so search works and writes say why they cannot."""
         try:
             self._db = _connect(path, self.read_only)
             if self.read_only:
-                _check_read_only_schema(self._db, location)
+                check_read_only(self._db, location)
             else:
                 for pragma in sql.PRAGMAS:
                     self._db.execute(pragma)
@@ -102,7 +69,9 @@ class SqliteStore:
             self._db.close()
 
     def require_writable(self) -> None:
-        """Raise a ``StoreError`` saying why, when this process may not change the store."""
+        if self.read_only and self.path is not None and writable(self.path):
+            raise StoreError(f"the knowledge base {self.path} was opened read-only: searching "
+                             "works, changing it needs it opened again for writing")
         if self.read_only:
             raise StoreError(f"the knowledge base {self.path} is read-only for this user: "
                              "searching works, changing it needs write access to the file "
@@ -123,6 +92,14 @@ class SqliteStore:
     def _read(self, query: str, params: Sequence[object] = ()) -> list[Any]:
         with self._lock:
             return self._db.execute(query, params).fetchall()
+
+    def _read_in(self, template: str, keys: Sequence[object]) -> list[Any]:
+        """Rows of ``template`` (a query with ``IN ({marks})``) for ``keys``, in batches that
+        stay under SQLite's limit on parameters."""
+        rows: list[Any] = []
+        for part in _batches(list(keys), 900):
+            rows.extend(self._read(template.format(marks=",".join("?" * len(part))), part))
+        return rows
 
     # -- metadata ------------------------------------------------------------------------
 
@@ -179,7 +156,6 @@ class SqliteStore:
     # -- vectors ---------------------------------------------------------------------------
 
     def missing_vectors(self, hashes: Sequence[str]) -> list[str]:
-        """The subset of ``hashes`` with no stored vector, in input order, deduplicated."""
         with self._lock:
             return [h for h in dict.fromkeys(hashes)
                     if self._db.execute(sql.HAS_VECTOR, (h,)).fetchone() is None]
@@ -195,26 +171,17 @@ class SqliteStore:
             db.execute(sql.DELETE_ORPHAN_VECTORS)
 
     def switch_embedder(self, meta: Mapping[str, str]) -> None:
-        """Record a new embedder and forget every vector of the old one, atomically."""
         with self._transaction() as db:
             db.executemany(sql.SET_META, list(meta.items()))
             db.execute(sql.DELETE_ALL_VECTORS)
 
     def views_without_vectors(self) -> list[tuple[str, str]]:
-        """``(view_hash, view)`` of stored chunks that have no vector (after a re-embed or a
-        crash during one)."""
         return [(str(h), str(v)) for h, v in self._read(sql.VIEWS_WITHOUT_VECTORS)]
 
     def chunk_vectors(self, rowids: Sequence[int] | None = None,
                       dim: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        """``(keys, matrix)`` of chunk rowids and their vectors: all, or the given rowids."""
-        rows: list[Any] = []
-        if rowids is None:
-            rows = self._read(sql.CHUNK_VECTORS)
-        else:
-            for part in _batches(list(rowids), 900):
-                query = sql.CHUNK_VECTORS_BY_ROWID.format(marks=",".join("?" * len(part)))
-                rows.extend(self._read(query, part))
+        rows = (self._read(sql.CHUNK_VECTORS) if rowids is None
+                else self._read_in(sql.CHUNK_VECTORS_BY_ROWID, rowids))
         keys = np.fromiter((int(r[0]) for r in rows), dtype=np.int64, count=len(rows))
         if not rows:
             return keys, np.zeros((0, dim), dtype=np.float32)
@@ -222,14 +189,7 @@ class SqliteStore:
         return keys, np.frombuffer(blob, dtype=np.float32).reshape(len(rows), -1).copy()
 
     def vectors_by_rowid(self, rowids: np.ndarray, dim: int) -> np.ndarray:
-        """The vectors of chunk ``rowids``, one float32 row each, in the order given.
-
-        The exact re-scoring source of compressed indexes: a shortlist of a few hundred
-        rowids in one statement.
-
-        Raises:
-            StoreError: a rowid has no chunk or no vector.
-        """
+        """A shortlist of any length in one statement: its rowids go in as one JSON array."""
         wanted = [int(r) for r in np.asarray(rowids).tolist()]
         rows = self._read(sql.VECTORS_BY_ROWID_JSON, (json.dumps(wanted),))
         blobs = {int(rowid): blob for rowid, blob in rows}
@@ -242,14 +202,8 @@ class SqliteStore:
         return matrix.reshape(len(wanted), dim).copy()
 
     def chunk_terms(self, rowids: Sequence[int] | None = None) -> tuple[np.ndarray, list[str]]:
-        """``(keys, texts)``: chunk rowids and their space-joined analysed terms."""
-        if rowids is None:
-            rows = self._read(sql.ALL_TERMS)
-        else:
-            rows = []
-            for part in _batches(list(rowids), 900):
-                rows.extend(self._read(sql.TERMS_BY_ROWID.format(marks=",".join("?" * len(part))),
-                                       part))
+        rows = (self._read(sql.ALL_TERMS) if rowids is None
+                else self._read_in(sql.TERMS_BY_ROWID, rowids))
         keys = np.fromiter((int(r[0]) for r in rows), dtype=np.int64, count=len(rows))
         return keys, [str(r[1]) for r in rows]
 
@@ -263,42 +217,27 @@ class SqliteStore:
                 for s, c, a in self._read(sql.CHANGES_SINCE, (seq,))]
 
     def trim_changes(self, upto: int) -> None:
-        """Forget changes a saved index already holds; record the floor for readers."""
         with self._transaction() as db:
             db.execute(sql.TRIM_CHANGES, (upto,))
             db.execute(sql.SET_META, ("changes_floor", str(upto)))
 
     # -- reading chunks ----------------------------------------------------------------------
 
-    def filtered_rowids(self, where: tuple[str, list[object]]) -> np.ndarray:
-        clause, params = where
+    def filtered_rowids(self, conditions: Filter) -> np.ndarray:
+        clause, params = _where_clause(conditions)
         rows = self._read(sql.FILTERED_CHUNK_ROWIDS.format(where=clause), params)
         return np.fromiter((int(r[0]) for r in rows), dtype=np.int64, count=len(rows))
 
     def chunks(self, rowids: Sequence[int]) -> dict[int, StoredChunk]:
-        found: dict[int, StoredChunk] = {}
-        for part in _batches(list(rowids), 900):
-            query = sql.GET_CHUNKS_BY_ROWID.format(marks=",".join("?" * len(part)))
-            for row in self._read(query, part):
-                stored = _stored_chunk(row)
-                found[stored.rowid] = stored
-        return found
+        stored = map(_stored_chunk, self._read_in(sql.GET_CHUNKS_BY_ROWID, rowids))
+        return {item.rowid: item for item in stored}
 
     def chunk_kinds(self, rowids: Sequence[int]) -> list[str]:
-        """``code`` or ``prose`` for each of these chunks that exists (order not kept)."""
-        kinds: list[str] = []
-        for part in _batches(list(rowids), 900):
-            query = sql.CHUNK_KINDS.format(marks=",".join("?" * len(part)))
-            kinds.extend(str(row[0]) for row in self._read(query, part))
-        return kinds
+        return [str(row[0]) for row in self._read_in(sql.CHUNK_KINDS, rowids)]
 
     def document_texts(self, doc_ids: Sequence[str]) -> dict[str, str]:
-        """The normalised text of these documents, which chunk spans index into."""
-        found: dict[str, str] = {}
-        for part in _batches(list(dict.fromkeys(doc_ids)), 900):
-            query = sql.DOCUMENT_TEXTS.format(marks=",".join("?" * len(part)))
-            found.update((str(row[0]), str(row[1])) for row in self._read(query, part))
-        return found
+        rows = self._read_in(sql.DOCUMENT_TEXTS, list(dict.fromkeys(doc_ids)))
+        return {str(doc_id): str(text) for doc_id, text in rows}
 
     # -- statistics --------------------------------------------------------------------------
 
@@ -331,10 +270,11 @@ def _connect(path: Path | None, read_only: bool) -> sqlite3.Connection:
         location = str(path) if path else ":memory:"
         return sqlite3.connect(location, isolation_level=None, check_same_thread=False)
     # Reading a WAL database needs its shared-memory file, which this user may not create.
-    # With none there, no connection has the database open, and the file is read as
-    # immutable: a writer that starts later (another user's) is not seen by this process.
+    # With none there and no way to make it, no connection has the database open, and the
+    # file is read as immutable: a writer that starts later (another user's) is not seen by
+    # this process. Read-only by request, the folder is writable and the file read as usual.
     wal_present = path.with_name(path.name + "-shm").exists()
-    mode = "mode=ro" if wal_present else "immutable=1"
+    mode = "mode=ro" if wal_present or writable(path) else "immutable=1"
     return sqlite3.connect(f"{path.resolve().as_uri()}?{mode}", uri=True,
                            isolation_level=None, check_same_thread=False)
 
@@ -354,15 +294,7 @@ def _enable_wal(db: sqlite3.Connection, patience: float = 30.0) -> None:
             pause = min(pause * 2, 0.2)
 
 
-def _check_read_only_schema(db: sqlite3.Connection, location: str) -> None:
-    (version,) = db.execute("PRAGMA user_version").fetchone()
-    check_version(version, location)
-    if version != SCHEMA_VERSION:
-        raise StoreError(f"{location} is read-only for this user and has schema {version}, "
-                         f"not {SCHEMA_VERSION}: open it once with write access to upgrade it")
-
-
-def where_clause(conditions: Filter) -> tuple[str, list[object]]:
+def _where_clause(conditions: Filter) -> tuple[str, list[object]]:
     """SQL condition over ``chunks c JOIN documents d`` for a Filter, with its parameters."""
     parts: list[str] = []
     params: list[object] = []
