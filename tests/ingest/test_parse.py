@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from lore.errors import IngestError
-from lore.ingest.code import LANGUAGE_BY_SUFFIX, parse_code
+from lore.ingest.code import parse_code
+from lore.ingest.languages import LANGUAGE_BY_SUFFIX
 from lore.ingest.parse import PARSERS, SUFFIXES, ParsedFile, detect_format, parse_file
 from lore.testing.permissions import as_ordinary_user
 

@@ -1,7 +1,7 @@
 """Per-language tables for code parsing: which tree-sitter nodes are symbols, and how to read them.
 
 Adding a language is adding one :class:`Grammar` entry to :data:`GRAMMARS` (and its suffixes to
-``lore.ingest.code.LANGUAGE_BY_SUFFIX``). Node type names come from each grammar's
+``lore.ingest.languages.LANGUAGE_BY_SUFFIX``). Node type names come from each grammar's
 ``node-types.json``; dump a parsed file with ``str(tree.root_node)`` to find them. Declarations
 whose name or body is not in a ``name``/``body`` field get a small ``describe`` hook.
 """

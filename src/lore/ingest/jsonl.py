@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lore.errors import IngestError
-from lore.ingest.code import LANGUAGE_BY_SUFFIX, extract_blocks, sniff_language
+from lore.ingest.code import extract_blocks
+from lore.ingest.languages import LANGUAGE_BY_SUFFIX, sniff_language
 from lore.ingest.normalize import decode_bytes, normalize_text
 from lore.text.script import detect_language
 from lore.text.sentences import paragraph_spans

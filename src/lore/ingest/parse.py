@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lore.errors import IngestError, os_error_reason
-from lore.ingest.code import LANGUAGE_BY_SUFFIX, parse_code
+from lore.ingest.code import parse_code
 from lore.ingest.html import parse_html
 from lore.ingest.jsonl import parse_json, parse_jsonl, read_json, read_jsonl
+from lore.ingest.languages import LANGUAGE_BY_SUFFIX
 from lore.ingest.markdown import parse_markdown
 from lore.ingest.pdf import parse_pdf, read_pdf
 from lore.ingest.text import parse_text
