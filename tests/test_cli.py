@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+import lore
 from lore.cli import main
+from lore.generate.answer import NOT_FOUND
+from lore.testing.fakes import SCRIPTED, ScriptedGenerator
 
 DOC = "# Caching\n\n## Invalidation\n\nExpired entries are removed on read.\n"
 
@@ -174,3 +179,105 @@ def test_a_walk_that_finds_nothing_says_why_it_may_be(runner: CliRunner, tmp_pat
     code, out, err = invoke(runner, "index", str(notes), "--kb", str(tmp_path / "kb"))
     assert code == 0 and "indexed 0 files" in out
     assert "--no-gitignore" in err
+
+
+# ---- lore ask, answered by the scripted generator (lore.testing.fakes.SCRIPTED) -----------
+
+QUESTION = "When are expired entries removed?"
+
+
+@pytest.fixture
+def scripted() -> Iterator[ScriptedGenerator]:
+    """The shared generator ``--model scripted`` answers with, clean before and after."""
+    SCRIPTED.reset()
+    yield SCRIPTED
+    SCRIPTED.reset()
+
+
+@pytest.fixture
+def asked_kb(runner: CliRunner, corpus: Path, tmp_path: Path) -> str:
+    """The corpus and a second note that also speaks of expiry, indexed."""
+    (corpus / "tokens.md").write_text("# Tokens\n\nExpired tokens are refreshed before a "
+                                      "retry.\n")
+    kb = str(tmp_path / "kb")
+    assert invoke(runner, "index", str(corpus), "--kb", kb)[0] == 0
+    return kb
+
+
+def test_ask_prints_the_scripted_answer_then_its_checked_sources(
+        runner: CliRunner, asked_kb: str, scripted: ScriptedGenerator) -> None:
+    written = "Expired entries are removed on read [1]. Tokens expire too [7]."
+    scripted.enqueue(written)
+    code, out, err = invoke(runner, "ask", QUESTION, "--kb", asked_kb, "--model", "scripted")
+    assert code == 0, err
+    assert out.startswith(written + "\n")  # streamed as written, checked after
+    listed = re.findall(r"^([ *~])\[(\d+)\] (\S+)", out, flags=re.MULTILINE)
+    assert [(mark, number) for mark, number, _ in listed][0] == ("*", "1")
+    assert "cited sources that do not exist: [7] (removed)" in err
+    assert "first token" in err and "scripted" in err
+    [messages] = scripted.asked
+    assert QUESTION in messages[-1].content
+    assert "Expired entries are removed on read." in messages[-1].content
+
+
+def test_ask_json_prints_the_checked_answer(runner: CliRunner, asked_kb: str,
+                                           scripted: ScriptedGenerator) -> None:
+    scripted.enqueue("Expired entries are removed on read [1]. Tokens expire too [7].")
+    code, out, err = invoke(runner, "ask", QUESTION, "--kb", asked_kb, "--model", "scripted",
+                            "--json")
+    assert code == 0, err
+    record = json.loads(out)
+    assert record["found"] is True
+    assert record["answer"] == "Expired entries are removed on read [1]. Tokens expire too."
+    assert record["invalid_citations"] == [7]
+    assert [c["number"] for c in record["citations"] if not c["inferred"]] == [1]
+    numbers = [s["number"] for s in record["sources"]]
+    assert numbers == list(range(1, len(numbers) + 1))
+    assert record["timings"]["prompt_tokens"] > 0
+
+
+@pytest.mark.parametrize("mode", ["rag-sequence", "rag-token"])
+def test_ask_marginalises_over_the_scripted_token_scores(
+        runner: CliRunner, asked_kb: str, scripted: ScriptedGenerator, mode: str) -> None:
+    scripted.script("On read [1].")
+    code, out, err = invoke(runner, "ask", QUESTION, "--kb", asked_kb, "--model", "scripted",
+                            "--mode", mode, "--json")
+    assert code == 0, err
+    record = json.loads(out)
+    assert record["answer"] == "On read [1]." and record["mode"] == mode
+    assert len(scripted.asked) == len(record["sources"])  # one prompt per source
+
+
+def test_ask_question_likelihood_reaches_the_answer_and_refuses_a_server(
+        runner: CliRunner, asked_kb: str, scripted: ScriptedGenerator) -> None:
+    scripted.enqueue("Refreshed before a retry [1].")
+    scripted.likelihood(-30.0, when="removed on read")
+    scripted.likelihood(-1.0, when="refreshed before")
+    args = ["ask", QUESTION, "--kb", asked_kb, "--question-likelihood", "1"]
+    code, out, err = invoke(runner, *args, "--model", "scripted", "--json")
+    assert code == 0, err
+    assert json.loads(out)["sources"][0]["path"].endswith("tokens.md")
+    assert scripted.scored
+    code, out, err = invoke(runner, *args, "--model", "openai:http://127.0.0.1:9/v1/m")
+    assert code == 2 and out == ""
+    assert err.strip().splitlines() == [
+        "Error: generate.question_likelihood needs per-token probabilities from a local GGUF "
+        "model; set it to 0 with a server"]
+
+
+def test_ask_with_an_unknown_template_is_a_one_line_error(
+        runner: CliRunner, asked_kb: str, scripted: ScriptedGenerator) -> None:
+    code, out, err = invoke(runner, "ask", QUESTION, "--kb", asked_kb, "--model", "scripted",
+                            "--template", "poem")
+    assert code == 2 and out == ""
+    assert err.strip().splitlines() == [
+        "Error: unknown prompt template 'poem'; choose from answer, extract, short"]
+
+
+def test_ask_on_an_empty_knowledge_base_says_so_without_the_model(
+        runner: CliRunner, tmp_path: Path, scripted: ScriptedGenerator) -> None:
+    lore.open(tmp_path / "empty", model="hash").close()  # made, nothing indexed
+    code, out, err = invoke(runner, "ask", QUESTION, "--kb", str(tmp_path / "empty"),
+                            "--model", "scripted")
+    assert code == 0, err
+    assert out.strip() == NOT_FOUND["en"] and scripted.asked == []

@@ -1,0 +1,77 @@
+"""Asking over HTTP with the scripted generator (``lore.testing.fakes.SCRIPTED``) and hash
+vectors: the answer route without a model, in-process."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from lore.testing.fakes import SCRIPTED, ScriptedGenerator
+from lore.testing.server import Client, add_documents, make_app
+
+QUESTION = "How often does the sweeper remove expired cache entries?"
+
+
+def events_of(body: str) -> list[tuple[str, dict[str, Any]]]:
+    events = []
+    for block in body.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines())
+        events.append((lines["event"], json.loads(lines["data"])))
+    return events
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> FastAPI:
+    """The conftest's server, answering with the scripted generator over hash vectors."""
+    app: FastAPI = make_app(tmp_path / "server", LORE_GENERATOR="scripted", LORE_MODEL="hash")
+    return app
+
+
+@pytest.fixture
+def scripted() -> Iterator[ScriptedGenerator]:
+    SCRIPTED.reset()
+    yield SCRIPTED
+    SCRIPTED.reset()
+
+
+@pytest.fixture
+def docs(client: TestClient, admin: dict[str, str], documents: list[dict[str, str]]) -> str:
+    client.post("/collections", json={"name": "docs"}, headers=admin)
+    # lore.testing.server.Client is narrower than TestClient's signatures (a mypy mismatch
+    # test_ask.py has too), though any httpx-style client fits at run time
+    add_documents(cast(Client, client), "docs", documents, admin)
+    return "docs"
+
+
+def test_the_scripted_answer_streams_as_events_then_the_checked_answer(
+        client: TestClient, admin: dict[str, str], docs: str,
+        scripted: ScriptedGenerator) -> None:
+    written = "The sweeper runs every minute [1]. It never sleeps [9]."
+    scripted.enqueue(written)
+    response = client.post(f"/collections/{docs}/ask", json={"question": QUESTION, "k": 2},
+                           headers=admin)
+    assert response.status_code == 200
+    events = events_of(response.text)
+    assert [kind for kind, _ in events][-1] == "answer"
+    assert "".join(data["text"] for kind, data in events if kind == "token") == written
+    answer = events[-1][1]
+    assert answer["answer"] == "The sweeper runs every minute [1]. It never sleeps."
+    assert answer["invalid_citations"] == [9] and answer["sources"][0]["title"] == "Cache expiry"
+    assert QUESTION in scripted.asked[0][-1].content
+
+
+def test_one_json_object_when_not_streaming(client: TestClient, admin: dict[str, str],
+                                            docs: str, scripted: ScriptedGenerator) -> None:
+    scripted.script("Every minute [1].")
+    response = client.post(f"/collections/{docs}/ask", headers=admin, json={
+        "question": QUESTION, "stream": False, "mode": "rag-token", "k": 2})
+    body = response.json()
+    assert response.status_code == 200, body
+    assert body["answer"] == "Every minute [1]." and body["mode"] == "rag-token"
+    assert [c["number"] for c in body["citations"]] == [1]
