@@ -8,7 +8,8 @@ import pytest
 from tokenizers import Tokenizer
 
 from lore.errors import ConfigError
-from lore.ingest.chunk import CountTokens, chunk_document, chunk_documents
+from lore.ingest.chunk import chunk_document, chunk_documents
+from lore.ingest.packing import CountTokens
 from lore.ingest.view import code_view, prose_view
 from lore.text.sentences import split_sentences
 from lore.types import Block, Chunk, Document, Symbol

@@ -4,7 +4,9 @@ Prose blocks of one section (and one PDF page) are packed into chunks whose *vie
 heading trail, then the text) fits the budget. A block over the budget is split on sentences,
 a sentence over it on lines, then words, then characters. Consecutive chunks of a section share
 up to ``overlap_tokens`` of whole trailing sentences. A code block is one chunk; when its view
-is over the budget it is split between top-level statements, never inside a line.
+is over the budget it is split between top-level statements, never inside a line. This module
+plans the units and builds the chunks; cutting and packing the counted units is
+:mod:`lore.ingest.packing`.
 
 Token counts are additive over whitespace-separated pieces for WordPiece tokenizers (the ones
 lore ships), so the chunker counts each sentence once, in one batched call, and sums. Whatever
@@ -16,32 +18,17 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from itertools import accumulate
 
 from lore.config import CodeView, IngestConfig
 from lore.errors import ConfigError
+from lore.ingest.packing import CountTokens, Unit, cost, fit, windows
 from lore.ingest.view import code_view, prose_view
 from lore.text.sentences import split_sentences
 from lore.types import Block, Chunk, Document
 
-CountTokens = Callable[[Sequence[str]], list[int]]
-"""Token counts of a batch of texts, in order (``Embedder.count_tokens``)."""
-
 _LINE = re.compile(r"[^\n]+")
-_WORD = re.compile(r"\S+")
-
-
-@dataclass(frozen=True, slots=True)
-class _Unit:
-    """The smallest piece packing moves: a sentence (or a finer piece of a long one)."""
-
-    start: int
-    end: int
-    block: int
-    """Index of the block in its group; the units of one block are consecutive."""
-    tokens: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +46,7 @@ class _Plan:
 
     doc: Document
     groups: list[_Group]
-    units: list[list[_Unit]]
+    units: list[list[Unit]]
     code: list[Block]
     code_style: CodeView
 
@@ -137,26 +124,26 @@ def chunk_documents(docs: Sequence[Document], count_tokens: CountTokens, max_tok
 def _chunk_plan(plan: _Plan, counts: Iterator[int], overhead: int, count_tokens: CountTokens,
                 max_tokens: int, overlap_tokens: int) -> list[Chunk]:
     doc = plan.doc
-    prefixes = [_cost(next(counts), overhead) for _ in plan.groups]
-    code_counts = [(_cost(next(counts), overhead), next(counts)) for _ in plan.code]
-    units = [[_with_tokens(u, _cost(next(counts), overhead)) for u in us] for us in plan.units]
+    prefixes = [cost(next(counts), overhead) for _ in plan.groups]
+    code_counts = [(cost(next(counts), overhead), next(counts)) for _ in plan.code]
+    units = [[_with_tokens(u, cost(next(counts), overhead)) for u in us] for us in plan.units]
     lines = _LineIndex(doc.text)
     chunks: list[Chunk] = []
     for group, group_units, prefix in zip(plan.groups, units, prefixes, strict=True):
         budget = _text_budget(max_tokens, overhead, prefix)
-        fitted = _fit(doc.text, group_units, budget, count_tokens, overhead)
+        fitted = fit(doc.text, group_units, budget, count_tokens, overhead)
         overlap = min(overlap_tokens, budget // 2)
-        chunks.extend(_prose_chunks(doc, group, fitted, _windows(fitted, budget, overlap), lines))
+        chunks.extend(_prose_chunks(doc, group, fitted, windows(fitted, budget, overlap), lines))
     segments = [_segments(doc.text, block) if view_count > max_tokens else []
                 for block, (_, view_count) in zip(plan.code, code_counts, strict=True)]
     texts = [doc.text[a:b] for spans in segments for a, b in spans]
     segment_counts = iter(count_tokens(texts) if texts else [])
     for block, (description, _), spans in zip(plan.code, code_counts, segments, strict=True):
         budget = _text_budget(max_tokens, overhead, description)
-        pieces = [_Unit(a, b, 0, _cost(next(segment_counts), overhead)) for a, b in spans]
+        pieces = [Unit(a, b, 0, cost(next(segment_counts), overhead)) for a, b in spans]
         # A statement over the budget alone (a minified line) is cut as prose is: lines,
         # words, then characters, so no chunk outgrows the budget whatever the parser found.
-        pieces = _fit(doc.text, pieces, budget, count_tokens, overhead)
+        pieces = fit(doc.text, pieces, budget, count_tokens, overhead)
         chunks.extend(_code_chunks(plan, block, pieces, budget, lines))
     return sorted(chunks, key=lambda chunk: (chunk.start, chunk.end))
 
@@ -170,11 +157,6 @@ def _check(max_tokens: int, overlap_tokens: int) -> None:
                           "(setting ingest.overlap_tokens)")
 
 
-def _cost(count: int, overhead: int) -> int:
-    """Tokens a piece adds to a view: its count less the special tokens of a call."""
-    return max(count - overhead, 0)
-
-
 def _text_budget(max_tokens: int, overhead: int, prefix: int) -> int:
     """Tokens left for text once the special tokens and the context are paid for.
 
@@ -184,8 +166,8 @@ def _text_budget(max_tokens: int, overhead: int, prefix: int) -> int:
     return max(max_tokens - overhead - prefix, max_tokens // 4, 1)
 
 
-def _with_tokens(unit: _Unit, tokens: int) -> _Unit:
-    return _Unit(unit.start, unit.end, unit.block, tokens)
+def _with_tokens(unit: Unit, tokens: int) -> Unit:
+    return Unit(unit.start, unit.end, unit.block, tokens)
 
 
 # -- planning --------------------------------------------------------------------------------
@@ -216,127 +198,13 @@ def _prefix(title: str, section: tuple[str, ...]) -> str:
     return prose_view("", title, section).rstrip("\n")
 
 
-def _sentence_units(text: str, group: _Group) -> list[_Unit]:
+def _sentence_units(text: str, group: _Group) -> list[Unit]:
     units = []
     for index, block in enumerate(group.blocks):
         offset = block.start
         for start, end in split_sentences(text[block.start:block.end]):
-            units.append(_Unit(offset + start, offset + end, index))
+            units.append(Unit(offset + start, offset + end, index))
     return units
-
-
-# -- making long units fit -------------------------------------------------------------------
-
-
-def _fit(text: str, units: list[_Unit], budget: int, count_tokens: CountTokens,
-         overhead: int) -> list[_Unit]:
-    """Replace each unit over the budget with finer ones: lines, words, then characters."""
-    for splitter in (_lines_of, _words_of):
-        if not any(u.tokens > budget for u in units):
-            return units
-        units = _refine(text, units, budget, count_tokens, overhead, splitter)
-    while any(u.tokens > budget and u.end - u.start > 1 for u in units):
-        units = _refine(text, units, budget, count_tokens, overhead, _characters_of)
-    return units
-
-
-Splitter = Callable[[str, _Unit, int], list[tuple[int, int]]]
-
-
-def _refine(text: str, units: list[_Unit], budget: int, count_tokens: CountTokens,
-            overhead: int, splitter: Splitter) -> list[_Unit]:
-    pieces = {i: splitter(text, u, budget) for i, u in enumerate(units) if u.tokens > budget}
-    spans = [span for parts in pieces.values() for span in parts]
-    counts = iter(count_tokens([text[a:b] for a, b in spans]))
-    refined: list[_Unit] = []
-    for index, unit in enumerate(units):
-        if index not in pieces:
-            refined.append(unit)
-            continue
-        refined.extend(_Unit(a, b, unit.block, _cost(next(counts), overhead))
-                       for a, b in pieces[index])
-    return refined
-
-
-def _lines_of(text: str, unit: _Unit, budget: int) -> list[tuple[int, int]]:
-    return [m.span() for m in _LINE.finditer(text, unit.start, unit.end) if m.group().strip()]
-
-
-def _words_of(text: str, unit: _Unit, budget: int) -> list[tuple[int, int]]:
-    return [m.span() for m in _WORD.finditer(text, unit.start, unit.end)]
-
-
-def _characters_of(text: str, unit: _Unit, budget: int) -> list[tuple[int, int]]:
-    """Windows sized from the unit's characters per token; always shorter than the unit."""
-    length = unit.end - unit.start
-    size = max(1, min(length - 1, length * budget // max(unit.tokens, 1)))
-    return [(a, min(a + size, unit.end)) for a in range(unit.start, unit.end, size)]
-
-
-# -- packing ---------------------------------------------------------------------------------
-
-
-def _windows(units: list[_Unit], budget: int, overlap: int) -> list[tuple[int, int]]:
-    """Unit index windows ``[lead, end)``: each fits the budget (a lone unit over it excepted),
-    takes whole blocks where it can, and repeats up to ``overlap`` tokens of the last one.
-
-    Windows are balanced: each stops once it holds its share of the new text, so 300 tokens
-    under a 256 budget become two chunks of about 150, not 256 and a 44-token tail.
-    """
-    sums = [0, *accumulate(u.tokens for u in units)]
-    ends = _block_ends(units)
-    target = _share(sums[-1], budget, overlap)
-    windows: list[tuple[int, int]] = []
-    start = 0
-    while start < len(units):
-        lead = _overlap_start(units, windows[-1][0] if windows else start, start, overlap, budget)
-        room = budget - (sums[start] - sums[lead])
-        end = _extend(units, sums, ends, start, room, target)
-        windows.append((lead, end))
-        start = end
-    return windows
-
-
-def _share(total: int, budget: int, overlap: int) -> int:
-    """New tokens per window when ``total`` is cut into as few overlapping windows as fit."""
-    if total <= budget:
-        return total
-    step = max(budget - overlap, 1)
-    return -(-total // -(-(total - overlap) // step))
-
-
-def _block_ends(units: list[_Unit]) -> list[int]:
-    """For each unit, the index just past the last unit of its block."""
-    ends = [len(units)] * len(units)
-    for index in range(len(units) - 2, -1, -1):
-        same = units[index + 1].block == units[index].block
-        ends[index] = ends[index + 1] if same else index + 1
-    return ends
-
-
-def _overlap_start(units: list[_Unit], previous: int, start: int, overlap: int,
-                   budget: int) -> int:
-    """How far back into the previous window (never its first unit) the next one may reach."""
-    lead, kept = start, 0
-    while (lead - 1 > previous and kept + units[lead - 1].tokens <= overlap
-           and kept + units[lead - 1].tokens + units[start].tokens <= budget):
-        lead -= 1
-        kept += units[lead].tokens
-    return lead
-
-
-def _extend(units: list[_Unit], sums: list[int], ends: list[int], start: int, room: int,
-            target: int) -> int:
-    """End of a window from ``start``: always one unit, then sentence by sentence inside a
-    block, and only whole blocks across a block boundary, until ``target`` new tokens are in
-    or the next step would pass ``room``."""
-    end = start + 1
-    while end < len(units) and sums[end] - sums[start] < target:
-        stop = ends[end] if units[end].block != units[end - 1].block else end + 1
-        if sums[stop] - sums[start] > room:
-            break
-        end = stop
-    return end
 
 
 # -- building chunks -------------------------------------------------------------------------
@@ -352,11 +220,11 @@ class _LineIndex:
         return bisect_right(self._starts, start), bisect_right(self._starts, max(start, end - 1))
 
 
-def _prose_chunks(doc: Document, group: _Group, units: list[_Unit],
-                  windows: list[tuple[int, int]], lines: _LineIndex) -> Iterator[Chunk]:
+def _prose_chunks(doc: Document, group: _Group, units: list[Unit],
+                  unit_windows: list[tuple[int, int]], lines: _LineIndex) -> Iterator[Chunk]:
     first, last = group.blocks[0], group.blocks[-1]
     group_span = (first.start, last.end)
-    for lead, end in windows:
+    for lead, end in unit_windows:
         start, stop = units[lead].start, units[end - 1].end
         block = group.blocks[units[lead].block]
         text = doc.text[start:stop]
@@ -368,14 +236,14 @@ def _prose_chunks(doc: Document, group: _Group, units: list[_Unit],
         )
 
 
-def _code_chunks(plan: _Plan, block: Block, segments: list[_Unit], budget: int,
+def _code_chunks(plan: _Plan, block: Block, segments: list[Unit], budget: int,
                  lines: _LineIndex) -> Iterator[Chunk]:
     """One chunk for the block, or, when it was cut into counted segments (its view is over
     budget), one per run of consecutive segments that fits."""
     spans = [(block.start, block.end)]
     if segments:
-        windows = _windows(segments, budget, 0)
-        spans = [(segments[a].start, segments[b - 1].end) for a, b in windows]
+        runs = windows(segments, budget, 0)
+        spans = [(segments[a].start, segments[b - 1].end) for a, b in runs]
     parent = block.parent or ((block.start, block.end) if len(spans) > 1 else None)
     doc = plan.doc
     for start, end in spans:
