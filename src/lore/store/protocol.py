@@ -115,9 +115,11 @@ class Store(Protocol):
       killed at any instant) either all of it is there or none. Once it returns, it is durable.
       Each other method that writes is atomic too. Writing a document whose chunks are
       unchanged (same ``Chunk.id`` and ``view_hash``) keeps their rows: nothing is logged.
-    - Isolation. Readers in other threads and processes see the state before or after a
-      write, never part of it, and are never blocked into an error by a writer. Each read
-      method answers from one consistent state.
+    - Isolation. Readers in other threads and processes, opening a store included, see the
+      state before or after a write, never part of it, and are never blocked into an error
+      by a writer. A read over all rows (counts, ``file_paths``, ``chunk_terms()``,
+      ``changes_since``, ``filtered_rowids``) answers from one state; a read of many given
+      rowids may be answered in batches. Threads may share one store object.
     - Change log. Every chunk a write adds is logged ``(seq, rowid, True)`` and every chunk it
       removes ``(seq, rowid, False)``, with ``seq`` increasing and never reused, even after
       ``trim_changes`` and reopening. Replaying the log in order gives the current chunks:
@@ -136,6 +138,12 @@ class Store(Protocol):
       document path; a relative pattern also matches any path ending in ``/`` + pattern.
       ``modified_after`` is inclusive, ``modified_before`` exclusive, over ``Document.mtime``.
     - Methods that take rowids or ids skip the unknown ones, unless they say otherwise.
+
+    >>> store: Store = SqliteStore(None)
+    >>> store.write([DocumentWrite(document, chunks, terms)], files=[record])
+    WriteResult(chunks_added=2, chunks_removed=0)
+    >>> store.changes_since(0)
+    [(1, 1, True), (2, 2, True)]
     """
 
     @property
