@@ -33,8 +33,8 @@ class ExactIndex:
 
     Rows live in one contiguous float32 matrix that grows by doubling; ``remove`` moves the last
     row into the hole (swap-delete), so every change costs O(changed keys) amortised. A query
-    is one single-threaded matrix-vector product plus ``np.argpartition``: 0.2 ms over
-    5,183 x 384, 3-4 ms over 50,000 (``benchmarks/ann_choice.py``).
+    is one single-threaded matrix-vector product plus ``np.argpartition``;
+    ``python benchmarks/ann_choice.py`` times it by size (docs/vector-indexes.md).
 
     Example::
 
@@ -211,9 +211,10 @@ def inner(matrix: np.ndarray, q: np.ndarray) -> np.ndarray:
     """``matrix @ q`` on one thread, by ``np.vecdot`` (``np.einsum`` before numpy 2) not BLAS.
 
     A BLAS matrix-vector product spreads over every core and, when the other cores are busy
-    (the embedder, another search), waits for them: measured 8 ms instead of 0.06 ms over
-    5,183 x 384 on a 2-core machine running other processes. ``vecdot`` stays on one core and
-    is unaffected: 0.15-0.2 ms there, and faster than single-threaded BLAS from 10k rows on.
+    (the embedder, another search), waits for them and takes many times as long as one core.
+    ``vecdot`` stays on one core and is unaffected, and from about 10k rows on it is also
+    faster than single-threaded BLAS. ``python benchmarks/ann_choice.py`` times all three
+    (docs/vector-indexes.md).
     """
     scores: np.ndarray = _VECDOT(matrix, q) if _VECDOT is not None else np.einsum(
         "ij,j->i", matrix, q)

@@ -1,24 +1,20 @@
 """Approximate nearest-neighbour search on an HNSW graph (usearch).
 
-Why usearch, from ``benchmarks/ann_choice.py`` (results in ``benchmarks/results/ann_choice.json``;
-synthetic 384-d embeddings, 2 shared cores, M=16, ef_construction=128). All three candidates
-reach the same recall at the same ef (recall@10 0.96-0.97 at ef 128 over 200k vectors).
-hnswlib is the fastest: 0.37 ms a query there against 0.7-1.0 ms for usearch and 0.48 ms for
-faiss, and it builds 200k in 37-40 s against 69-145 s for usearch (whose threads suffer more
-when the cores are busy) and 65-84 s for faiss. usearch is chosen anyway: the gap is a fraction
-of a millisecond next to embedding the query, and a few percent of embedding the corpus, while
-the others carry costs that matter more:
+usearch is chosen over hnswlib and faiss. All three reach the same recall at the same ef; the
+other two search a fraction of a millisecond faster and build faster, which is little next to
+embedding the query and the corpus, but they carry costs that matter more:
 
-- hnswlib 0.8 ships no wheels (``pip install`` compiles C++, which fails without a compiler),
-  has had no release since 2023, and its filter is a Python callback (32 ms at 1% allowed);
-- faiss's HNSW cannot delete (``remove_ids`` raises), and its filtered search loses recall
-  (0.57 at 1% allowed, 200k);
+- hnswlib ships no wheels (``pip install`` compiles C++, which fails without a compiler), has
+  had no release since 2023, and its filter is a Python callback;
+- faiss's HNSW cannot delete (``remove_ids`` raises), and its filtered search loses recall;
 - usearch deletes natively, memory-maps its one file, ships wheels everywhere, is maintained,
   and is already a dependency of lore.
 
+``python benchmarks/ann_choice.py`` measures the three libraries (docs/vector-indexes.md).
+
 Its Python API has no filter predicate, so filtered search is done here: the allowed vectors
-are scored exactly when few, the graph is oversampled and filtered when many (recall@10
-0.98-1.00 at 10% and 1% allowed, 200k). Switching library means rewriting this file only.
+are scored exactly when few, the graph is oversampled and filtered when many. Switching library
+means rewriting this file only.
 
 Malkov & Yashunin, "Efficient and robust approximate nearest neighbor search using Hierarchical
 Navigable Small World graphs", TPAMI 2020.
@@ -55,12 +51,15 @@ if TYPE_CHECKING:
 INSTALL_ANN = "pip install 'lore[ann]'"
 
 CONNECTIVITY = 16
-"""M: links per node. 16 keeps memory ~1.2x the raw vectors and recall@10 >= 0.95 to 200k."""
+"""M: links per node. 16 keeps the graph's memory close to the raw vectors' and recall@10 above
+0.95 to 200k vectors (``python benchmarks/ann_choice.py``; docs/vector-indexes.md)."""
 EF_CONSTRUCTION = 128
 """Candidate list while inserting: higher builds slower and links better."""
 EF_SEARCH = 128
-"""Candidate list while searching (>= k is enforced). Benchmark recall@10 at 50k / 200k vectors:
-ef 64 gives 0.994 / 0.925, ef 128 gives 0.999 / 0.973 (0.5-0.7 / 0.7-1.0 ms a query)."""
+"""Candidate list while searching (>= k is enforced). 128 is the smallest ef tried that keeps
+recall@10 above 0.95 to 200k vectors, at about a millisecond a query or less.
+``python benchmarks/ann_choice.py`` measures recall and latency over ef
+(docs/vector-indexes.md)."""
 EXACT_BELOW = 2_048
 """Indexes this small, or asked for half their keys or more, are searched exactly (and fully)."""
 OVERSAMPLE = 2.0
@@ -68,9 +67,10 @@ OVERSAMPLE = 2.0
 EXACT_ALLOWED = 4.0
 """Filtered search scores the ``m`` allowed vectors exactly when ``m * m <= EXACT_ALLOWED * k * n``.
 
-Exact costs ~2 us per allowed key (fetching it from usearch); the graph ~3.6 us per candidate,
-and it needs ``k * OVERSAMPLE * n / m`` candidates: exact wins while ``m^2 < 3.6 k n``. For
-k=10 that is up to ~900 allowed keys of 20k, ~2,800 of 200k."""
+Exact scoring costs a fixed time per allowed key (fetching it from usearch), the graph a fixed
+time per candidate, and the graph needs ``k * OVERSAMPLE * n / m`` candidates: so exact wins
+while ``m * m`` is below a constant times ``k * n``. The per-key costs behind 4.0 are in
+docs/vector-indexes.md (filtered search)."""
 EXACT_ALLOWED_MIN = 256
 """However large the index, this many allowed keys or fewer are always scored exactly."""
 COMPACT_AFTER = 0.5

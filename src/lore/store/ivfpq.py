@@ -6,14 +6,15 @@ PQ code of its residual: 96 bytes instead of 1,536 for dimension 384 (16x smalle
 the ``nprobe`` lists nearest the query, takes the best ``k * rescore`` codes (at least
 ``SHORTLIST_MIN``) and, when a ``rescore_source`` is attached, re-ranks them by exact inner
 product with their full vectors from the store. Without a source the scores are PQ estimates
-and the ranking follows them: recall@10 0.85 / 0.79 instead of 0.97 / 0.98 at 50k / 1M
-(``benchmarks/ann_family.py``, nprobe 32). Re-scoring is the price of the small index: reading
-100 vectors from SQLite takes ~3 ms of CPU, more than the scan itself (0.25-0.7 ms), so where
-HNSW's float32 vectors fit in memory HNSW is faster (``IndexConfig.ivfpq_threshold``).
+and the ranking follows them, which costs recall. Re-scoring is the price of the small index:
+reading the shortlist's vectors from SQLite costs more than the scan itself, so where HNSW's
+float32 vectors fit in memory HNSW is faster (``IndexConfig.ivfpq_threshold``).
+``python benchmarks/ann_family.py`` measures both (docs/vector-indexes.md).
+
 
 Training needs data: k-means wants about 39 points per centroid, so 256 PQ centroids need ~10k
 vectors. Below ``min_train`` vectors the index honestly is an exact index (it keeps the float32
-vectors and scans them all, which at 10k x 384 is 15 MB and about half a millisecond); the add
+vectors and scans them all, 15 MB at 10k x 384, as fast as ``ExactIndex`` at that size); the add
 that brings it to ``min_train`` trains the quantisers on everything held and drops the vectors.
 The lists are sized for the collection at training time (``ivfpq_layout``); once it has grown
 ``RETRAIN_GROWTH``-fold, ``outgrown()`` says so and the derived index is rebuilt.
@@ -62,15 +63,15 @@ from lore.store.rescore import (
 MIN_TRAIN = 10_000
 """Vectors held before the quantisers are trained (39 points per each of 256 PQ centroids)."""
 NPROBE = 32
-"""Lists scanned per query. ``benchmarks/ann_family.py`` (MiniLM, one thread, re-scored):
-recall@10 0.969 at 50k (0.25 ms p50) and 0.975 at 1M (0.69 ms); nprobe 16 gives 0.936 / 0.947,
-64 gives 0.985 / 0.987 at twice the time. Recall is bounded by the lists probed, not the codes:
-a longer shortlist (k x 20) adds nothing once re-scored, nor do 8x codes (``compression=8``,
-measured at 50k), which build 11x slower."""
+"""Lists scanned per query. 32 is the smallest nprobe tried that keeps re-scored recall@10
+above 0.95 at both 50k and 1M vectors; 64 gains little at twice the time. Recall is bounded by
+the lists probed, not the codes: neither a longer shortlist nor larger codes
+(``compression=8``) lift it once re-scored. ``python benchmarks/ann_family.py`` measures
+recall and speed over nprobe (docs/vector-indexes.md)."""
 RESCORE = 10
 """The shortlist re-scored exactly is ``k * RESCORE`` codes long (at least ``SHORTLIST_MIN``).
-Re-scoring 100 candidates lifts recall@10 at nprobe 32 from 0.853 to 0.969 (50k) and from 0.788
-to 0.975 (1M)."""
+100 candidates win back most of the recall the PQ estimates lose, and a longer shortlist adds
+nothing (``python benchmarks/ann_family.py``; docs/vector-indexes.md)."""
 SHORTLIST_MIN = 100
 COMPRESSION = 16
 """Target ratio of float32 bytes to code bytes: ``m = dim / 4`` one-byte codes for 16x (8 gives

@@ -8,14 +8,14 @@ codes by Hamming distance to the query's code, takes the nearest ``k * rescore``
 ``SHORTLIST_MIN``) and, with a ``rescore_source`` attached, re-ranks them by exact inner
 product. Without a source the scores are the angle estimate ``cos(pi * hamming / nbits)``.
 
-The scan is linear: at 1M x 768 bits it costs ~8 ms a query (one thread), so LSH is ~18x
-faster than exact search there but 5-9x slower than HNSW and IVF-PQ at the same recall;
-``auto`` never picks it. Its merits are no training, quick builds (20 s at 1M) and 0.07x the
-memory of float32.
+The scan is linear: at a million vectors LSH is far faster than exact search but several times
+slower than HNSW and IVF-PQ at the same recall, so ``auto`` never picks it. Its merits are no
+training, quick builds and a small fraction of float32's memory.
+``python benchmarks/ann_family.py`` measures all four kinds (docs/vector-indexes.md).
 
 Codes are a numpy ``uint8`` matrix, rows sorted by key (inserts and deletes copy it: O(n) per
-batch); the Hamming top-k is faiss's ``knn_hamming``, 10x faster than numpy's
-``bitwise_count`` here (7 ms against 82 ms over 1M x 768 bits, one thread).
+batch); the Hamming top-k is faiss's ``knn_hamming``, much faster than numpy's
+``bitwise_count`` here (docs/vector-indexes.md).
 """
 
 from __future__ import annotations
@@ -53,13 +53,14 @@ from lore.store.rescore import (
 
 BITS_PER_DIM = 2
 """Code length ``nbits = BITS_PER_DIM * dim`` rounded up to 64: 768 bits (96 bytes) for 384-d,
-16x smaller than float32. ``benchmarks/ann_family.py`` (MiniLM, one thread, shortlist 200):
-recall@10 0.993 at 50k and 0.980 at 1M; 1,536 bits gives 0.999 / 0.996 for twice the memory
-and twice the scan time."""
+16x smaller than float32. Two bits a dimension reach recall@10 of 0.98 or more with the default
+shortlist at 50k and at 1M vectors; twice as many gain little for twice the memory and scan
+time (``python benchmarks/ann_family.py``; docs/vector-indexes.md)."""
 RESCORE = 20
 """The shortlist re-scored exactly is ``k * RESCORE`` codes long (at least ``SHORTLIST_MIN``):
-200 for k=10. 500 lifts recall@10 at 1M from 0.980 to 0.992, but each re-scored row costs
-~25 us of CPU reading SQLite (``SqliteStore.vectors_by_rowid``: 5 ms for 200, 12 ms for 500)."""
+200 for k=10. A longer one gains a little recall, but every re-scored row is read from SQLite
+(``SqliteStore.vectors_by_rowid``), whose cost grows with the shortlist
+(``python benchmarks/ann_family.py``; docs/vector-indexes.md)."""
 SHORTLIST_MIN = 200
 SEED = 0
 

@@ -77,7 +77,7 @@ def empty_hits() -> tuple[Keys, Scores]:
 
 
 def load_faiss() -> Any:
-    """The ``faiss`` module, imported on first use (about 0.2-1 s); MissingDependency if absent."""
+    """The ``faiss`` module, imported on first use (a slow import); MissingDependency if absent."""
     try:
         return importlib.import_module("faiss")
     except ImportError:
@@ -91,9 +91,8 @@ def one_faiss_thread(faiss: Any) -> Iterator[None]:
 
     Every faiss call of lore's indexes goes through this. A single query gains nothing from a
     thread team, and faiss's threads spin at barriers, which on a busy machine costs far more
-    than they bring: training and filling an IVF-PQ index of 4,000 x 64 took 20 s on two
-    threads and 1.6 s on one, on 2 cores at load average 10. OpenMP keeps the setting per
-    calling thread, so other threads' faiss work is unaffected.
+    than they bring (docs/vector-indexes.md gives the measurement). OpenMP keeps the setting
+    per calling thread, so other threads' faiss work is unaffected.
     """
     before = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(1)
