@@ -1,13 +1,13 @@
 """An in-memory BM25 index over analysed terms, derived from the store's FTS5 table.
 
 FTS5 is the durable full-text index, but its ``bm25()`` ranks every matching row through a
-per-row callback: about 10 ms per SciFact query in a one-off measurement while choosing this
-design, for the same nDCG@10. This index precomputes each posting's BM25 weight into term-major
-arrays, so a query is one gather and one ``np.bincount``: 0.6 ms median for lexical search on
-SciFact, analysis included (``benchmarks/scifact.py``).
+per-row callback, many times slower for the same nDCG@10. This index precomputes each
+posting's BM25 weight into term-major arrays, so a query is one gather and one
+``np.bincount``. ``python benchmarks/scifact.py`` times lexical search (docs/retrieval.md).
 
 Documents are stored row by row (append-only, deletions are tombstones); the term-major arrays
-are rebuilt lazily after a change, which costs tens of milliseconds per million postings.
+are rebuilt lazily after a change, in a few vectorised passes over every posting (a sort by
+term among them).
 
 Scoring is Lucene's BM25 (Robertson et al., "Okapi at TREC-3", 1994, as Lucene 8+ computes it:
 idf = ln(1 + (N - df + 0.5) / (df + 0.5)), never negative, and no (k1 + 1) numerator factor,
