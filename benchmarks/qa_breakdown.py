@@ -24,7 +24,8 @@ from qa import DATA, RESULTS, SETS
 from rich.console import Console
 from rich.table import Table
 
-from lore.eval.qa import answer_in_context, f1, load_qa
+from lore.eval.answer_scores import answer_in_context, f1
+from lore.eval.qa import load_qa
 from lore.generate.prompt import TEMPLATES
 
 

@@ -23,7 +23,8 @@ from rich.progress import track
 from rich.table import Table
 
 from lore.config import GenerateConfig
-from lore.eval.qa import answer_in_context, load_qa
+from lore.eval.answer_scores import answer_in_context
+from lore.eval.qa import load_qa
 from lore.generate.local import LocalGenerator
 from lore.generate.prompt import excerpt_span, prefix_length
 

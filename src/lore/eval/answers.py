@@ -17,7 +17,8 @@ from pathlib import Path
 from lore.api import KnowledgeBase
 from lore.config import GenerateConfig
 from lore.errors import ConfigError
-from lore.eval.qa import Language, QARecord, QASet, answer_in_context, exact_match, f1
+from lore.eval.answer_scores import Language, answer_in_context, exact_match, f1
+from lore.eval.qa import QARecord, QASet
 from lore.generate.answer import Answerer
 from lore.generate.citations import MARKER
 from lore.generate.registry import create_generator
