@@ -39,11 +39,10 @@ from lore.models.llama import LlamaRunner, load_runner
 USER = "Query:{query}\nPassage:{passage}\nDoes the passage answer the query? Answer 'Yes' or 'No'."
 """The judge's request, the one user turn of its chat (the template's default system turn, if
 any, comes before it). Query and passage are inserted with a leading space, so they tokenize as
-they would inside the sentence. On three easy question/passage triples this wording separated
-the relevant passage for Qwen2.5-0.5B by 0.3-0.9 nats in every case; an earlier one (a judge
-system turn, then ``Query:`` and ``Passage:`` on lines of their own, then "Is the passage
-relevant ... ?") by 0.1-0.5 in two of three, and it lost nDCG@10 0.67 -> 0.38 on SciFact
-(``benchmarks/README.md``)."""
+they would inside the sentence. This wording separates the relevant passage more clearly than
+the first one (a judge system turn, then ``Query:`` and ``Passage:`` on lines of their own,
+then "Is the passage relevant ... ?"), which also ranked SciFact worse.
+``python benchmarks/rerank.py`` measures the judge (docs/reranking.md)."""
 YES = ("yes", "Yes", " yes", " Yes", "YES")
 NO = ("no", "No", " no", " No", "NO")
 
