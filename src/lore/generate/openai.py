@@ -61,10 +61,10 @@ def estimate_tokens(text: str) -> int:
     (with its leading space, split at case changes) costs a token per 4 letters, or per 3 past
     8 letters (rare words); a run of whitespace a token per 4; each digit and ASCII
     punctuation mark one; any other character its UTF-8 length less one (CJK: 2), at least 1.
-    Against the SmolLM2 and Qwen2.5 tokenizers this reads 1.0-1.7x the true count on prose,
-    code, JSON and numbers, and up to 4x on CJK (Qwen's vocabulary holds whole words). It
-    reads low only on text no tokenizer has seen: random base64 (about 0.6x), long compound
-    words (about 0.9x).
+    Erring high keeps a packed prompt inside the context; it reads low only on text no
+    tokenizer has seen (random base64, long compound words). docs/serving.md gives the ratios
+    to real tokenizers; ``tests/generate/test_openai.py`` checks that it errs high against
+    SmolLM2's.
     """
     count = 0
     for match in _RUN.finditer(text):
