@@ -440,9 +440,9 @@ def measure(search: Search, queries: np.ndarray, truth: np.ndarray) -> dict[str,
 def store_worker(folder: Path) -> dict[str, Any]:
     """Time ``SqliteStore.vectors_by_rowid`` (lore's re-scoring source) for shortlists of the
     sizes IVF-PQ and LSH ask for, over a store holding this scale's vectors."""
-    from lore.retrieve.analyze import analyze
     from lore.store.protocol import DocumentWrite, FileRecord
     from lore.store.sqlite import SqliteStore
+    from lore.text.analyze import analyze
     from lore.types import Chunk, Document
 
     vectors = np.load(folder / "vectors.npy", mmap_mode="r")

@@ -15,7 +15,8 @@ def test_exported_members_are_locked() -> None:
     exported = {name for name in dir(lore) if not name.startswith("_")}
     exported -= {"api", "cli", "config", "errors", "types", "embed", "ingest", "retrieve",
                  "store", "pipeline", "eval", "testing", "cli_output", "models", "rerank",
-                 "generate", "records", "cli_serve", "cli_mcp", "serve", "doctor"}
+                 "generate", "records", "cli_serve", "cli_mcp", "serve", "doctor", "text",
+                 "directory"}
     assert exported == set(lore.__all__)
 
 

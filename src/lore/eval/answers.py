@@ -19,9 +19,7 @@ from lore.config import GenerateConfig
 from lore.errors import ConfigError
 from lore.eval.answer_scores import Language, answer_in_context, exact_match, f1
 from lore.eval.qa import QARecord, QASet
-from lore.generate.answer import Answerer
 from lore.generate.citations import MARKER
-from lore.generate.registry import create_generator
 from lore.types import Answer, Chunk, Hit, Passage
 
 
@@ -57,7 +55,7 @@ def run_qa(kb: KnowledgeBase, qa: QASet, settings: GenerateConfig,
         raise ConfigError(f"--gold-context needs gold documents: the lines of {qa.name}'s "
                           "qa.jsonl carry no doc_id or gold_doc_ids")
     golds_text = _gold_texts(qa, corpus) if gold_context and corpus else {}
-    answerer = Answerer(create_generator(settings), settings, kb.status().embedder)
+    answerer = kb.answerer(settings)
     for item in qa.items:
         started = time.perf_counter()
         if gold_context:

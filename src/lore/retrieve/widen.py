@@ -4,15 +4,31 @@ function); ``window`` adds whole sentences on each side (sentence-window retriev
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 from lore.text.sentences import split_sentences
-from lore.types import Chunk
+from lore.types import Chunk, Hit, Passage
 
 Widen = Literal["none", "parent", "window"]
 MAX_PARENT_CHARS = 6_000
 """A parent longer than this is too long to hand to a model whole; a sentence window is
 used instead."""
+
+
+def widen_hits(hits: Sequence[Hit], texts: Mapping[str, str], how: Widen, sentences: int = 2
+               ) -> list[Passage]:
+    """Each hit widened within its document's text (``texts`` by document id); a hit whose
+    document is gone (removed since the search) keeps its chunk."""
+    passages = []
+    for hit in hits:
+        text = texts.get(hit.chunk.doc_id)
+        if text is None:
+            passages.append(Passage(hit, hit.chunk.text, hit.chunk.start, hit.chunk.end))
+            continue
+        start, end = widen_span(text, hit.chunk, how, sentences)
+        passages.append(Passage(hit, text[start:end], start, end))
+    return passages
 
 
 def widen_span(text: str, chunk: Chunk, how: Widen, sentences: int = 2) -> tuple[int, int]:

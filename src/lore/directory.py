@@ -1,0 +1,50 @@
+"""The knowledge-base directory: where it is, making it, and one writer at a time."""
+
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+from lore.config import LoreConfig
+from lore.errors import ConfigError, StoreError
+from lore.store.sqlite import STORE_FILE
+
+
+def resolve_kb_dir(explicit: str | Path | None, environ: Mapping[str, str]) -> Path:
+    """``--kb DIR`` if given, else ``$LORE_HOME``, else ``./.lore``."""
+    if explicit is not None:
+        return Path(explicit).expanduser()
+    return LoreConfig.from_env(environ).kb_dir.expanduser()
+
+
+def prepare_directory(directory: Path, create: bool) -> None:
+    """Make sure ``directory`` can hold a knowledge base, creating it when ``create``."""
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(f"knowledge base path {directory} is a file; point --kb (or "
+                          "LORE_HOME) at a directory, which lore creates when missing")
+    if not create and not (directory / STORE_FILE).exists():
+        raise StoreError(f"no knowledge base at {directory}: check the path (--kb or "
+                         f"LORE_HOME), or build one with `lore index PATH --kb {directory}`")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the knowledge base folder {directory}: "
+                          f"{exc.strerror}; point --kb (or LORE_HOME) at a folder you may "
+                          "write") from None
+
+
+@contextmanager
+def writer_lock(directory: Path) -> Iterator[None]:
+    """One writer per knowledge base; readers never wait for it."""
+    with (directory / ".write.lock").open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StoreError(f"another lore process is writing to {directory}; "
+                             "wait for it to finish and try again") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

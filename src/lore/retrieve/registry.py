@@ -1,0 +1,47 @@
+"""Retrievers by name, and ``create_retrievers`` to build them over a knowledge base's indexes.
+
+A new retriever (graph, SQL over metadata) is a class satisfying
+``lore.retrieve.protocol.Retriever`` and one entry here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from lore.errors import ConfigError
+from lore.retrieve.dense import DenseRetriever
+from lore.retrieve.lexical import LexicalRetriever
+from lore.retrieve.protocol import Retriever
+from lore.store.bm25 import BM25Index
+from lore.store.derived import DerivedIndex
+from lore.store.protocol import Store, VectorIndex
+
+
+@dataclass(frozen=True)
+class RetrieverSources:
+    """What retrievers read: the store and the derived indexes kept beside it."""
+
+    store: Store
+    terms: DerivedIndex[BM25Index]
+    vectors: DerivedIndex[VectorIndex]
+    latin_only: bool = False
+    """The embedder reads only Latin-script text (its registry entry says so)."""
+
+
+RETRIEVERS: dict[str, Callable[[RetrieverSources], Retriever]] = {
+    "lexical": lambda sources: LexicalRetriever(sources.terms),
+    "dense": lambda sources: DenseRetriever(sources.vectors, sources.latin_only),
+}
+"""Registered retrievers, in the order fusion reads them."""
+
+
+def create_retrievers(sources: RetrieverSources, names: Sequence[str] | None = None
+                      ) -> dict[str, Retriever]:
+    """The retrievers ``names`` (default: every registered one) over ``sources``."""
+    chosen = list(RETRIEVERS) if names is None else list(names)
+    unknown = [name for name in chosen if name not in RETRIEVERS]
+    if unknown:
+        raise ConfigError(f"unknown retriever {', '.join(unknown)}; choose from "
+                          f"{', '.join(RETRIEVERS)}")
+    return {name: RETRIEVERS[name](sources) for name in chosen}

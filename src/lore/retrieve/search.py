@@ -1,0 +1,120 @@
+"""One search: filter, run the retrievers, fuse their lists, diversify, read the hits.
+
+``Searcher`` holds what a search reads (the retrievers, the store, the settings) and runs
+the steps in order; each step is a function of ``lore.retrieve``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from lore.config import RetrieveConfig
+from lore.errors import QueryError
+from lore.retrieve.diversify import mmr
+from lore.retrieve.fuse import fuse
+from lore.retrieve.protocol import Query, RankedList, Ranking, Retriever
+from lore.store.protocol import Store
+from lore.types import Filter, Hit
+
+MODES: dict[str, tuple[str, ...]] = {
+    "lexical": ("lexical",),
+    "dense": ("dense",),
+    "hybrid": ("lexical", "dense"),
+}
+"""Search modes as the retrievers they run, in fusion order."""
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """One search, its arguments checked (``KnowledgeBase.search`` says what each means)."""
+
+    text: str
+    retrievers: tuple[str, ...]
+    k: int
+    depth: int
+    """Hits to return before reranking: ``k``, or the reranker's depth when one follows."""
+    where: Filter = Filter()
+    diversity: float = 0.0
+
+
+class Searcher:
+    """Runs searches over a set of retrievers and the store they index.
+
+    >>> searcher = Searcher(retrievers, store, RetrieveConfig(), embedder.embed_query, 384)
+    >>> searcher.search(SearchRequest("cache ttl", ("lexical", "dense"), k=5, depth=5))
+    """
+
+    def __init__(self, retrievers: Mapping[str, Retriever], store: Store,
+                 settings: RetrieveConfig, embed_query: Callable[[str], np.ndarray],
+                 dim: int) -> None:
+        self.retrievers = dict(retrievers)
+        self._store = store
+        self._settings = settings
+        self._embed_query = embed_query
+        self._dim = dim
+        self._reading = threading.Lock()
+        """Derived indexes catch up with the store inside a search; one search at a time
+        reads them, so threads may share a Searcher."""
+
+    def search(self, request: SearchRequest) -> list[Hit]:
+        """Ranked hits for ``request``, each with every retriever's score and rank."""
+        chosen = self._chosen(request.retrievers)
+        allowed = self._store.filtered_rowids(request.where) if request.where else None
+        if allowed is not None and allowed.size == 0:
+            return []
+        n = max(request.k, self._settings.candidates)
+        # The model runs outside the lock, so concurrent searches share its batches.
+        vector = (self._embed_query(request.text)
+                  if any(r.reads_vector for r in chosen) else None)
+        query = Query(request.text, vector)
+        with self._reading:
+            lists = [retriever.retrieve(query, n, allowed) for retriever in chosen]
+            fused = self._fuse(query, chosen, lists) if len(lists) > 1 else lists[0].ranking
+            if request.diversity > 0:
+                fused = self._diversify(fused[:n], request.k, request.diversity)
+            source = request.retrievers[0] if len(chosen) == 1 else "hybrid"
+            return self._hits(fused[:request.depth], lists, source)
+
+    def _chosen(self, names: Sequence[str]) -> list[Retriever]:
+        unknown = [name for name in names if name not in self.retrievers]
+        if unknown or not names:
+            raise QueryError(f"unknown retriever {', '.join(unknown) or '(none)'}; choose from "
+                             f"{', '.join(self.retrievers)}")
+        return [self.retrievers[name] for name in names]
+
+    def _fuse(self, query: Query, chosen: Sequence[Retriever], lists: Sequence[RankedList]
+              ) -> Ranking:
+        settings = self._settings
+        code_share = 0.0
+        if settings.fusion == "adaptive":
+            keys = list(dict.fromkeys(key for ranked in lists for key, _ in ranked.ranking))
+            kinds = self._store.chunk_kinds(keys)
+            code_share = sum(1 for kind in kinds if kind == "code") / len(kinds) if kinds else 0.0
+        return fuse(lists, settings.fusion, readable=[r.reads(query) for r in chosen],
+                    code_share=code_share, lexical_weight=settings.lexical_weight,
+                    rrf_k=settings.rrf_k)
+
+    def _diversify(self, ranking: Ranking, k: int, diversity: float) -> Ranking:
+        keys = np.array([key for key, _ in ranking], dtype=np.int64)
+        return mmr(ranking, self._store.vectors_by_rowid(keys, self._dim), k, diversity)
+
+    def _hits(self, ranking: Ranking, lists: Sequence[RankedList], source: str) -> list[Hit]:
+        rows = self._store.chunks([key for key, _ in ranking])
+        positions = {ranked.retriever: {key: (rank, score) for rank, (key, score)
+                                        in enumerate(ranked.ranking, start=1)}
+                     for ranked in lists}
+        hits = []
+        for key, score in ranking:
+            stored = rows.get(key)
+            if stored is None:
+                continue  # removed between the two reads
+            seen = {name: p[key] for name, p in positions.items() if key in p}
+            hits.append(Hit(chunk=stored.chunk, score=score, source=source, path=stored.path,
+                            title=stored.title, doc_key=stored.doc_key,
+                            scores={n: s for n, (_, s) in seen.items()},
+                            ranks={n: r for n, (r, _) in seen.items()}))
+        return hits

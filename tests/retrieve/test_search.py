@@ -1,0 +1,80 @@
+"""A search over any set of retrievers: filter, fuse, diversify, read the hits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lore.config import RetrieveConfig
+from lore.errors import QueryError
+from lore.retrieve.protocol import Query, RankedList, Retriever
+from lore.retrieve.search import Searcher, SearchRequest
+from lore.store.sqlite import SqliteStore
+from lore.testing.fakes import HashEmbedder
+from lore.testing.retriever_contract import TEXTS
+from lore.types import Filter
+
+from .conftest import build_retriever
+
+
+class FixedRetriever:
+    """A third retriever with a ranking fixed in advance (what a graph retriever would add)."""
+
+    name = "fixed"
+    reads_vector = False
+
+    def __init__(self, ranking: list[tuple[int, float]]) -> None:
+        self.ranking = ranking
+
+    def reads(self, query: Query) -> bool:
+        return True
+
+    def retrieve(self, query: Query, n: int, allowed: np.ndarray | None) -> RankedList:
+        kept = [(k, s) for k, s in self.ranking if allowed is None or k in set(allowed.tolist())]
+        return RankedList(self.name, kept[:n])
+
+
+@pytest.fixture
+def searcher(tmp_path: Path) -> tuple[Searcher, dict[str, int], SqliteStore]:
+    lexical, store = build_retriever(tmp_path, "lexical", TEXTS)
+    retrievers: dict[str, Retriever] = {"lexical": lexical.retriever,
+                                        "fixed": FixedRetriever([(lexical.rowids[TEXTS[2]], 1.0)])}
+    found = Searcher(retrievers, store, RetrieveConfig(), HashEmbedder().embed_query, 64)
+    return found, dict(lexical.rowids), store
+
+
+def test_hits_keep_every_retrievers_score_and_rank(
+        searcher: tuple[Searcher, dict[str, int], SqliteStore]) -> None:
+    search, rowids, store = searcher
+    hits = search.search(SearchRequest("sourdough bread kitchen", ("lexical", "fixed"), 3, 3))
+    assert hits[0].chunk.text.strip() == TEXTS[2]
+    assert hits[0].source == "hybrid"
+    assert set(hits[0].scores) == {"lexical", "fixed"} and hits[0].ranks["fixed"] == 1
+    store.close()
+
+
+def test_one_retriever_keeps_its_own_scores(
+        searcher: tuple[Searcher, dict[str, int], SqliteStore]) -> None:
+    search, rowids, store = searcher
+    hits = search.search(SearchRequest("glaciers valleys", ("lexical",), 5, 5))
+    assert hits[0].source == "lexical" and hits[0].score == hits[0].scores["lexical"]
+    store.close()
+
+
+def test_a_filter_that_passes_nothing_finds_nothing(
+        searcher: tuple[Searcher, dict[str, int], SqliteStore]) -> None:
+    search, _, store = searcher
+    request = SearchRequest("glaciers", ("lexical", "fixed"), 5, 5,
+                            where=Filter(formats=("pdf",)))
+    assert search.search(request) == []
+    store.close()
+
+
+def test_an_unknown_retriever_names_the_known_ones(
+        searcher: tuple[Searcher, dict[str, int], SqliteStore]) -> None:
+    search, _, store = searcher
+    with pytest.raises(QueryError, match="unknown retriever graph; choose from lexical, fixed"):
+        search.search(SearchRequest("glaciers", ("lexical", "graph"), 5, 5))
+    store.close()
