@@ -1,4 +1,5 @@
 import json
+import sys
 from pathlib import Path
 from typing import get_args
 
@@ -7,7 +8,14 @@ import pytest
 
 from lore.config import AnnChoice, IndexConfig
 from lore.errors import ConfigError, StoreError
-from lore.store.ann import ANN_BACKENDS, HYSTERESIS, choose_kind, create_index, load_index
+from lore.store.ann import (
+    ANN_BACKENDS,
+    HYSTERESIS,
+    choose_kind,
+    create_index,
+    load_index,
+    missing_ann_warning,
+)
 from lore.store.flat import ExactIndex
 from lore.store.hnsw import HnswIndex
 from lore.store.ivfpq import IvfPqIndex
@@ -119,3 +127,15 @@ def test_saved_params_are_plain_json(tmp_path: Path) -> None:
     index.save(tmp_path)
     params = json.loads((tmp_path / "params.json").read_text())
     assert params["kind"] == "hnsw" and params["dim"] == 4 and params["count"] == 0
+
+
+def test_auto_falls_back_to_exact_search_without_usearch_and_says_so(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    config = IndexConfig(hnsw_threshold=1_000)
+    assert choose_kind(5_000, config) == "hnsw"
+    assert missing_ann_warning(5_000, config) is None
+    monkeypatch.setitem(sys.modules, "usearch", None)  # as if not installed
+    assert choose_kind(5_000, config) == "exact"
+    warning = missing_ann_warning(5_000, config)
+    assert warning is not None and "pip install 'lore[ann]'" in warning
+    assert missing_ann_warning(10, config) is None  # exact was the choice anyway

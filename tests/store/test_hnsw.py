@@ -1,10 +1,11 @@
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from lore.errors import ConfigError, StoreError
+from lore.errors import ConfigError, MissingDependency, StoreError
 from lore.store.flat import ExactIndex
 from lore.store.hnsw import EXACT_ALLOWED, EXACT_ALLOWED_MIN, EXACT_BELOW, HnswIndex
 from lore.testing.contracts import MakeIndex, VectorIndexContract
@@ -168,3 +169,10 @@ def test_negative_keys_are_rejected() -> None:
 def test_bad_settings_are_rejected() -> None:
     with pytest.raises(ConfigError, match="ef_search"):
         HnswIndex(4, ef_search=0)
+
+
+def test_without_usearch_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "usearch.index", None)  # as if not installed
+    with pytest.raises(MissingDependency, match=r"pip install 'lore\[ann\]'") as error:
+        HnswIndex(dim=8)
+    assert "\n" not in str(error.value)

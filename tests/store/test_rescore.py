@@ -57,7 +57,7 @@ def test_one_faiss_thread_restores_the_setting() -> None:
     assert faiss.omp_get_max_threads() == before
 
 
-def test_without_faiss_the_error_names_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_faiss_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "faiss", None)  # as if not installed
-    with pytest.raises(MissingDependency, match="pip install faiss-cpu"):
+    with pytest.raises(MissingDependency, match=r"pip install 'lore\[ann\]'"):
         load_faiss()
