@@ -11,7 +11,7 @@ answerable questions through; the table shows how many unanswerable ones it stop
 
 Answerable questions are a seeded sample that leaves out the questions
 ``benchmarks/qa.py`` asks (``HELD_OUT``), so the floor is not tuned on them. Writes
-results/relevance.json; ``lore.generate.answer.RELEVANCE_FLOORS`` holds the floors.
+results/relevance.json; each embedder's registry entry (``lore.embed.registry``) holds its floor.
 
     python benchmarks/relevance.py
 """

@@ -235,7 +235,9 @@ class KnowledgeBase:
 
     def answerer(self, settings: GenerateConfig) -> Answerer:
         """The answer step for ``settings``, with the relevance floor of this embedder."""
-        return Answerer(create_generator(settings), settings, self._model)
+        entry = embedder_entry(_runnable(self._model))
+        floor = entry.relevance_floor if entry is not None else None
+        return Answerer(create_generator(settings), settings, relevance_floor=floor)
 
     def status(self) -> Status:
         return _status(self.directory, self._store, self._vectors, self._terms,

@@ -149,7 +149,7 @@ class GenerateConfig:
     min_relevance: float | None = None
     """Best dense score below which the knowledge base is taken not to hold the answer and
     no model is asked; ``None``: the value calibrated for the embedder
-    (``lore.generate.answer.RELEVANCE_FLOORS``), if any."""
+    (its ``relevance_floor`` in ``lore.embed.registry``), if any."""
     prior_temperature: float = 1.0
     """Softmax temperature turning fused retrieval scores into p(source | question)."""
     source_mass: float | None = 0.9

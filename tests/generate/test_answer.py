@@ -74,7 +74,7 @@ def answered(answerer: Answerer, question: str, passages: list[Passage]
 
 def test_below_the_relevance_floor_or_without_passages_the_model_is_not_asked(
         generator: ScriptedGenerator) -> None:
-    answerer = Answerer(generator, replace(SCRIPTED, min_relevance=0.5), "minilm")
+    answerer = Answerer(generator, replace(SCRIPTED, min_relevance=0.5))
     far = passage("Retries back off exponentially.", dense=0.2)
     for passages in ([far], []):
         pieces, answer = answered(answerer, QUESTION, passages)
@@ -84,7 +84,10 @@ def test_below_the_relevance_floor_or_without_passages_the_model_is_not_asked(
         assert answer.model == "scripted" and answer.question == QUESTION
         _, chinese = answered(answerer, "法国的首都是哪里？", passages)
         assert chinese.text == NOT_FOUND["zh"] and not chinese.found
-    assert not Answerer(generator, SCRIPTED, "hash").relevant(QUESTION, [])  # with no floor
+    assert not Answerer(generator, SCRIPTED).relevant(QUESTION, [])  # with no floor
+    gated = Answerer(generator, SCRIPTED, relevance_floor=0.5)  # the embedder's floor
+    near = passage("Retries back off exponentially.", dense=0.7)
+    assert not gated.relevant(QUESTION, [far]) and gated.relevant(QUESTION, [near])
     assert generator.asked == [] and generator.scored == []
 
 
@@ -109,7 +112,7 @@ def passage(view: str, dense: float) -> Passage:
 
 
 def test_relevance_gate_takes_dense_scores_or_every_question_term() -> None:
-    answerer = Answerer(WordCounter(), GenerateConfig(min_relevance=0.5), "minilm")
+    answerer = Answerer(WordCounter(), GenerateConfig(min_relevance=0.5))
     ttl = passage("The ttl is 300 seconds by default.", dense=0.2)
     assert answerer.relevant("what is the ttl?", [ttl])  # BM25 sees what MiniLM cannot
     assert not answerer.relevant("what is the retry budget?", [ttl])
@@ -151,8 +154,8 @@ def test_a_widened_passage_too_long_for_a_source_falls_back_to_its_chunk(
     long = Passage(Hit(chunk=chunk, score=1.0, source="hybrid", path="p"), widened, 0, 161)
     fits = replace(SCRIPTED, source_tokens=len(widened))
     cut = replace(SCRIPTED, source_tokens=len(widened) - 1)  # bytes: the fake's tokens
-    assert Answerer(generator, fits, "hash").sources([long])[0].passage == long
-    read = Answerer(generator, cut, "hash").sources([long])[0].passage
+    assert Answerer(generator, fits).sources([long])[0].passage == long
+    read = Answerer(generator, cut).sources([long])[0].passage
     assert (read.text, read.start, read.end) == (chunk_text, chunk.start, chunk.end)
 
 
@@ -160,11 +163,11 @@ def test_sources_past_the_mass_of_the_priors_are_left_out() -> None:
     # priors at temperature 1: softmax(3, 1, 0.5, 0) = 0.79, 0.11, 0.06, 0.04
     passages = [text_source(n, f"passage {n}", score=s).passage
                 for n, s in enumerate((3.0, 1.0, 0.5, 0.0), start=1)]
-    counts = {mass: len(Answerer(WordCounter(), GenerateConfig(source_mass=mass), "minilm")
+    counts = {mass: len(Answerer(WordCounter(), GenerateConfig(source_mass=mass))
                         .sources(passages))
               for mass in (0.5, 0.78, 0.85, 0.95, None)}
     assert counts == {0.5: 1, 0.78: 1, 0.85: 2, 0.95: 3, None: 4}
-    kept = Answerer(WordCounter(), GenerateConfig(source_mass=0.85), "minilm").sources(passages)
+    kept = Answerer(WordCounter(), GenerateConfig(source_mass=0.85)).sources(passages)
     assert [s.number for s in kept] == [1, 2]
     assert sum(s.prior for s in kept) == pytest.approx(1.0)  # renormalised over what is read
     assert kept[0].prior > kept[1].prior
@@ -178,7 +181,7 @@ def test_sources_past_the_mass_of_the_priors_are_left_out() -> None:
 def test_settings_out_of_range_are_refused(generator: ScriptedGenerator,
                                            setting: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError) as refused:
-        Answerer(generator, replace(SCRIPTED, **setting), "minilm")
+        Answerer(generator, replace(SCRIPTED, **setting))
     assert str(refused.value).startswith(message)
 
 
@@ -194,7 +197,7 @@ def test_the_question_likelihood_reorders_the_sources(generator: ScriptedGenerat
     bananas = text_source(1, "Bananas are yellow when they are ripe.", score=1.0).passage
     generator.likelihood(-20.0, when="Bananas")
     generator.likelihood(-5.0, when="Paris")
-    answerer = Answerer(generator, replace(SCRIPTED, question_likelihood=0.1), "hash")
+    answerer = Answerer(generator, replace(SCRIPTED, question_likelihood=0.1))
     plain = answerer.sources([bananas, PARIS])  # no question: retrieval's order and priors
     weighed = answerer.sources([bananas, PARIS], QUESTION)
     assert [s.passage for s in plain] == [bananas, PARIS]
@@ -221,7 +224,7 @@ def test_stuff_streams_the_answer_then_one_answer_with_checked_citations(
     written = ("Paris is the capital of France [1]. Green tea is made from tea leaves [3]. "
                "Honey bees store honey in wax combs.")
     generator.enqueue(written)
-    pieces, answer = answered(Answerer(generator, SCRIPTED, "hash"), QUESTION, [PARIS, TEA])
+    pieces, answer = answered(Answerer(generator, SCRIPTED), QUESTION, [PARIS, TEA])
     assert "".join(pieces) == written
     [asked] = generator.asked  # one prompt: both numbered sources, then the question
     assert "[1] Paris\n" + PARIS.text in asked[-1].content
@@ -246,7 +249,7 @@ def test_rag_sequence_answers_with_the_best_marginal_of_one_prompt_per_source(
     generator.script({"Paris": 0.55, "Lyon": 0.45}, when=PARIS.text)
     generator.script({"Lyon": 0.95, "Paris": 0.05}, when=TEA.text)
     settings = replace(SCRIPTED, mode="rag-sequence")
-    _, answer = answered(Answerer(generator, settings, "hash"), QUESTION, [PARIS, TEA])
+    _, answer = answered(Answerer(generator, settings), QUESTION, [PARIS, TEA])
     # priors softmax(1, 0.5) = 0.62, 0.38: Lyon's 0.38 * 0.95 beats Paris's 0.62 * 0.55
     assert answer.text == "Lyon" and answer.mode == "rag-sequence"
     assert [PARIS.text in m[-1].content and TEA.text not in m[-1].content
@@ -258,7 +261,7 @@ def test_rag_token_answers_token_by_token_over_one_prompt_per_source(
         generator: ScriptedGenerator) -> None:
     generator.script({"Paris": 0.6, "Rome": 0.4}, when=PARIS.text)
     generator.script({"Rome": 0.7, "Paris": 0.3}, when=TEA.text)
-    answerer = Answerer(generator, replace(SCRIPTED, mode="rag-token"), "hash")
+    answerer = Answerer(generator, replace(SCRIPTED, mode="rag-token"))
     # priors 0.62, 0.38: R has 0.62 * 0.4 + 0.38 * 0.7 = 0.51 of the mixture, P 0.49
     assert answered(answerer, QUESTION, [PARIS, TEA])[1].text == "Rome"
     far = replace(TEA, hit=replace(TEA.hit, score=-1.0))  # priors 0.88, 0.12
@@ -274,7 +277,7 @@ def test_the_extract_template_copies_from_the_sources_in_every_mode(
     generator.script({"Kilimanjaro": 0.6, "Etna": 0.4})  # in neither source, then in both
     for template, expected in (("extract", "Etna"), ("short", "Kilimanjaro")):
         settings = replace(SCRIPTED, mode=mode, template=template)
-        _, answer = answered(Answerer(generator, settings, "hash"),
+        _, answer = answered(Answerer(generator, settings),
                              "Which volcano is the tallest in Europe?", [etna, catania])
         assert answer.text == expected
 
@@ -299,7 +302,7 @@ def refusing_server() -> OpenAIGenerator:
 def test_a_generator_without_token_scores_is_refused_where_they_are_needed(
         make: Callable[[], Generator], setting: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError) as refused:
-        Answerer(make(), replace(SCRIPTED, **setting), "minilm")
+        Answerer(make(), replace(SCRIPTED, **setting))
     assert str(refused.value) == message
 
 
@@ -387,7 +390,7 @@ def test_the_question_likelihood_puts_the_source_that_answers_first(
                 text_source(2, "Paris is the capital and largest city of France.",
                             score=0.8).passage]
     settings = replace(SETTINGS, source_mass=None, question_likelihood=1.0)
-    answerer = Answerer(create_generator(settings), settings, "minilm")
+    answerer = Answerer(create_generator(settings), settings)
     plain = answerer.sources(passages)  # no question: retrieval's order and priors
     weighed = answerer.sources(passages, QUESTION)
     assert [s.passage.text[:5] for s in plain] == ["Banan", "Paris"]

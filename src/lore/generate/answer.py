@@ -20,12 +20,6 @@ from lore.generate.protocol import Generator, Sampling, TokenScorer
 from lore.text.analyze import analyze
 from lore.types import Answer, Passage, Source, Timings
 
-RELEVANCE_FLOORS: dict[str, float] = {"minilm": 0.3568, "e5-small": 0.8408}
-"""``relevance`` under which a question is answered "not in the knowledge base", by embedder.
-``benchmarks/relevance.py``: each floor lets 97.5% of every set's answerable questions through
-(SciFact, SQuAD, HotpotQA; CMRC 2018 for e5-small; each in its own knowledge base, searched
-as ``lore ask`` searches, on questions the QA benchmarks do not ask) and stopped 61-92%
-(MiniLM) and 90-100% (e5-small) of questions asked of an unrelated knowledge base."""
 NOT_FOUND = {
     "en": "The knowledge base does not contain the answer to this question.",
     "zh": "知识库中没有这个问题的答案。",
@@ -42,16 +36,21 @@ class Answerer:
 
     Example::
 
-        answerer = Answerer(create_generator(settings), settings, "minilm")
+        answerer = Answerer(create_generator(settings), settings, relevance_floor=0.36)
         for event in answerer.stream(question, kb.passages(hits), time.perf_counter()):
             ...  # text pieces, then the Answer
     """
 
-    def __init__(self, generator: Generator, settings: GenerateConfig, embedder: str) -> None:
+    def __init__(self, generator: Generator, settings: GenerateConfig,
+                 relevance_floor: float | None = None) -> None:
+        """``relevance_floor``: the ``relevance`` under which a question is answered "not in
+        the knowledge base", calibrated per embedder (its registry entry in
+        ``lore.embed.registry``); ``generate.min_relevance`` overrides it, None turns the gate
+        off."""
         self.generator = generator
         self.settings = settings
         self.floor = (settings.min_relevance if settings.min_relevance is not None
-                      else RELEVANCE_FLOORS.get(embedder))
+                      else relevance_floor)
         template_named(settings.template)  # an unknown name fails before any question
         if settings.source_mass is not None and not 0 < settings.source_mass <= 1:
             raise ConfigError(f"generate.source_mass {settings.source_mass} must be in (0, 1]: "
