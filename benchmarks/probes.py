@@ -20,16 +20,10 @@ from pathlib import Path
 
 from common import machine
 
-from lore.testing.probes import (
-    CLI_PROBES,
-    SERVER_PROBES,
-    ProbeResult,
-    prepare_server,
-    run_probe,
-    run_server_probe,
-    table,
-)
+from lore.testing.cli_probes import CLI_PROBES
+from lore.testing.probes import ProbeResult, run_probe, run_server_probe, table
 from lore.testing.server import make_app, serving
+from lore.testing.server_probes import SERVER_PROBES, prepare_server
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
