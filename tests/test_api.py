@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import lore
+from lore.api import MODES
 from lore.errors import ConfigError, EmbedderMismatch, QueryError
-from lore.testing.probes import RARE, identifier_notes
+from lore.testing.cli_probes import RARE, identifier_notes
 from lore.types import IndexReport
 
 CACHE_DOC = """# Caching
@@ -54,7 +56,7 @@ def corpus(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def kb(tmp_path: Path) -> lore.KnowledgeBase:
+def kb(tmp_path: Path) -> Iterator[lore.KnowledgeBase]:
     with lore.open(tmp_path / "kb", model="hash") as base:
         yield base
 
@@ -381,7 +383,7 @@ def test_derived_files_damaged_in_place_are_rebuilt_and_saved_again(tmp_path: Pa
     with lore.open(tmp_path / "kb", model="hash") as base:
         base.index([corpus])
         expected = {mode: [h.chunk.id for h in base.search("cache entries", k=3, mode=mode)]
-                    for mode in ("lexical", "dense", "hybrid")}
+                    for mode in MODES}
     damaged = {}
     for name in ("bm25", "vectors"):
         index_dir = tmp_path / "kb" / "index" / name

@@ -89,7 +89,7 @@ def test_the_build_is_never_native_and_never_amx_even_where_amx_runs() -> None:
 
 @x86_linux
 def test_avx512_listed_but_faulting_is_left_out() -> None:
-    args = llama_cmake_args(checks_where(BASELINE, faults={"AVX512", "AVX512_VNNI"}),
+    args = llama_cmake_args(checks_where(BASELINE, faults=frozenset({"AVX512", "AVX512_VNNI"})),
                             AVX512_FLAGS)
     assert "-DGGML_AVX2=ON" in args
     assert "-DGGML_AVX512=OFF" in args and "-DGGML_AVX512_VNNI=OFF" in args

@@ -17,7 +17,8 @@ from lore.types import Chunk
 
 def unit(rows: list[list[float]]) -> np.ndarray:
     matrix = np.array(rows, dtype=np.float32)
-    return matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
+    normed: np.ndarray = matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
+    return normed
 
 
 def test_mmr_zero_diversity_keeps_the_ranking() -> None:

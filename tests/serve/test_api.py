@@ -152,10 +152,10 @@ def test_scopes_are_enforced(client: TestClient, app: FastAPI, admin: dict[str, 
     client.post("/collections", json={"name": "docs"}, headers=admin)
     reader = bearer(keys.create("docs", "read"))
     writer = bearer(keys.create("docs", "write"))
-    upload = {"json": {"documents": documents[:1]}}
-    assert client.post("/collections/docs/documents", headers=reader, **upload
+    upload = {"documents": documents[:1]}
+    assert client.post("/collections/docs/documents", headers=reader, json=upload
                        ).status_code == 403
-    assert client.post("/collections/docs/documents", headers=writer, **upload
+    assert client.post("/collections/docs/documents", headers=writer, json=upload
                        ).status_code == 202
     assert client.get("/collections/docs/search", params={"q": "cache"}, headers=reader
                       ).status_code == 200

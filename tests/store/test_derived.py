@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lore.config import IndexConfig
+from lore.config import AnnChoice, IndexConfig
 from lore.store.derived import DerivedIndex, VectorFeed
 from lore.store.ivfpq import IvfPqIndex
 from lore.store.lsh import LshIndex
@@ -40,7 +40,7 @@ def filled_store(n: int, seed: int = 0) -> tuple[SqliteStore, np.ndarray]:
 
 
 @pytest.mark.parametrize("ann", ["lsh", "ivfpq"])
-def test_compressed_indexes_rescore_from_the_store(ann: str) -> None:
+def test_compressed_indexes_rescore_from_the_store(ann: AnnChoice) -> None:
     store, vectors = filled_store(300)
     derived = DerivedIndex(store, None, VectorFeed(store, DIM, IndexConfig(ann=ann)))
     index = derived.current()

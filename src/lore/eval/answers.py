@@ -1,5 +1,5 @@
 """``lore eval qa``: ask a QA set's questions against a knowledge base of its corpus and score
-the answers (``lore.eval.qa``), keeping a trace of every question.
+the answers (``lore.eval.answer_scores``), keeping a trace of every question.
 
 Only a question's text reaches the system. Gold documents are read for one purpose: the
 ``gold_context`` reference run, which hands the model the gold paragraph instead of retrieved

@@ -65,7 +65,7 @@ PARSERS: dict[str, Parser] = {
     **dict.fromkeys(LANGUAGE_BY_SUFFIX.values(), parse_code),
     **_PROSE_PARSERS,
 }
-"""Format name -> parser. Code languages come from ``lore.ingest.code``; where a language name
+"""Format name -> parser. Code languages come from ``lore.ingest.languages``; where a language name
 equals a prose format (``markdown``, ``json``), the prose parser wins."""
 CODE_FORMATS = frozenset(LANGUAGE_BY_SUFFIX.values()) - set(_PROSE_PARSERS)
 """Formats read as source code (a document's ``format`` is then its language)."""

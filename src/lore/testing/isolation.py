@@ -17,7 +17,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
+
+import httpx
+from starlette.testclient import TestClient
 
 REFUSED = {"none": {401}, "malformed": {401}, "unknown": {401}, "revoked": {401},
            "foreign": {404}}
@@ -29,8 +32,9 @@ and the body must not mention the victim."""
 _PARAM = re.compile(r"\{(\w+)\}")
 
 
-class Client(Protocol):
-    def request(self, method: str, url: str, **kwargs: Any) -> Any: ...
+Client = httpx.Client | TestClient
+"""A client bound to the server: a live server's ``httpx.Client``, or an in-process
+``TestClient``."""
 
 
 @dataclass

@@ -26,12 +26,9 @@ from pathlib import Path
 
 import httpx
 
-from lore.testing.cli_probes import CLI_PROBES, RARE, identifier_notes
+from lore.testing.cli_probes import CLI_PROBES
 from lore.testing.probe_harness import Cli, Verdict
 from lore.testing.server_probes import SERVER_PROBES
-
-# RARE and identifier_notes live in cli_probes; tests/test_api.py still imports them from here.
-__all__ = ["RARE", "ProbeResult", "identifier_notes", "run_probe", "run_server_probe", "table"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,14 +15,16 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
+
+import httpx
+from starlette.testclient import TestClient
 
 from lore.config import LoreConfig
 
-
-class Client(Protocol):
-    def get(self, url: str, **kwargs: Any) -> Any: ...
-    def post(self, url: str, **kwargs: Any) -> Any: ...
+Client = httpx.Client | TestClient
+"""A client bound to the server: a live server's ``httpx.Client``, or an in-process
+``TestClient``."""
 
 
 def make_app(data_dir: Path, **environ: str) -> Any:
@@ -49,7 +51,7 @@ def wait_for_job(client: Client, collection: str, job: str, headers: dict[str, s
     raise AssertionError(f"job {job} still running after {timeout} s")
 
 
-def add_documents(client: Client, collection: str, documents: list[dict[str, str]],
+def add_documents(client: Client, collection: str, documents: list[dict[str, Any]],
                   headers: dict[str, str]) -> dict[str, Any]:
     """Upload JSON documents and wait until they are indexed; returns the finished job."""
     response = client.post(f"/collections/{collection}/documents",
