@@ -6,7 +6,7 @@ import pytest
 
 from lore.errors import ConfigError, QueryError, StoreError
 from lore.store.flat import ExactIndex, top_k
-from lore.testing.contracts import MakeIndex, VectorIndexContract
+from lore.testing.index_contract import MakeIndex, VectorIndexContract
 
 
 class TestExactIndex(VectorIndexContract):

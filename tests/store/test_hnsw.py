@@ -8,7 +8,7 @@ import pytest
 from lore.errors import ConfigError, MissingDependency, StoreError
 from lore.store.flat import ExactIndex
 from lore.store.hnsw import EXACT_ALLOWED, EXACT_ALLOWED_MIN, EXACT_BELOW, HnswIndex
-from lore.testing.contracts import MakeIndex, VectorIndexContract
+from lore.testing.index_contract import MakeIndex, VectorIndexContract
 
 N = 3_000
 DIM = 32

@@ -13,8 +13,8 @@ from lore.store.ivfpq import (
     IvfPqLayout,
     ivfpq_layout,
 )
-from lore.testing.contracts import MakeIndex, RescoringIndexContract
 from lore.testing.fakes import MemoryVectorSource
+from lore.testing.index_contract import MakeIndex, RescoringIndexContract
 
 N = 4_000
 DIM = 64

@@ -8,8 +8,8 @@ from lore.errors import ConfigError, StoreError
 from lore.store.ann import load_index
 from lore.store.flat import ExactIndex
 from lore.store.lsh import LshIndex
-from lore.testing.contracts import MakeIndex, RescoringIndexContract
 from lore.testing.fakes import MemoryVectorSource
+from lore.testing.index_contract import MakeIndex, RescoringIndexContract
 
 N = 4_000
 DIM = 64

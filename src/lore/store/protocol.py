@@ -23,7 +23,7 @@ not know raises ``StoreError``."""
 class VectorIndex(Protocol):
     """An exact or approximate nearest-neighbour index over unit vectors, keyed by int64.
 
-    Contract (checked by ``lore.testing.contracts.VectorIndexContract``):
+    Contract (checked by ``lore.testing.index_contract.VectorIndexContract``):
 
     - Keys are non-negative int64 (the store's chunk rowids); vectors are float32 rows of
       length ``dim``, unit-normalised by the caller.
