@@ -11,7 +11,7 @@ import pytest
 from lore.errors import ConfigError
 from lore.generate.local import LocalGenerator
 from lore.generate.protocol import Generator, Message, Sampling, TokenScorer
-from lore.testing.contracts import GeneratorContract
+from lore.testing.contracts import TokenScorerContract
 from lore.testing.models import needs_smollm2
 
 MESSAGES = (Message("system", "You are a helpful assistant."),
@@ -27,7 +27,7 @@ def smollm2() -> LocalGenerator:
 
 @needs_smollm2
 @pytest.mark.slow
-class TestLocalGenerator(GeneratorContract):
+class TestLocalGenerator(TokenScorerContract):
     @pytest.fixture(scope="class")
     @classmethod
     def generator(cls, smollm2: LocalGenerator) -> Generator:

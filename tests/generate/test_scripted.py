@@ -13,7 +13,7 @@ from lore.errors import ConfigError, GenerationError
 from lore.generate.decode import decode_steps, log_softmax
 from lore.generate.protocol import Generator, Message, Sampling, TokenScorer
 from lore.generate.registry import create_generator
-from lore.testing.contracts import GeneratorContract
+from lore.testing.contracts import TokenScorerContract
 from lore.testing.fakes import (
     END,
     OFF_SCRIPT,
@@ -29,7 +29,7 @@ STORY = ("Once upon a time a cat named Tom lived in a library, where he slept on
 ASK = (Message("system", "Answer briefly."), Message("user", "What is the cat's name?"))
 
 
-class TestScriptedGenerator(GeneratorContract):
+class TestScriptedGenerator(TokenScorerContract):
     @pytest.fixture
     def generator(self) -> Generator:
         generator = ScriptedGenerator()

@@ -14,11 +14,14 @@ from __future__ import annotations
 import codecs
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
 from lore.generate.protocol import Sampling, TokenScorer
 from lore.generate.spans import SpanConstraint
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +87,7 @@ def penalize(logits: np.ndarray, recent: Sequence[int], penalty: float) -> np.nd
     return adjusted
 
 
-def text_pieces(tokens: Iterable[int], piece: Callable[[int], bytes], stop: Sequence[str] = ()
+def text_pieces(tokens: Iterable[T], piece: Callable[[T], bytes], stop: Sequence[str] = ()
                 ) -> Iterator[str]:
     """The text of ``tokens`` as it becomes safe to show (never empty), up to the first stop
     string; no further token is drawn once one is found."""

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from lore.errors import ConfigError, GenerationError
-from lore.generate.decode import TextStream
+from lore.generate.decode import text_pieces
 from lore.generate.protocol import Message, Sampling
 
 PREFIX = "openai:"
@@ -213,16 +213,8 @@ class OpenAIGenerator:
             try:
                 # The server stops at ``stop`` too; cutting here as well keeps the contract
                 # with servers that ignore or only partly honour it.
-                text = TextStream(sampling.stop)
-                for piece in parse_events(self._lines(response), self.url):
-                    shown = text.feed(piece.encode())
-                    if shown:
-                        yield shown
-                    if text.stopped:
-                        return
-                rest = text.finish()
-                if rest:
-                    yield rest
+                yield from text_pieces(parse_events(self._lines(response), self.url),
+                                       str.encode, sampling.stop)
             finally:
                 response.close()
 

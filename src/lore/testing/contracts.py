@@ -143,16 +143,15 @@ class RerankerContract:
 
 
 class GeneratorContract:
-    """Promises of ``lore.generate.protocol.Generator``, and of ``TokenScorer`` for a
-    generator that is one too (skipped for one that is not); subclasses provide a
-    ``generator`` fixture.
+    """Promises of ``lore.generate.protocol.Generator``; subclasses provide a ``generator``
+    fixture. A generator that is also a ``TokenScorer`` inherits ``TokenScorerContract``.
 
     Example::
 
-        class TestLocalGenerator(GeneratorContract):
+        class TestOpenAIGenerator(GeneratorContract):
             @pytest.fixture(scope="class")
-            def generator(self) -> Generator:
-                return LocalGenerator("smollm2")
+            def generator(self, server_url: str) -> Generator:
+                return OpenAIGenerator(f"{server_url}/v1/smollm2")
     """
 
     question = (Message("user", "What is the capital of France?"),)
@@ -203,6 +202,20 @@ class GeneratorContract:
         assert isinstance(generator.name, str) and generator.name
         assert generator.context_tokens > 0
 
+
+class TokenScorerContract(GeneratorContract):
+    """``GeneratorContract`` plus the promises of ``lore.generate.protocol.TokenScorer``, for
+    a generator that scores tokens too (what RAG-Sequence, RAG-Token and question likelihood
+    read).
+
+    Example::
+
+        class TestLocalGenerator(TokenScorerContract):
+            @pytest.fixture(scope="class")
+            def generator(self) -> Generator:
+                return LocalGenerator("smollm2")
+    """
+
     def test_token_scores_decode_to_the_streamed_answer(self, generator: Generator) -> None:
         scorer = self.token_scorer(generator)
         sampling = Sampling(max_tokens=24)
@@ -229,6 +242,5 @@ class GeneratorContract:
 
     @staticmethod
     def token_scorer(generator: Generator) -> TokenScorer:
-        if not isinstance(generator, TokenScorer):
-            pytest.skip(f"{generator.name} gives no token scores (not a TokenScorer)")
+        assert isinstance(generator, TokenScorer), f"{generator.name} is not a TokenScorer"
         return generator
