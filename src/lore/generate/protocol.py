@@ -83,8 +83,7 @@ class TokenScorer(Protocol):
     server's chat API gives no such scores, so a backend without them is refused by those
     modes with a ``ConfigError`` before any question.
 
-    Contract (checked by ``lore.testing.contracts.GeneratorContract`` for generators that
-    are also scorers):
+    Contract (checked by ``lore.testing.contracts.TokenScorerContract``):
 
     - Tokens are ints; ``prompt_tokens`` renders messages through the model's chat template
       with the assistant's turn opened, so decoding continues from there, as ``stream``
