@@ -8,6 +8,9 @@ tokenizer and checks the rendered prompt against the context.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 
 import pytest
@@ -318,3 +321,21 @@ def test_an_untitled_source_goes_by_its_file_name_not_its_path() -> None:
     user = prompt.messages[-1].content
     assert "[1] corpus.jsonl#rec-7" in user
     assert "/srv/lore" not in user
+
+
+SCORES_IN_A_CHILD = """
+from lore.generate.prompt import sentence_scores
+print(repr(sentence_scores("zebra quantum glacier volcano", [
+    "Zebra quantum glacier volcano.", "A volcano erupted.", "The volcano slept.",
+    "Nothing here.", "Still nothing.", "Other words."])[0]))
+"""
+# Three terms of weight log(4) and one of log(2.5): summed in some orders the float sum
+# differs in its last bit.
+
+
+def test_sentence_scores_are_the_same_in_every_process() -> None:
+    """Set order follows the string hash seed; the excerpt a prompt shows must not."""
+    outputs = {subprocess.run([sys.executable, "-c", SCORES_IN_A_CHILD], capture_output=True,
+                              text=True, check=True, env={**os.environ, "PYTHONHASHSEED": seed}
+                              ).stdout for seed in ("1", "2", "3", "4", "5", "6")}
+    assert len(outputs) == 1, outputs

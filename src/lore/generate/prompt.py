@@ -274,7 +274,9 @@ def sentence_scores(question: str, sentences: Sequence[str]) -> list[float]:
     held = [terms & set(analyze(sentence)) for sentence in sentences]
     weight = {term: math.log(1 + len(sentences) / (1 + sum(term in h for h in held)))
               for term in terms}
-    return [sum(weight[term] for term in h) for h in held]
+    # fsum is exactly rounded, so a score does not depend on the order of the set, which
+    # follows the process's string hashing: equal scores tie in every process.
+    return [math.fsum(weight[term] for term in h) for h in held]
 
 
 def marked(text: str, start: int, end: int) -> str:
