@@ -87,9 +87,9 @@ def run_checks(environ: Mapping[str, str] = os.environ) -> Iterator[Check]:
     for name, entry in EMBEDDERS.items():
         if entry.wheel is not None:
             yield check_embedder(name, entry.wheel, environ)
-    if importlib.util.find_spec("llama_cpp") is None:
-        yield Check("llama.cpp", "warning", NO_LLAMA, "pip install 'lore[local]' (in lore's "
-                    "source tree: bash scripts/install, which builds it for this CPU)")
+    missing = check_llama_installed()
+    if missing is not None:  # answers go through a server: no build or model to check
+        yield missing
         return
     cpu = executable_features()
     build = build_info()
@@ -99,6 +99,14 @@ def run_checks(environ: Mapping[str, str] = os.environ) -> Iterator[Check]:
     configured = LoreConfig.from_env(environ).generate.model
     if configured not in MODELS and not configured.startswith(REMOTE_PREFIX):
         yield check_configured_model(configured, environ)
+
+
+def check_llama_installed() -> Check | None:
+    """A warning naming the ``local`` extra when llama.cpp is not installed, else None."""
+    if importlib.util.find_spec("llama_cpp") is not None:
+        return None
+    return Check("llama.cpp", "warning", NO_LLAMA, "pip install 'lore[local]' (in lore's "
+                 "source tree: bash scripts/install, which builds it for this CPU)")
 
 
 def check_python() -> Check:

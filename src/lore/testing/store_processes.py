@@ -120,8 +120,14 @@ class StoreProcessContract:
             self, opener: StoreOpener, new_location: NewLocation,
             schema_record: SchemaRecord) -> None:
         locations = [new_location() for _ in range(8)]
-        start = time.time() + 2.0
-        racers = [spawn(_open_in_turn, opener, locations, start) for _ in range(2)]
+        racers = [spawn(_open_in_turn, opener, locations) for _ in range(2)]
+        for racer in racers:
+            expect(racer, "ready")  # both have started and imported what they need
+        start = time.time() + 0.05
+        for racer in racers:
+            assert racer.stdin is not None
+            racer.stdin.write(f"{start!r}\n")
+            racer.stdin.flush()
         for racer in racers:
             finish(racer)
         for location in locations:
@@ -297,10 +303,13 @@ def _write_batch(opener: StoreOpener, location: str, tag: str, documents: int, c
     store.close()
 
 
-def _open_in_turn(opener: StoreOpener, locations: list[str], start: float) -> None:
-    """Child task: open each new location at its moment, as the other racer does."""
+def _open_in_turn(opener: StoreOpener, locations: list[str]) -> None:
+    """Child task: say ``ready``, read the start moment, then open each new location at its
+    moment, as the other racer does."""
+    _say("ready")
+    start = float(sys.stdin.readline())
     for i, location in enumerate(locations):
-        moment = start + i * 0.25
+        moment = start + i * 0.05
         time.sleep(max(0.0, moment - time.time() - 0.01))
         while time.time() < moment:
             pass  # both racers leave together, to the millisecond
