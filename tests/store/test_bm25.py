@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lore.errors import ConfigError
 from lore.store.bm25 import BM25Index
 
 bm25s = pytest.importorskip("bm25s")
@@ -81,3 +82,15 @@ def test_save_load_roundtrip_after_removals(tmp_path: Path) -> None:
     assert got[0].tolist() == expected[0].tolist()
     assert got[1] == pytest.approx(expected[1])
     assert len(loaded) == 78
+
+
+def test_new_parameters_rescore_the_same_postings() -> None:
+    index = BM25Index()
+    index.add(np.array([1, 2], dtype=np.int64),
+              [["cache"] * 3 + ["x"] * 20, ["cache"] + ["y"] * 2])
+    _, before = index.search(["cache"], 2)
+    index.set_parameters(k1=1.2, b=0.0)  # no length normalisation: tf decides
+    keys, after = index.search(["cache"], 2)
+    assert keys.tolist() == [1, 2] and not np.allclose(before, after)
+    with pytest.raises(ConfigError, match="k1=-1"):
+        index.set_parameters(k1=-1, b=0.5)

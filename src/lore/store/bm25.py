@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lore.errors import StoreError
+from lore.errors import ConfigError, StoreError
 
 _PARTS = ("keys", "terms", "tfs", "lengths", "sizes")
 
@@ -54,6 +54,14 @@ class BM25Index:
 
     def __len__(self) -> int:
         return len(self._row_of)
+
+    def set_parameters(self, k1: float, b: float) -> None:
+        """Score with ``k1`` and ``b`` from now on (the postings' weights are recomputed on
+        the next search): what fitting them to a knowledge base's queries tries."""
+        if k1 < 0 or not 0 <= b <= 1:
+            raise ConfigError(f"BM25 k1={k1}, b={b}: need k1 >= 0 and 0 <= b <= 1")
+        self.k1, self.b = k1, b
+        self._postings = None
 
     def add(self, keys: np.ndarray, documents: Sequence[Sequence[str]]) -> None:
         """Insert or replace the documents (lists of analysed terms) under ``keys``."""
