@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from lore.testing.models import needs_smollm2
-from lore.testing.server import add_documents
+from lore.testing.server import add_documents, sse_events
 
 pytestmark = [pytest.mark.slow, needs_smollm2]
 QUESTION = "How often does the sweeper remove expired cache entries?"
-
-
-def events_of(body: str) -> list[tuple[str, dict[str, object]]]:
-    events = []
-    for block in body.strip().split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in block.splitlines())
-        events.append((lines["event"], json.loads(lines["data"])))
-    return events
 
 
 @pytest.fixture
@@ -36,7 +26,7 @@ def test_the_answer_streams_as_events(client: TestClient, admin: dict[str, str],
                            headers=admin)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")
-    events = events_of(response.text)
+    events = sse_events(response.text)
     kinds = [kind for kind, _ in events]
     assert kinds[-1] == "answer" and set(kinds[:-1]) == {"token"}
     answer = events[-1][1]

@@ -3,27 +3,18 @@ vectors: the answer route without a model, in-process."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from lore.testing.fakes import SCRIPTED, ScriptedGenerator
-from lore.testing.server import Client, add_documents, make_app
+from lore.testing.server import Client, add_documents, make_app, sse_events
 
 QUESTION = "How often does the sweeper remove expired cache entries?"
-
-
-def events_of(body: str) -> list[tuple[str, dict[str, Any]]]:
-    events = []
-    for block in body.strip().split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in block.splitlines())
-        events.append((lines["event"], json.loads(lines["data"])))
-    return events
 
 
 @pytest.fixture
@@ -57,7 +48,7 @@ def test_the_scripted_answer_streams_as_events_then_the_checked_answer(
     response = client.post(f"/collections/{docs}/ask", json={"question": QUESTION, "k": 2},
                            headers=admin)
     assert response.status_code == 200
-    events = events_of(response.text)
+    events = sse_events(response.text)
     assert [kind for kind, _ in events][-1] == "answer"
     assert "".join(data["text"] for kind, data in events if kind == "token") == written
     answer = events[-1][1]

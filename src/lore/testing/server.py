@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -86,3 +87,12 @@ def serving(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+def sse_events(body: str) -> list[tuple[str, dict[str, Any]]]:
+    """A server-sent-events body as (event, decoded JSON data) pairs, in order."""
+    events = []
+    for block in body.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines())
+        events.append((lines["event"], json.loads(lines["data"])))
+    return events
