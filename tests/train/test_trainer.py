@@ -69,3 +69,13 @@ def test_training_brings_each_question_closer_to_its_passage(tmp_path: Path) -> 
         return int(((queries @ passages.T).argmax(axis=1) == np.arange(len(pairs))).sum())
 
     assert hits(trained) >= hits(base) and hits(trained) == len(pairs)
+
+
+@pytest.mark.slow
+def test_the_triplet_loss_trains_on_the_pairs_that_have_a_negative(tmp_path: Path) -> None:
+    pairs = [Pair(f"item {i}?", f"Item {i}: {topic}.",
+                  (f"Item {i + 1}: {TOPICS[(i + 1) % 8]}.",) if i % 2 else ())
+             for i, topic in enumerate(TOPICS)]
+    report = train_bi_encoder(create_minilm(dtype="float32").model_dir, pairs,
+                              TrainSettings(loss="triplet", batch_size=2), tmp_path / "t")
+    assert report.steps == 2  # the four pairs with a negative, two a batch

@@ -58,6 +58,8 @@ def train_bi_encoder(model_dir: Path, pairs: Sequence[Pair], settings: TrainSett
     from sentence_transformers import SentenceTransformer
 
     loss = _loss(settings.loss, pairs)
+    if settings.loss == "triplet":  # a triplet needs its negative: pairs without one wait
+        pairs = [pair for pair in pairs if pair.negatives]
     torch.manual_seed(settings.seed)
     model = SentenceTransformer(str(model_dir), device="cpu")
     model.max_seq_length = settings.max_tokens
