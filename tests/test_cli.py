@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from click.testing import CliRunner
 import lore
 from lore.cli import main
 from lore.generate.answer import NOT_FOUND
-from lore.testing.fakes import SCRIPTED, ScriptedGenerator
+from lore.testing.fakes import ScriptedGenerator
 
 DOC = "# Caching\n\n## Invalidation\n\nExpired entries are removed on read.\n"
 
@@ -184,14 +183,6 @@ def test_a_walk_that_finds_nothing_says_why_it_may_be(runner: CliRunner, tmp_pat
 # ---- lore ask, answered by the scripted generator (lore.testing.fakes.SCRIPTED) -----------
 
 QUESTION = "When are expired entries removed?"
-
-
-@pytest.fixture
-def scripted() -> Iterator[ScriptedGenerator]:
-    """The shared generator ``--model scripted`` answers with, clean before and after."""
-    SCRIPTED.reset()
-    yield SCRIPTED
-    SCRIPTED.reset()
 
 
 @pytest.fixture

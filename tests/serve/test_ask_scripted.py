@@ -3,16 +3,14 @@ vectors: the answer route without a model, in-process."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-from typing import cast
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from lore.testing.fakes import SCRIPTED, ScriptedGenerator
-from lore.testing.server import Client, add_documents, make_app, sse_events
+from lore.testing.fakes import ScriptedGenerator
+from lore.testing.server import add_documents, make_app, sse_events
 
 QUESTION = "How often does the sweeper remove expired cache entries?"
 
@@ -25,18 +23,9 @@ def app(tmp_path: Path) -> FastAPI:
 
 
 @pytest.fixture
-def scripted() -> Iterator[ScriptedGenerator]:
-    SCRIPTED.reset()
-    yield SCRIPTED
-    SCRIPTED.reset()
-
-
-@pytest.fixture
 def docs(client: TestClient, admin: dict[str, str], documents: list[dict[str, str]]) -> str:
     client.post("/collections", json={"name": "docs"}, headers=admin)
-    # lore.testing.server.Client is narrower than TestClient's signatures (a mypy mismatch
-    # test_ask.py has too), though any httpx-style client fits at run time
-    add_documents(cast(Client, client), "docs", documents, admin)
+    add_documents(client, "docs", documents, admin)
     return "docs"
 
 

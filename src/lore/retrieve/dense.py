@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from lore.errors import QueryError
-from lore.retrieve.lexical import to_ranking
-from lore.retrieve.protocol import Query, RankedList
+from lore.retrieve.protocol import Query, RankedList, to_ranking
 from lore.store.derived import DerivedIndex
 from lore.store.protocol import VectorIndex
 from lore.text.script import mostly_non_latin

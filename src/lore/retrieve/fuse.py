@@ -11,9 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from lore.config import Fusion
-from lore.retrieve.protocol import RankedList
-
-Ranking = list[tuple[int, float]]
+from lore.retrieve.protocol import RankedList, Ranking
 
 
 def fuse_rrf(rankings: Sequence[Ranking], k: int = 60,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lore.retrieve.protocol import Query, RankedList, Ranking
+from lore.retrieve.protocol import Query, RankedList, to_ranking
 from lore.store.bm25 import BM25Index
 from lore.store.derived import DerivedIndex
 from lore.text.analyze import analyze
@@ -34,8 +34,3 @@ class LexicalRetriever:
         ranking = to_ranking(*index.search(terms, n, allowed))
         # Fewer hits than asked: every other chunk holds no query term and scores 0.
         return RankedList(self.name, ranking, complete=len(ranking) < n)
-
-
-def to_ranking(keys: np.ndarray, scores: np.ndarray) -> Ranking:
-    """An index's parallel key and score arrays as ``(rowid, score)`` pairs."""
-    return [(int(key), float(score)) for key, score in zip(keys, scores, strict=True)]

@@ -16,6 +16,11 @@ Ranking = list[tuple[int, float]]
 """``(chunk rowid, score)`` pairs, best first."""
 
 
+def to_ranking(keys: np.ndarray, scores: np.ndarray) -> Ranking:
+    """An index's parallel key and score arrays as a ``Ranking``."""
+    return [(int(key), float(score)) for key, score in zip(keys, scores, strict=True)]
+
+
 @dataclass(frozen=True)
 class Query:
     """What a retriever reads: the text, and its embedding when a retriever needs one."""

@@ -19,8 +19,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-from starlette.testclient import TestClient
+from lore.testing.server import Client
 
 REFUSED = {"none": {401}, "malformed": {401}, "unknown": {401}, "revoked": {401},
            "foreign": {404}}
@@ -30,11 +29,6 @@ LISTINGS = {"/collections", "/v1/models", "/status"}
 """Routes without a collection in the path that list what a key sees: a foreign key gets 200,
 and the body must not mention the victim."""
 _PARAM = re.compile(r"\{(\w+)\}")
-
-
-Client = httpx.Client | TestClient
-"""A client bound to the server: a live server's ``httpx.Client``, or an in-process
-``TestClient``."""
 
 
 @dataclass

@@ -47,9 +47,12 @@ class TrainSettings:
 
 @dataclass
 class TrainReport:
-    steps: int = 0
     losses: list[float] = field(default_factory=list)
     """The loss of every step, in order."""
+
+    @property
+    def steps(self) -> int:
+        return len(self.losses)
 
 
 def train_bi_encoder(model_dir: Path, pairs: Sequence[Pair], settings: TrainSettings,
@@ -74,7 +77,7 @@ def train_bi_encoder(model_dir: Path, pairs: Sequence[Pair], settings: TrainSett
         optimizer.step()
         schedule.step()
         optimizer.zero_grad()
-        report.steps, report.losses = step, [*report.losses, float(value.detach())]
+        report.losses.append(float(value.detach()))
         if progress is not None:
             progress(step, len(batches), report.losses[-1])
     model.save(str(out))
