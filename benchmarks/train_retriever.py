@@ -32,7 +32,8 @@ from lore.eval.retrieval import EvalSettings, evaluate, open_indexed
 from lore.models.files import default_cache_dir
 from lore.train.negatives import Mining, mine_negatives
 from lore.train.pairs import PairSet, pairs_from_judgments
-from lore.train.trainer import TrainSettings, train_bi_encoder
+from lore.train.settings import TrainSettings
+from lore.train.trainer import train_bi_encoder
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TRAINED = Path(__file__).resolve().parent / ".cache" / "trained"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import os
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
@@ -25,40 +26,44 @@ from typing import Any
 import numpy as np
 
 from lore.config import (
-    MAX_K,
-    MAX_QUERY_CHARS,
     GenerateConfig,
     IngestConfig,
     LoreConfig,
-    RetrieveConfig,
 )
 from lore.directory import prepare_directory, resolve_kb_dir, writer_lock
 from lore.embed.batching import QueryBatcher
 from lore.embed.choose import AUTO, ENGLISH, Choice, choose_model
 from lore.embed.protocol import Embedder
 from lore.embed.registry import create_embedder, embedder_entry
-from lore.errors import EmbedderMismatch, QueryError
+from lore.errors import EmbedderMismatch
 from lore.generate.answer import Answerer
 from lore.generate.registry import create_generator
 from lore.ingest.chunk import chunking_signature
 from lore.ingest.sample import sample_prose
+from lore.learning import (
+    RERANKER_TRAINING,
+    Training,
+    TrainListener,
+    train_reranker,
+    train_retriever,
+)
 from lore.pipeline import IndexListener, IndexRun, SilentListener, embed_missing
 from lore.rerank.protocol import Reranker
 from lore.rerank.registry import create_reranker
 from lore.rerank.reorder import rerank as reorder
-from lore.retrieve.filters import parse_where
 from lore.retrieve.registry import RetrieverSources, create_retrievers
-from lore.retrieve.search import MODES as RETRIEVERS_OF_MODE
-from lore.retrieve.search import Searcher, SearchRequest
+from lore.retrieve.search import SEARCH_MODES, Searcher, search_request
 from lore.retrieve.widen import Widen, widen_hits
 from lore.store.ann import missing_ann_warning
 from lore.store.bm25 import BM25Index
 from lore.store.derived import DerivedIndex, TermFeed, VectorFeed
 from lore.store.protocol import Store, VectorIndex
 from lore.store.sqlite import STORE_FILE, SqliteStore
+from lore.train.catalog import ModelKind, TrainedModel, list_models, resolve, trained_name
+from lore.train.pairs import PairSet
 from lore.types import Answer, AnswerMode, Filter, Hit, IndexReport, Passage, SearchMode, Status
 
-MODES: tuple[SearchMode, ...] = ("lexical", "dense", "hybrid")
+MODES = SEARCH_MODES
 
 __all__ = ["MODES", "KnowledgeBase", "open", "resolve_kb_dir"]
 
@@ -98,7 +103,8 @@ class KnowledgeBase:
         self._reranker: Callable[[str], Reranker] = functools.cache(create_reranker)
         """Rerankers by spec, built once per knowledge base (their models load once)."""
         self._query_batcher: QueryBatcher | None = None
-        self._use_embedder(create_embedder(replace(config.embed, model=_runnable(self._model))))
+        self._use_embedder(create_embedder(replace(config.embed,
+                                                   model=self._embedder_source(self._model))))
 
     def __enter__(self) -> KnowledgeBase:
         return self
@@ -181,11 +187,12 @@ class KnowledgeBase:
         """
         settings = self.config.retrieve
         spec = settings.reranker if rerank is None else rerank
-        request = _search_request(settings, query, k, mode, where, diversity, retrievers, spec)
+        request = search_request(settings, query, k, mode, where, diversity, retrievers, spec)
         hits = self._searcher.search(request)
         if not spec:
             return hits
-        return reorder(self._reranker(spec), query, hits, request.k, depth=request.depth)
+        return reorder(self._reranker(self._reranker_source(spec)), query, hits, request.k,
+                       depth=request.depth)
 
     def batch_queries(self, window: float = 0.002, max_batch: int = 32) -> QueryBatcher:
         """Embed the queries of concurrent searches together (a server's many clients)."""
@@ -239,6 +246,38 @@ class KnowledgeBase:
         floor = entry.relevance_floor if entry is not None else None
         return Answerer(create_generator(settings), settings, relevance_floor=floor)
 
+    def identity(self) -> str:
+        """This knowledge base's identity, which its trained models record (made on first
+        use): a model trained for one knowledge base is never used by another unasked."""
+        known = self._store.get_meta("kb_id")
+        if known is None:
+            with self._writing():
+                known = self._store.get_meta("kb_id") or uuid.uuid4().hex
+                self._store.set_meta({"kb_id": known})
+        return known
+
+    def models(self) -> list[TrainedModel]:
+        """The models trained for this knowledge base (``lore.train.catalog``)."""
+        return list_models(self.directory)
+
+    def train_retriever(self, pairs: PairSet, training: Training | None = None,
+                        listener: TrainListener | None = None) -> TrainedModel:
+        """Fine-tune this knowledge base's embedder on ``pairs`` (see
+        ``lore.learning.train_retriever``); ``reembed`` with the result's ``spec`` to use it."""
+        return train_retriever(self, pairs, training or Training(), listener)
+
+    def train_reranker(self, pairs: PairSet, training: Training | None = None,
+                       base: str = ENGLISH, listener: TrainListener | None = None
+                       ) -> TrainedModel:
+        """Train a cross-encoder on ``pairs`` from ``base`` (the shipped MiniLM's weights, a
+        trained reranker or a transformer directory); search with ``rerank=model.spec``."""
+        if trained_name(base) is not None:
+            folder = self._trained(base, "reranker").model_dir
+        else:
+            folder = Path(getattr(create_embedder(replace(self.config.embed, model=base)),
+                                  "model_dir", base))
+        return train_reranker(self, pairs, training or RERANKER_TRAINING, folder, base, listener)
+
     def status(self) -> Status:
         return _status(self.directory, self._store, self._vectors, self._terms,
                        self._model, self._embedder.dim)
@@ -250,9 +289,31 @@ class KnowledgeBase:
             self._store, self.directory / "index" / "vectors",
             VectorFeed(self._store, embedder.dim, self.config.index))
         sources = RetrieverSources(self._store, self._terms, self._vectors,
-                                   latin_only=_reads_latin_only(self._model))
+                                   latin_only=self._reads_latin_only(self._model))
         self._searcher = Searcher(create_retrievers(sources), self._store, self.config.retrieve,
                                   self._embed_query, embedder.dim)
+
+    def _trained(self, spec: str, kind: ModelKind) -> TrainedModel:
+        return resolve(self.directory, spec, self._store.get_meta("kb_id"), (kind,))
+
+    def _embedder_source(self, model: str) -> str:
+        """What ``create_embedder`` builds ``model`` from: a trained retriever's folder."""
+        if trained_name(model) is None:
+            return _runnable(model)
+        return str(self._trained(model, "retriever").model_dir)
+
+    def _reranker_source(self, spec: str) -> str:
+        if trained_name(spec) is None:
+            return spec
+        return f"cross-encoder:{self._trained(spec, 'reranker').model_dir}"
+
+    def _reads_latin_only(self, model: str) -> bool:
+        """Whether the embedder reads Latin script only; a trained one reads what the model it
+        was trained from reads."""
+        while trained_name(model) is not None:
+            model = self._trained(model, "retriever").base
+        entry = embedder_entry(_runnable(model))
+        return entry is not None and entry.latin_only
 
     def _embed_query(self, query: str) -> np.ndarray:
         if self._query_batcher is not None and self._query_batcher.embedder is self._embedder:
@@ -313,21 +374,6 @@ def _index_run(store: Store, embedder: Embedder, ingest: IngestConfig, roots: Se
     return report
 
 
-def _search_request(settings: RetrieveConfig, query: str, k: int | None,
-                    mode: SearchMode | None, where: Filter | Sequence[str] | None,
-                    diversity: float | None, retrievers: Sequence[str] | None, rerank: str
-                    ) -> SearchRequest:
-    """The search ``KnowledgeBase.search`` was asked for, defaults filled in and checked."""
-    k = settings.k if k is None else k
-    mode = mode or settings.mode
-    diversity = settings.diversity if diversity is None else diversity
-    _check_request(query, k, mode, diversity)
-    depth = max(k, settings.rerank_depth) if rerank else k
-    conditions = where if isinstance(where, Filter) else parse_where(where or ())
-    return SearchRequest(query, tuple(retrievers or RETRIEVERS_OF_MODE[mode]), k, depth,
-                         conditions, diversity)
-
-
 def _status(directory: Path, store: Store, vectors: DerivedIndex[VectorIndex],
             terms: DerivedIndex[BM25Index], model: str, dim: int) -> Status:
     meta = store.get_meta
@@ -338,7 +384,8 @@ def _status(directory: Path, store: Store, vectors: DerivedIndex[VectorIndex],
         ann=vectors.kind if vectors.kind != "none" else vectors.saved_kind(),
         store_bytes=store.size_bytes(), index_bytes=vectors.size_bytes() + terms.size_bytes(),
         last_update=meta("last_update") or "never", schema_version=store.schema_version,
-        embedder_reason=meta("embedder_reason") or "")
+        embedder_reason=meta("embedder_reason") or "",
+        trained=tuple(model.spec for model in list_models(directory)))
 
 
 def _files_under(known: Sequence[str], paths: Sequence[str | Path]) -> list[str]:
@@ -350,22 +397,3 @@ def _files_under(known: Sequence[str], paths: Sequence[str | Path]) -> list[str]
 
 def _runnable(model: str) -> str:
     return ENGLISH if model == AUTO else model
-
-
-def _reads_latin_only(model: str) -> bool:
-    entry = embedder_entry(_runnable(model))
-    return entry is not None and entry.latin_only
-
-
-def _check_request(query: str, k: int, mode: str, diversity: float) -> None:
-    if not query or not query.strip():
-        raise QueryError("the query is empty; pass some text to search for")
-    if len(query) > MAX_QUERY_CHARS:
-        raise QueryError(f"the query has {len(query):,} characters; the limit is "
-                         f"{MAX_QUERY_CHARS:,}. Shorten it or search a key passage")
-    if not 1 <= k <= MAX_K:
-        raise QueryError(f"k={k} is out of range; choose 1..{MAX_K}")
-    if mode not in MODES:
-        raise QueryError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
-    if not 0.0 <= diversity <= 1.0:
-        raise QueryError(f"diversity={diversity} is out of range; choose 0..1 (0 = off)")

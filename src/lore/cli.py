@@ -9,14 +9,13 @@ import dataclasses
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar, get_args
+from typing import get_args
 
 import click
 
 from lore import api
+from lore.cli_common import LoreUsageError, json_option, kb_option, opened
 from lore.cli_mcp import mcp
 from lore.cli_output import (
     ProgressListener,
@@ -33,6 +32,7 @@ from lore.cli_output import (
     stream_answer,
 )
 from lore.cli_serve import keys, serve
+from lore.cli_train import models_group, train_group
 from lore.config import AnnChoice, AnswerModeName, LoreConfig
 from lore.doctor import exit_status, run_checks
 from lore.errors import LoreError
@@ -44,40 +44,6 @@ from lore.eval.retrieval import Aggregate, EvalSettings, evaluate, open_indexed,
 from lore.models.files import default_cache_dir
 from lore.records import answer_record, plain
 from lore.types import SearchMode
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-class LoreUsageError(click.ClickException):
-    """A LoreError shown as one line, exit code 2 (bad input or state the user can fix)."""
-
-    exit_code = 2
-
-
-def kb_option(command: F) -> F:
-    option = click.option("--kb", "kb", envvar="LORE_HOME", type=click.Path(path_type=Path),
-                          help="Knowledge-base directory (default: $LORE_HOME, else ./.lore).")
-    return option(command)
-
-
-def json_option(command: F) -> F:
-    return click.option("--json", "as_json", is_flag=True,
-                        help="Print one JSON object for programs.")(command)
-
-
-@contextmanager
-def opened(kb: Path | None, model: str | None = None, switch_model: bool = False,
-           config: LoreConfig | None = None, create: bool = False
-           ) -> Iterator[api.KnowledgeBase]:
-    """The knowledge base, with LoreErrors turned into one-line usage errors. Only ``index``
-    creates one: a mistyped ``--kb`` elsewhere is an error, not an empty result."""
-    try:
-        with api.open(kb if kb is not None else api.resolve_kb_dir(None, os.environ),
-                      model=model, switch_model=switch_model, config=config,
-                      create=create) as base:
-            yield base
-    except LoreError as error:
-        raise LoreUsageError(str(error)) from None
 
 
 @click.group()
@@ -375,6 +341,8 @@ def _modes(compare: str) -> list[SearchMode]:
 main.add_command(serve)
 main.add_command(mcp)
 main.add_command(keys)
+main.add_command(train_group)
+main.add_command(models_group)
 
 
 if __name__ == "__main__":

@@ -214,6 +214,8 @@ def print_status(state: Status) -> None:
         ("index size", _size(state.index_bytes)), ("last update", state.last_update),
         ("schema", str(state.schema_version)),
     ]
+    if state.trained:
+        rows.append(("trained models", ", ".join(state.trained)))
     for name, value in rows:
         stdout.print(f"{name:>15}  {shown(value)}")
 

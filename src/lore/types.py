@@ -214,6 +214,8 @@ class Status:
     schema_version: int
     embedder_reason: str = ""
     """Why this embedder: ``configured``, ``chosen``, or what ``auto`` saw in the text."""
+    trained: tuple[str, ...] = ()
+    """Specs of the models trained for this knowledge base (``trained:<name>``), oldest first."""
 
 
 @dataclass(frozen=True, slots=True)

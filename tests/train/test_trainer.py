@@ -9,29 +9,29 @@ import torch
 from lore.embed.registry import create_minilm
 from lore.embed.transformer import TransformerEmbedder
 from lore.errors import ConfigError
+from lore.train.loop import linear_schedule
 from lore.train.pairs import Pair
+from lore.train.settings import TrainSettings
 from lore.train.trainer import (
-    TrainSettings,
-    _batches,
     _loss,
-    _schedule,
+    batches,
     train_bi_encoder,
 )
 
 
 def test_a_batch_holds_each_query_once_and_repeats_wait() -> None:
     pairs = [Pair("q1", f"p{i}") for i in range(3)] + [Pair(f"q{i}", "p") for i in range(2, 6)]
-    batches = _batches(pairs, TrainSettings(batch_size=4, epochs=2, seed=1))
-    for batch in batches:
+    planned = batches(pairs, TrainSettings(batch_size=4, epochs=2, seed=1))
+    for batch in planned:
         queries = [pair.query for pair in batch]
         assert len(queries) == len(set(queries)) and len(batch) <= 4
-    per_epoch = sum(len(b) for b in batches) / 2
+    per_epoch = sum(len(b) for b in planned) / 2
     assert per_epoch == len(pairs)  # nothing dropped, each epoch sees every pair
 
 
 def test_the_learning_rate_rises_then_falls_to_zero() -> None:
     optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
-    schedule = _schedule(optimizer, steps=10, warmup=0.2)
+    schedule = linear_schedule(optimizer, steps=10, warmup=0.2)
     rates = []
     for _ in range(10):
         rates.append(optimizer.param_groups[0]["lr"])

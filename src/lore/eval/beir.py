@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lore.errors import ConfigError
+from lore.train.pairs import PairSet, pairs_from_judgments
 
 Qrels = dict[str, dict[str, int]]
 
@@ -102,3 +103,32 @@ def read_queries(path: Path, wanted: Container[str] | None = None) -> dict[str, 
             if wanted is None or qid in wanted:
                 queries[qid] = text
     return queries
+
+
+def read_corpus(path: Path, wanted: Container[str] | None = None) -> dict[str, str]:
+    """Document id -> its title and text (``title\\n\\ntext``), for the ids in ``wanted``."""
+    texts: dict[str, str] = {}
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                doc_id = str(record["_id"])
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise ConfigError(f"{path} line {number}: expected a JSON object with _id, "
+                                  "title and text") from None
+            if wanted is None or doc_id in wanted:
+                title, text = str(record.get("title") or ""), str(record.get("text") or "")
+                texts[doc_id] = f"{title}\n\n{text}".strip()
+    return texts
+
+
+def beir_pairs(directory: str | Path, split: str) -> PairSet:
+    """Training pairs from a BEIR folder's ``qrels/<split>.tsv``: each judged (query,
+    relevant document), the query's text only."""
+    judged = load_beir(directory, split)
+    relevant = {doc for documents in judged.qrels.values() for doc in documents}
+    documents = read_corpus(judged.corpus, relevant)
+    return pairs_from_judgments(judged.queries, {q: list(d) for q, d in judged.qrels.items()},
+                                documents, f"{judged.directory} qrels/{split}.tsv")

@@ -12,13 +12,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lore.config import RetrieveConfig
+from lore.config import MAX_K, MAX_QUERY_CHARS, RetrieveConfig
 from lore.errors import QueryError
 from lore.retrieve.diversify import mmr
+from lore.retrieve.filters import parse_where
 from lore.retrieve.fuse import fuse
 from lore.retrieve.protocol import Query, RankedList, Ranking, Retriever
 from lore.store.protocol import Store
-from lore.types import Filter, Hit
+from lore.types import Filter, Hit, SearchMode
 
 MODES: dict[str, tuple[str, ...]] = {
     "lexical": ("lexical",),
@@ -26,6 +27,7 @@ MODES: dict[str, tuple[str, ...]] = {
     "hybrid": ("lexical", "dense"),
 }
 """Search modes as the retrievers they run, in fusion order."""
+SEARCH_MODES: tuple[SearchMode, ...] = ("lexical", "dense", "hybrid")
 
 
 @dataclass(frozen=True)
@@ -118,3 +120,32 @@ class Searcher:
                             scores={n: s for n, (_, s) in seen.items()},
                             ranks={n: r for n, (r, _) in seen.items()}))
         return hits
+
+
+def search_request(settings: RetrieveConfig, query: str, k: int | None,
+                   mode: SearchMode | None, where: Filter | Sequence[str] | None,
+                   diversity: float | None, retrievers: Sequence[str] | None, rerank: str
+                   ) -> SearchRequest:
+    """The search ``KnowledgeBase.search`` was asked for, defaults filled in and checked."""
+    k = settings.k if k is None else k
+    mode = mode or settings.mode
+    diversity = settings.diversity if diversity is None else diversity
+    check_request(query, k, mode, diversity)
+    depth = max(k, settings.rerank_depth) if rerank else k
+    conditions = where if isinstance(where, Filter) else parse_where(where or ())
+    return SearchRequest(query, tuple(retrievers or MODES[mode]), k, depth,
+                         conditions, diversity)
+
+
+def check_request(query: str, k: int, mode: str, diversity: float) -> None:
+    if not query or not query.strip():
+        raise QueryError("the query is empty; pass some text to search for")
+    if len(query) > MAX_QUERY_CHARS:
+        raise QueryError(f"the query has {len(query):,} characters; the limit is "
+                         f"{MAX_QUERY_CHARS:,}. Shorten it or search a key passage")
+    if not 1 <= k <= MAX_K:
+        raise QueryError(f"k={k} is out of range; choose 1..{MAX_K}")
+    if mode not in SEARCH_MODES:
+        raise QueryError(f"unknown mode {mode!r}; choose from {', '.join(SEARCH_MODES)}")
+    if not 0.0 <= diversity <= 1.0:
+        raise QueryError(f"diversity={diversity} is out of range; choose 0..1 (0 = off)")

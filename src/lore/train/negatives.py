@@ -54,6 +54,13 @@ class MiningReport:
     """Pairs that got no negative."""
 
 
+def overlaps(passage: str, positive: str) -> bool:
+    """One text holds the other (whitespace aside): a chunk of the positive's own document is
+    the positive, not a negative."""
+    a, b = " ".join(passage.split()), " ".join(positive.split())
+    return a in b or b in a
+
+
 def mine_negatives(pairs: Sequence[Pair], candidates: Candidates, similarity: Similarity,
                    mining: Mining = Mining()) -> MiningReport:
     """Each pair with up to ``mining.count`` hard negatives from its query's candidates."""
@@ -64,7 +71,8 @@ def mine_negatives(pairs: Sequence[Pair], candidates: Candidates, similarity: Si
     out: list[Pair] = []
     for pair in pairs:
         found = candidates(pair.query, mining.last_rank)[mining.first_rank - 1:]
-        found = [text for text in found if text not in known[pair.query]]
+        found = [text for text in found
+                 if not any(overlaps(text, positive) for positive in known[pair.query])]
         scores = similarity(pair.query, [pair.positive, *found])
         ceiling = scores[0] - mining.margin
         kept = [text for text, score in zip(found, scores[1:], strict=True) if score < ceiling]

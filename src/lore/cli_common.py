@@ -1,0 +1,50 @@
+"""What every command shares: the ``--kb`` and ``--json`` options, and opening the knowledge
+base with lore's own errors shown as one line."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from lore import api
+from lore.config import LoreConfig
+from lore.errors import LoreError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class LoreUsageError(click.ClickException):
+    """A LoreError shown as one line, exit code 2 (bad input or state the user can fix)."""
+
+    exit_code = 2
+
+
+def kb_option(command: F) -> F:
+    option = click.option("--kb", "kb", envvar="LORE_HOME", type=click.Path(path_type=Path),
+                          help="Knowledge-base directory (default: $LORE_HOME, else ./.lore).")
+    return option(command)
+
+
+def json_option(command: F) -> F:
+    return click.option("--json", "as_json", is_flag=True,
+                        help="Print one JSON object for programs.")(command)
+
+
+@contextmanager
+def opened(kb: Path | None, model: str | None = None, switch_model: bool = False,
+           config: LoreConfig | None = None, create: bool = False
+           ) -> Iterator[api.KnowledgeBase]:
+    """The knowledge base, with LoreErrors turned into one-line usage errors. Only ``index``
+    creates one: a mistyped ``--kb`` elsewhere is an error, not an empty result."""
+    try:
+        with api.open(kb if kb is not None else api.resolve_kb_dir(None, os.environ),
+                      model=model, switch_model=switch_model, config=config,
+                      create=create) as base:
+            yield base
+    except LoreError as error:
+        raise LoreUsageError(str(error)) from None

@@ -1,0 +1,198 @@
+"""``lore train`` and ``lore models``: learn a knowledge base's retriever and reranker from its
+data, and list what was learned."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+import click
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from lore.cli_common import LoreUsageError, json_option, kb_option, opened
+from lore.cli_output import ProgressListener, shown, stderr, stdout
+from lore.errors import LoreError
+from lore.eval.beir import beir_pairs
+from lore.learning import RERANKER_TRAINING, Training
+from lore.train.catalog import TrainedModel
+from lore.train.negatives import Mining
+from lore.train.pairs import PairSet, load_pairs
+from lore.train.settings import TrainSettings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class TrainProgress:
+    """One bar per stage of a training run, with the loss and the time left."""
+
+    def __init__(self, bars: bool = True) -> None:
+        self._progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[note]}"), TimeElapsedColumn(), TextColumn("eta"),
+            TimeRemainingColumn(), console=stderr, disable=not bars)
+        self._task: TaskID | None = None
+
+    def __enter__(self) -> TrainProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self._progress.stop()
+
+    def stage(self, description: str, total: int | None = None) -> None:
+        if self._task is not None:
+            self._progress.update(self._task, total=self._progress.tasks[self._task].completed)
+        self._task = self._progress.add_task(description, total=total, note="")
+
+    def advance(self, done: int, note: str = "") -> None:
+        if self._task is not None:
+            self._progress.update(self._task, completed=done, note=note)
+
+
+def training_options(losses: tuple[str, ...], negatives: int, batch_size: int,
+                     learning_rate: float) -> Callable[[F], F]:
+    """The options ``train retriever`` and ``train reranker`` share, with their defaults."""
+    options = [
+        click.option("--pairs", "pairs_file", type=click.Path(dir_okay=False, path_type=Path),
+                     help='JSONL of {"query", "positive", "negatives"?} lines.'),
+        click.option("--beir", type=click.Path(file_okay=False, path_type=Path),
+                     help="A BEIR folder: pairs from its judged queries of --split."),
+        click.option("--split", default="train", show_default=True,
+                     help="With --beir: the judgments qrels/SPLIT.tsv."),
+        click.option("--loss", type=click.Choice(losses), default=losses[0], show_default=True),
+        click.option("--epochs", type=click.IntRange(1, 100), default=1, show_default=True),
+        click.option("--batch-size", type=click.IntRange(2, 4096), default=batch_size,
+                     show_default=True),
+        click.option("--lr", "learning_rate", type=click.FloatRange(0, min_open=True),
+                     default=learning_rate, show_default=True, help="Peak learning rate."),
+        click.option("--negatives", type=click.IntRange(0, 50), default=negatives,
+                     show_default=True, help="Hard negatives mined a pair (0: none)."),
+        click.option("--held-out", type=click.FloatRange(0, 0.5), default=0.1,
+                     show_default=True, help="Share of queries kept out to measure."),
+        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--name", help="The model's name (default <kind>-<n>)."),
+        click.option("--skip-missing", is_flag=True,
+                     help="Leave out pairs whose positive is not in the knowledge base."),
+        kb_option, json_option,
+    ]
+
+    def apply(command: F) -> F:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return apply
+
+
+def read_pairs(pairs_file: Path | None, beir: Path | None, split: str) -> PairSet:
+    if (pairs_file is None) == (beir is None):
+        raise LoreUsageError("give the training pairs: --pairs FILE.jsonl or --beir FOLDER")
+    try:
+        return load_pairs(pairs_file) if pairs_file is not None else beir_pairs(beir or "", split)
+    except LoreError as error:
+        raise LoreUsageError(str(error)) from None
+
+
+def training(options: dict[str, Any], defaults: Training) -> Training:
+    settings = TrainSettings(loss=options["loss"], epochs=options["epochs"],
+                             batch_size=options["batch_size"],
+                             learning_rate=options["learning_rate"], seed=options["seed"])
+    mining = None
+    if options["negatives"]:
+        base = defaults.mining or Mining()
+        mining = Mining(options["negatives"], base.first_rank, base.last_rank, base.margin)
+    return Training(settings, mining, options["held_out"], options["name"],
+                    options["skip_missing"], defaults.checkpoint_every)
+
+
+@click.group(name="train")
+def train_group() -> None:
+    """Learn this knowledge base's retriever or reranker from labelled pairs."""
+
+
+@train_group.command(name="retriever")
+@training_options(("mnrl", "triplet", "contrastive"), negatives=1, batch_size=32,
+                  learning_rate=2e-5)
+@click.option("--use", is_flag=True, help="Re-embed the knowledge base with the result.")
+def train_retriever(kb: Path | None, as_json: bool, use: bool, **options: Any) -> None:
+    """Fine-tune the embedder on (query, positive) pairs, with mined hard negatives."""
+    pairs = read_pairs(options.pop("pairs_file"), options.pop("beir"), options.pop("split"))
+    with opened(kb) as base, TrainProgress(bars=not as_json) as progress:
+        try:
+            model = base.train_retriever(pairs, training(options, Training()), progress)
+        except LoreError as error:
+            raise LoreUsageError(str(error)) from None
+    if use:
+        with opened(kb, model.spec, switch_model=True) as base, ProgressListener() as listener:
+            base.reembed(listener)
+    report(model, as_json, f"lore reembed --model {model.spec}" if not use else "")
+
+
+@train_group.command(name="reranker")
+@training_options(("bce", "listwise"), negatives=3, batch_size=16, learning_rate=3e-5)
+@click.option("--base", "base_model", default="minilm", show_default=True,
+              help="The transformer to start from: minilm, trained:<name> or a folder.")
+def train_reranker(kb: Path | None, as_json: bool, base_model: str, **options: Any) -> None:
+    """Train a cross-encoder reranker on (query, positive) pairs and mined negatives."""
+    pairs = read_pairs(options.pop("pairs_file"), options.pop("beir"), options.pop("split"))
+    with opened(kb) as base, TrainProgress(bars=not as_json) as progress:
+        try:
+            model = base.train_reranker(pairs, training(options, RERANKER_TRAINING),
+                                        base_model, progress)
+        except LoreError as error:
+            raise LoreUsageError(str(error)) from None
+    report(model, as_json, f"lore search QUERY --rerank {model.spec}")
+
+
+def report(model: TrainedModel, as_json: bool, next_step: str) -> None:
+    if as_json:
+        click.echo(json.dumps({**model.to_json(), "path": str(model.path)}))
+        return
+    stdout.print(f"trained {model.spec} ({model.kind}) in {model.seconds:.0f} s on "
+                 f"{model.data.pairs} pairs; {model.data.held_out} held out")
+    before, after = model.metrics.get("before", {}), model.metrics.get("after", {})
+    for metric in after:
+        stdout.print(f"  held-out {metric:>10}  {before.get(metric, float('nan')):.4f} -> "
+                     f"{after[metric]:.4f}")
+    if next_step:
+        stdout.print(f"use it: {next_step}")
+
+
+@click.group(name="models")
+def models_group() -> None:
+    """The models trained for this knowledge base."""
+
+
+@models_group.command(name="list")
+@kb_option
+@json_option
+def list_models(kb: Path | None, as_json: bool) -> None:
+    """Each trained model: kind, base, data, held-out metrics before and after."""
+    with opened(kb) as base:
+        models, in_use = base.models(), base.status().embedder
+    if as_json:
+        click.echo(json.dumps([{**m.to_json(), "path": str(m.path),
+                                "in_use": m.spec == in_use} for m in models]))
+        return
+    if not models:
+        stdout.print("no trained models; train one with `lore train retriever --pairs FILE`")
+    for model in models:
+        after = model.metrics.get("after", {})
+        before = model.metrics.get("before", {})
+        ndcg = f"nDCG@10 {before.get('ndcg@10', 0):.3f} -> {after.get('ndcg@10', 0):.3f}"
+        mark = " (in use)" if model.spec == in_use else ""
+        stdout.print(f"{shown(model.spec)}{mark}  {model.kind} from {shown(model.base)}, "
+                     f"{model.data.pairs} pairs of {shown(model.data.origin)}, "
+                     f"{model.settings['settings']['loss']}, held-out {ndcg}, {model.created}")

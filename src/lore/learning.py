@@ -1,0 +1,290 @@
+"""Training a knowledge base's own models from its data (``KnowledgeBase.train_retriever``).
+
+This wires ``lore.train`` to a knowledge base: its search mines hard negatives and builds the
+held-out pool, its embedder is the model training starts from, and the result is published
+into its catalog (``lore.train.catalog``) with the metrics before and after.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from lore.embed.protocol import Embedder
+from lore.embed.transformer import TransformerEmbedder
+from lore.errors import ConfigError
+from lore.rerank.cross_encoder import CrossEncoderReranker
+from lore.train.catalog import (
+    ModelKind,
+    TrainedModel,
+    TrainingData,
+    check_name,
+    next_name,
+    publish,
+    staging_dir,
+)
+from lore.train.held_out import (
+    Pool,
+    build_pool,
+    score_embedder,
+    score_reranker,
+    split_by_query,
+)
+from lore.train.negatives import Mining, mine_negatives, overlaps
+from lore.train.pairs import MIN_PAIRS, Pair, PairSet
+from lore.train.settings import TrainSettings
+
+if TYPE_CHECKING:
+    from lore.api import KnowledgeBase
+    from lore.train.checkpoint import Checkpoint
+
+LOCATE_WORDS = 64
+"""A positive is looked up by lexical search for its first words."""
+POOL_DEPTH = 30
+"""Search results per held-out query added to its pool."""
+
+
+class TrainListener(Protocol):
+    """Told what training is doing, for a progress bar."""
+
+    def stage(self, description: str, total: int | None = None) -> None: ...
+
+    def advance(self, done: int, note: str = "") -> None: ...
+
+
+class SilentTraining:
+    def stage(self, description: str, total: int | None = None) -> None:
+        pass
+
+    def advance(self, done: int, note: str = "") -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class Training:
+    """How ``train_retriever`` and ``train_reranker`` train."""
+
+    settings: TrainSettings = field(default_factory=TrainSettings)
+    mining: Mining | None = field(default_factory=lambda: Mining(count=1))
+    """Hard negatives from the knowledge base's hybrid search; None: only the pairs' own
+    (and, for a retriever, in-batch ones)."""
+    held_out: float = 0.1
+    """Share of the queries kept out of training to measure before and after."""
+    name: str | None = None
+    """The model's name in the catalog; default ``<kind>-<n>``."""
+    skip_missing: bool = False
+    """Train without the pairs whose positive is not in the knowledge base, instead of
+    refusing them."""
+    checkpoint_every: int = 20
+
+
+RERANKER_TRAINING = Training(TrainSettings(loss="bce", batch_size=16, learning_rate=3e-5),
+                             Mining(count=3))
+"""A reranker's defaults: three mined negatives a pair, 16 groups a batch."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Pairs ready to train on, and what the result is measured against."""
+
+    name: str
+    kb_id: str
+    train: PairSet
+    held_out: int
+    pool: Pool
+
+
+def prepare(kb: KnowledgeBase, pairs: PairSet, training: Training, kind: ModelKind,
+            listener: TrainListener) -> Prepared:
+    """Name the model, find the positives, hold queries out, mine negatives, build the pool."""
+    name = check_name(kb.directory, training.name) if training.name else \
+        next_name(kb.directory, kind)
+    kept = located(kb, pairs, training.skip_missing, listener)
+    split = split_by_query(kept, training.held_out, training.settings.seed)
+    train = mined(kb, split.train, training.mining, listener)
+    pool = build_pool(split.held_out, found_for(kb, split.held_out, listener))
+    return Prepared(name, kb.identity(), PairSet(train.pairs, pairs.origin), len(split.held_out),
+                    pool)
+
+
+def train_retriever(kb: KnowledgeBase, pairs: PairSet, training: Training,
+                    listener: TrainListener | None = None) -> TrainedModel:
+    """Fine-tune ``kb``'s embedder on ``pairs`` and add the result to its catalog.
+
+    Raises:
+        ConfigError: the embedder cannot be trained, a positive is not in the knowledge base
+            (unless ``skip_missing``), too few pairs remain, or the name is taken.
+    """
+    listener = listener or SilentTraining()
+    started = time.perf_counter()
+    base = trainable_dir(kb.embedder, kb.status().embedder)
+    ready = prepare(kb, pairs, training, "retriever", listener)
+    listener.stage("scoring the held-out pairs before training")
+    before = score_embedder(kb.embedder, ready.pool)
+    staging, checkpoint = _staging(kb, "retriever", base, ready.train, training)
+    from lore.train.trainer import train_bi_encoder  # torch loads only to train
+
+    report = train_bi_encoder(base, ready.train.pairs, training.settings, staging / "model",
+                              _progress(listener, f"training on {len(ready.train.pairs)} pairs"),
+                              checkpoint)
+    listener.stage("scoring the held-out pairs after training")
+    after = score_after(staging / "model", kb.embedder, ready.pool)
+    return _publish(staging, ready, "retriever", kb.status().embedder, training, report.losses,
+                    {"before": before, "after": after}, started)
+
+
+def train_reranker(kb: KnowledgeBase, pairs: PairSet, training: Training, base: Path,
+                   base_name: str, listener: TrainListener | None = None) -> TrainedModel:
+    """Train a cross-encoder from the transformer in ``base`` on ``pairs`` with negatives
+    mined from ``kb``, and add it to ``kb``'s catalog. "Before" ranks the held-out pool by the
+    embedder's cosine (search without a reranker); "after", by the cross-encoder."""
+    listener = listener or SilentTraining()
+    started = time.perf_counter()
+    ready = prepare(kb, pairs, training, "reranker", listener)
+    listener.stage("scoring the held-out pairs before training")
+    before = score_embedder(kb.embedder, ready.pool)
+    staging, checkpoint = _staging(kb, "reranker", base, ready.train, training)
+    from lore.train.reranker import train_cross_encoder  # torch loads only to train
+
+    negatives = training.mining.count if training.mining else 3
+    report = train_cross_encoder(
+        base, ready.train.pairs, training.settings, staging / "model", negatives,
+        _progress(listener, f"training on {len(ready.train.pairs)} pairs"), checkpoint)
+    listener.stage("scoring the held-out pairs after training")
+    after = score_reranker(CrossEncoderReranker(staging / "model").score, ready.pool)
+    return _publish(staging, ready, "reranker", base_name, training, report.losses,
+                    {"before": before, "after": after}, started)
+
+
+def _staging(kb: KnowledgeBase, kind: ModelKind, base: Path, train: PairSet,
+             training: Training) -> tuple[Path, Checkpoint]:
+    from lore.train.checkpoint import Checkpoint
+
+    fingerprint = _fingerprint(kind, base, train, training)
+    staging = staging_dir(kb.directory, fingerprint["key"])
+    return staging, Checkpoint(staging / "checkpoint", fingerprint, training.checkpoint_every)
+
+
+def _publish(staging: Path, ready: Prepared, kind: ModelKind, base: str, training: Training,
+             losses: list[float], metrics: dict[str, dict[str, float]], started: float
+             ) -> TrainedModel:
+    data = TrainingData(ready.train.origin, ready.train.digest, len(ready.train.pairs),
+                        ready.held_out)
+    return publish(staging, TrainedModel(ready.name, kind, base, ready.kb_id, data,
+                                         _settings(training), losses, metrics,
+                                         round(time.perf_counter() - started, 1)))
+
+
+def trainable_dir(embedder: Embedder, spec: str) -> Path:
+    """The sentence-transformers directory training starts from."""
+    if not isinstance(embedder, TransformerEmbedder) or embedder.query_prefix \
+            or embedder.passage_prefix:
+        raise ConfigError(f"the embedder {spec!r} cannot be fine-tuned here; train a knowledge "
+                          "base embedded with minilm, a trained retriever or a local "
+                          "sentence-transformers directory (`lore reembed --model minilm`)")
+    return embedder.model_dir
+
+
+def located(kb: KnowledgeBase, pairs: PairSet, skip_missing: bool,
+            listener: TrainListener) -> list[Pair]:
+    """The pairs whose positive the knowledge base holds (a chunk of it, or a document that
+    holds it), found by lexical search for the positive's first words."""
+    listener.stage("finding each positive in the knowledge base", len(pairs.pairs))
+    kept: list[Pair] = []
+    missing: list[Pair] = []
+    for done, pair in enumerate(pairs.pairs, start=1):
+        query = " ".join(pair.positive.split()[:LOCATE_WORDS])
+        hits = kb.search(query, k=5, mode="lexical", rerank="")
+        (kept if any(overlaps(hit.chunk.text, pair.positive) for hit in hits)
+         else missing).append(pair)
+        listener.advance(done)
+    if missing and not skip_missing:
+        raise ConfigError(f"{len(missing)} of {len(pairs.pairs)} positives are not in the "
+                          f"knowledge base {kb.directory}, the first at {missing[0].source}; "
+                          "index the documents they come from, or pass --skip-missing")
+    if len(kept) < MIN_PAIRS:
+        raise ConfigError(f"{pairs.origin}: only {len(kept)} pairs have their positive in "
+                          f"{kb.directory}; at least {MIN_PAIRS} are needed")
+    return kept
+
+
+def mined(kb: KnowledgeBase, pairs: Sequence[Pair], mining: Mining | None,
+          listener: TrainListener) -> PairSet:
+    """``pairs`` with hard negatives from hybrid search, when ``mining``."""
+    if mining is None:
+        return PairSet(tuple(pairs), "train")
+    listener.stage("mining hard negatives", len(pairs))
+    vectors: dict[str, np.ndarray] = {}  # each passage is embedded once
+    done = 0
+
+    def candidates(query: str, n: int) -> list[str]:
+        nonlocal done
+        done += 1
+        listener.advance(done)
+        return search_texts(kb, query, n)
+
+    def similarity(query: str, passages: Sequence[str]) -> list[float]:
+        fresh = [p for p in dict.fromkeys(passages) if p not in vectors]
+        if fresh:
+            vectors.update(zip(fresh, kb.embedder.embed_documents(fresh), strict=True))
+        scores = np.stack([vectors[p] for p in passages]) @ kb.embedder.embed_query(query)
+        return [float(score) for score in scores]
+
+    report = mine_negatives(pairs, candidates, similarity, mining)
+    return PairSet(report.pairs, "train")
+
+
+def found_for(kb: KnowledgeBase, held_out: Sequence[Pair], listener: TrainListener
+              ) -> dict[str, list[str]]:
+    queries = list(dict.fromkeys(pair.query for pair in held_out))
+    listener.stage("searching the held-out queries", len(queries))
+    found = {}
+    for done, query in enumerate(queries, start=1):
+        found[query] = search_texts(kb, query, POOL_DEPTH)
+        listener.advance(done)
+    return found
+
+
+def search_texts(kb: KnowledgeBase, query: str, n: int) -> list[str]:
+    hits = kb.search(query, k=n, mode="hybrid", rerank="")
+    return list(dict.fromkeys(hit.chunk.text for hit in hits))
+
+
+def score_after(model_dir: Path, base: Embedder, pool: Pool) -> dict[str, float]:
+    trained = TransformerEmbedder(model_dir, batch_size=getattr(base, "batch_size", 32))
+    return score_embedder(trained, pool)
+
+
+def _fingerprint(kind: ModelKind, base: Path, pairs: PairSet, training: Training
+                 ) -> dict[str, str]:
+    fields = {"kind": kind, "base": str(base), "pairs": pairs.digest,
+              "settings": json.dumps(asdict(training.settings), sort_keys=True)}
+    key = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
+    return {**fields, "key": f"{kind}-{key}"}
+
+
+def _settings(training: Training) -> dict[str, object]:
+    recorded = asdict(replace(training, name=None))
+    recorded.pop("name")
+    return recorded
+
+
+def _progress(listener: TrainListener, description: str) -> Callable[[int, int, float], None]:
+    """The trainer's per-step callback as listener calls (a resumed run starts past step 1)."""
+    staged = False
+
+    def step(done: int, steps: int, loss: float) -> None:
+        nonlocal staged
+        if not staged:
+            listener.stage(description, steps)
+            staged = True
+        listener.advance(done, f"loss {loss:.3f}")
+
+    return step

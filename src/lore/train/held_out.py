@@ -1,0 +1,112 @@
+"""Pairs held out of training, and the metrics a model scores on them before and after.
+
+The split is by query, never by pair: a query with two positives is either all in training or
+all held out, so no held-out query was seen. Each held-out query is scored against a fixed
+pool, the same before and after training: every held-out positive plus the passages lore's
+search found for that query. nDCG@10, recall@10 and MRR@10 count the query's own positives
+as relevant.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from lore.embed.protocol import Embedder
+from lore.train.pairs import Pair
+
+Rerank = Callable[[str, Sequence[str]], np.ndarray]
+"""Scores of passages for a query (a cross-encoder's), higher is more relevant."""
+
+
+@dataclass(frozen=True)
+class Split:
+    train: tuple[Pair, ...]
+    held_out: tuple[Pair, ...]
+
+
+def split_by_query(pairs: Sequence[Pair], share: float, seed: int) -> Split:
+    """Hold out ``share`` of the queries (at least one when ``share`` > 0 and there are two or
+    more queries), chosen at random with ``seed``."""
+    queries = sorted({pair.query for pair in pairs})
+    random.Random(seed).shuffle(queries)
+    count = round(len(queries) * share)
+    if share > 0 and len(queries) > 1:
+        count = min(max(count, 1), len(queries) - 1)
+    held = set(queries[:count])
+    return Split(tuple(p for p in pairs if p.query not in held),
+                 tuple(p for p in pairs if p.query in held))
+
+
+@dataclass(frozen=True)
+class Pool:
+    """What each held-out query is ranked against."""
+
+    queries: tuple[str, ...]
+    passages: tuple[str, ...]
+    relevant: Mapping[str, frozenset[int]]
+    """Query -> indexes into ``passages`` of its positives."""
+    candidates: Mapping[str, tuple[int, ...]]
+    """Query -> indexes of the passages it is ranked over (its search results and every
+    held-out positive)."""
+
+
+def build_pool(held_out: Sequence[Pair], found: Mapping[str, Sequence[str]]) -> Pool:
+    """The pool of ``held_out``, with ``found[query]`` the passages search found for it."""
+    index: dict[str, int] = {}
+
+    def number(text: str) -> int:
+        return index.setdefault(text, len(index))
+
+    positives = {number(pair.positive) for pair in held_out}
+    relevant: dict[str, set[int]] = {}
+    for pair in held_out:
+        relevant.setdefault(pair.query, set()).add(number(pair.positive))
+    candidates = {query: tuple(sorted(positives | {number(t) for t in found.get(query, ())}))
+                  for query in relevant}
+    return Pool(tuple(relevant), tuple(index), {q: frozenset(r) for q, r in relevant.items()},
+                candidates)
+
+
+def score_embedder(embedder: Embedder, pool: Pool) -> dict[str, float]:
+    """The pool's metrics when ``embedder``'s cosine similarity ranks it."""
+    passages = embedder.embed_documents(list(pool.passages))
+    rankings = {}
+    for query in pool.queries:
+        vector = embedder.embed_query(query)
+        ids = np.array(pool.candidates[query])
+        rankings[query] = ids[np.argsort(-(passages[ids] @ vector), kind="stable")].tolist()
+    return ranking_metrics(rankings, pool.relevant)
+
+
+def score_reranker(rerank: Rerank, pool: Pool) -> dict[str, float]:
+    """The pool's metrics when ``rerank`` orders each query's candidates."""
+    rankings = {}
+    for query in pool.queries:
+        ids = np.array(pool.candidates[query])
+        scores = rerank(query, [pool.passages[i] for i in ids])
+        rankings[query] = ids[np.argsort(-scores, kind="stable")].tolist()
+    return ranking_metrics(rankings, pool.relevant)
+
+
+def ranking_metrics(rankings: Mapping[str, Sequence[int]],
+                    relevant: Mapping[str, frozenset[int]], depth: int = 10
+                    ) -> dict[str, float]:
+    """Mean nDCG, recall and MRR at ``depth`` (binary relevance); none without rankings."""
+    if not rankings:
+        return {}
+    totals = {"ndcg@10": 0.0, "recall@10": 0.0, "mrr@10": 0.0}
+    for query, ranking in rankings.items():
+        gold = relevant[query]
+        top = list(ranking[:depth])
+        gains = [1.0 / math.log2(rank + 2) for rank, i in enumerate(top) if i in gold]
+        ideal = sum(1.0 / math.log2(rank + 2) for rank in range(min(len(gold), depth)))
+        totals["ndcg@10"] += sum(gains) / ideal
+        totals["recall@10"] += sum(i in gold for i in top) / len(gold)
+        first = next((rank for rank, i in enumerate(top, start=1) if i in gold), None)
+        totals["mrr@10"] += 1.0 / first if first else 0.0
+    return {name: round(value / len(rankings), 4) for name, value in totals.items()}

@@ -1,0 +1,69 @@
+"""The optimisation loop every trainer shares: AdamW, a linear warm-up then decay, a loss per
+batch, checkpoints and progress.
+
+A trainer supplies its batches (fixed by the seed, so a resumed run sees the same ones), the
+loss of one batch, and how to save its model; the loop does the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+import torch
+
+from lore.train.checkpoint import Checkpoint, Saved
+
+Batch = TypeVar("Batch")
+Progress = Callable[[int, int, float], None]
+"""Called after each step with (step, steps, loss)."""
+
+
+@dataclass
+class TrainReport:
+    losses: list[float] = field(default_factory=list)
+    """The loss of every step, in order."""
+
+    @property
+    def steps(self) -> int:
+        return len(self.losses)
+
+
+def run_steps(parameters: Iterable[torch.nn.Parameter], batches: Sequence[Batch],
+              batch_loss: Callable[[Batch], torch.Tensor], learning_rate: float, warmup: float,
+              save_model: Callable[[Path], None], saved: Saved | None = None,
+              checkpoint: Checkpoint | None = None, progress: Progress | None = None
+              ) -> TrainReport:
+    """Train over ``batches``, from the ``saved`` checkpoint when there is one."""
+    optimizer = torch.optim.AdamW(parameters, lr=learning_rate)
+    schedule = linear_schedule(optimizer, len(batches), warmup)
+    report = TrainReport()
+    if saved is not None:
+        report.losses = saved.restore(optimizer, schedule)
+    for step in range(report.steps + 1, len(batches) + 1):
+        value = batch_loss(batches[step - 1])
+        value.backward()  # type: ignore[no-untyped-call]
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad()
+        report.losses.append(float(value.detach()))
+        if checkpoint is not None and checkpoint.due(step, len(batches)):
+            checkpoint.save(save_model, optimizer, schedule, report.losses)
+        if progress is not None:
+            progress(step, len(batches), report.losses[-1])
+    return report
+
+
+def linear_schedule(optimizer: torch.optim.Optimizer, steps: int, warmup: float
+                    ) -> torch.optim.lr_scheduler.LambdaLR:
+    """The learning rate rises linearly over ``warmup`` of the steps, then falls to zero."""
+    rise = max(1, int(steps * warmup))
+
+    def factor(step: int) -> float:
+        if step < rise:
+            return (step + 1) / rise
+        return max(0.0, (steps - step) / max(1, steps - rise))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

@@ -1,0 +1,22 @@
+"""Training settings, apart from the trainers so that reading them does not import torch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+LossName = Literal["mnrl", "triplet", "contrastive", "bce", "listwise"]
+"""The bi-encoder's losses (``LOSSES``) and the cross-encoder's (``lore.train.reranker``)."""
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    loss: LossName = "mnrl"
+    epochs: int = 1
+    batch_size: int = 32
+    learning_rate: float = 2e-5
+    warmup: float = 0.1
+    """Share of the steps over which the learning rate rises from 0."""
+    seed: int = 0
+    max_tokens: int = 256
+    """Texts are cut to this many tokens (MiniLM reads 256)."""

@@ -1,0 +1,48 @@
+"""Held-out queries and the metrics a model scores on them."""
+
+from __future__ import annotations
+
+import pytest
+
+from lore.testing.fakes import HashEmbedder
+from lore.train.held_out import (
+    build_pool,
+    ranking_metrics,
+    score_embedder,
+    score_reranker,
+    split_by_query,
+)
+from lore.train.pairs import Pair
+
+
+def test_the_split_keeps_each_query_whole_and_is_fixed_by_the_seed() -> None:
+    pairs = [Pair(f"q{i % 10}", f"p{i}") for i in range(30)]
+    split = split_by_query(pairs, 0.2, seed=3)
+    held = {p.query for p in split.held_out}
+    assert len(held) == 2 and not held & {p.query for p in split.train}
+    assert len(split.train) + len(split.held_out) == 30
+    assert split == split_by_query(pairs, 0.2, seed=3) != split_by_query(pairs, 0.2, seed=4)
+    assert split_by_query(pairs, 0.0, seed=3).held_out == ()
+    assert len({p.query for p in split_by_query(pairs[:2], 0.01, 0).held_out}) == 1
+
+
+def test_metrics_of_known_rankings() -> None:
+    relevant = {"a": frozenset({1}), "b": frozenset({2, 3})}
+    metrics = ranking_metrics({"a": [1, 0], "b": [0, 2, 4]}, relevant)
+    # a: first place; b: one of two relevant at rank 2.
+    ndcg_b = (1 / 1.584962500721156) / (1 + 1 / 1.584962500721156)
+    assert metrics["ndcg@10"] == pytest.approx((1 + ndcg_b) / 2, abs=1e-4)
+    assert metrics["recall@10"] == 0.75 and metrics["mrr@10"] == 0.75
+    assert ranking_metrics({}, {}) == {}
+
+
+def test_the_pool_ranks_each_query_over_its_found_passages_and_every_held_out_positive() -> None:
+    held = [Pair("cats purr", "cats purr when happy"), Pair("dogs bark", "dogs bark at night")]
+    pool = build_pool(held, {"cats purr": ["a cat sleeps", "cats purr when happy"]})
+    assert len(pool.passages) == 3 and len(pool.candidates["cats purr"]) == 3
+    assert len(pool.candidates["dogs bark"]) == 2
+    embedder = HashEmbedder()
+    assert score_embedder(embedder, pool)["mrr@10"] == 1.0
+    backwards = score_reranker(
+        lambda q, ps: -(embedder.embed_documents(ps) @ embedder.embed_query(q)), pool)
+    assert backwards["mrr@10"] < 1.0
