@@ -30,36 +30,44 @@ from lore.config import (
     IngestConfig,
     LoreConfig,
 )
-from lore.directory import prepare_directory, resolve_kb_dir, writer_lock
+from lore.directory import files_under, prepare_directory, resolve_kb_dir, writer_lock
 from lore.embed.batching import QueryBatcher
-from lore.embed.choose import AUTO, ENGLISH, Choice, choose_model
+from lore.embed.choose import AUTO, ENGLISH, Choice, choose_model, wanted_model
 from lore.embed.protocol import Embedder
 from lore.embed.registry import create_embedder, embedder_entry
-from lore.errors import EmbedderMismatch
 from lore.generate.answer import Answerer
 from lore.generate.registry import create_generator
 from lore.ingest.chunk import chunking_signature
 from lore.ingest.sample import sample_prose
 from lore.learning import (
+    HEAD_TRAINING,
     RERANKER_TRAINING,
     Training,
     TrainListener,
+    train_head,
     train_reranker,
     train_retriever,
 )
 from lore.pipeline import IndexListener, IndexRun, SilentListener, embed_missing
+from lore.rerank.heads import HeadKind, ScoringHead, load_head
 from lore.rerank.protocol import Reranker
 from lore.rerank.registry import create_reranker
 from lore.rerank.reorder import rerank as reorder
 from lore.retrieve.registry import RetrieverSources, create_retrievers
 from lore.retrieve.search import SEARCH_MODES, Searcher, search_request
+from lore.retrieve.tuning import Tuning
 from lore.retrieve.widen import Widen, widen_hits
+from lore.status import kb_status
 from lore.store.ann import missing_ann_warning
-from lore.store.bm25 import BM25Index
 from lore.store.derived import DerivedIndex, TermFeed, VectorFeed
 from lore.store.protocol import Store, VectorIndex
 from lore.store.sqlite import STORE_FILE, SqliteStore
-from lore.train.catalog import ModelKind, TrainedModel, list_models, resolve, trained_name
+from lore.train.catalog import (
+    Catalog,
+    TrainedModel,
+    check_head_vectors,
+    trained_name,
+)
 from lore.train.pairs import PairSet
 from lore.types import Answer, AnswerMode, Filter, Hit, IndexReport, Passage, SearchMode, Status
 
@@ -98,11 +106,14 @@ class KnowledgeBase:
         self._store: Store = SqliteStore(directory / STORE_FILE)
         self._terms = DerivedIndex(self._store, directory / "index" / "bm25",
                                    TermFeed(self._store))
-        self._model, self._model_reason = _wanted_model(
+        self._model, self._model_reason = wanted_model(
             self._store.get_meta("embedder"), model, config.embed.model, switch_model, directory)
         self._reranker: Callable[[str], Reranker] = functools.cache(create_reranker)
         """Rerankers by spec, built once per knowledge base (their models load once)."""
+        self._heads: Callable[[Path], ScoringHead] = functools.cache(load_head)
         self._query_batcher: QueryBatcher | None = None
+        self._tuning = Tuning.from_json(self._store.get_meta("tuning"))
+        self._catalog = Catalog(directory, lambda: self._store.get_meta("kb_id"))
         self._use_embedder(create_embedder(replace(config.embed,
                                                    model=self._embedder_source(self._model))))
 
@@ -145,7 +156,7 @@ class KnowledgeBase:
     def remove(self, paths: Sequence[str | Path]) -> int:
         """Remove every document from these files or folders; returns how many were removed."""
         with self._writing():
-            gone = _files_under(self._store.file_paths(), paths)
+            gone = files_under(self._store.file_paths(), paths)
             before = self._store.document_count()
             if gone:
                 self._store.write([], removed_files=gone)
@@ -188,10 +199,12 @@ class KnowledgeBase:
         settings = self.config.retrieve
         spec = settings.reranker if rerank is None else rerank
         request = search_request(settings, query, k, mode, where, diversity, retrievers, spec)
-        hits = self._searcher.search(request)
         if not spec:
-            return hits
-        return reorder(self._reranker(self._reranker_source(spec)), query, hits, request.k,
+            return self._searcher.search(request)
+        scorer = self._reranking(spec)
+        if isinstance(scorer, ScoringHead):  # rescores from the stored vectors
+            return self._searcher.search(replace(request, rescore=scorer))[:request.k]
+        return reorder(scorer, query, self._searcher.search(request), request.k,
                        depth=request.depth)
 
     def batch_queries(self, window: float = 0.002, max_batch: int = 32) -> QueryBatcher:
@@ -247,8 +260,8 @@ class KnowledgeBase:
         return Answerer(create_generator(settings), settings, relevance_floor=floor)
 
     def identity(self) -> str:
-        """This knowledge base's identity, which its trained models record (made on first
-        use): a model trained for one knowledge base is never used by another unasked."""
+        """The identity its trained models record (made on first use), so that a model
+        trained for one knowledge base is never used by another unasked."""
         known = self._store.get_meta("kb_id")
         if known is None:
             with self._writing():
@@ -256,9 +269,21 @@ class KnowledgeBase:
                 self._store.set_meta({"kb_id": known})
         return known
 
+    @property
+    def tuning(self) -> Tuning:
+        """The retrieval parameters searches use now (``tune`` sets them)."""
+        return self._tuning
+
+    def tune(self, tuning: Tuning, save: bool = False) -> None:
+        """Search with ``tuning`` from now on; ``save`` records it for every later opening."""
+        if save:
+            with self._writing():
+                self._store.set_meta({"tuning": tuning.to_json()})
+        self._tuning = tuning
+
     def models(self) -> list[TrainedModel]:
         """The models trained for this knowledge base (``lore.train.catalog``)."""
-        return list_models(self.directory)
+        return self._catalog.list()
 
     def train_retriever(self, pairs: PairSet, training: Training | None = None,
                         listener: TrainListener | None = None) -> TrainedModel:
@@ -266,20 +291,26 @@ class KnowledgeBase:
         ``lore.learning.train_retriever``); ``reembed`` with the result's ``spec`` to use it."""
         return train_retriever(self, pairs, training or Training(), listener)
 
+    def train_head(self, pairs: PairSet, kind: HeadKind = "interactive",
+                   training: Training | None = None, listener: TrainListener | None = None
+                   ) -> TrainedModel:
+        """Train a scoring head over the stored vectors (``lore.learning.train_head``)."""
+        return train_head(self, pairs, training or HEAD_TRAINING, kind, listener)
+
     def train_reranker(self, pairs: PairSet, training: Training | None = None,
                        base: str = ENGLISH, listener: TrainListener | None = None
                        ) -> TrainedModel:
         """Train a cross-encoder on ``pairs`` from ``base`` (the shipped MiniLM's weights, a
         trained reranker or a transformer directory); search with ``rerank=model.spec``."""
         if trained_name(base) is not None:
-            folder = self._trained(base, "reranker").model_dir
+            folder = self._catalog.model(base, "reranker").model_dir
         else:
             folder = Path(getattr(create_embedder(replace(self.config.embed, model=base)),
                                   "model_dir", base))
         return train_reranker(self, pairs, training or RERANKER_TRAINING, folder, base, listener)
 
     def status(self) -> Status:
-        return _status(self.directory, self._store, self._vectors, self._terms,
+        return kb_status(self.directory, self._store, self._vectors, self._terms,
                        self._model, self._embedder.dim)
 
     def _use_embedder(self, embedder: Embedder) -> None:
@@ -289,30 +320,27 @@ class KnowledgeBase:
             self._store, self.directory / "index" / "vectors",
             VectorFeed(self._store, embedder.dim, self.config.index))
         sources = RetrieverSources(self._store, self._terms, self._vectors,
-                                   latin_only=self._reads_latin_only(self._model))
+                                   self._reads_latin_only(self._model), lambda: self._tuning)
         self._searcher = Searcher(create_retrievers(sources), self._store, self.config.retrieve,
-                                  self._embed_query, embedder.dim)
-
-    def _trained(self, spec: str, kind: ModelKind) -> TrainedModel:
-        return resolve(self.directory, spec, self._store.get_meta("kb_id"), (kind,))
+                                  self._embed_query, embedder.dim, lambda: self._tuning)
 
     def _embedder_source(self, model: str) -> str:
         """What ``create_embedder`` builds ``model`` from: a trained retriever's folder."""
-        if trained_name(model) is None:
-            return _runnable(model)
-        return str(self._trained(model, "retriever").model_dir)
+        return str(self._catalog.folder(model, "retriever") or _runnable(model))
 
-    def _reranker_source(self, spec: str) -> str:
+    def _reranking(self, spec: str) -> Reranker | ScoringHead:
+        """The reranker, or the trained scoring head, that ``spec`` names."""
         if trained_name(spec) is None:
-            return spec
-        return f"cross-encoder:{self._trained(spec, 'reranker').model_dir}"
+            return self._reranker(spec)
+        model = self._catalog.model(spec, "reranker", "head")
+        if model.kind == "head":
+            check_head_vectors(model, self.status().embedder)
+            return self._heads(model.model_dir)
+        return self._reranker(f"cross-encoder:{model.model_dir}")
 
     def _reads_latin_only(self, model: str) -> bool:
-        """Whether the embedder reads Latin script only; a trained one reads what the model it
-        was trained from reads."""
-        while trained_name(model) is not None:
-            model = self._trained(model, "retriever").base
-        entry = embedder_entry(_runnable(model))
+        """A trained embedder reads what the model it was trained from reads."""
+        entry = embedder_entry(_runnable(self._catalog.untrained_base(model)))
         return entry is not None and entry.latin_only
 
     def _embed_query(self, query: str) -> np.ndarray:
@@ -344,22 +372,6 @@ class KnowledgeBase:
         return writer_lock(self.directory)
 
 
-def _wanted_model(recorded: str | None, asked: str | None, configured: str, switch: bool,
-                  directory: Path) -> tuple[str, str]:
-    """The embedder to open with, and why: the recorded one, else the one asked for, else the
-    configured one. ``auto`` stands for the English model until the first ``index`` looks at
-    the text and picks (``lore.embed.choose``)."""
-    wanted = asked or recorded or configured
-    if wanted == AUTO and recorded:
-        wanted = recorded
-    if recorded and wanted != recorded and not switch:
-        raise EmbedderMismatch(
-            f"knowledge base {directory} was embedded with {recorded!r}; you asked for "
-            f"{wanted!r}. Use --model {recorded}, or re-embed everything with "
-            f"`lore reembed --model {wanted} --kb {directory}`")
-    return wanted, "chosen" if asked else "configured"
-
-
 def _index_run(store: Store, embedder: Embedder, ingest: IngestConfig, roots: Sequence[Path],
                listener: IndexListener | None) -> IndexReport:
     """One ``IndexRun``; every file is chunked again when the chunker changed since the last."""
@@ -372,27 +384,6 @@ def _index_run(store: Store, embedder: Embedder, ingest: IngestConfig, roots: Se
     if not reparse or set(store.file_paths()) <= run.visited:
         store.set_meta({"chunking": signature})  # every file is chunked so
     return report
-
-
-def _status(directory: Path, store: Store, vectors: DerivedIndex[VectorIndex],
-            terms: DerivedIndex[BM25Index], model: str, dim: int) -> Status:
-    meta = store.get_meta
-    return Status(
-        path=str(directory), documents=store.document_count(), chunks=store.chunk_count(),
-        vectors=store.vector_count(), embedder=meta("embedder") or model,
-        dimension=int(meta("dimension") or dim),
-        ann=vectors.kind if vectors.kind != "none" else vectors.saved_kind(),
-        store_bytes=store.size_bytes(), index_bytes=vectors.size_bytes() + terms.size_bytes(),
-        last_update=meta("last_update") or "never", schema_version=store.schema_version,
-        embedder_reason=meta("embedder_reason") or "",
-        trained=tuple(model.spec for model in list_models(directory)))
-
-
-def _files_under(known: Sequence[str], paths: Sequence[str | Path]) -> list[str]:
-    """The ``known`` file paths that are one of ``paths`` or lie inside one of them."""
-    targets = [str(Path(p).expanduser().resolve()) for p in paths]
-    return [f for f in known
-            if any(f == t or f.startswith(t.rstrip(os.sep) + os.sep) for t in targets)]
 
 
 def _runnable(model: str) -> str:

@@ -214,6 +214,7 @@ def print_status(state: Status) -> None:
         ("index size", _size(state.index_bytes)), ("last update", state.last_update),
         ("schema", str(state.schema_version)),
     ]
+    rows.append(("retrieval", state.tuning))
     if state.trained:
         rows.append(("trained models", ", ".join(state.trained)))
     for name, value in rows:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -24,7 +25,9 @@ from lore.cli_common import LoreUsageError, json_option, kb_option, opened
 from lore.cli_output import ProgressListener, shown, stderr, stdout
 from lore.errors import LoreError
 from lore.eval.beir import beir_pairs
-from lore.learning import RERANKER_TRAINING, Training
+from lore.fitting import fit_tuning
+from lore.learning import HEAD_TRAINING, RERANKER_TRAINING, Training
+from lore.rerank.heads import HEAD_KINDS, HeadKind
 from lore.train.catalog import TrainedModel
 from lore.train.negatives import Mining
 from lore.train.pairs import PairSet, load_pairs
@@ -62,7 +65,7 @@ class TrainProgress:
 
 
 def training_options(losses: tuple[str, ...], negatives: int, batch_size: int,
-                     learning_rate: float) -> Callable[[F], F]:
+                     learning_rate: float, epochs: int = 1) -> Callable[[F], F]:
     """The options ``train retriever`` and ``train reranker`` share, with their defaults."""
     options = [
         click.option("--pairs", "pairs_file", type=click.Path(dir_okay=False, path_type=Path),
@@ -72,7 +75,7 @@ def training_options(losses: tuple[str, ...], negatives: int, batch_size: int,
         click.option("--split", default="train", show_default=True,
                      help="With --beir: the judgments qrels/SPLIT.tsv."),
         click.option("--loss", type=click.Choice(losses), default=losses[0], show_default=True),
-        click.option("--epochs", type=click.IntRange(1, 100), default=1, show_default=True),
+        click.option("--epochs", type=click.IntRange(1, 100), default=epochs, show_default=True),
         click.option("--batch-size", type=click.IntRange(2, 4096), default=batch_size,
                      show_default=True),
         click.option("--lr", "learning_rate", type=click.FloatRange(0, min_open=True),
@@ -154,6 +157,62 @@ def train_reranker(kb: Path | None, as_json: bool, base_model: str, **options: A
         except LoreError as error:
             raise LoreUsageError(str(error)) from None
     report(model, as_json, f"lore search QUERY --rerank {model.spec}")
+
+
+@train_group.command(name="head")
+@training_options(("mnrl",), negatives=3, batch_size=64, learning_rate=1e-3,
+                  epochs=HEAD_TRAINING.settings.epochs)
+@click.option("--kind", "head_kind", type=click.Choice(HEAD_KINDS), default="interactive",
+              show_default=True, help="biattention: hᵀW₁tanh(W₂[h;d]+b); interactive: "
+              "FFN([h;d;h⊙d;h−d]).")
+def train_head(kb: Path | None, as_json: bool, head_kind: HeadKind, **options: Any) -> None:
+    """Train a scoring head that reranks from the stored vectors (no extra encoding)."""
+    pairs = read_pairs(options.pop("pairs_file"), options.pop("beir"), options.pop("split"))
+    with opened(kb) as base, TrainProgress(bars=not as_json) as progress:
+        try:
+            model = base.train_head(pairs, head_kind, training(options, HEAD_TRAINING),
+                                    progress)
+        except LoreError as error:
+            raise LoreUsageError(str(error)) from None
+    report(model, as_json, f"lore search QUERY --rerank {model.spec}")
+
+
+@train_group.command(name="params")
+@click.option("--pairs", "pairs_file", type=click.Path(dir_okay=False, path_type=Path),
+              help='JSONL of {"query", "positive"} lines.')
+@click.option("--beir", type=click.Path(file_okay=False, path_type=Path),
+              help="A BEIR folder: pairs from its judged queries of --split.")
+@click.option("--split", default="train", show_default=True)
+@click.option("--held-out", type=click.FloatRange(0.05, 0.5), default=0.2, show_default=True,
+              help="Share of queries kept out to confirm the fit.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--skip-missing", is_flag=True,
+              help="Leave out pairs whose positive is not in the knowledge base.")
+@kb_option
+@json_option
+def train_params(pairs_file: Path | None, beir: Path | None, split: str, held_out: float,
+                 seed: int, skip_missing: bool, kb: Path | None, as_json: bool) -> None:
+    """Fit BM25's k1 and b and the fusion weight; kept only if they beat the current ones on
+    held-out queries."""
+    pairs = read_pairs(pairs_file, beir, split)
+    with opened(kb) as base, TrainProgress(bars=not as_json) as progress:
+        try:
+            fit = fit_tuning(base, pairs, held_out, seed, skip_missing, progress)
+        except LoreError as error:
+            raise LoreUsageError(str(error)) from None
+    if as_json:
+        click.echo(json.dumps({"before": asdict(fit.before), "fitted": asdict(fit.fitted),
+                               "kept": fit.kept, "held_out": fit.held_out,
+                               "queries": {"fitting": fit.queries[0],
+                                           "held_out": fit.queries[1]}}))
+        return
+    stdout.print(f"fitted on {fit.queries[0]} queries: {fit.fitted.describe()}")
+    for name in ("before", "fitted"):
+        metrics = fit.held_out[name]
+        stdout.print(f"  {name:>7} on {fit.queries[1]} held-out queries: hybrid nDCG@10 "
+                     f"{metrics.get('ndcg@10', 0):.4f}, MRR@10 {metrics.get('mrr@10', 0):.4f}")
+    stdout.print("kept: searches use the fitted parameters" if fit.kept else
+                 f"not kept: no better than {fit.before.describe()} on held-out queries")
 
 
 def report(model: TrainedModel, as_json: bool, next_step: str) -> None:

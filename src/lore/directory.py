@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import fcntl
-from collections.abc import Iterator, Mapping
+import os
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -48,3 +49,10 @@ def writer_lock(directory: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def files_under(known: Sequence[str], paths: Sequence[str | Path]) -> list[str]:
+    """The ``known`` file paths that are one of ``paths`` or lie inside one of them."""
+    targets = [str(Path(p).expanduser().resolve()) for p in paths]
+    return [f for f in known
+            if any(f == t or f.startswith(t.rstrip(os.sep) + os.sep) for t in targets)]

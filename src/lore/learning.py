@@ -21,6 +21,7 @@ from lore.embed.protocol import Embedder
 from lore.embed.transformer import TransformerEmbedder
 from lore.errors import ConfigError
 from lore.rerank.cross_encoder import CrossEncoderReranker
+from lore.rerank.heads import HeadKind, save_head
 from lore.train.catalog import (
     ModelKind,
     TrainedModel,
@@ -33,8 +34,10 @@ from lore.train.catalog import (
 from lore.train.held_out import (
     Pool,
     build_pool,
+    cosine,
     score_embedder,
     score_reranker,
+    score_vectors,
     split_by_query,
 )
 from lore.train.negatives import Mining, mine_negatives, overlaps
@@ -44,6 +47,7 @@ from lore.train.settings import TrainSettings
 if TYPE_CHECKING:
     from lore.api import KnowledgeBase
     from lore.train.checkpoint import Checkpoint
+    from lore.train.heads import VectorExample
 
 LOCATE_WORDS = 64
 """A positive is looked up by lexical search for its first words."""
@@ -88,6 +92,9 @@ class Training:
 RERANKER_TRAINING = Training(TrainSettings(loss="bce", batch_size=16, learning_rate=3e-5),
                              Mining(count=3))
 """A reranker's defaults: three mined negatives a pair, 16 groups a batch."""
+HEAD_TRAINING = Training(TrainSettings(epochs=10, batch_size=64, learning_rate=1e-3),
+                         Mining(count=3))
+"""A scoring head's defaults: it trains on vectors alone, so many cheap epochs."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +106,9 @@ class Prepared:
     train: PairSet
     held_out: int
     pool: Pool
+    views: dict[str, str]
+    """Passage text -> the view of its chunk, as it was embedded (for heads, which read
+    stored vectors)."""
 
 
 def prepare(kb: KnowledgeBase, pairs: PairSet, training: Training, kind: ModelKind,
@@ -106,12 +116,13 @@ def prepare(kb: KnowledgeBase, pairs: PairSet, training: Training, kind: ModelKi
     """Name the model, find the positives, hold queries out, mine negatives, build the pool."""
     name = check_name(kb.directory, training.name) if training.name else \
         next_name(kb.directory, kind)
-    kept = located(kb, pairs, training.skip_missing, listener)
+    views: dict[str, str] = {}
+    kept = located(kb, pairs, training.skip_missing, listener, views)
     split = split_by_query(kept, training.held_out, training.settings.seed)
-    train = mined(kb, split.train, training.mining, listener)
-    pool = build_pool(split.held_out, found_for(kb, split.held_out, listener))
+    train = mined(kb, split.train, training.mining, listener, views)
+    pool = build_pool(split.held_out, found_for(kb, split.held_out, listener, views))
     return Prepared(name, kb.identity(), PairSet(train.pairs, pairs.origin), len(split.held_out),
-                    pool)
+                    pool, views)
 
 
 def train_retriever(kb: KnowledgeBase, pairs: PairSet, training: Training,
@@ -163,6 +174,46 @@ def train_reranker(kb: KnowledgeBase, pairs: PairSet, training: Training, base: 
                     {"before": before, "after": after}, started)
 
 
+def train_head(kb: KnowledgeBase, pairs: PairSet, training: Training, kind: HeadKind,
+               listener: TrainListener | None = None) -> TrainedModel:
+    """Train a scoring head over ``kb``'s stored vectors (``lore.rerank.heads``) and add it
+    to its catalog. "Before" ranks the held-out pool by cosine; "after", by the head."""
+    listener = listener or SilentTraining()
+    started = time.perf_counter()
+    ready = prepare(kb, pairs, training, "head", listener)
+    listener.stage("embedding the passages as they are stored")
+    embedder = kb.embedder
+    examples = vector_examples(embedder, ready.train.pairs, ready.views)
+    pool_passages = embedder.embed_documents([ready.views.get(text, text)
+                                              for text in ready.pool.passages])
+    pool_queries = {query: embedder.embed_query(query) for query in ready.pool.queries}
+    before = score_vectors(ready.pool, pool_queries, pool_passages, cosine)
+    from lore.train.heads import train_head as fit_head  # torch loads only to train
+
+    head, report = fit_head(kind, examples, training.settings,
+                            _progress(listener, f"training on {len(examples)} pairs"))
+    after = score_vectors(ready.pool, pool_queries, pool_passages, head.score_vectors)
+    staging = staging_dir(kb.directory, f"head-{ready.train.digest[:12]}")
+    save_head(head, staging / "model")
+    return _publish(staging, ready, "head", kb.status().embedder, training, report.losses,
+                    {"before": before, "after": after}, started)
+
+
+def vector_examples(embedder: Embedder, pairs: Sequence[Pair], views: dict[str, str]
+                    ) -> list[VectorExample]:
+    """Each pair as vectors: its query embedded as a query, its passages as stored."""
+    from lore.train.heads import VectorExample
+
+    texts = list(dict.fromkeys(t for pair in pairs for t in (pair.positive, *pair.negatives)))
+    vectors = dict(zip(texts, embedder.embed_documents([views.get(t, t) for t in texts]),
+                       strict=True))
+    dim = embedder.dim
+    return [VectorExample(embedder.embed_query(pair.query), vectors[pair.positive],
+                          np.stack([vectors[n] for n in pair.negatives]) if pair.negatives
+                          else np.empty((0, dim), dtype=np.float32))
+            for pair in pairs]
+
+
 def _staging(kb: KnowledgeBase, kind: ModelKind, base: Path, train: PairSet,
              training: Training) -> tuple[Path, Checkpoint]:
     from lore.train.checkpoint import Checkpoint
@@ -193,17 +244,21 @@ def trainable_dir(embedder: Embedder, spec: str) -> Path:
 
 
 def located(kb: KnowledgeBase, pairs: PairSet, skip_missing: bool,
-            listener: TrainListener) -> list[Pair]:
+            listener: TrainListener, views: dict[str, str]) -> list[Pair]:
     """The pairs whose positive the knowledge base holds (a chunk of it, or a document that
-    holds it), found by lexical search for the positive's first words."""
+    holds it), found by lexical search for the positive's first words; ``views`` gets the
+    view of each positive's best chunk."""
     listener.stage("finding each positive in the knowledge base", len(pairs.pairs))
     kept: list[Pair] = []
     missing: list[Pair] = []
     for done, pair in enumerate(pairs.pairs, start=1):
         query = " ".join(pair.positive.split()[:LOCATE_WORDS])
         hits = kb.search(query, k=5, mode="lexical", rerank="")
-        (kept if any(overlaps(hit.chunk.text, pair.positive) for hit in hits)
-         else missing).append(pair)
+        chunk = next((hit.chunk for hit in hits if overlaps(hit.chunk.text, pair.positive)),
+                     None)
+        (kept if chunk is not None else missing).append(pair)
+        if chunk is not None:
+            views.setdefault(pair.positive, chunk.view)
         listener.advance(done)
     if missing and not skip_missing:
         raise ConfigError(f"{len(missing)} of {len(pairs.pairs)} positives are not in the "
@@ -216,7 +271,7 @@ def located(kb: KnowledgeBase, pairs: PairSet, skip_missing: bool,
 
 
 def mined(kb: KnowledgeBase, pairs: Sequence[Pair], mining: Mining | None,
-          listener: TrainListener) -> PairSet:
+          listener: TrainListener, views: dict[str, str]) -> PairSet:
     """``pairs`` with hard negatives from hybrid search, when ``mining``."""
     if mining is None:
         return PairSet(tuple(pairs), "train")
@@ -228,7 +283,7 @@ def mined(kb: KnowledgeBase, pairs: Sequence[Pair], mining: Mining | None,
         nonlocal done
         done += 1
         listener.advance(done)
-        return search_texts(kb, query, n)
+        return search_texts(kb, query, n, views)
 
     def similarity(query: str, passages: Sequence[str]) -> list[float]:
         fresh = [p for p in dict.fromkeys(passages) if p not in vectors]
@@ -241,19 +296,22 @@ def mined(kb: KnowledgeBase, pairs: Sequence[Pair], mining: Mining | None,
     return PairSet(report.pairs, "train")
 
 
-def found_for(kb: KnowledgeBase, held_out: Sequence[Pair], listener: TrainListener
-              ) -> dict[str, list[str]]:
+def found_for(kb: KnowledgeBase, held_out: Sequence[Pair], listener: TrainListener,
+              views: dict[str, str]) -> dict[str, list[str]]:
     queries = list(dict.fromkeys(pair.query for pair in held_out))
     listener.stage("searching the held-out queries", len(queries))
     found = {}
     for done, query in enumerate(queries, start=1):
-        found[query] = search_texts(kb, query, POOL_DEPTH)
+        found[query] = search_texts(kb, query, POOL_DEPTH, views)
         listener.advance(done)
     return found
 
 
-def search_texts(kb: KnowledgeBase, query: str, n: int) -> list[str]:
+def search_texts(kb: KnowledgeBase, query: str, n: int, views: dict[str, str]) -> list[str]:
+    """The texts of hybrid search's first ``n`` chunks (``views`` records their views)."""
     hits = kb.search(query, k=n, mode="hybrid", rerank="")
+    for hit in hits:
+        views.setdefault(hit.chunk.text, hit.chunk.view)
     return list(dict.fromkeys(hit.chunk.text for hit in hits))
 
 

@@ -216,6 +216,9 @@ class Status:
     """Why this embedder: ``configured``, ``chosen``, or what ``auto`` saw in the text."""
     trained: tuple[str, ...] = ()
     """Specs of the models trained for this knowledge base (``trained:<name>``), oldest first."""
+    tuning: str = "defaults"
+    """The retrieval parameters it searches with: fitted ones (``lore train params``), or
+    the defaults."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -78,3 +78,36 @@ def test_an_unknown_retriever_names_the_known_ones(
     with pytest.raises(QueryError, match="unknown retriever graph; choose from lexical, fixed"):
         search.search(SearchRequest("glaciers", ("lexical", "graph"), 5, 5))
     store.close()
+
+
+class ReversedCosine:
+    """A vector scorer that ranks by negative cosine, to show it reorders what it is given."""
+
+    name = "reversed"
+
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+
+    def score_vectors(self, query: np.ndarray, passages: np.ndarray) -> np.ndarray:
+        self.seen.append(len(passages))
+        scores: np.ndarray = -(passages @ query)
+        return scores.astype(np.float32)
+
+
+def test_a_vector_scorer_reorders_the_first_depth_candidates_from_stored_vectors(
+        searcher: tuple[Searcher, dict[str, int], SqliteStore]) -> None:
+    search, rowids, store = searcher
+    keys = np.array([rowids[text] for text in TEXTS], dtype=np.int64)
+    plain = search.search(SearchRequest("bread glaciers volcanoes compiler", ("lexical",), 3, 3))
+    scorer = ReversedCosine()
+    rescored = search.search(SearchRequest("bread glaciers volcanoes compiler", ("lexical",), 3, 3,
+                                           rescore=scorer))
+    stored = store.vectors_by_rowid(keys, 64)
+    assert scorer.seen == [len(plain)] and stored.shape == (len(TEXTS), 64)
+    query = HashEmbedder().embed_query("bread glaciers volcanoes compiler")
+    row = {int(key): i for i, key in enumerate(keys)}
+    order = sorted(plain, key=lambda hit: float(stored[row[rowids[hit.chunk.text.strip()]]]
+                                                @ query))
+    assert [h.chunk.text for h in rescored] == [h.chunk.text for h in order]
+    assert len(plain) == 3 and [h.chunk.text for h in rescored] != [h.chunk.text for h in plain]
+    store.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from click.testing import CliRunner
 import lore
 from lore.cli import main
 from lore.errors import ConfigError
-from lore.learning import Training
+from lore.learning import HEAD_TRAINING, Training
 from lore.train.negatives import Mining
 from lore.train.pairs import load_pairs
 from lore.train.settings import TrainSettings
@@ -138,3 +139,23 @@ def test_the_command_line_trains_a_reranker_and_lists_it(
     result = runner.invoke(main, ["train", "reranker", "--pairs", str(pairs_file), "--kb", kb,
                                   "--name", "reranker-1"])
     assert result.exit_code == 2 and "already exists" in result.stderr
+
+
+@pytest.mark.slow
+def test_a_scoring_head_reranks_from_stored_vectors_and_only_those_it_was_trained_on(
+        tmp_path: Path, corpus: Path, pairs_file: Path) -> None:
+    kb_dir = tmp_path / "kb"
+    with lore.open(kb_dir, model="minilm") as kb:
+        kb.index([corpus])
+        head = kb.train_head(load_pairs(pairs_file), "biattention",
+                             replace(HEAD_TRAINING, held_out=0.25))
+        assert head.spec == "trained:head-1" and head.base == "minilm"
+        assert set(head.metrics["after"]) == {"ndcg@10", "recall@10", "mrr@10"}
+        hits = kb.search("what causes thunder?", k=3, rerank=head.spec)
+        assert len(hits) == 3 and hits[0].path.endswith("lightning.md")
+        assert hits[0].score != kb.search("what causes thunder?", k=3, rerank="")[0].score
+    with lore.open(kb_dir, model="hash", switch_model=True) as kb:
+        kb.reembed()
+        with pytest.raises(ConfigError, match="scores vectors of 'minilm'.*now embedded with "
+                                              "'hash'"):
+            kb.search("what causes thunder?", rerank=head.spec)

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass
+from pathlib import Path
 
+from lore.errors import EmbedderMismatch
 from lore.text.script import NON_LATIN_SHARE, non_latin_share
 
 AUTO = "auto"
@@ -45,3 +47,19 @@ def choose_model(sample: str) -> Choice:
                                f"`{INSTALL_MULTILINGUAL}`, then `lore reembed --model "
                                f"{MULTILINGUAL}`", degraded=True)
     return Choice(MULTILINGUAL, seen)
+
+
+def wanted_model(recorded: str | None, asked: str | None, configured: str, switch: bool,
+                  directory: Path) -> tuple[str, str]:
+    """The embedder to open with, and why: the recorded one, else the one asked for, else the
+    configured one. ``auto`` stands for the English model until the first ``index`` looks at
+    the text and picks (``lore.embed.choose``)."""
+    wanted = asked or recorded or configured
+    if wanted == AUTO and recorded:
+        wanted = recorded
+    if recorded and wanted != recorded and not switch:
+        raise EmbedderMismatch(
+            f"knowledge base {directory} was embedded with {recorded!r}; you asked for "
+            f"{wanted!r}. Use --model {recorded}, or re-embed everything with "
+            f"`lore reembed --model {wanted} --kb {directory}`")
+    return wanted, "chosen" if asked else "configured"

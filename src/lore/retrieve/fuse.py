@@ -110,7 +110,8 @@ benchmarks/fusion.py`` measures it (docs/retrieval.md)."""
 
 
 def fuse(lists: Sequence[RankedList], method: Fusion, *, readable: Sequence[bool] | None = None,
-         code_share: float = 0.0, lexical_weight: float = 0.5, rrf_k: int = 60) -> Ranking:
+         code_share: float = 0.0, lexical_weight: float = 0.5, rrf_k: int = 60,
+         prose_lexical_weight: float | None = None) -> Ranking:
     """One ranking from any number of retrievers' lists, by ``method``.
 
     Args:
@@ -119,6 +120,7 @@ def fuse(lists: Sequence[RankedList], method: Fusion, *, readable: Sequence[bool
             ``lexical_weight`` for the lexical list and the rest shared equally) or ``rrf``.
         readable: per list, whether its retriever can read the query (adaptive only).
         code_share: share of the candidate chunks that are code (adaptive only).
+        prose_lexical_weight: the lexical weight over prose (adaptive only; None: equal).
     """
     names = [ranked.retriever for ranked in lists]
     rankings = [ranked.ranking for ranked in lists]
@@ -126,11 +128,12 @@ def fuse(lists: Sequence[RankedList], method: Fusion, *, readable: Sequence[bool
         return fuse_rrf(rankings, k=rrf_k)
     if method == "weighted":
         return fuse_weighted(rankings, shared_weights(names, "lexical", lexical_weight))
-    return fuse_adaptive(lists, readable or [True] * len(lists), code_share)
+    return fuse_adaptive(lists, readable or [True] * len(lists), code_share,
+                         prose_lexical_weight)
 
 
-def fuse_adaptive(lists: Sequence[RankedList], readable: Sequence[bool], code_share: float
-                  ) -> Ranking:
+def fuse_adaptive(lists: Sequence[RankedList], readable: Sequence[bool], code_share: float,
+                  prose_lexical_weight: float | None = None) -> Ranking:
     """Weighted z-score fusion whose weights follow what is known about the query.
 
     - Scores are standardised per list (z-scores), not min-max scaled: a list whose top hit
@@ -138,7 +141,8 @@ def fuse_adaptive(lists: Sequence[RankedList], readable: Sequence[bool], code_sh
     - A retriever that cannot read the query (Chinese into an English embedder) gives noise:
       the others decide alone, and one list left is returned as it is.
     - When most candidates are code, the lexical list's weight drops to
-      ``CODE_LEXICAL_WEIGHT``; otherwise every list weighs the same.
+      ``CODE_LEXICAL_WEIGHT``; otherwise every list weighs the same, unless the knowledge
+      base fitted a ``prose_lexical_weight`` (``lore.retrieve.tuning``).
     - A complete list (``RankedList.complete``) standardises the chunks it lacks as scoring 0:
       an identifier that one chunk holds then ranks that chunk first, instead of scoring 0 as
       the only member of its list.
@@ -151,7 +155,7 @@ def fuse_adaptive(lists: Sequence[RankedList], readable: Sequence[bool], code_sh
         if len(kept) <= 1:
             return list(kept[0].ranking) if kept else []
     names = [ranked.retriever for ranked in kept]
-    lexical = CODE_LEXICAL_WEIGHT if code_share >= 0.5 else None
+    lexical = CODE_LEXICAL_WEIGHT if code_share >= 0.5 else prose_lexical_weight
     absent = [0.0 if ranked.complete else None for ranked in kept]
     return fuse_zscore([r.ranking for r in kept], shared_weights(names, "lexical", lexical),
                        absent)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from lore.retrieve.protocol import Query, RankedList, to_ranking
+from lore.retrieve.tuning import Tuning
 from lore.store.bm25 import BM25Index
 from lore.store.derived import DerivedIndex
 from lore.text.analyze import analyze
@@ -20,14 +23,20 @@ class LexicalRetriever:
     name = "lexical"
     reads_vector = False
 
-    def __init__(self, terms: DerivedIndex[BM25Index]) -> None:
+    def __init__(self, terms: DerivedIndex[BM25Index],
+                 tuning: Callable[[], Tuning] = Tuning) -> None:
         self._terms = terms
+        self._tuning = tuning
+        """The knowledge base's current k1 and b (it may fit new ones while open)."""
 
     def reads(self, query: Query) -> bool:
         return True
 
     def retrieve(self, query: Query, n: int, allowed: np.ndarray | None) -> RankedList:
         index = self._terms.current()
+        tuning = self._tuning()
+        if (index.k1, index.b) != (tuning.k1, tuning.b):
+            index.set_parameters(tuning.k1, tuning.b)
         terms = analyze(query.text)
         if not terms or len(index) == 0:
             return RankedList(self.name, [], complete=True)

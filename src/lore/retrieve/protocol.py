@@ -64,3 +64,17 @@ class Retriever(Protocol):
     def reads(self, query: Query) -> bool: ...
 
     def retrieve(self, query: Query, n: int, allowed: np.ndarray | None) -> RankedList: ...
+
+
+class VectorScorer(Protocol):
+    """Rescores a query's first candidates from the vectors the store already holds (a
+    learned scoring head, ``lore.rerank.heads``): no model runs on any text.
+
+    ``score_vectors`` takes the query's vector (d,) and the candidates' (n, d), and returns
+    (n,) finite float32 scores, higher more relevant, in the order given.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    def score_vectors(self, query: np.ndarray, passages: np.ndarray) -> np.ndarray: ...

@@ -13,6 +13,7 @@ from lore.errors import ConfigError
 from lore.retrieve.dense import DenseRetriever
 from lore.retrieve.lexical import LexicalRetriever
 from lore.retrieve.protocol import Retriever
+from lore.retrieve.tuning import Tuning
 from lore.store.bm25 import BM25Index
 from lore.store.derived import DerivedIndex
 from lore.store.protocol import Store, VectorIndex
@@ -27,10 +28,12 @@ class RetrieverSources:
     vectors: DerivedIndex[VectorIndex]
     latin_only: bool = False
     """The embedder reads only Latin-script text (its registry entry says so)."""
+    tuning: Callable[[], Tuning] = Tuning
+    """The knowledge base's fitted retrieval parameters, read at each search."""
 
 
 RETRIEVERS: dict[str, Callable[[RetrieverSources], Retriever]] = {
-    "lexical": lambda sources: LexicalRetriever(sources.terms),
+    "lexical": lambda sources: LexicalRetriever(sources.terms, sources.tuning),
     "dense": lambda sources: DenseRetriever(sources.vectors, sources.latin_only),
 }
 """Registered retrievers, in the order fusion reads them."""

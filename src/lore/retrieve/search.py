@@ -17,7 +17,8 @@ from lore.errors import QueryError
 from lore.retrieve.diversify import mmr
 from lore.retrieve.filters import parse_where
 from lore.retrieve.fuse import fuse
-from lore.retrieve.protocol import Query, RankedList, Ranking, Retriever
+from lore.retrieve.protocol import Query, RankedList, Ranking, Retriever, VectorScorer
+from lore.retrieve.tuning import Tuning
 from lore.store.protocol import Store
 from lore.types import Filter, Hit, SearchMode
 
@@ -41,6 +42,8 @@ class SearchRequest:
     """Hits to return before reranking: ``k``, or the reranker's depth when one follows."""
     where: Filter = Filter()
     diversity: float = 0.0
+    rescore: VectorScorer | None = None
+    """Reorders the first ``depth`` fused candidates from their stored vectors."""
 
 
 class Searcher:
@@ -52,8 +55,9 @@ class Searcher:
 
     def __init__(self, retrievers: Mapping[str, Retriever], store: Store,
                  settings: RetrieveConfig, embed_query: Callable[[str], np.ndarray],
-                 dim: int) -> None:
+                 dim: int, tuning: Callable[[], Tuning] = Tuning) -> None:
         self.retrievers = dict(retrievers)
+        self._tuning = tuning
         self._store = store
         self._settings = settings
         self._embed_query = embed_query
@@ -70,12 +74,14 @@ class Searcher:
             return []
         n = max(request.k, self._settings.candidates)
         # The model runs outside the lock, so concurrent searches share its batches.
-        vector = (self._embed_query(request.text)
-                  if any(r.reads_vector for r in chosen) else None)
+        vector = (self._embed_query(request.text) if request.rescore is not None
+                  or any(r.reads_vector for r in chosen) else None)
         query = Query(request.text, vector)
         with self._reading:
             lists = [retriever.retrieve(query, n, allowed) for retriever in chosen]
             fused = self._fuse(query, chosen, lists) if len(lists) > 1 else lists[0].ranking
+            if request.rescore is not None and vector is not None:
+                fused = self._rescore(request.rescore, vector, fused, request.depth)
             if request.diversity > 0:
                 fused = self._diversify(fused[:n], request.k, request.diversity)
             source = request.retrievers[0] if len(chosen) == 1 else "hybrid"
@@ -98,7 +104,17 @@ class Searcher:
             code_share = sum(1 for kind in kinds if kind == "code") / len(kinds) if kinds else 0.0
         return fuse(lists, settings.fusion, readable=[r.reads(query) for r in chosen],
                     code_share=code_share, lexical_weight=settings.lexical_weight,
-                    rrf_k=settings.rrf_k)
+                    rrf_k=settings.rrf_k, prose_lexical_weight=self._tuning().lexical_weight)
+
+    def _rescore(self, scorer: VectorScorer, vector: np.ndarray, ranking: Ranking, depth: int
+                 ) -> Ranking:
+        head, rest = ranking[:depth], ranking[depth:]
+        keys = np.array([key for key, _ in head], dtype=np.int64)
+        if not keys.size:
+            return ranking
+        scores = scorer.score_vectors(vector, self._store.vectors_by_rowid(keys, self._dim))
+        order = np.argsort(-scores, kind="stable")
+        return [(int(keys[i]), float(scores[i])) for i in order] + rest
 
     def _diversify(self, ranking: Ranking, k: int, diversity: float) -> Ranking:
         keys = np.array([key for key, _ in ranking], dtype=np.int64)

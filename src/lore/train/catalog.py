@@ -17,6 +17,7 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -176,6 +177,42 @@ def resolve(kb_dir: Path, spec: str, kb_id: str | None, kinds: tuple[ModelKind, 
                           f"{model.kb_id}, this one is {kb_id}); lore does not use it here "
                           f"unasked. To use it anyway, name its folder: {model.model_dir}")
     return model
+
+
+class Catalog:
+    """A knowledge base's trained models as the specs naming them resolve.
+
+    >>> catalog = Catalog(kb_dir, lambda: store.get_meta("kb_id"))
+    >>> catalog.model("trained:retriever-1", "retriever").model_dir
+    """
+
+    def __init__(self, kb_dir: Path, identity: Callable[[], str | None]) -> None:
+        self.kb_dir = kb_dir
+        self._identity = identity
+
+    def model(self, spec: str, *kinds: ModelKind) -> TrainedModel:
+        return resolve(self.kb_dir, spec, self._identity(), kinds)
+
+    def folder(self, spec: str, kind: ModelKind) -> Path | None:
+        """The folder of the trained model ``spec`` names; None for a spec of another form."""
+        return self.model(spec, kind).model_dir if trained_name(spec) is not None else None
+
+    def untrained_base(self, model: str) -> str:
+        """The model a chain of trained retrievers started from (``minilm``)."""
+        while trained_name(model) is not None:
+            model = self.model(model, "retriever").base
+        return model
+
+    def list(self) -> list[TrainedModel]:
+        return list_models(self.kb_dir)
+
+
+def check_head_vectors(model: TrainedModel, embedder: str) -> None:
+    """A scoring head reads the vectors of the embedder it was trained over, no others."""
+    if model.base != embedder:
+        raise ConfigError(f"{model.spec} scores vectors of {model.base!r}, but this knowledge "
+                          f"base is now embedded with {embedder!r}; train a new head "
+                          f"(`lore train head`) or `lore reembed --model {model.base}`")
 
 
 KINDS: tuple[ModelKind, ...] = get_args(ModelKind)

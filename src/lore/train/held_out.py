@@ -21,6 +21,8 @@ from lore.train.pairs import Pair
 
 Rerank = Callable[[str, Sequence[str]], np.ndarray]
 """Scores of passages for a query (a cross-encoder's), higher is more relevant."""
+VectorScore = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""Scores of passage vectors (n, d) for a query vector (d,): cosine, or a scoring head."""
 
 
 @dataclass(frozen=True)
@@ -74,12 +76,24 @@ def build_pool(held_out: Sequence[Pair], found: Mapping[str, Sequence[str]]) -> 
 
 def score_embedder(embedder: Embedder, pool: Pool) -> dict[str, float]:
     """The pool's metrics when ``embedder``'s cosine similarity ranks it."""
-    passages = embedder.embed_documents(list(pool.passages))
+    queries = {query: embedder.embed_query(query) for query in pool.queries}
+    return score_vectors(pool, queries, embedder.embed_documents(list(pool.passages)), cosine)
+
+
+def cosine(query: np.ndarray, passages: np.ndarray) -> np.ndarray:
+    scores: np.ndarray = passages @ query
+    return scores
+
+
+def score_vectors(pool: Pool, queries: Mapping[str, np.ndarray], passages: np.ndarray,
+                  scorer: VectorScore) -> dict[str, float]:
+    """The pool's metrics when ``scorer`` ranks each query's candidates from their vectors
+    (``passages`` holds a row per pool passage)."""
     rankings = {}
     for query in pool.queries:
-        vector = embedder.embed_query(query)
         ids = np.array(pool.candidates[query])
-        rankings[query] = ids[np.argsort(-(passages[ids] @ vector), kind="stable")].tolist()
+        scores = scorer(queries[query], passages[ids])
+        rankings[query] = ids[np.argsort(-scores, kind="stable")].tolist()
     return ranking_metrics(rankings, pool.relevant)
 
 

@@ -1,0 +1,175 @@
+"""Training a knowledge base's retriever or reranker on a set's training judgments, scored on
+its test queries, which training never sees.
+
+    python benchmarks/train.py retriever                         # SciFact, MNRL, 1 mined negative
+    python benchmarks/train.py retriever --loss triplet --epochs 2
+    python benchmarks/train.py reranker --negatives 3            # a cross-encoder from MiniLM
+    python benchmarks/train.py reranker --over DIR              # over a trained retriever
+    python benchmarks/train.py head --head biattention          # a scoring head on vectors
+
+Everything goes through lore's own API, as a user's run would: the SciFact corpus is indexed
+with the shipped MiniLM (cached under the eval cache), ``kb.train_retriever`` or
+``kb.train_reranker`` trains on the pairs of ``qrels/<split>.tsv`` (query texts only) with
+hard negatives mined by the knowledge base's hybrid search, and the model lands in that
+knowledge base's catalog. A retriever is scored by indexing the test corpus with it (dense
+and hybrid nDCG@10); a reranker reorders the first 20 hybrid hits of each test query, and its
+time per query is measured; a scoring head reorders the first 100 dense (and hybrid) hits from
+their stored vectors, and the search time with and without it is measured. Writes
+``results/train.json`` (runs keyed by their settings).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from common import machine
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from lore.api import KnowledgeBase
+from lore.config import LoreConfig
+from lore.eval.beir import BeirSet, beir_pairs, load_beir
+from lore.eval.retrieval import EvalSettings, document_ranking, evaluate, open_indexed, score_query
+from lore.learning import HEAD_TRAINING, RERANKER_TRAINING, Training
+from lore.models.files import default_cache_dir
+from lore.rerank.cross_encoder import CrossEncoderReranker
+from lore.rerank.reorder import rerank
+from lore.train.catalog import TrainedModel
+from lore.train.negatives import Mining
+from lore.types import SearchMode
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+RESULTS = Path(__file__).resolve().parent / "results" / "train.json"
+RERANK_DEPTH = 20
+HEAD_MODES: tuple[SearchMode, ...] = ("dense", "hybrid")
+
+
+class Bars:
+    """``lore.learning.TrainListener`` as rich bars."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task: Any = None
+
+    def stage(self, description: str, total: int | None = None) -> None:
+        self.task = self.progress.add_task(description, total=total, note="")
+
+    def advance(self, done: int, note: str = "") -> None:
+        self.progress.update(self.task, completed=done, note=note)
+
+
+def retriever_scores(dataset: BeirSet, config: LoreConfig, model: str | None
+                     ) -> dict[str, float]:
+    """Dense and hybrid nDCG@10 on the test queries, the corpus indexed with ``model``."""
+    with open_indexed(dataset, default_cache_dir(os.environ) / "eval", config, model) as kb:
+        return {mode: evaluate(kb, dataset, EvalSettings(mode))[0].metrics["ndcg@10"]
+                for mode in ("dense", "hybrid")}
+
+
+def reranker_scores(kb: KnowledgeBase, dataset: BeirSet, model: Path) -> dict[str, float]:
+    """Hybrid nDCG@10 without and with the cross-encoder over the first 20 hits."""
+    reranker = CrossEncoderReranker(model)
+    plain, reranked, times = [], [], []
+    for qid, text in dataset.queries.items():
+        hits = kb.search(text, k=100, mode="hybrid", rerank="")
+        started = time.perf_counter()
+        ordered = rerank(reranker, text, hits, k=100, depth=RERANK_DEPTH)
+        times.append((time.perf_counter() - started) * 1000)
+        plain.append(score_query(document_ranking(hits), dataset.qrels[qid])["ndcg@10"])
+        reranked.append(score_query(document_ranking(ordered), dataset.qrels[qid])["ndcg@10"])
+    return {"hybrid": statistics.fmean(plain), "hybrid+reranker": statistics.fmean(reranked),
+            "rerank_ms_median": statistics.median(times),
+            "rerank_ms_p90": statistics.quantiles(times, n=10)[-1]}
+
+
+def head_scores(kb: KnowledgeBase, dataset: BeirSet, spec: str) -> dict[str, float]:
+    """Dense and hybrid nDCG@10 without and with the head over the first 100 hits, and the
+    search time of each (the head's cost is the difference)."""
+    scores: dict[str, list[float]] = {}
+    for qid, text in dataset.queries.items():
+        for mode in HEAD_MODES:
+            for name, rerank_spec in ((mode, ""), (f"{mode}+head", spec)):
+                started = time.perf_counter()
+                hits = kb.search(text, k=100, mode=mode, rerank=rerank_spec)
+                scores.setdefault(f"{name}_ms", []).append((time.perf_counter() - started) * 1000)
+                scores.setdefault(name, []).append(
+                    score_query(document_ranking(hits), dataset.qrels[qid])["ndcg@10"])
+    return {name: statistics.median(values) if name.endswith("_ms") else statistics.fmean(values)
+            for name, values in scores.items()}
+
+
+def train(kb: KnowledgeBase, args: argparse.Namespace, training: Training) -> TrainedModel:
+    pairs = beir_pairs(DATA / args.set, args.split)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[note]}"), TimeRemainingColumn())
+    with Progress(*columns) as progress:
+        if args.kind == "retriever":
+            return kb.train_retriever(pairs, training, Bars(progress))
+        if args.kind == "head":
+            return kb.train_head(pairs, args.head, training, Bars(progress))
+        return kb.train_reranker(pairs, training, listener=Bars(progress))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("kind", choices=["retriever", "reranker", "head"])
+    parser.add_argument("--head", default="interactive", choices=["biattention", "interactive"])
+    parser.add_argument("--set", default="scifact")
+    parser.add_argument("--split", default="train")
+    parser.add_argument("--loss", help="mnrl, triplet or contrastive; bce or listwise")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--negatives", type=int, default=None, help="mined a pair (0: none)")
+    parser.add_argument("--lr", type=float, help="peak learning rate")
+    parser.add_argument("--over", help="with a reranker: rerank the hits of the corpus indexed "
+                        "with this embedder (a trained retriever's model folder)")
+    args = parser.parse_args()
+    defaults = {"retriever": Training(), "reranker": RERANKER_TRAINING,
+                "head": HEAD_TRAINING}[args.kind]
+    settings = replace(defaults.settings, epochs=args.epochs or defaults.settings.epochs,
+                       loss=args.loss or defaults.settings.loss,
+                       batch_size=args.batch_size or defaults.settings.batch_size,
+                       learning_rate=args.lr or defaults.settings.learning_rate)
+    count = (defaults.mining or Mining()).count if args.negatives is None else args.negatives
+    training = Training(settings, Mining(count=count) if count else None, held_out=0.0)
+    config = LoreConfig.from_env(os.environ)
+    dataset = load_beir(DATA / args.set, "test")
+    cache = default_cache_dir(os.environ) / "eval"
+    with open_indexed(dataset, cache, config) as kb:
+        started = time.perf_counter()
+        model = train(kb, args, training)
+        seconds = time.perf_counter() - started
+        if args.kind == "retriever":
+            scores = {"base": retriever_scores(dataset, config, None),
+                      "trained": retriever_scores(dataset, config, str(model.model_dir))}
+        elif args.kind == "head":
+            scores = head_scores(kb, dataset, model.spec)
+        elif args.over is None:
+            scores = reranker_scores(kb, dataset, model.model_dir)
+    if args.kind == "reranker" and args.over is not None:
+        with open_indexed(dataset, cache, config, args.over) as over:
+            scores = reranker_scores(over, dataset, model.model_dir)
+    over = f"-over-{Path(args.over).parent.name}" if args.over else ""
+    kind = f"head-{args.head}" if args.kind == "head" else args.kind
+    name = f"{args.set}-{kind}-{settings.loss}-e{settings.epochs}-n{count}-" \
+           f"lr{settings.learning_rate:g}{over}"
+    result = {"model": model.name, "pairs": model.data.pairs, "digest": model.data.digest,
+              "settings": model.settings, "train_seconds": round(seconds, 1),
+              "losses": model.losses, "scores": scores}
+    Console().print({k: result[k] for k in ("model", "pairs", "train_seconds", "scores")})
+    runs = json.loads(RESULTS.read_text())["runs"] if RESULTS.exists() else {}
+    runs[name] = result
+    RESULTS.write_text(json.dumps({"machine": machine(), "runs": runs}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
