@@ -16,7 +16,8 @@ def test_exported_members_are_locked() -> None:
     exported -= {"api", "cli", "config", "errors", "types", "embed", "ingest", "retrieve",
                  "store", "pipeline", "eval", "testing", "cli_output", "models", "rerank",
                  "generate", "records", "cli_serve", "cli_mcp", "serve", "doctor", "text",
-                 "directory", "train", "learning", "cli_common", "cli_train"}
+                 "directory", "train", "learning", "cli_common", "cli_train", "kb_learning",
+                 "fitting", "synthesis", "status"}
     assert exported == set(lore.__all__)
 
 

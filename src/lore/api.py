@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import os
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
@@ -39,17 +38,9 @@ from lore.generate.answer import Answerer
 from lore.generate.registry import create_generator
 from lore.ingest.chunk import chunking_signature
 from lore.ingest.sample import sample_prose
-from lore.learning import (
-    HEAD_TRAINING,
-    RERANKER_TRAINING,
-    Training,
-    TrainListener,
-    train_head,
-    train_reranker,
-    train_retriever,
-)
+from lore.kb_learning import Learning
 from lore.pipeline import IndexListener, IndexRun, SilentListener, embed_missing
-from lore.rerank.heads import HeadKind, ScoringHead, load_head
+from lore.rerank.heads import ScoringHead, load_head
 from lore.rerank.protocol import Reranker
 from lore.rerank.registry import create_reranker
 from lore.rerank.reorder import rerank as reorder
@@ -64,12 +55,19 @@ from lore.store.protocol import Store, VectorIndex
 from lore.store.sqlite import STORE_FILE, SqliteStore
 from lore.train.catalog import (
     Catalog,
-    TrainedModel,
     check_head_vectors,
     trained_name,
 )
-from lore.train.pairs import PairSet
-from lore.types import Answer, AnswerMode, Filter, Hit, IndexReport, Passage, SearchMode, Status
+from lore.types import (
+    Answer,
+    AnswerMode,
+    Filter,
+    Hit,
+    IndexReport,
+    Passage,
+    SearchMode,
+    Status,
+)
 
 MODES = SEARCH_MODES
 
@@ -95,7 +93,7 @@ def open(path: str | Path | None = None, *, model: str | None = None,
     return KnowledgeBase(directory, config, model, switch_model=switch_model, create=create)
 
 
-class KnowledgeBase:
+class KnowledgeBase(Learning):
     """A directory holding the store (``lore.db``) and its derived indexes (``index/``)."""
 
     def __init__(self, directory: Path, config: LoreConfig, model: str | None = None, *,
@@ -258,56 +256,6 @@ class KnowledgeBase:
         entry = embedder_entry(_runnable(self._model))
         floor = entry.relevance_floor if entry is not None else None
         return Answerer(create_generator(settings), settings, relevance_floor=floor)
-
-    def identity(self) -> str:
-        """The identity its trained models record (made on first use), so that a model
-        trained for one knowledge base is never used by another unasked."""
-        known = self._store.get_meta("kb_id")
-        if known is None:
-            with self._writing():
-                known = self._store.get_meta("kb_id") or uuid.uuid4().hex
-                self._store.set_meta({"kb_id": known})
-        return known
-
-    @property
-    def tuning(self) -> Tuning:
-        """The retrieval parameters searches use now (``tune`` sets them)."""
-        return self._tuning
-
-    def tune(self, tuning: Tuning, save: bool = False) -> None:
-        """Search with ``tuning`` from now on; ``save`` records it for every later opening."""
-        if save:
-            with self._writing():
-                self._store.set_meta({"tuning": tuning.to_json()})
-        self._tuning = tuning
-
-    def models(self) -> list[TrainedModel]:
-        """The models trained for this knowledge base (``lore.train.catalog``)."""
-        return self._catalog.list()
-
-    def train_retriever(self, pairs: PairSet, training: Training | None = None,
-                        listener: TrainListener | None = None) -> TrainedModel:
-        """Fine-tune this knowledge base's embedder on ``pairs`` (see
-        ``lore.learning.train_retriever``); ``reembed`` with the result's ``spec`` to use it."""
-        return train_retriever(self, pairs, training or Training(), listener)
-
-    def train_head(self, pairs: PairSet, kind: HeadKind = "interactive",
-                   training: Training | None = None, listener: TrainListener | None = None
-                   ) -> TrainedModel:
-        """Train a scoring head over the stored vectors (``lore.learning.train_head``)."""
-        return train_head(self, pairs, training or HEAD_TRAINING, kind, listener)
-
-    def train_reranker(self, pairs: PairSet, training: Training | None = None,
-                       base: str = ENGLISH, listener: TrainListener | None = None
-                       ) -> TrainedModel:
-        """Train a cross-encoder on ``pairs`` from ``base`` (the shipped MiniLM's weights, a
-        trained reranker or a transformer directory); search with ``rerank=model.spec``."""
-        if trained_name(base) is not None:
-            folder = self._catalog.model(base, "reranker").model_dir
-        else:
-            folder = Path(getattr(create_embedder(replace(self.config.embed, model=base)),
-                                  "model_dir", base))
-        return train_reranker(self, pairs, training or RERANKER_TRAINING, folder, base, listener)
 
     def status(self) -> Status:
         return kb_status(self.directory, self._store, self._vectors, self._terms,

@@ -21,6 +21,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from lore.api import KnowledgeBase
 from lore.cli_common import LoreUsageError, json_option, kb_option, opened
 from lore.cli_output import ProgressListener, shown, stderr, stdout
 from lore.errors import LoreError
@@ -28,12 +29,14 @@ from lore.eval.beir import beir_pairs
 from lore.fitting import fit_tuning
 from lore.learning import HEAD_TRAINING, RERANKER_TRAINING, Training
 from lore.rerank.heads import HEAD_KINDS, HeadKind
+from lore.synthesis import synthetic_pairs
 from lore.train.catalog import TrainedModel
 from lore.train.negatives import Mining
 from lore.train.pairs import PairSet, load_pairs
 from lore.train.settings import TrainSettings
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 class TrainProgress:
@@ -64,16 +67,31 @@ class TrainProgress:
             self._progress.update(self._task, completed=done, note=note)
 
 
+PAIR_SOURCES: list[Callable[[F], F]] = [
+    click.option("--pairs", "pairs_file", type=click.Path(dir_okay=False, path_type=Path),
+                 help='JSONL of {"query", "positive", "negatives"?} lines.'),
+    click.option("--beir", type=click.Path(file_okay=False, path_type=Path),
+                 help="A BEIR folder: pairs from its judged queries of --split."),
+    click.option("--split", default="train", show_default=True,
+                 help="With --beir: the judgments qrels/SPLIT.tsv."),
+    click.option("--synthetic", type=click.IntRange(1), metavar="N",
+                 help="No labels: the local model writes questions for N chunks."),
+    click.option("--generator", help="With --synthetic: the model that writes them "
+                 "(default: the answering model)."),
+]
+COMMON: list[Callable[[F], F]] = [
+    click.option("--seed", type=int, default=0, show_default=True),
+    click.option("--skip-missing", is_flag=True,
+                 help="Leave out pairs whose positive is not in the knowledge base."),
+    kb_option, json_option,
+]
+
+
 def training_options(losses: tuple[str, ...], negatives: int, batch_size: int,
                      learning_rate: float, epochs: int = 1) -> Callable[[F], F]:
     """The options ``train retriever`` and ``train reranker`` share, with their defaults."""
     options = [
-        click.option("--pairs", "pairs_file", type=click.Path(dir_okay=False, path_type=Path),
-                     help='JSONL of {"query", "positive", "negatives"?} lines.'),
-        click.option("--beir", type=click.Path(file_okay=False, path_type=Path),
-                     help="A BEIR folder: pairs from its judged queries of --split."),
-        click.option("--split", default="train", show_default=True,
-                     help="With --beir: the judgments qrels/SPLIT.tsv."),
+        *PAIR_SOURCES,
         click.option("--loss", type=click.Choice(losses), default=losses[0], show_default=True),
         click.option("--epochs", type=click.IntRange(1, 100), default=epochs, show_default=True),
         click.option("--batch-size", type=click.IntRange(2, 4096), default=batch_size,
@@ -84,13 +102,13 @@ def training_options(losses: tuple[str, ...], negatives: int, batch_size: int,
                      show_default=True, help="Hard negatives mined a pair (0: none)."),
         click.option("--held-out", type=click.FloatRange(0, 0.5), default=0.1,
                      show_default=True, help="Share of queries kept out to measure."),
-        click.option("--seed", type=int, default=0, show_default=True),
         click.option("--name", help="The model's name (default <kind>-<n>)."),
-        click.option("--skip-missing", is_flag=True,
-                     help="Leave out pairs whose positive is not in the knowledge base."),
-        kb_option, json_option,
+        *COMMON,
     ]
+    return decorated(options)
 
+
+def decorated(options: list[Callable[[F], F]]) -> Callable[[F], F]:
     def apply(command: F) -> F:
         for option in reversed(options):
             command = option(command)
@@ -108,6 +126,28 @@ def read_pairs(pairs_file: Path | None, beir: Path | None, split: str) -> PairSe
         raise LoreUsageError(str(error)) from None
 
 
+def run_training(kb: Path | None, as_json: bool, options: dict[str, Any],
+                 train: Callable[[KnowledgeBase, PairSet, TrainProgress], T]) -> T:
+    """Read or write the pairs the options name, then ``train`` on them."""
+    pairs_file, beir = options.pop("pairs_file"), options.pop("beir")
+    split, synthetic, generator = (options.pop(name) for name in
+                                   ("split", "synthetic", "generator"))
+    if sum(x is not None for x in (pairs_file, beir, synthetic)) != 1:
+        raise LoreUsageError("give the training pairs: --pairs FILE.jsonl, --beir FOLDER or "
+                             "--synthetic N")
+    pairs = read_pairs(pairs_file, beir, split) if synthetic is None else None
+    with opened(kb) as base, TrainProgress(bars=not as_json) as progress:
+        try:
+            if pairs is None:
+                pairs, written = synthetic_pairs(base, synthetic, options["seed"], generator,
+                                                 progress)
+                stderr.print(f"synthetic questions: {written.kept} of {written.written} kept "
+                             f"(dropped: {written.dropped or 'none'})")
+            return train(base, pairs, progress)
+        except LoreError as error:
+            raise LoreUsageError(str(error)) from None
+
+
 def training(options: dict[str, Any], defaults: Training) -> Training:
     settings = TrainSettings(loss=options["loss"], epochs=options["epochs"],
                              batch_size=options["batch_size"],
@@ -122,7 +162,8 @@ def training(options: dict[str, Any], defaults: Training) -> Training:
 
 @click.group(name="train")
 def train_group() -> None:
-    """Learn this knowledge base's retriever or reranker from labelled pairs."""
+    """Learn this knowledge base's retriever, reranker, scoring head or retrieval parameters
+    from labelled pairs or synthetic questions."""
 
 
 @train_group.command(name="retriever")
@@ -131,12 +172,8 @@ def train_group() -> None:
 @click.option("--use", is_flag=True, help="Re-embed the knowledge base with the result.")
 def train_retriever(kb: Path | None, as_json: bool, use: bool, **options: Any) -> None:
     """Fine-tune the embedder on (query, positive) pairs, with mined hard negatives."""
-    pairs = read_pairs(options.pop("pairs_file"), options.pop("beir"), options.pop("split"))
-    with opened(kb) as base, TrainProgress(bars=not as_json) as progress:
-        try:
-            model = base.train_retriever(pairs, training(options, Training()), progress)
-        except LoreError as error:
-            raise LoreUsageError(str(error)) from None
+    model = run_training(kb, as_json, options, lambda base, pairs, progress:
+                         base.train_retriever(pairs, training(options, Training()), progress))
     if use:
         with opened(kb, model.spec, switch_model=True) as base, ProgressListener() as listener:
             base.reembed(listener)
@@ -149,13 +186,9 @@ def train_retriever(kb: Path | None, as_json: bool, use: bool, **options: Any) -
               help="The transformer to start from: minilm, trained:<name> or a folder.")
 def train_reranker(kb: Path | None, as_json: bool, base_model: str, **options: Any) -> None:
     """Train a cross-encoder reranker on (query, positive) pairs and mined negatives."""
-    pairs = read_pairs(options.pop("pairs_file"), options.pop("beir"), options.pop("split"))
-    with opened(kb) as base, TrainProgress(bars=not as_json) as progress:
-        try:
-            model = base.train_reranker(pairs, training(options, RERANKER_TRAINING),
-                                        base_model, progress)
-        except LoreError as error:
-            raise LoreUsageError(str(error)) from None
+    model = run_training(kb, as_json, options, lambda base, pairs, progress:
+                         base.train_reranker(pairs, training(options, RERANKER_TRAINING),
+                                             base_model, progress))
     report(model, as_json, f"lore search QUERY --rerank {model.spec}")
 
 
@@ -167,39 +200,22 @@ def train_reranker(kb: Path | None, as_json: bool, base_model: str, **options: A
               "FFN([h;d;h⊙d;h−d]).")
 def train_head(kb: Path | None, as_json: bool, head_kind: HeadKind, **options: Any) -> None:
     """Train a scoring head that reranks from the stored vectors (no extra encoding)."""
-    pairs = read_pairs(options.pop("pairs_file"), options.pop("beir"), options.pop("split"))
-    with opened(kb) as base, TrainProgress(bars=not as_json) as progress:
-        try:
-            model = base.train_head(pairs, head_kind, training(options, HEAD_TRAINING),
-                                    progress)
-        except LoreError as error:
-            raise LoreUsageError(str(error)) from None
+    model = run_training(kb, as_json, options, lambda base, pairs, progress:
+                         base.train_head(pairs, head_kind, training(options, HEAD_TRAINING),
+                                         progress))
     report(model, as_json, f"lore search QUERY --rerank {model.spec}")
 
 
 @train_group.command(name="params")
-@click.option("--pairs", "pairs_file", type=click.Path(dir_okay=False, path_type=Path),
-              help='JSONL of {"query", "positive"} lines.')
-@click.option("--beir", type=click.Path(file_okay=False, path_type=Path),
-              help="A BEIR folder: pairs from its judged queries of --split.")
-@click.option("--split", default="train", show_default=True)
-@click.option("--held-out", type=click.FloatRange(0.05, 0.5), default=0.2, show_default=True,
-              help="Share of queries kept out to confirm the fit.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--skip-missing", is_flag=True,
-              help="Leave out pairs whose positive is not in the knowledge base.")
-@kb_option
-@json_option
-def train_params(pairs_file: Path | None, beir: Path | None, split: str, held_out: float,
-                 seed: int, skip_missing: bool, kb: Path | None, as_json: bool) -> None:
+@decorated([*PAIR_SOURCES,
+            click.option("--held-out", type=click.FloatRange(0.05, 0.5), default=0.2,
+                         show_default=True, help="Share of queries kept out to confirm."),
+            *COMMON])
+def train_params(kb: Path | None, as_json: bool, **options: Any) -> None:
     """Fit BM25's k1 and b and the fusion weight; kept only if they beat the current ones on
     held-out queries."""
-    pairs = read_pairs(pairs_file, beir, split)
-    with opened(kb) as base, TrainProgress(bars=not as_json) as progress:
-        try:
-            fit = fit_tuning(base, pairs, held_out, seed, skip_missing, progress)
-        except LoreError as error:
-            raise LoreUsageError(str(error)) from None
+    fit = run_training(kb, as_json, options, lambda base, pairs, progress: fit_tuning(
+        base, pairs, options["held_out"], options["seed"], options["skip_missing"], progress))
     if as_json:
         click.echo(json.dumps({"before": asdict(fit.before), "fitted": asdict(fit.fitted),
                                "kept": fit.kept, "held_out": fit.held_out,
