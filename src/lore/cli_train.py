@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -33,7 +33,6 @@ from lore.synthesis import synthetic_pairs
 from lore.train.catalog import TrainedModel
 from lore.train.negatives import Mining
 from lore.train.pairs import PairSet, load_pairs
-from lore.train.settings import TrainSettings
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -149,9 +148,9 @@ def run_training(kb: Path | None, as_json: bool, options: dict[str, Any],
 
 
 def training(options: dict[str, Any], defaults: Training) -> Training:
-    settings = TrainSettings(loss=options["loss"], epochs=options["epochs"],
-                             batch_size=options["batch_size"],
-                             learning_rate=options["learning_rate"], seed=options["seed"])
+    settings = replace(defaults.settings, loss=options["loss"], epochs=options["epochs"],
+                       batch_size=options["batch_size"],
+                       learning_rate=options["learning_rate"], seed=options["seed"])
     mining = None
     if options["negatives"]:
         base = defaults.mining or Mining()
@@ -181,7 +180,7 @@ def train_retriever(kb: Path | None, as_json: bool, use: bool, **options: Any) -
 
 
 @train_group.command(name="reranker")
-@training_options(("bce", "listwise"), negatives=3, batch_size=16, learning_rate=3e-5)
+@training_options(("listwise", "bce"), negatives=3, batch_size=16, learning_rate=1e-4)
 @click.option("--base", "base_model", default="minilm", show_default=True,
               help="The transformer to start from: minilm, trained:<name> or a folder.")
 def train_reranker(kb: Path | None, as_json: bool, base_model: str, **options: Any) -> None:

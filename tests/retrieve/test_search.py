@@ -7,10 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lore.config import RetrieveConfig
+from lore.config import IndexConfig, RetrieveConfig
 from lore.errors import QueryError
 from lore.retrieve.protocol import Query, RankedList, Retriever
+from lore.retrieve.registry import RetrieverSources, create_retrievers
 from lore.retrieve.search import Searcher, SearchRequest
+from lore.store.derived import DerivedIndex, TermFeed, VectorFeed
 from lore.store.sqlite import SqliteStore
 from lore.testing.fakes import HashEmbedder
 from lore.testing.retriever_contract import TEXTS
@@ -110,4 +112,25 @@ def test_a_vector_scorer_reorders_the_first_depth_candidates_from_stored_vectors
                                                 @ query))
     assert [h.chunk.text for h in rescored] == [h.chunk.text for h in order]
     assert len(plain) == 3 and [h.chunk.text for h in rescored] != [h.chunk.text for h in plain]
+    store.close()
+
+
+def test_in_hybrid_search_a_vector_scorer_rescores_the_dense_list_before_fusion(
+        tmp_path: Path) -> None:
+    dense, store = build_retriever(tmp_path, "dense", TEXTS)
+    lexical = create_retrievers(RetrieverSources(
+        store, DerivedIndex(store, None, TermFeed(store)),
+        DerivedIndex(store, None, VectorFeed(store, 64, IndexConfig()))), ["lexical"])
+    search = Searcher({"lexical": lexical["lexical"], "dense": dense.retriever}, store,
+                      RetrieveConfig(), HashEmbedder().embed_query, 64)
+    scorer = ReversedCosine()
+    query = "bread glaciers volcanoes compiler"
+    plain = search.search(SearchRequest(query, ("lexical", "dense"), 6, 6))
+    rescored = search.search(SearchRequest(query, ("lexical", "dense"), 6, 6, rescore=scorer))
+    assert scorer.seen == [len(TEXTS)]  # the dense list alone, every candidate of it
+    by_text = {hit.chunk.text: hit for hit in plain}
+    for hit in rescored:
+        before = by_text[hit.chunk.text]
+        assert hit.scores.get("lexical") == before.scores.get("lexical")
+        assert hit.scores["dense"] == pytest.approx(-before.scores["dense"], abs=1e-5)
     store.close()

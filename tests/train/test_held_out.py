@@ -36,11 +36,12 @@ def test_metrics_of_known_rankings() -> None:
     assert ranking_metrics({}, {}) == {}
 
 
-def test_the_pool_ranks_each_query_over_its_found_passages_and_every_held_out_positive() -> None:
+def test_the_pool_ranks_each_query_over_its_found_passages_and_its_positives() -> None:
     held = [Pair("cats purr", "cats purr when happy"), Pair("dogs bark", "dogs bark at night")]
-    pool = build_pool(held, {"cats purr": ["a cat sleeps", "cats purr when happy"]})
-    assert len(pool.passages) == 3 and len(pool.candidates["cats purr"]) == 3
-    assert len(pool.candidates["dogs bark"]) == 2
+    pool = build_pool(held, {"cats purr": ["a cat sleeps", "cats purr when happy"],
+                             "dogs bark": ["a cat sleeps", "birds sing at dawn"]})
+    assert len(pool.passages) == 4 and len(pool.candidates["cats purr"]) == 2
+    assert len(pool.candidates["dogs bark"]) == 3
     embedder = HashEmbedder()
     assert score_embedder(embedder, pool)["mrr@10"] == 1.0
     backwards = score_reranker(

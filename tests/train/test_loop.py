@@ -68,3 +68,12 @@ def test_a_save_that_crashed_mid_swap_leaves_the_previous_one(tmp_path: Path) ->
     (tmp_path / "current").rename(tmp_path / "previous")  # as if killed between the renames
     saved = Checkpoint(tmp_path, FINGERPRINT).load()
     assert saved is not None and len(saved.state["losses"]) == 3
+
+
+def test_bf16_autocast_trains_float32_weights() -> None:
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 1)
+    batches = [torch.randn(8, 4) for _ in range(20)]
+    report = run_steps(model.parameters(), batches, lambda b: (model(b) - 1).pow(2).mean(),
+                       0.05, 0.1, lambda folder: None, dtype="bfloat16")
+    assert model.weight.dtype == torch.float32 and report.losses[-1] < report.losses[0]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -43,7 +43,9 @@ class SearchRequest:
     where: Filter = Filter()
     diversity: float = 0.0
     rescore: VectorScorer | None = None
-    """Reorders the first ``depth`` fused candidates from their stored vectors."""
+    """Scores the first ``depth`` candidates of the vector-reading retrievers' lists (of
+    every list when none reads vectors) from their stored vectors, before fusion: a learned
+    similarity in place of cosine."""
 
 
 class Searcher:
@@ -79,9 +81,9 @@ class Searcher:
         query = Query(request.text, vector)
         with self._reading:
             lists = [retriever.retrieve(query, n, allowed) for retriever in chosen]
-            fused = self._fuse(query, chosen, lists) if len(lists) > 1 else lists[0].ranking
             if request.rescore is not None and vector is not None:
-                fused = self._rescore(request.rescore, vector, fused, request.depth)
+                lists = self._rescored(request.rescore, vector, chosen, lists, request.depth)
+            fused = self._fuse(query, chosen, lists) if len(lists) > 1 else lists[0].ranking
             if request.diversity > 0:
                 fused = self._diversify(fused[:n], request.k, request.diversity)
             source = request.retrievers[0] if len(chosen) == 1 else "hybrid"
@@ -105,6 +107,12 @@ class Searcher:
         return fuse(lists, settings.fusion, readable=[r.reads(query) for r in chosen],
                     code_share=code_share, lexical_weight=settings.lexical_weight,
                     rrf_k=settings.rrf_k, prose_lexical_weight=self._tuning().lexical_weight)
+
+    def _rescored(self, scorer: VectorScorer, vector: np.ndarray, chosen: Sequence[Retriever],
+                  lists: list[RankedList], depth: int) -> list[RankedList]:
+        targets = {r.name for r in chosen if r.reads_vector} or {r.name for r in chosen}
+        return [replace(ranked, ranking=self._rescore(scorer, vector, ranked.ranking, depth))
+                if ranked.retriever in targets else ranked for ranked in lists]
 
     def _rescore(self, scorer: VectorScorer, vector: np.ndarray, ranking: Ranking, depth: int
                  ) -> Ranking:

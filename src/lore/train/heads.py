@@ -90,7 +90,8 @@ def train_head(kind: HeadKind, examples: Sequence[VectorExample], settings: Trai
     module.train()
     report = run_steps(module.parameters(), _batches(examples, settings),
                        lambda batch: _loss(module, batch), settings.learning_rate,
-                       settings.warmup, lambda folder: None, progress=progress)
+                       settings.warmup, lambda folder: None, progress=progress,
+                       dtype="float32")  # tiny matmuls: bf16 would only cost precision
     return ScoringHead(kind, module.weights()), report
 
 

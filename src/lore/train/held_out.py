@@ -2,8 +2,8 @@
 
 The split is by query, never by pair: a query with two positives is either all in training or
 all held out, so no held-out query was seen. Each held-out query is scored against a fixed
-pool, the same before and after training: every held-out positive plus the passages lore's
-search found for that query. nDCG@10, recall@10 and MRR@10 count the query's own positives
+pool, the same before and after training: its positives plus the passages lore's search found
+for it (what a reranker reorders). nDCG@10, recall@10 and MRR@10 count the query's own positives
 as relevant.
 """
 
@@ -53,8 +53,8 @@ class Pool:
     relevant: Mapping[str, frozenset[int]]
     """Query -> indexes into ``passages`` of its positives."""
     candidates: Mapping[str, tuple[int, ...]]
-    """Query -> indexes of the passages it is ranked over (its search results and every
-    held-out positive)."""
+    """Query -> indexes of the passages it is ranked over (its search results and its own
+    positives)."""
 
 
 def build_pool(held_out: Sequence[Pair], found: Mapping[str, Sequence[str]]) -> Pool:
@@ -64,12 +64,11 @@ def build_pool(held_out: Sequence[Pair], found: Mapping[str, Sequence[str]]) -> 
     def number(text: str) -> int:
         return index.setdefault(text, len(index))
 
-    positives = {number(pair.positive) for pair in held_out}
     relevant: dict[str, set[int]] = {}
     for pair in held_out:
         relevant.setdefault(pair.query, set()).add(number(pair.positive))
-    candidates = {query: tuple(sorted(positives | {number(t) for t in found.get(query, ())}))
-                  for query in relevant}
+    candidates = {query: tuple(sorted(own | {number(t) for t in found.get(query, ())}))
+                  for query, own in relevant.items()}
     return Pool(tuple(relevant), tuple(index), {q: frozenset(r) for q, r in relevant.items()},
                 candidates)
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import torch
 
+from lore.config import Dtype
+from lore.models.dtype import resolve_dtype
 from lore.train.checkpoint import Checkpoint, Saved
 
 Batch = TypeVar("Batch")
@@ -31,20 +33,29 @@ class TrainReport:
         return len(self.losses)
 
 
-def run_steps(parameters: Iterable[torch.nn.Parameter], batches: Sequence[Batch],
+Parameters = Iterable[torch.nn.Parameter] | list[dict[str, Any]]
+"""The model's parameters, or AdamW parameter groups (a new head learning faster)."""
+
+
+def run_steps(parameters: Parameters, batches: Sequence[Batch],
               batch_loss: Callable[[Batch], torch.Tensor], learning_rate: float, warmup: float,
               save_model: Callable[[Path], None], saved: Saved | None = None,
-              checkpoint: Checkpoint | None = None, progress: Progress | None = None
-              ) -> TrainReport:
-    """Train over ``batches``, from the ``saved`` checkpoint when there is one."""
+              checkpoint: Checkpoint | None = None, progress: Progress | None = None,
+              dtype: Dtype = "float32") -> TrainReport:
+    """Train over ``batches``, from the ``saved`` checkpoint when there is one.
+
+    With ``dtype`` bfloat16 (or ``auto`` on a CPU with native bf16 matmuls) the forward pass
+    runs under autocast: matmuls in bf16, the weights, gradients and optimizer in float32."""
+    bf16 = resolve_dtype(dtype) == "bfloat16"
     optimizer = torch.optim.AdamW(parameters, lr=learning_rate)
     schedule = linear_schedule(optimizer, len(batches), warmup)
     report = TrainReport()
     if saved is not None:
         report.losses = saved.restore(optimizer, schedule)
     for step in range(report.steps + 1, len(batches) + 1):
-        value = batch_loss(batches[step - 1])
-        value.backward()  # type: ignore[no-untyped-call]
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            value = batch_loss(batches[step - 1])
+        value.float().backward()  # type: ignore[no-untyped-call]
         optimizer.step()
         schedule.step()
         optimizer.zero_grad()

@@ -72,10 +72,10 @@ def train_cross_encoder(base_dir: Path, pairs: Sequence[Pair], settings: TrainSe
         save_cross_encoder(model, tokenizer, folder, settings.max_tokens)
 
     with no_progress_bar():  # saving draws a bar per checkpoint otherwise
-        report = run_steps(model.parameters(), _batches(examples, settings),
+        report = run_steps(_parameter_groups(model, settings), _batches(examples, settings),
                            lambda batch: _loss(model, tokenizer, batch, settings),
                            settings.learning_rate, settings.warmup, save, saved, checkpoint,
-                           progress)
+                           progress, settings.dtype)
         save(out)
     return report
 
@@ -105,6 +105,16 @@ def _load(model_dir: Path) -> tuple[Any, Any]:
     finally:
         logging.set_verbosity(verbosity)
     return model, tokenizer
+
+
+def _parameter_groups(model: Any, settings: TrainSettings) -> list[dict[str, Any]]:
+    """The transformer at ``learning_rate``; the new head at ``head_learning_rate``."""
+    head: list[Any] = []
+    body: list[Any] = []
+    for name, parameter in model.named_parameters():
+        (head if name.startswith(("classifier", "bert.pooler")) else body).append(parameter)
+    rate = settings.head_learning_rate or settings.learning_rate
+    return [{"params": body}, {"params": head, "lr": rate}]
 
 
 def _batches(examples: Sequence[Group], settings: TrainSettings) -> list[list[Group]]:

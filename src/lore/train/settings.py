@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from lore.config import Dtype
+
 LossName = Literal["mnrl", "triplet", "contrastive", "bce", "listwise"]
 """The bi-encoder's losses (``LOSSES``) and the cross-encoder's (``lore.train.reranker``)."""
 
@@ -15,8 +17,14 @@ class TrainSettings:
     epochs: int = 1
     batch_size: int = 32
     learning_rate: float = 2e-5
+    head_learning_rate: float | None = None
+    """A cross-encoder's new head (pooler and classifier, initialised at random) learns at
+    this rate; None: at ``learning_rate`` like the rest."""
     warmup: float = 0.1
     """Share of the steps over which the learning rate rises from 0."""
     seed: int = 0
     max_tokens: int = 256
     """Texts are cut to this many tokens (MiniLM reads 256)."""
+    dtype: Dtype = "auto"
+    """``auto``: the forward pass in bfloat16 under autocast where the CPU has native bf16
+    matmuls (``lore.models.dtype``), else float32; the weights stay float32."""

@@ -56,7 +56,7 @@ def train_bi_encoder(model_dir: Path, pairs: Sequence[Pair], settings: TrainSett
         report = run_steps(model.parameters(), batches(pairs, settings),
                            lambda batch: _step(model, loss, batch), settings.learning_rate,
                            settings.warmup, lambda folder: model.save(str(folder)), saved,
-                           checkpoint, progress)
+                           checkpoint, progress, settings.dtype)
         model.save(str(out))
     return report
 
