@@ -4,7 +4,9 @@ data, and list what was learned."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, replace
 from pathlib import Path
 from types import TracebackType
@@ -135,7 +137,7 @@ def run_training(kb: Path | None, as_json: bool, options: dict[str, Any],
         raise LoreUsageError("give the training pairs: --pairs FILE.jsonl, --beir FOLDER or "
                              "--synthetic N")
     pairs = read_pairs(pairs_file, beir, split) if synthetic is None else None
-    with opened(kb) as base, TrainProgress(bars=not as_json) as progress:
+    with opened(kb) as base, TrainProgress(bars=not as_json) as progress, interruptible():
         try:
             if pairs is None:
                 pairs, written = synthetic_pairs(base, synthetic, options["seed"], generator,
@@ -145,6 +147,23 @@ def run_training(kb: Path | None, as_json: bool, options: dict[str, Any],
             return train(base, pairs, progress)
         except LoreError as error:
             raise LoreUsageError(str(error)) from None
+
+
+@contextmanager
+def interruptible() -> Iterator[None]:
+    """Ctrl-C or SIGTERM ends a run with a message saying how to resume it."""
+    def stop(number: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise click.ClickException(
+            "interrupted: run the same command again to resume from the last checkpoint "
+            "(saved every 20 steps; synthetic questions already written are kept)") from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def training(options: dict[str, Any], defaults: Training) -> Training:

@@ -108,9 +108,6 @@ class Prepared:
     train: PairSet
     held_out: int
     pool: Pool
-    views: dict[str, str]
-    """Passage text -> the view of its chunk, as it was embedded (for heads, which read
-    stored vectors)."""
 
 
 def prepare(kb: KnowledgeBase, pairs: PairSet, training: Training, kind: ModelKind,
@@ -122,9 +119,21 @@ def prepare(kb: KnowledgeBase, pairs: PairSet, training: Training, kind: ModelKi
     kept = located(kb, pairs, training.skip_missing, listener, views)
     split = split_by_query(kept, training.held_out, training.settings.seed)
     train = mined(kb, split.train, training.mining, listener, views)
-    pool = build_pool(split.held_out, found_for(kb, split.held_out, listener, views))
-    return Prepared(name, kb.identity(), PairSet(train.pairs, pairs.origin), len(split.held_out),
-                    pool, views)
+    found = found_for(kb, split.held_out, listener, views)
+    pool = build_pool(as_views(split.held_out, views),
+                      {query: [views.get(t, t) for t in texts] for query, texts in found.items()})
+    return Prepared(name, kb.identity(), PairSet(as_views(train.pairs, views), pairs.origin),
+                    len(split.held_out), pool)
+
+
+def as_views(pairs: Sequence[Pair], views: dict[str, str]) -> tuple[Pair, ...]:
+    """Each passage as the view of its chunk, which is what the embedder indexed and what a
+    reranker reads: a positive given with its title and negatives mined as bare chunks
+    would otherwise differ in form, and a model learns the form (a cross-encoder trained so
+    ranked SciFact's test claims far below cosine)."""
+    return tuple(Pair(pair.query, views.get(pair.positive, pair.positive),
+                      tuple(views.get(n, n) for n in pair.negatives), pair.source)
+                 for pair in pairs)
 
 
 def train_retriever(kb: KnowledgeBase, pairs: PairSet, training: Training,
@@ -185,9 +194,8 @@ def train_head(kb: KnowledgeBase, pairs: PairSet, training: Training, kind: Head
     ready = prepare(kb, pairs, training, "head", listener)
     listener.stage("embedding the passages as they are stored")
     embedder = kb.embedder
-    examples = vector_examples(embedder, ready.train.pairs, ready.views)
-    pool_passages = embedder.embed_documents([ready.views.get(text, text)
-                                              for text in ready.pool.passages])
+    examples = vector_examples(embedder, ready.train.pairs)
+    pool_passages = embedder.embed_documents(list(ready.pool.passages))
     pool_queries = {query: embedder.embed_query(query) for query in ready.pool.queries}
     before = score_vectors(ready.pool, pool_queries, pool_passages, cosine)
     from lore.train.heads import train_head as fit_head  # torch loads only to train
@@ -202,14 +210,13 @@ def train_head(kb: KnowledgeBase, pairs: PairSet, training: Training, kind: Head
                     {"before": before, "after": after}, started)
 
 
-def vector_examples(embedder: Embedder, pairs: Sequence[Pair], views: dict[str, str]
-                    ) -> list[VectorExample]:
-    """Each pair as vectors: its query embedded as a query, its passages as stored."""
+def vector_examples(embedder: Embedder, pairs: Sequence[Pair]) -> list[VectorExample]:
+    """Each pair as vectors: its query embedded as a query, its passages (views) as the
+    store holds them."""
     from lore.train.heads import VectorExample
 
     texts = list(dict.fromkeys(t for pair in pairs for t in (pair.positive, *pair.negatives)))
-    vectors = dict(zip(texts, embedder.embed_documents([views.get(t, t) for t in texts]),
-                       strict=True))
+    vectors = dict(zip(texts, embedder.embed_documents(texts), strict=True))
     dim = embedder.dim
     return [VectorExample(embedder.embed_query(pair.query), vectors[pair.positive],
                           np.stack([vectors[n] for n in pair.negatives]) if pair.negatives

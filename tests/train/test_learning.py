@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -159,3 +163,24 @@ def test_a_scoring_head_reranks_from_stored_vectors_and_only_those_it_was_traine
         with pytest.raises(ConfigError, match="scores vectors of 'minilm'.*now embedded with "
                                               "'hash'"):
             kb.search("what causes thunder?", rerank=head.spec)
+
+
+@pytest.mark.slow
+def test_a_terminated_run_says_how_to_resume_and_the_same_command_finishes(
+        tmp_path: Path, corpus: Path, pairs_file: Path) -> None:
+    kb = tmp_path / "kb"
+    lore_cli = [sys.executable, "-m", "lore.cli"]
+    subprocess.run([*lore_cli, "index", str(corpus), "--kb", str(kb), "--model", "minilm"],
+                   check=True, capture_output=True)
+    command = [*lore_cli, "train", "retriever", "--pairs", str(pairs_file), "--kb", str(kb),
+               "--epochs", "30", "--batch-size", "4", "--json"]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list((kb / "models").glob(".staging-*")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)  # into the training steps
+    child.send_signal(signal.SIGTERM)
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 1 and "interrupted: run the same command again" in err
+    with lore.open(kb) as base:
+        assert base.models() == []  # nothing half-trained is published

@@ -15,6 +15,7 @@ are ``head.npz`` beside ``head.json`` (kind, dimension, hidden size).
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,16 @@ class ScoringHead:
         key = "w2" if self.kind == "biattention" else "w_hidden"
         return int(self.weights[key].shape[1]) // (2 if self.kind == "biattention" else 4)
 
+    @functools.cached_property
+    def _split(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The interactive head's first layer as (W_h + W_m), (W_d - W_m), W_p, transposed
+        to (d, hidden) and contiguous."""
+        w = self.weights["w_hidden"]
+        dim = w.shape[1] // 4
+        w_h, w_d, w_p, w_m = (w[:, i * dim:(i + 1) * dim] for i in range(4))
+        return tuple(np.ascontiguousarray(part.T, dtype=np.float32)  # type: ignore[return-value]
+                     for part in (w_h + w_m, w_d - w_m, w_p))
+
     def score_vectors(self, query: np.ndarray, passages: np.ndarray) -> np.ndarray:
         """Scores of ``passages`` (n, d) for ``query`` (d,): cosine plus the head's
         correction; both sides are unit vectors, as lore stores them."""
@@ -55,14 +66,19 @@ class ScoringHead:
         return scores.astype(np.float32)
 
     def _correction(self, h: np.ndarray, d: np.ndarray) -> np.ndarray:
+        """Each head's first layer split into its query and passage halves, so the query's
+        share is computed once and each passage costs one (n, d) x (d, hidden) product."""
         w = self.weights
-        queries = np.broadcast_to(h, d.shape)
+        dim = h.shape[0]
         if self.kind == "biattention":
-            view = np.tanh(np.concatenate([queries, d], axis=1) @ w["w2"].T + w["b"])
+            w2 = w["w2"]
+            view = np.tanh(d @ w2[:, dim:].T + (w2[:, :dim] @ h + w["b"]))
             bilinear: np.ndarray = view @ (w["w1"].T @ h)
             return bilinear
-        features = np.concatenate([queries, d, queries * d, queries - d], axis=1)
-        hidden = np.maximum(features @ w["w_hidden"].T + w["b_hidden"], 0.0)
+        # W [h; d; h*d; h-d] = (W_h + W_m) h + (W_d - W_m + W_p * h) d
+        query_part, passage_part, product_part = self._split
+        per_passage = passage_part + product_part * h[:, None]  # (d, hidden)
+        hidden = np.maximum(d @ per_passage + (h @ query_part + w["b_hidden"]), 0.0)
         out: np.ndarray = hidden @ w["w_out"] + w["b_out"]
         return out
 
