@@ -24,11 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from lore.config import (
-    GenerateConfig,
-    IngestConfig,
-    LoreConfig,
-)
+from lore.config import GenerateConfig, IngestConfig, LoreConfig
 from lore.directory import files_under, prepare_directory, resolve_kb_dir, writer_lock
 from lore.embed.batching import QueryBatcher
 from lore.embed.choose import AUTO, ENGLISH, Choice, choose_model, wanted_model
@@ -53,21 +49,8 @@ from lore.store.ann import missing_ann_warning
 from lore.store.derived import DerivedIndex, TermFeed, VectorFeed
 from lore.store.protocol import Store, VectorIndex
 from lore.store.sqlite import STORE_FILE, SqliteStore
-from lore.train.catalog import (
-    Catalog,
-    check_head_vectors,
-    trained_name,
-)
-from lore.types import (
-    Answer,
-    AnswerMode,
-    Filter,
-    Hit,
-    IndexReport,
-    Passage,
-    SearchMode,
-    Status,
-)
+from lore.train.catalog import Catalog, check_head_vectors, trained_name
+from lore.types import Answer, AnswerMode, Filter, Hit, IndexReport, Passage, SearchMode, Status
 
 MODES = SEARCH_MODES
 
@@ -259,7 +242,7 @@ class KnowledgeBase(Learning):
 
     def status(self) -> Status:
         return kb_status(self.directory, self._store, self._vectors, self._terms,
-                       self._model, self._embedder.dim)
+                         self._model, self._embedder.dim)
 
     def _use_embedder(self, embedder: Embedder) -> None:
         """Bind the embedder, its vector index and the retrievers reading both."""

@@ -10,7 +10,7 @@ head ranks exactly as cosine does), with h the query's vector and d a passage's:
   interaction features (ESIM-style matching; Chen et al., 2017).
 
 Inference is numpy: a few small matrix products for the candidates of one query. The weights
-are ``head.npz`` beside ``head.json`` (kind, dimension, hidden size).
+are ``head.npz`` beside ``head.json`` (kind and dimension).
 """
 
 from __future__ import annotations
