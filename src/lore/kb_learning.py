@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, cast
 
 from lore.config import LoreConfig
 from lore.embed.choose import ENGLISH
-from lore.embed.protocol import Embedder
 from lore.embed.registry import create_embedder
 from lore.learning import (
     HEAD_TRAINING,
@@ -44,10 +43,6 @@ class Learning:
     _store: Store
     _catalog: Catalog
     _tuning: Tuning
-
-    @property
-    def embedder(self) -> Embedder:
-        raise NotImplementedError
 
     def _writing(self) -> AbstractContextManager[None]:
         raise NotImplementedError

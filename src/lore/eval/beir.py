@@ -8,9 +8,10 @@ Judgment files may have CRLF line endings (SciFact's do) and a header line.
 from __future__ import annotations
 
 import json
-from collections.abc import Container
+from collections.abc import Container, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lore.errors import ConfigError
 from lore.train.pairs import PairSet, pairs_from_judgments
@@ -90,38 +91,36 @@ def read_qrels(path: Path) -> Qrels:
 def read_queries(path: Path, wanted: Container[str] | None = None) -> dict[str, str]:
     """Query id -> text, in file order; only ids in ``wanted`` when given. Metadata is dropped."""
     queries: dict[str, str] = {}
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                qid, text = str(record["_id"]), str(record["text"])
-            except (json.JSONDecodeError, KeyError, TypeError):
-                raise ConfigError(f"{path} line {number}: expected a JSON object with _id and "
-                                  "text") from None
-            if wanted is None or qid in wanted:
-                queries[qid] = text
+    for qid, record in _records(path, "_id and text"):
+        if wanted is None or qid in wanted:
+            queries[qid] = str(record["text"])
     return queries
 
 
 def read_corpus(path: Path, wanted: Container[str] | None = None) -> dict[str, str]:
     """Document id -> its title and text (``title\\n\\ntext``), for the ids in ``wanted``."""
     texts: dict[str, str] = {}
+    for doc_id, record in _records(path, "_id, title and text"):
+        if wanted is None or doc_id in wanted:
+            title, text = str(record.get("title") or ""), str(record["text"])
+            texts[doc_id] = f"{title}\n\n{text}".strip()
+    return texts
+
+
+def _records(path: Path, fields: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(id, record) of each line of a BEIR JSONL file; a record without ``_id`` and ``text``
+    is an error naming its line."""
     with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
             try:
                 record = json.loads(line)
-                doc_id = str(record["_id"])
+                key, _ = str(record["_id"]), record["text"]
             except (json.JSONDecodeError, KeyError, TypeError):
-                raise ConfigError(f"{path} line {number}: expected a JSON object with _id, "
-                                  "title and text") from None
-            if wanted is None or doc_id in wanted:
-                title, text = str(record.get("title") or ""), str(record.get("text") or "")
-                texts[doc_id] = f"{title}\n\n{text}".strip()
-    return texts
+                raise ConfigError(f"{path} line {number}: expected a JSON object with "
+                                  f"{fields}") from None
+            yield key, record
 
 
 def beir_pairs(directory: str | Path, split: str) -> PairSet:

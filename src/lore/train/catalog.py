@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from lore.errors import ConfigError
 
@@ -120,7 +120,7 @@ def next_name(kb_dir: Path, kind: ModelKind) -> str:
     root = models_root(kb_dir)
     taken = [folder.name for folder in root.iterdir()] if root.is_dir() else []
     numbers = [int(match.group(1)) for name in taken
-               if (match := re.fullmatch(rf"\.?(?:staging-)?{kind}-(\d+)", name))]
+               if (match := re.fullmatch(rf"{kind}-(\d+)", name))]
     return f"{kind}-{max(numbers, default=0) + 1}"
 
 
@@ -214,5 +214,3 @@ def check_head_vectors(model: TrainedModel, embedder: str) -> None:
                           f"base is now embedded with {embedder!r}; train a new head "
                           f"(`lore train head`) or `lore reembed --model {model.base}`")
 
-
-KINDS: tuple[ModelKind, ...] = get_args(ModelKind)

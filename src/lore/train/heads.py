@@ -9,7 +9,6 @@ only moves away from it where the pairs say so.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -20,7 +19,7 @@ from torch.nn import functional
 
 from lore.errors import ConfigError
 from lore.rerank.heads import HEAD_KINDS, HeadKind, ScoringHead
-from lore.train.loop import Progress, TrainReport, run_steps
+from lore.train.loop import Progress, TrainReport, run_steps, shuffled_batches
 from lore.train.settings import TrainSettings
 
 HIDDEN: dict[str, int] = {"biattention": 64, "interactive": 128}
@@ -88,23 +87,12 @@ def train_head(kind: HeadKind, examples: Sequence[VectorExample], settings: Trai
         BiAttentionHead(dim, HIDDEN[kind]) if kind == "biattention"
         else InteractiveHead(dim, HIDDEN[kind]))
     module.train()
-    report = run_steps(module.parameters(), _batches(examples, settings),
+    batches = shuffled_batches(examples, settings.batch_size, settings.epochs, settings.seed)
+    report = run_steps(module.parameters(), batches,
                        lambda batch: _loss(module, batch), settings.learning_rate,
                        settings.warmup, lambda folder: None, progress=progress,
                        dtype="float32")  # tiny matmuls: bf16 would only cost precision
     return ScoringHead(kind, module.weights()), report
-
-
-def _batches(examples: Sequence[VectorExample], settings: TrainSettings
-             ) -> list[list[VectorExample]]:
-    rng = random.Random(settings.seed)
-    out: list[list[VectorExample]] = []
-    for _ in range(settings.epochs):
-        order = list(examples)
-        rng.shuffle(order)
-        out.extend(order[i:i + settings.batch_size]
-                   for i in range(0, len(order), settings.batch_size))
-    return out
 
 
 def _loss(module: nn.Module, batch: Sequence[VectorExample]) -> torch.Tensor:

@@ -7,6 +7,7 @@ loss of one batch, and how to save its model; the loop does the rest.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +66,18 @@ def run_steps(parameters: Parameters, batches: Sequence[Batch],
         if progress is not None:
             progress(step, len(batches), report.losses[-1])
     return report
+
+
+def shuffled_batches(items: Sequence[Batch], batch_size: int, epochs: int, seed: int
+                     ) -> list[list[Batch]]:
+    """Each epoch the items in a new order fixed by ``seed``, cut into batches."""
+    rng = random.Random(seed)
+    out: list[list[Batch]] = []
+    for _ in range(epochs):
+        order = list(items)
+        rng.shuffle(order)
+        out.extend(order[i:i + batch_size] for i in range(0, len(order), batch_size))
+    return out
 
 
 def linear_schedule(optimizer: torch.optim.Optimizer, steps: int, warmup: float

@@ -16,7 +16,6 @@ The result is saved as a sentence-transformers CrossEncoder directory, which
 from __future__ import annotations
 
 import json
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,7 @@ from torch.nn import functional
 from lore.errors import ConfigError
 from lore.models.pretrained import no_progress_bar
 from lore.train.checkpoint import Checkpoint
-from lore.train.loop import Progress, TrainReport, run_steps
+from lore.train.loop import Progress, TrainReport, run_steps, shuffled_batches
 from lore.train.pairs import Pair
 from lore.train.settings import TrainSettings
 
@@ -71,8 +70,9 @@ def train_cross_encoder(base_dir: Path, pairs: Sequence[Pair], settings: TrainSe
     def save(folder: Path) -> None:
         save_cross_encoder(model, tokenizer, folder, settings.max_tokens)
 
+    batches = shuffled_batches(examples, settings.batch_size, settings.epochs, settings.seed)
     with no_progress_bar():  # saving draws a bar per checkpoint otherwise
-        report = run_steps(_parameter_groups(model, settings), _batches(examples, settings),
+        report = run_steps(_parameter_groups(model, settings), batches,
                            lambda batch: _loss(model, tokenizer, batch, settings),
                            settings.learning_rate, settings.warmup, save, saved, checkpoint,
                            progress, settings.dtype)
@@ -115,17 +115,6 @@ def _parameter_groups(model: Any, settings: TrainSettings) -> list[dict[str, Any
         (head if name.startswith(("classifier", "bert.pooler")) else body).append(parameter)
     rate = settings.head_learning_rate or settings.learning_rate
     return [{"params": body}, {"params": head, "lr": rate}]
-
-
-def _batches(examples: Sequence[Group], settings: TrainSettings) -> list[list[Group]]:
-    rng = random.Random(settings.seed)
-    out: list[list[Group]] = []
-    for _ in range(settings.epochs):
-        order = list(examples)
-        rng.shuffle(order)
-        out.extend(order[i:i + settings.batch_size]
-                   for i in range(0, len(order), settings.batch_size))
-    return out
 
 
 def _loss(model: Any, tokenizer: Any, batch: Sequence[Group], settings: TrainSettings
