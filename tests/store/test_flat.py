@@ -6,10 +6,10 @@ import pytest
 
 from lore.errors import ConfigError, QueryError, StoreError
 from lore.store.flat import ExactIndex, top_k
-from lore.testing.index_contract import MakeIndex, VectorIndexContract
+from lore.testing.index_contract import HoldsVectorsContract, MakeIndex
 
 
-class TestExactIndex(VectorIndexContract):
+class TestExactIndex(HoldsVectorsContract):
     @pytest.fixture
     def index(self) -> MakeIndex:
         return ExactIndex

@@ -8,13 +8,13 @@ import pytest
 from lore.errors import ConfigError, MissingDependency, StoreError
 from lore.store.flat import ExactIndex
 from lore.store.hnsw import EXACT_ALLOWED, EXACT_ALLOWED_MIN, EXACT_BELOW, HnswIndex
-from lore.testing.index_contract import MakeIndex, VectorIndexContract
+from lore.testing.index_contract import HoldsVectorsContract, MakeIndex
 
 N = 3_000
 DIM = 32
 
 
-class TestHnswIndex(VectorIndexContract):
+class TestHnswIndex(HoldsVectorsContract):
     @pytest.fixture
     def index(self) -> MakeIndex:
         return HnswIndex

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from lore.errors import QueryError
+from lore.errors import QueryError, StoreError
 from lore.retrieve.protocol import Query, RankedList, to_ranking
 from lore.store.derived import DerivedIndex
-from lore.store.protocol import VectorIndex
+from lore.store.protocol import HoldsVectors, VectorIndex
 from lore.text.script import mostly_non_latin
 
 
@@ -36,3 +36,14 @@ class DenseRetriever:
         if len(index) == 0:
             return RankedList(self.name, [])
         return RankedList(self.name, to_ranking(*index.search(query.vector, n, allowed)))
+
+    def stored_vectors(self, keys: np.ndarray) -> np.ndarray | None:
+        """The vectors of ``keys`` from the index in memory; ``None`` when it keeps only codes
+        (IVF-PQ, LSH) or lacks one of the keys, so the caller reads the store."""
+        index = self._vectors.current()
+        if not isinstance(index, HoldsVectors):
+            return None
+        try:
+            return index.vectors_of(keys)
+        except StoreError:
+            return None

@@ -8,7 +8,7 @@ Lexical (BM25) and dense (embeddings) are retrievers; a graph or SQL retriever i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -64,6 +64,16 @@ class Retriever(Protocol):
     def reads(self, query: Query) -> bool: ...
 
     def retrieve(self, query: Query, n: int, allowed: np.ndarray | None) -> RankedList: ...
+
+
+@runtime_checkable
+class KeepsVectors(Protocol):
+    """A retriever whose index holds the chunks' vectors in memory (the dense retriever over an
+    exact or HNSW index): rescoring and diversifying read them there, not from the store."""
+
+    def stored_vectors(self, keys: np.ndarray) -> np.ndarray | None:
+        """float32 rows for ``keys`` in that order, or ``None`` when it cannot give them all."""
+        ...
 
 
 class VectorScorer(Protocol):

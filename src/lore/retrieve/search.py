@@ -17,7 +17,14 @@ from lore.errors import QueryError
 from lore.retrieve.diversify import mmr
 from lore.retrieve.filters import parse_where
 from lore.retrieve.fuse import fuse
-from lore.retrieve.protocol import Query, RankedList, Ranking, Retriever, VectorScorer
+from lore.retrieve.protocol import (
+    KeepsVectors,
+    Query,
+    RankedList,
+    Ranking,
+    Retriever,
+    VectorScorer,
+)
 from lore.retrieve.tuning import Tuning
 from lore.store.protocol import Store
 from lore.types import Filter, Hit, SearchMode
@@ -120,13 +127,23 @@ class Searcher:
         keys = np.array([key for key, _ in head], dtype=np.int64)
         if not keys.size:
             return ranking
-        scores = scorer.score_vectors(vector, self._store.vectors_by_rowid(keys, self._dim))
+        scores = scorer.score_vectors(vector, self._vectors(keys))
         order = np.argsort(-scores, kind="stable")
         return [(int(keys[i]), float(scores[i])) for i in order] + rest
 
     def _diversify(self, ranking: Ranking, k: int, diversity: float) -> Ranking:
         keys = np.array([key for key, _ in ranking], dtype=np.int64)
-        return mmr(ranking, self._store.vectors_by_rowid(keys, self._dim), k, diversity)
+        return mmr(ranking, self._vectors(keys), k, diversity)
+
+    def _vectors(self, keys: np.ndarray) -> np.ndarray:
+        """The chunks' vectors from an index in memory where one holds them all, else from the
+        store (a read of the SQLite file costs milliseconds per search)."""
+        for retriever in self.retrievers.values():
+            if isinstance(retriever, KeepsVectors):
+                found = retriever.stored_vectors(keys)
+                if found is not None:
+                    return found
+        return self._store.vectors_by_rowid(keys, self._dim)
 
     def _hits(self, ranking: Ranking, lists: Sequence[RankedList], source: str) -> list[Hit]:
         rows = self._store.chunks([key for key, _ in ranking])

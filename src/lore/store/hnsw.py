@@ -169,6 +169,16 @@ class HnswIndex:
             return self._search_graph(q, k, ef, exact=True)
         return self._search_graph(q, k, ef)
 
+    def vectors_of(self, keys: np.ndarray) -> np.ndarray:
+        """The stored vectors of ``keys`` (all must be present), one row each, in that order."""
+        wanted = check_keys(keys)
+        if not len(wanted):
+            return np.empty((0, self.dim), dtype=np.float32)
+        missing = wanted[~self._graph.contains(wanted)]
+        if len(missing):
+            raise StoreError(f"key {int(missing[0])} is not in the index")
+        return _vectors_of(self._graph, wanted)
+
     def save(self, directory: Path) -> None:
         """Write ``params.json`` and ``index.usearch`` into ``directory``."""
         directory.mkdir(parents=True, exist_ok=True)

@@ -51,6 +51,17 @@ class VectorIndex(Protocol):
 
 
 @runtime_checkable
+class HoldsVectors(Protocol):
+    """An index that keeps every vector whole (exact, HNSW): reading candidates' vectors from
+    it in memory spares a store read."""
+
+    def vectors_of(self, keys: np.ndarray) -> np.ndarray:
+        """The vectors of ``keys``, one float32 row each, in that order; ``StoreError`` when
+        a key is not in the index."""
+        ...
+
+
+@runtime_checkable
 class Rescoring(Protocol):
     """An index that keeps compressed codes and re-scores its shortlist from a ``VectorSource``.
 

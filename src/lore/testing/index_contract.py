@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lore.errors import ConfigError
-from lore.store.protocol import Rescoring, VectorIndex
+from lore.errors import ConfigError, StoreError
+from lore.store.protocol import HoldsVectors, Rescoring, VectorIndex
 from lore.testing.fakes import MemoryVectorSource
 
 MakeIndex = Callable[[int], VectorIndex]
@@ -296,3 +296,22 @@ class RescoringIndexContract(VectorIndexContract):
             allowed = keys[i:i + 40]
             found, _ = made.search(vectors[i], k=5, allowed=allowed)
             assert len(found) == 5 and set(found.tolist()) <= set(allowed.tolist())
+
+
+class HoldsVectorsContract(VectorIndexContract):
+    """``VectorIndexContract`` plus ``HoldsVectors``: the index gives back, in the order asked,
+    the latest vector added under each key, and refuses a key it does not hold."""
+
+    def test_gives_back_the_latest_vector_of_each_key(self, index: MakeIndex) -> None:
+        keys, vectors = self.corpus(50, self.DIM, seed=18)
+        made = index(self.DIM)
+        assert isinstance(made, HoldsVectors)
+        made.add(keys, vectors)
+        made.add(keys[:1], vectors[1:2])
+        made.remove(keys[5:10])
+        asked = keys[[3, 0, 40]]
+        expected = np.stack([vectors[3], vectors[1], vectors[40]])
+        np.testing.assert_allclose(made.vectors_of(asked), expected, atol=1e-6)
+        assert made.vectors_of(keys[:0]).shape == (0, self.DIM)
+        with pytest.raises(StoreError, match=str(int(keys[5]))):
+            made.vectors_of(keys[4:6])
