@@ -5,6 +5,7 @@ its test queries, which training never sees.
     python benchmarks/train.py retriever --loss triplet --epochs 2
     python benchmarks/train.py reranker --negatives 3            # a cross-encoder from MiniLM
     python benchmarks/train.py reranker --over DIR              # over a trained retriever
+    python benchmarks/train.py reranker --model reranker-5 --max-length 256,128   # no training
     python benchmarks/train.py head --head biattention          # a scoring head on vectors
     python benchmarks/train.py retriever --synthetic 1000        # no labels: written questions
     python benchmarks/train.py retriever --set cosqa --split dev
@@ -88,20 +89,27 @@ def retriever_scores(dataset: BeirSet, config: LoreConfig, model: str | None
     return scores
 
 
-def reranker_scores(kb: KnowledgeBase, dataset: BeirSet, model: Path) -> dict[str, float]:
-    """Hybrid nDCG@10 without and with the cross-encoder over the first 20 hits."""
-    reranker = CrossEncoderReranker(model)
-    plain, reranked, times = [], [], []
-    for qid, text in dataset.queries.items():
-        hits = kb.search(text, k=100, mode="hybrid", rerank="")
-        started = time.perf_counter()
-        ordered = rerank(reranker, text, hits, k=100, depth=RERANK_DEPTH)
-        times.append((time.perf_counter() - started) * 1000)
-        plain.append(score_query(document_ranking(hits), dataset.qrels[qid])["ndcg@10"])
-        reranked.append(score_query(document_ranking(ordered), dataset.qrels[qid])["ndcg@10"])
-    return {"hybrid": statistics.fmean(plain), "hybrid+reranker": statistics.fmean(reranked),
-            "rerank_ms_median": statistics.median(times),
-            "rerank_ms_p90": statistics.quantiles(times, n=10)[-1]}
+def reranker_scores(kb: KnowledgeBase, dataset: BeirSet, model: Path,
+                    lengths: list[int | None]) -> dict[str, float]:
+    """Hybrid nDCG@10 without and with the cross-encoder over the first 20 hits, reading
+    pairs of up to each of ``lengths`` tokens (None: the model's own maximum)."""
+    hits = {qid: kb.search(text, k=100, mode="hybrid", rerank="")
+            for qid, text in dataset.queries.items()}
+    scores = {"hybrid": statistics.fmean(
+        score_query(document_ranking(hits[qid]), dataset.qrels[qid])["ndcg@10"] for qid in hits)}
+    for length in lengths:
+        reranker = CrossEncoderReranker(model, max_length=length)
+        reranked, times = [], []
+        for qid, text in dataset.queries.items():
+            started = time.perf_counter()
+            ordered = rerank(reranker, text, hits[qid], k=100, depth=RERANK_DEPTH)
+            times.append((time.perf_counter() - started) * 1000)
+            reranked.append(score_query(document_ranking(ordered), dataset.qrels[qid])["ndcg@10"])
+        suffix = "" if length is None else f"@{length}"
+        scores |= {f"hybrid+reranker{suffix}": statistics.fmean(reranked),
+                   f"rerank_ms_median{suffix}": statistics.median(times),
+                   f"rerank_ms_p90{suffix}": statistics.quantiles(times, n=10)[-1]}
+    return scores
 
 
 def head_scores(kb: KnowledgeBase, dataset: BeirSet, spec: str) -> dict[str, float]:
@@ -150,7 +158,13 @@ def main() -> int:
     parser.add_argument("--lr", type=float, help="peak learning rate")
     parser.add_argument("--over", help="with a reranker: rerank the hits of the corpus indexed "
                         "with this embedder (a trained retriever's model folder)")
+    parser.add_argument("--model", help="score this model of the catalog (reranker-3), "
+                        "trained before, instead of training one")
+    parser.add_argument("--max-length", default="",
+                        help="with a reranker: pair lengths to score at, comma-separated "
+                        "(256,128); default the model's own")
     args = parser.parse_args()
+    lengths: list[int | None] = [int(n) for n in args.max_length.split(",") if n] or [None]
     defaults = {"retriever": Training(), "reranker": RERANKER_TRAINING,
                 "head": HEAD_TRAINING}[args.kind]
     settings = replace(defaults.settings, epochs=args.epochs or defaults.settings.epochs,
@@ -165,18 +179,19 @@ def main() -> int:
     scores: dict[str, Any] = {}
     with open_indexed(dataset, cache, config) as kb:
         started = time.perf_counter()
-        model = train(kb, args, training)
-        seconds = time.perf_counter() - started
+        model = train(kb, args, training) if args.model is None else \
+            next(m for m in kb.models() if m.name == args.model)
+        seconds = time.perf_counter() - started if args.model is None else model.seconds
         if args.kind == "retriever":
             scores = {"base": retriever_scores(dataset, config, None),
                       "trained": retriever_scores(dataset, config, str(model.model_dir))}
         elif args.kind == "head":
             scores = head_scores(kb, dataset, model.spec)
         elif args.over is None:
-            scores = reranker_scores(kb, dataset, model.model_dir)
+            scores = reranker_scores(kb, dataset, model.model_dir, lengths)
     if args.kind == "reranker" and args.over is not None:
         with open_indexed(dataset, cache, config, args.over) as over_kb:
-            scores = reranker_scores(over_kb, dataset, model.model_dir)
+            scores = reranker_scores(over_kb, dataset, model.model_dir, lengths)
     over = f"-over-{Path(args.over).parent.name}" if args.over else ""
     kind = f"head-{args.head}" if args.kind == "head" else args.kind
     data = f"synthetic{args.synthetic}-" if args.synthetic else \

@@ -1,8 +1,9 @@
 """Fitting a knowledge base's cheap retrieval parameters to its own pairs (``lore train
 params``), before any network is trained.
 
-BM25's k1 and b are chosen on a grid by lexical nDCG@10 over the fitting queries, then the
-lexical weight of adaptive fusion by hybrid nDCG@10 with those k1 and b. The result is kept
+BM25's k1 and b are chosen on a grid by lexical nDCG@10 over the fitting queries, then
+whether a term the query repeats counts each time, then the lexical weight of adaptive fusion
+by hybrid nDCG@10 with those. The result is kept
 only when it beats the knowledge base's current parameters on queries held out of the fitting;
 otherwise nothing changes. A hit is relevant when its chunk is (part of) one of the query's
 positives.
@@ -49,8 +50,8 @@ class FitReport:
 def fit_tuning(kb: KnowledgeBase, pairs: PairSet, held_out: float = 0.2, seed: int = 0,
                skip_missing: bool = False, listener: TrainListener | None = None
                ) -> FitReport:
-    """Fit k1, b and the fusion weight on ``pairs``; keep them only when they beat the current
-    ones on the held-out queries."""
+    """Fit k1, b, how repeated query terms count and the fusion weight on ``pairs``; keep
+    them only when they beat the current ones on the held-out queries."""
     listener = listener or SilentTraining()
     split = split_by_query(located(kb, pairs, skip_missing, listener, {}),
                            max(held_out, 0.01), seed)
@@ -60,6 +61,9 @@ def fit_tuning(kb: KnowledgeBase, pairs: PairSet, held_out: float = 0.2, seed: i
     listener.stage("fitting BM25's k1 and b", len(K1_GRID) * len(B_GRID))
     grid = [Tuning(k1, b) for k1 in K1_GRID for b in B_GRID]
     lexical = _best(kb, grid, fitting, "lexical", listener)
+    listener.stage("fitting how repeated query terms count", 2)
+    lexical = _best(kb, [lexical, replace(lexical, query_repeats=True)], fitting, "lexical",
+                    listener)
     listener.stage("fitting the fusion weight", len(WEIGHT_GRID))
     fitted = _best(kb, [replace(lexical, lexical_weight=w) for w in WEIGHT_GRID], fitting,
                    "hybrid", listener)

@@ -31,11 +31,20 @@ def test_scores_match_bm25s_lucene(seed: int) -> None:
     reference.index(documents, show_progress=False)
     index = build(documents)
     for query in (["w1", "w5"], ["w3"], ["w70", "w2", "w2", "w9"]):
-        expected = reference.get_scores(list(dict.fromkeys(query)))
+        expected = reference.get_scores(query)  # a repeated term counts each time
         keys, scores = index.search(query, k=len(documents))
         got = np.zeros(len(documents))
         got[keys - 100] = scores
         assert got == pytest.approx(expected, rel=1e-4, abs=1e-5)
+
+
+def test_a_term_the_query_repeats_weighs_as_often() -> None:
+    index = build([["tide", "moon"], ["tide", "sun"], ["moon", "sun"]])
+    once, _ = index.search(["moon", "sun"], k=3)
+    keys, scores = index.search(["moon", "sun", "sun"], k=3)
+    single = dict(zip(*index.search(["sun"], k=3), strict=True))
+    assert keys[0] == 102 and once[0] == 102
+    assert dict(zip(keys, scores, strict=True))[101] == pytest.approx(2 * single[101])
 
 
 def test_removal_updates_statistics_as_if_never_added() -> None:

@@ -27,7 +27,8 @@ class LexicalRetriever:
                  tuning: Callable[[], Tuning] = Tuning) -> None:
         self._terms = terms
         self._tuning = tuning
-        """The knowledge base's current k1 and b (it may fit new ones while open)."""
+        """The knowledge base's current k1, b and query-term counting (it may fit new ones
+        while open)."""
 
     def reads(self, query: Query) -> bool:
         return True
@@ -38,6 +39,8 @@ class LexicalRetriever:
         if (index.k1, index.b) != (tuning.k1, tuning.b):
             index.set_parameters(tuning.k1, tuning.b)
         terms = analyze(query.text)
+        if not tuning.query_repeats:
+            terms = list(dict.fromkeys(terms))
         if not terms or len(index) == 0:
             return RankedList(self.name, [], complete=True)
         ranking = to_ranking(*index.search(terms, n, allowed))

@@ -1,8 +1,9 @@
 """Retrieval parameters a knowledge base fits to its own queries (``lore train params``).
 
-BM25's k1 and b, and the lexical list's weight in adaptive fusion over prose. Defaults are
-Lucene's k1 1.2 and b 0.75 and equal fusion weights; a knowledge base keeps fitted values only
-when they beat these on pairs held out of the fitting (``lore.fitting``).
+BM25's k1 and b, whether a term the query repeats counts each time, and the lexical list's
+weight in adaptive fusion over prose. Defaults are Lucene's k1 1.2 and b 0.75, each query term
+once, and equal fusion weights; a knowledge base keeps fitted values only when they beat these
+on pairs held out of the fitting (``lore.fitting``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ class Tuning:
     lexical_weight: float | None = None
     """The lexical list's weight in adaptive fusion over prose; None: every list weighs the
     same. (Over code, ``lore.retrieve.fuse.CODE_LEXICAL_WEIGHT`` applies.)"""
+    query_repeats: bool = False
+    """Count a term the query repeats each time (Lucene and bm25s do), which weighs what a
+    long query dwells on; off, each term counts once, which ranked SciFact's short claims
+    better (docs/training.md)."""
 
     def __post_init__(self) -> None:
         if self.k1 < 0 or not 0 <= self.b <= 1:
@@ -43,4 +48,5 @@ class Tuning:
 
     def describe(self) -> str:
         weight = "equal" if self.lexical_weight is None else f"{self.lexical_weight:g}"
-        return f"BM25 k1 {self.k1:g}, b {self.b:g}; lexical weight {weight}"
+        repeats = ", repeated query terms counted" if self.query_repeats else ""
+        return f"BM25 k1 {self.k1:g}, b {self.b:g}{repeats}; lexical weight {weight}"

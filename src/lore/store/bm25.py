@@ -91,13 +91,20 @@ class BM25Index:
 
     def search(self, terms: Sequence[str], k: int, allowed: np.ndarray | None = None
                ) -> tuple[np.ndarray, np.ndarray]:
-        """Keys and scores of the best ``k`` documents containing any of ``terms``."""
-        ids = sorted({self._vocab[t] for t in terms if t in self._vocab})
-        if not ids or not self._row_of:
+        """Keys and scores of the best ``k`` documents containing any of ``terms``.
+
+        A term ``terms`` repeats counts once per occurrence, as in Lucene (a clause each) and
+        bm25s: a long query (a whole argument or bug report) weighs what it dwells on.
+        """
+        repeats = Counter(self._vocab[t] for t in terms if t in self._vocab)
+        if not repeats or not self._row_of:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         term_ptr, rows, weights = self._term_major()
+        ids = sorted(repeats)
         hits = np.concatenate([np.arange(term_ptr[i], term_ptr[i + 1]) for i in ids])
-        scores = np.bincount(rows[hits], weights=weights[hits], minlength=self._alive.size)
+        times = np.repeat([repeats[i] for i in ids], np.diff(term_ptr)[ids])
+        scores = np.bincount(rows[hits], weights=weights[hits] * times,
+                             minlength=self._alive.size)
         if allowed is not None:
             keep = np.zeros(self._alive.size, dtype=bool)
             keep[[self._row_of[a] for a in allowed.tolist() if a in self._row_of]] = True
