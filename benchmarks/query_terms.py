@@ -8,7 +8,7 @@ Lexical search only, over the chunks of the cached knowledge base ``lore eval re
 builds, at lore's default k1 and b: each test query is searched with its analysed terms once
 each (lore before this benchmark) and with every occurrence (lore now), side by side. Also
 reports how long the queries are and how many repeat a term, which is where the two differ.
-Writes ``results/query_terms.json``.
+Writes ``results/query_terms-<split>.json``.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from lore.eval.metrics import ndcg_at_k
 from lore.store.bm25 import BM25Index
 from lore.text.analyze import analyze
 
-RESULTS = Path(__file__).resolve().parent / "results" / "query_terms.json"
+RESULTS = Path(__file__).resolve().parent / "results"
 FORMS: dict[str, Callable[[list[str]], list[str]]] = {
     "once": lambda terms: list(dict.fromkeys(terms)),
     "repeated": lambda terms: terms,
@@ -70,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         table.add_row(folder, str(r["queries"]), f"{r['terms_median']:g}",
                       f"{r['repeating']:.1%}", f"{r['once']:.4f}", f"{r['repeated']:.4f}")
     Console().print(table)
-    RESULTS.write_text(json.dumps({"machine": machine(), "split": args.split, "sets": results},
+    (RESULTS / f"query_terms-{args.split}.json").write_text(json.dumps({"machine": machine(), "split": args.split, "sets": results},
                                   indent=2) + "\n")
     return 0
 
