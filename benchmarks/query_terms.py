@@ -70,8 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         table.add_row(folder, str(r["queries"]), f"{r['terms_median']:g}",
                       f"{r['repeating']:.1%}", f"{r['once']:.4f}", f"{r['repeated']:.4f}")
     Console().print(table)
-    (RESULTS / f"query_terms-{args.split}.json").write_text(json.dumps({"machine": machine(), "split": args.split, "sets": results},
-                                  indent=2) + "\n")
+    report = {"machine": machine(), "split": args.split, "sets": results}
+    (RESULTS / f"query_terms-{args.split}.json").write_text(json.dumps(report, indent=2) + "\n")
     return 0
 
 
