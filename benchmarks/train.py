@@ -7,6 +7,7 @@ its test queries, which training never sees.
     python benchmarks/train.py reranker --over DIR              # over a trained retriever
     python benchmarks/train.py reranker --model reranker-5 --max-length 256,128   # no training
     python benchmarks/train.py head --head biattention          # a scoring head on vectors
+    python benchmarks/train.py head --head biattention --over DIR   # over a trained retriever's
     python benchmarks/train.py retriever --synthetic 1000        # no labels: written questions
     python benchmarks/train.py retriever --set cosqa --split dev
 
@@ -156,8 +157,9 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--negatives", type=int, default=None, help="mined a pair (0: none)")
     parser.add_argument("--lr", type=float, help="peak learning rate")
-    parser.add_argument("--over", help="with a reranker: rerank the hits of the corpus indexed "
-                        "with this embedder (a trained retriever's model folder)")
+    parser.add_argument("--over", help="with a reranker, rerank the hits of the corpus indexed "
+                        "with this embedder (a trained retriever's model folder); with a head, "
+                        "train and score it over that corpus's vectors")
     parser.add_argument("--model", help="score this model of the catalog (reranker-3), "
                         "trained before, instead of training one")
     parser.add_argument("--max-length", default="",
@@ -177,7 +179,7 @@ def main() -> int:
     dataset = load_beir(DATA / args.set, "test")
     cache = default_cache_dir(os.environ) / "eval"
     scores: dict[str, Any] = {}
-    with open_indexed(dataset, cache, config) as kb:
+    with open_indexed(dataset, cache, config, args.over if args.kind == "head" else None) as kb:
         started = time.perf_counter()
         model = train(kb, args, training) if args.model is None else \
             next(m for m in kb.models() if m.name == args.model)
