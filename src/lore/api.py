@@ -265,7 +265,7 @@ class KnowledgeBase(Learning):
             return self._reranker(spec)
         model = self._catalog.model(spec, "reranker", "head")
         if model.kind == "head":
-            check_head_vectors(model, self.status().embedder)
+            check_head_vectors(model, self._store.get_meta("embedder") or self._model)
             return self._heads(model.model_dir)
         return self._reranker(f"cross-encoder:{model.model_dir}")
 

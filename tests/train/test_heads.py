@@ -51,6 +51,16 @@ def test_an_untrained_head_ranks_as_cosine(kind: str) -> None:
     assert np.allclose(head.score_vectors(query, passages), passages @ query, atol=1e-6)
 
 
+
+def test_scoring_leaves_the_blas_thread_count_as_it_was() -> None:
+    from threadpoolctl import threadpool_info
+
+    before = [pool["num_threads"] for pool in threadpool_info()]
+    head = ScoringHead("biattention", BiAttentionHead(DIM, 8).weights())
+    rng = np.random.default_rng(3)
+    head.score_vectors(unit(rng.normal(size=DIM)), unit(rng.normal(size=(7, DIM))))
+    assert [pool["num_threads"] for pool in threadpool_info()] == before
+
 def marked_examples(count: int, seed: int) -> list[VectorExample]:
     """Relevance lives in four key dimensions, where a positive agrees with its query; the
     hard negatives agree on the other twelve instead, so cosine prefers them."""

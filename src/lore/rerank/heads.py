@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Literal, get_args
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from lore.errors import ConfigError
 
@@ -62,7 +63,9 @@ class ScoringHead:
         correction; both sides are unit vectors, as lore stores them."""
         query = query.astype(np.float32, copy=False)
         passages = passages.astype(np.float32, copy=False)
-        scores: np.ndarray = (passages @ query + self._correction(query, passages))
+        # Products this small finish on one thread before BLAS's other threads wake up.
+        with _blas().limit(limits=1, user_api="blas"):
+            scores: np.ndarray = (passages @ query + self._correction(query, passages))
         return scores.astype(np.float32)
 
     def _correction(self, h: np.ndarray, d: np.ndarray) -> np.ndarray:
@@ -81,6 +84,11 @@ class ScoringHead:
         hidden = np.maximum(d @ per_passage + (h @ query_part + w["b_hidden"]), 0.0)
         out: np.ndarray = hidden @ w["w_out"] + w["b_out"]
         return out
+
+
+@functools.cache
+def _blas() -> ThreadpoolController:
+    return ThreadpoolController()  # finds numpy's BLAS once; limiting it later is cheap
 
 
 def save_head(head: ScoringHead, folder: Path) -> None:
