@@ -45,10 +45,12 @@ from lore.api import KnowledgeBase
 from lore.config import LoreConfig
 from lore.eval.beir import BeirSet, beir_pairs, load_beir
 from lore.eval.retrieval import EvalSettings, document_ranking, evaluate, open_indexed, score_query
+from lore.fitting import fit_tuning
 from lore.learning import HEAD_TRAINING, RERANKER_TRAINING, Training
 from lore.models.files import default_cache_dir
 from lore.rerank.cross_encoder import CrossEncoderReranker
 from lore.rerank.reorder import rerank
+from lore.retrieve.tuning import Tuning
 from lore.synthesis import synthetic_pairs
 from lore.train.catalog import TrainedModel
 from lore.train.negatives import Mining
@@ -129,6 +131,19 @@ def head_scores(kb: KnowledgeBase, dataset: BeirSet, spec: str) -> dict[str, flo
             for name, values in scores.items()}
 
 
+def with_fitted_params(kb: KnowledgeBase, dataset: BeirSet, spec: str,
+                       args: argparse.Namespace) -> dict[str, Any]:
+    """The head's scores again after ``lore train params`` on the training pairs (kept only
+    when better on training queries held out of the fit); the cached knowledge base gets its
+    defaults back afterwards, so later runs start from the same place."""
+    fit = fit_tuning(kb, beir_pairs(DATA / args.set, args.split))
+    try:
+        return {"fitted": fit.fitted.describe(), "kept": fit.kept,
+                "held_out": fit.held_out, "scores": head_scores(kb, dataset, spec)}
+    finally:
+        kb.tune(Tuning(), save=True)
+
+
 def train(kb: KnowledgeBase, args: argparse.Namespace, training: Training) -> TrainedModel:
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[note]}"), TimeRemainingColumn())
@@ -160,6 +175,9 @@ def main() -> int:
     parser.add_argument("--over", help="with a reranker, rerank the hits of the corpus indexed "
                         "with this embedder (a trained retriever's model folder); with a head, "
                         "train and score it over that corpus's vectors")
+    parser.add_argument("--fit-params", action="store_true",
+                        help="with a head: score again after fitting BM25 and fusion to the "
+                        "training pairs (lore train params)")
     parser.add_argument("--model", help="score this model of the catalog (reranker-3), "
                         "trained before, instead of training one")
     parser.add_argument("--max-length", default="",
@@ -188,7 +206,9 @@ def main() -> int:
             scores = {"base": retriever_scores(dataset, config, None),
                       "trained": retriever_scores(dataset, config, str(model.model_dir))}
         elif args.kind == "head":
-            scores = head_scores(kb, dataset, model.spec)
+            scores = {**head_scores(kb, dataset, model.spec)}
+            if args.fit_params:
+                scores["params"] = with_fitted_params(kb, dataset, model.spec, args)
         elif args.over is None:
             scores = reranker_scores(kb, dataset, model.model_dir, lengths)
     if args.kind == "reranker" and args.over is not None:
