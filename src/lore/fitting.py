@@ -3,10 +3,9 @@ params``), before any network is trained.
 
 BM25's k1 and b are chosen on a grid by lexical nDCG@10 over the fitting queries, then
 whether a term the query repeats counts each time, then the lexical weight of adaptive fusion
-by hybrid nDCG@10 with those. The result is kept
-only when it beats the knowledge base's current parameters on queries held out of the fitting;
-otherwise nothing changes. A hit is relevant when its chunk is (part of) one of the query's
-positives.
+by hybrid nDCG@10 with those. The result is kept only when it beats the knowledge base's
+current parameters on queries held out of the fitting; otherwise nothing changes. A hit is
+relevant when its chunk is (part of) one of the query's positives.
 """
 
 from __future__ import annotations
