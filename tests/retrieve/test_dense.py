@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lore.errors import QueryError
-from lore.retrieve.protocol import Query
+from lore.retrieve.protocol import KeepsVectors, Query
 from lore.store.sqlite import SqliteStore
 from lore.testing.retriever_contract import TEXTS, Build, RetrieverContract
 
@@ -34,3 +35,16 @@ def test_a_query_without_its_vector_is_refused(tmp_path: Path,
     stores.append(store)
     with pytest.raises(QueryError, match="embedding"):
         built.retriever.retrieve(Query("qubits"), 3, None)
+
+
+def test_it_lends_the_vectors_its_index_holds_and_only_those(
+        tmp_path: Path, stores: list[SqliteStore]) -> None:
+    built, store = build_retriever(tmp_path / "kb", "dense", TEXTS)
+    stores.append(store)
+    retriever = built.retriever
+    assert isinstance(retriever, KeepsVectors)
+    keys = np.array([built.rowids[TEXTS[2]], built.rowids[TEXTS[0]]], dtype=np.int64)
+    lent = retriever.stored_vectors(keys)
+    assert lent is not None
+    np.testing.assert_array_equal(lent, store.vectors_by_rowid(keys, lent.shape[1]))
+    assert retriever.stored_vectors(np.array([10**9], dtype=np.int64)) is None
