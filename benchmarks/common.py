@@ -9,6 +9,7 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
+from lore.eval.retrieval import QueryTrace
 from lore.types import Hit
 
 
@@ -32,6 +33,15 @@ def load_beir(data: Path, split: str) -> tuple[dict[str, str], dict[str, dict[st
 def doc_ranking(hits: list[Hit]) -> list[str]:
     """Documents in the order of their best chunk (max-passage aggregation)."""
     return list(dict.fromkeys(hit.doc_key or hit.path for hit in hits))
+
+
+def all_relevant_share(traces: list[QueryTrace], qrels: dict[str, dict[str, int]]
+                       ) -> float | None:
+    """Of the queries with several relevant documents (HotpotQA's two gold paragraphs), the
+    share with all of them in the top 10; None when no query has several."""
+    several = [t for t in traces if len(qrels[t.id]) > 1]
+    return sum(t.metrics["recall@10"] == 1.0 for t in several) / len(several) if several \
+        else None
 
 
 def machine() -> dict[str, object]:

@@ -23,7 +23,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from common import machine
+from common import all_relevant_share, machine
 from rich.console import Console
 
 from lore.config import LoreConfig
@@ -48,13 +48,12 @@ def run_set(name: str, modes: list[str], config: LoreConfig) -> list[dict[str, o
         rows = []
         for mode in modes:
             report, traces = evaluate(kb, dataset, EvalSettings(mode=mode))  # type: ignore[arg-type]
-            several = [t for t in traces if len(dataset.qrels[t.id]) > 1]
+            share = all_relevant_share(traces, dataset.qrels)
             row: dict[str, object] = asdict(report)
             row["set"] = name
             row["open_and_index_seconds"] = round(indexed, 2)
-            if several:
-                row["all_relevant_in_top10"] = sum(
-                    t.metrics["recall@10"] == 1.0 for t in several) / len(several)
+            if share is not None:
+                row["all_relevant_in_top10"] = share
             rows.append(row)
     return rows
 

@@ -37,7 +37,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from common import machine
+from common import all_relevant_share, machine
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -85,10 +85,9 @@ def retriever_scores(dataset: BeirSet, config: LoreConfig, model: str | None
         for mode in ("dense", "hybrid"):
             report, traces = evaluate(kb, dataset, EvalSettings(mode))
             scores[mode] = report.metrics["ndcg@10"]
-            several = [t for t in traces if len(dataset.qrels[t.id]) > 1]
-            if several:
-                scores[f"{mode}_all_relevant_in_top10"] = statistics.fmean(
-                    t.metrics["recall@10"] == 1.0 for t in several)
+            share = all_relevant_share(traces, dataset.qrels)
+            if share is not None:
+                scores[f"{mode}_all_relevant_in_top10"] = share
     return scores
 
 

@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from lore.errors import ConfigError
 
@@ -56,7 +57,7 @@ def record_text_form(model_dir: Path, form: TextForm) -> None:
     """Write ``form`` into ``model_dir`` (a sentence-transformers directory just saved),
     keeping whatever else its ``config_sentence_transformers.json`` holds."""
     config = _read_json(model_dir / PROMPTS_FILE)
-    prompts = dict(config.get("prompts") or {})  # type: ignore[call-overload]
+    prompts = dict(config.get("prompts") or {})
     prompts.update((name, text) for name, text in (("query", form.query_prefix),
                                                    ("document", form.passage_prefix)) if text)
     config["prompts"] = prompts
@@ -67,7 +68,7 @@ def record_text_form(model_dir: Path, form: TextForm) -> None:
                                                     encoding="utf-8")
 
 
-def _read_json(path: Path) -> dict[str, object]:
+def _read_json(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
     try:

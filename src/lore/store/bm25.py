@@ -93,8 +93,8 @@ class BM25Index:
                ) -> tuple[np.ndarray, np.ndarray]:
         """Keys and scores of the best ``k`` documents containing any of ``terms``.
 
-        A term ``terms`` repeats counts once per occurrence, as in Lucene (a clause each) and
-        bm25s: a long query (a whole argument or bug report) weighs what it dwells on.
+        A term repeated in ``terms`` counts once per occurrence, as in Lucene (a clause each)
+        and bm25s: a long query (a whole argument or bug report) weighs what it dwells on.
         """
         repeats = Counter(self._vocab[t] for t in terms if t in self._vocab)
         if not repeats or not self._row_of:
