@@ -272,3 +272,35 @@ def test_ask_on_an_empty_knowledge_base_says_so_without_the_model(
                             "--model", "scripted")
     assert code == 0, err
     assert out.strip() == NOT_FOUND["en"] and scripted.asked == []
+
+
+def test_ask_with_a_strategy_shows_its_steps_and_records_them_in_json(
+        runner: CliRunner, asked_kb: str, scripted: ScriptedGenerator) -> None:
+    scripted.enqueue("expired entries removal\ncache expiry timing", "On read [1].")
+    code, out, err = invoke(runner, "ask", QUESTION, "--kb", asked_kb, "--model", "scripted",
+                            "--strategy", "multi-query", "--show-steps", "--json")
+    assert code == 0, err
+    record = json.loads(out)
+    assert record["strategy"] == "multi-query" and record["model_calls"] == 2
+    assert [s["kind"] for s in record["steps"]] == ["rewrite", "retrieve", "retrieve",
+                                                   "retrieve"]
+    assert record["steps"][2]["text"] == "expired entries removal"
+    assert "rewrite" in err and "cache expiry timing" in err
+
+
+def test_search_with_a_rewriting_strategy_lists_the_queries_it_searched(
+        runner: CliRunner, asked_kb: str, scripted: ScriptedGenerator) -> None:
+    scripted.enqueue("Entries past their time to live are dropped when read.")
+    code, out, err = invoke(runner, "search", QUESTION, "--kb", asked_kb, "--model",
+                            "scripted", "--strategy", "hyde", "--json")
+    assert code == 0, err
+    record = json.loads(out)
+    assert record["strategy"] == "hyde" and record["hits"]
+    assert [s["kind"] for s in record["steps"]] == ["hyde", "retrieve", "retrieve"]
+
+
+def test_search_refuses_a_strategy_that_does_more_than_retrieve(
+        runner: CliRunner, asked_kb: str) -> None:
+    code, _, err = invoke(runner, "search", QUESTION, "--kb", asked_kb, "--strategy",
+                          "iterative")
+    assert code == 2 and "multi-query" in err

@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import functools
 import os
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 import numpy as np
 
@@ -35,6 +33,7 @@ from lore.generate.registry import create_generator
 from lore.ingest.chunk import chunking_signature
 from lore.ingest.sample import sample_prose
 from lore.kb_learning import Learning
+from lore.kb_query import Asking
 from lore.pipeline import IndexListener, IndexRun, SilentListener, embed_missing
 from lore.rerank.heads import ScoringHead, load_head
 from lore.rerank.protocol import Reranker
@@ -50,7 +49,7 @@ from lore.store.derived import DerivedIndex, TermFeed, VectorFeed
 from lore.store.protocol import Store, VectorIndex
 from lore.store.sqlite import STORE_FILE, SqliteStore
 from lore.train.catalog import Catalog, check_head_vectors, trained_name
-from lore.types import Answer, AnswerMode, Filter, Hit, IndexReport, Passage, SearchMode, Status
+from lore.types import Filter, Hit, IndexReport, Passage, SearchMode, Status
 
 MODES = SEARCH_MODES
 
@@ -76,7 +75,7 @@ def open(path: str | Path | None = None, *, model: str | None = None,
     return KnowledgeBase(directory, config, model, switch_model=switch_model, create=create)
 
 
-class KnowledgeBase(Learning):
+class KnowledgeBase(Learning, Asking):
     """A directory holding the store (``lore.db``) and its derived indexes (``index/``)."""
 
     def __init__(self, directory: Path, config: LoreConfig, model: str | None = None, *,
@@ -200,39 +199,6 @@ class KnowledgeBase(Learning):
         texts = self._store.document_texts([hit.chunk.doc_id for hit in hits])
         return widen_hits(hits, texts, settings.widen if widen is None else widen,
                           settings.window_sentences if sentences is None else sentences)
-
-    def ask(self, question: str, **options: Any) -> Answer:
-        """Answer ``question`` from this knowledge base, citing its sources (the options of
-        ``ask_stream``)."""
-        events = list(self.ask_stream(question, **options))
-        answer = events[-1]  # ask_stream always ends with the Answer
-        assert isinstance(answer, Answer)
-        return answer
-
-    def ask_stream(self, question: str, *, k: int | None = None,
-                   mode: AnswerMode | None = None, model: str | None = None,
-                   template: str | None = None, where: Filter | Sequence[str] | None = None,
-                   settings: GenerateConfig | None = None) -> Iterator[str | Answer]:
-        """Answer text as the model writes it, then the final ``Answer``.
-
-        Args:
-            question: any language; the answer comes in the question's language.
-            k: sources to retrieve (default ``generate.k``).
-            mode: ``stuff``, ``rag-sequence`` or ``rag-token`` (default ``generate.mode``).
-            model: a generator spec (default ``generate.model``): ``qwen-0.5b``, a ``.gguf``
-                path, or ``openai:http://host:port/v1/<model>``.
-            template: a prompt template name (``lore.generate.prompt.TEMPLATES``).
-            where: metadata filters, as for ``search``.
-            settings: every generation setting at once (the arguments above override it).
-        """
-        started = time.perf_counter()
-        settings = settings or self.config.generate
-        settings = replace(settings, k=k or settings.k, mode=mode or settings.mode,
-                           model=model or settings.model,
-                           template=template or settings.template)
-        answerer = self.answerer(settings)
-        hits = self.search(question, k=settings.k, where=where)
-        yield from answerer.stream(question, self.passages(hits), started)
 
     def answerer(self, settings: GenerateConfig) -> Answerer:
         """The answer step for ``settings``, with the relevance floor of this embedder."""

@@ -28,22 +28,26 @@ from lore.cli_output import (
     print_report,
     print_sources,
     print_status,
+    print_step,
     stderr_status,
     stream_answer,
 )
 from lore.cli_serve import keys, serve
 from lore.cli_train import models_group, train_group
-from lore.config import AnnChoice, AnswerModeName, LoreConfig
+from lore.config import AnnChoice, AnswerModeName, LoreConfig, StrategyName
 from lore.doctor import exit_status, run_checks
 from lore.errors import LoreError
 from lore.eval.answers import run_qa, write_qa_traces
 from lore.eval.beir import load_beir
-from lore.eval.qa import aggregate, load_qa
+from lore.eval.qa import aggregate, by_strategy, load_qa
 from lore.eval.report import write_comparison
 from lore.eval.retrieval import Aggregate, EvalSettings, evaluate, open_indexed, write_traces
 from lore.models.files import default_cache_dir
-from lore.records import answer_record, plain
-from lore.types import SearchMode
+from lore.query.registry import RETRIEVING, STRATEGY_NAMES
+from lore.records import answer_record, plain, step_record
+from lore.types import SearchMode, Step
+
+SEARCH_STRATEGIES = tuple(RETRIEVING)
 
 
 @click.group()
@@ -103,20 +107,40 @@ def index(paths: tuple[Path, ...], kb: Path | None, model: str | None, include: 
               help="Maximal marginal relevance, 0..1: push down chunks like better ones.")
 @click.option("--rerank", envvar="LORE_RERANKER",
               help="Rerank the top hits: llm:qwen-0.5b, cross-encoder:DIR_OR_HUB_ID.")
+@click.option("--strategy", type=click.Choice(SEARCH_STRATEGIES),
+              help="Rewrite the query with the answering model first: multi-query, hyde or "
+                   "step-back (searched beside the query, fused).")
+@click.option("--model", envvar="LORE_GENERATOR", help="The model a --strategy writes with.")
 @json_option
 def search(query: str, kb: Path | None, k: int, mode: SearchMode, where: tuple[str, ...],
-           diversity: float | None, rerank: str | None, as_json: bool) -> None:
+           diversity: float | None, rerank: str | None, strategy: StrategyName | None,
+           model: str | None, as_json: bool) -> None:
     """Search the knowledge base: ranked hits with their source spans and scores."""
+    steps: list[Step] = []
     with opened(kb) as base:
-        hits = base.search(query, k=k, mode=mode, where=list(where), diversity=diversity,
-                           rerank=rerank)
+        if strategy and strategy != "single":
+            try:
+                hits, steps = base.plan_search(query, strategy, k=k, where=list(where),
+                                               model=model)
+            except LoreError as error:
+                raise LoreUsageError(str(error)) from None
+        else:
+            hits = base.search(query, k=k, mode=mode, where=list(where),
+                               diversity=diversity, rerank=rerank)
     if as_json:
-        click.echo(json.dumps({"query": query, "mode": mode, "hits": [plain(h) for h in hits]},
-                              ensure_ascii=False))
+        click.echo(json.dumps({"query": query, "mode": mode, "strategy": strategy or "single",
+                               "steps": [step_record(s) for s in steps],
+                               "hits": [plain(h) for h in hits]}, ensure_ascii=False))
     else:
+        for step in steps:
+            print_step(step)
         print_hits(hits)
 
 
+strategy_option = click.option(
+    "--strategy", type=click.Choice(STRATEGY_NAMES), envvar="LORE_STRATEGY",
+    help="How to plan the question: single (default), auto (chosen per question), "
+         "multi-query, hyde, step-back, decompose, iterative, reflect, long-context, sql.")
 question_likelihood_option = click.option(
     "--question-likelihood", "question_likelihood", type=click.FloatRange(min=0),
     help="Weigh each source by how likely the model finds the question after it (0.1, with "
@@ -136,17 +160,22 @@ question_likelihood_option = click.option(
 @click.option("--template", help="Prompt template: answer (default) or short.")
 @click.option("--where", multiple=True, help="Only sources matching, e.g. path=docs/*.")
 @question_likelihood_option
+@strategy_option
+@click.option("--show-steps", is_flag=True,
+              help="Print each step of the strategy as it is taken (stderr).")
 @json_option
 def ask(question: str, kb: Path | None, model: str | None, mode: AnswerModeName | None,
         k: int | None, template: str | None, where: tuple[str, ...],
-        question_likelihood: float | None, as_json: bool) -> None:
+        question_likelihood: float | None, strategy: StrategyName | None, show_steps: bool,
+        as_json: bool) -> None:
     """Answer a question from the knowledge base, citing numbered sources."""
     with opened(kb) as base:
         settings = base.config.generate
         if question_likelihood is not None:
             settings = dataclasses.replace(settings, question_likelihood=question_likelihood)
-        events = base.ask_stream(question, k=k, mode=mode, model=model, template=template,
-                                 where=list(where), settings=settings)
+        answering = base.ask_steps if show_steps else base.ask_stream
+        events = answering(question, k=k, mode=mode, model=model, template=template,
+                           where=list(where), settings=settings, strategy=strategy)
         try:
             answer = stream_answer(events, show=not as_json)
         except LoreError as error:
@@ -295,11 +324,12 @@ def eval_retrieval(directory: Path, split: str, mode: SearchMode, compare: str |
               help="Write each question's sources, prompt, answer and scores (JSON lines).")
 @click.option("--cache", type=click.Path(file_okay=False, path_type=Path),
               help="Where corpus indexes are kept (default: ~/.cache/lore/eval).")
+@strategy_option
 @json_option
 def eval_qa(directory: Path, limit: int | None, seed: int | None, mode: AnswerModeName,
             model: str | None, template: str, k: int, answer_tokens: int,
             question_likelihood: float | None, gold_context: bool, trace: Path | None,
-            cache: Path | None, as_json: bool) -> None:
+            cache: Path | None, strategy: StrategyName | None, as_json: bool) -> None:
     """Exact match, F1, answer-in-context, citation precision and latency of lore's answers
     on a QA folder (qa.jsonl beside a BEIR corpus)."""
     config = LoreConfig.from_env(os.environ)
@@ -316,14 +346,18 @@ def eval_qa(directory: Path, limit: int | None, seed: int | None, mode: AnswerMo
             kb = open_indexed(dataset, cache, config, None, listener)
         with kb, QueryProgress(len(qa.items), "questions", enabled=not as_json) as progress:
             traces = list(run_qa(kb, qa, settings, progress.advance, gold_context,
-                                 dataset.corpus))
+                                 dataset.corpus, strategy))
     except LoreError as error:
         raise LoreUsageError(str(error)) from None
     if trace is not None:
         write_qa_traces(traces, trace)
-    scores = aggregate([t.record for t in traces]).as_dict()
+    records = [t.record for t in traces]
+    scores = aggregate(records).as_dict()
     report = {"dataset": qa.name, "mode": mode, "model": settings.model, "template": template,
-              "k": k, "gold_context": gold_context, "seed": seed, "metrics": scores}
+              "k": k, "gold_context": gold_context, "seed": seed,
+              "strategy": strategy or config.query.strategy, "metrics": scores,
+              "by_strategy": {name: each.as_dict()
+                              for name, each in by_strategy(records).items()}}
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False))
     else:

@@ -26,7 +26,7 @@ from rich.table import Table
 
 from lore.doctor import Check
 from lore.eval.retrieval import RetrievalReport
-from lore.types import Answer, Document, Hit, IndexReport, Skipped, Status
+from lore.types import Answer, Document, Hit, IndexReport, Skipped, Status, Step
 
 # No emoji codes: ``root:x:0`` in a document stays text, not an emoji.
 stdout = Console(highlight=False, soft_wrap=True, emoji=False)
@@ -140,12 +140,15 @@ def print_hits(hits: Sequence[Hit]) -> None:
         stdout.print("    " + shown(snippet[:limit] + ("…" if len(snippet) > limit else "")))
 
 
-def stream_answer(events: Iterable[str | Answer], show: bool) -> Answer:
-    """Print answer text as it arrives (when ``show``); return the final ``Answer``."""
+def stream_answer(events: Iterable[str | Step | Answer], show: bool) -> Answer:
+    """Print answer text as it arrives (when ``show``), each step on stderr as it is taken;
+    return the final ``Answer``."""
     answer = None
     for event in events:
         if isinstance(event, Answer):
             answer = event
+        elif isinstance(event, Step):
+            print_step(event)
         elif show:
             sys.stdout.write(inert(event))
             sys.stdout.flush()
@@ -153,6 +156,14 @@ def stream_answer(events: Iterable[str | Answer], show: bool) -> Answer:
         sys.stdout.write("\n")
     assert answer is not None  # every answer stream ends with its Answer
     return answer
+
+
+def print_step(step: Step) -> None:
+    """One strategy step on stderr: its kind, its text, and what a retrieval found."""
+    cost = f" ({step.calls} call, {step.tokens} tokens)" if step.calls else ""
+    stderr.print(f"[cyan]{step.kind}[/cyan] " + shown(step.text) + f"[dim]{cost}[/dim]")
+    for hit in step.hits[:5]:
+        stderr.print("  [dim]" + shown(locate(hit)) + "[/dim]")
 
 
 def print_sources(answer: Answer) -> None:
@@ -275,9 +286,14 @@ def print_qa_report(report: dict[str, object]) -> None:
     for column in ("set", "mode", "model", *metrics):
         table.add_column(column, justify="left" if column in ("set", "mode", "model")
                          else "right")
-    values = [("-" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v))
-              for v in metrics.values()]
-    table.add_row(str(report["dataset"]), str(report["mode"]), str(report["model"]), *values)
+    rows = {str(report["dataset"]): metrics}
+    breakdown = report.get("by_strategy")
+    if isinstance(breakdown, dict) and len(breakdown) > 1:  # auto took several routes
+        rows.update({f"  {name}": each for name, each in breakdown.items()})
+    for name, row in rows.items():
+        values = [("-" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v))
+                  for v in row.values()]
+        table.add_row(name, str(report["mode"]), str(report["model"]), *values)
     stdout.print(table)
 
 

@@ -177,6 +177,41 @@ class GenerateConfig:
     """Seconds a server may take to send the next piece of an answer."""
 
 
+StrategyName = Literal["auto", "single", "multi-query", "hyde", "step-back", "decompose",
+                       "iterative", "reflect", "long-context", "sql"]
+"""How a question is planned (``lore.query``): ``single`` retrieves once for the question;
+the others rewrite it, split it, retrieve in several hops, check the answer, read whole
+documents, or query the knowledge base's metadata; ``auto`` picks one per question."""
+
+
+@dataclass(frozen=True)
+class QueryConfig:
+    strategy: StrategyName = "single"
+    """The strategy ``ask`` uses; ``single`` until ``auto`` measures better on every shared
+    set (docs/query.md)."""
+    max_calls: int = 8
+    """Model calls a question may cost, its answer included; a strategy that reaches it
+    answers from what it has and says so."""
+    max_tokens: int = 12_000
+    """Model tokens (prompt and output) a question's planning may spend before its answer."""
+    rewrites: int = 3
+    """Queries ``multi-query`` writes besides the question."""
+    hops: int = 3
+    """Reasoning steps ``iterative`` takes at most, each one a retrieval."""
+    hop_k: int = 3
+    """Passages each later hop of ``iterative`` and each sub-question of ``decompose`` adds."""
+    sub_questions: int = 3
+    """Most sub-questions ``decompose`` asks."""
+    plan_tokens: int = 96
+    """Longest text a planning call writes (a rewrite, a sub-question, a reasoning step)."""
+    long_context_tokens: int = 32_768
+    """The window ``long-context`` opens the model with, to read whole documents."""
+    sql_rows: int = 50
+    """Rows a metadata query may return."""
+    sql_seconds: float = 2.0
+    """Time a metadata query may run."""
+
+
 @dataclass(frozen=True)
 class ServeConfig:
     data_dir: Path = Path(".lore-server")
@@ -207,6 +242,7 @@ class LoreConfig:
     retrieve: RetrieveConfig = field(default_factory=RetrieveConfig)
     index: IndexConfig = field(default_factory=IndexConfig)
     generate: GenerateConfig = field(default_factory=GenerateConfig)
+    query: QueryConfig = field(default_factory=QueryConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
 
     @classmethod
@@ -215,7 +251,8 @@ class LoreConfig:
         ``LORE_DTYPE``, ``LORE_FUSION``, ``LORE_ANN``, ``LORE_CHUNK_TOKENS``, ``LORE_CODE_VIEW``,
         ``LORE_RERANKER``, ``LORE_GENERATOR``, ``LORE_ANSWER_MODE``, ``LORE_API_KEY_ENV``,
         ``LORE_QUESTION_LIKELIHOOD``, ``LORE_SOURCE_MASS``, ``LORE_LLAMA_THREADS``,
-        ``LORE_SERVE_DIR``, ``LORE_HOST``, ``LORE_PORT``, ``LORE_MAX_BODY``, ``LORE_MAX_UPLOAD``,
+        ``LORE_STRATEGY``, ``LORE_SERVE_DIR``, ``LORE_HOST``, ``LORE_PORT``, ``LORE_MAX_BODY``,
+        ``LORE_MAX_UPLOAD``,
         ``LORE_ASK_QUEUE``, ``LORE_MODEL_THREADS``, ``LORE_BATCH_WINDOW``."""
         config = cls()
         if "LORE_HOME" in environ:
@@ -242,6 +279,8 @@ class LoreConfig:
             "LORE_SOURCE_MASS": ("source_mass", float),
             "LORE_LLAMA_THREADS": ("threads", _positive_int),
         })
+        query = _override(config.query, environ,
+                          {"LORE_STRATEGY": ("strategy", _choice(StrategyName))})
         serve = _override(config.serve, environ, {
             "LORE_SERVE_DIR": ("data_dir", Path),
             "LORE_HOST": ("host", str),
@@ -253,7 +292,7 @@ class LoreConfig:
             "LORE_BATCH_WINDOW": ("batch_window", float),
         })
         return replace(config, embed=embed, retrieve=retrieve, index=index, ingest=ingest,
-                       generate=generate, serve=serve)
+                       generate=generate, query=query, serve=serve)
 
 
 T = TypeVar("T")

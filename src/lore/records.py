@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from lore.types import Answer, Hit
+from lore.types import Answer, Hit, Step
 
 ShowPath = Callable[[str], str]
 """How a record shows a stored file path (the terminal shortens it; a server hides it)."""
@@ -43,7 +43,18 @@ def answer_record(answer: Answer, show_path: ShowPath = str) -> dict[str, Any]:
         "uncited_sentences": [answer.text[a:b] for a, b in answer.uncited],
         "sources": [_source_record(s, show_path) for s in answer.sources],
         "timings": plain(answer.timings),
+        "strategy": answer.strategy,
+        "steps": [step_record(step, show_path) for step in answer.steps],
+        "model_calls": answer.model_calls, "model_tokens": answer.model_tokens,
     }
+
+
+def step_record(step: Step, show_path: ShowPath = str) -> dict[str, Any]:
+    """A strategy's step: what it did, and for a retrieval what it found (labels only)."""
+    return {"kind": step.kind, "text": step.text, "seconds": round(step.seconds, 4),
+            "calls": step.calls, "tokens": step.tokens,
+            "hits": [{"path": show_path(h.path), "doc_key": h.doc_key, "title": h.title,
+                      "chunk": h.chunk.id, "score": h.score} for h in step.hits]}
 
 
 def _source_record(source: Any, show_path: ShowPath) -> dict[str, Any]:

@@ -307,6 +307,25 @@ class Timings:
 
 
 @dataclass(frozen=True, slots=True)
+class Step:
+    """One thing a query strategy did before or around the answer (``lore.query``): a query
+    it wrote, a retrieval and what it found, a reasoning sentence, a check, a SQL statement."""
+
+    kind: str
+    """``route``, ``rewrite``, ``hyde``, ``step-back``, ``sub-question``, ``sub-answer``,
+    ``retrieve``, ``reason``, ``check``, ``sql``, ``budget`` ..."""
+    text: str
+    """The query, sentence, statement or verdict."""
+    hits: tuple[Hit, ...] = ()
+    """What a retrieval step found, best first."""
+    seconds: float = 0.0
+    calls: int = 0
+    """Model calls the step cost."""
+    tokens: int = 0
+    """Model tokens it cost: prompt and output."""
+
+
+@dataclass(frozen=True, slots=True)
 class Answer:
     """A grounded answer: its text, the numbered sources it could cite, and the checks."""
 
@@ -327,6 +346,25 @@ class Answer:
     prompt: str = ""
     """What the model read, as ``role: content`` turns (one prompt per source, separated by
     blank lines, in the marginalising modes); for traces."""
+    strategy: str = "single"
+    """The query strategy that produced it (``lore.query``)."""
+    steps: tuple[Step, ...] = ()
+    """What the strategy did before the answer, in order."""
+
+    @property
+    def model_calls(self) -> int:
+        """Every model call the question cost: the strategy's and the answer's own."""
+        if not self.timings.prompt_tokens:  # the model was not asked
+            answering = 0
+        else:
+            answering = 1 if self.mode == "stuff" else len(self.sources)
+        return sum(step.calls for step in self.steps) + answering
+
+    @property
+    def model_tokens(self) -> int:
+        """Model tokens the question cost: the strategy's, then the answer's prompt and text."""
+        return (sum(step.tokens for step in self.steps) + self.timings.prompt_tokens
+                + self.timings.answer_tokens)
 
     @property
     def cited_sources(self) -> tuple[Source, ...]:

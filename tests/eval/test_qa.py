@@ -12,7 +12,7 @@ import pytest
 
 from lore.errors import ConfigError
 from lore.eval.answer_scores import exact_match
-from lore.eval.qa import QAItem, QARecord, aggregate, load_qa
+from lore.eval.qa import QAItem, QARecord, aggregate, by_strategy, load_qa
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 """``shared/data`` next to the repository root, where the benchmark sets live."""
@@ -22,15 +22,24 @@ DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 
 def test_aggregate_reports_percent_scores_and_medians() -> None:
     records = [
-        QARecord("q1", 1.0, 1.0, True, 1.0, False, 0.2, 1.0, 1.0),
-        QARecord("q2", 0.0, 0.5, False, None, True, None, 3.0),
-        QARecord("q3", 0.0, 0.25, True, 0.5, False, 0.4, 2.0, 0.0),
+        QARecord("q1", 1.0, 1.0, True, 1.0, False, 0.2, 1.0, 1.0, model_calls=1,
+                 model_tokens=300, all_gold_read=True, all_gold_retrieved=True),
+        QARecord("q2", 0.0, 0.5, False, None, True, None, 3.0, strategy="iterative",
+                 model_calls=3, model_tokens=900, all_gold_read=False,
+                 all_gold_retrieved=True),
+        QARecord("q3", 0.0, 0.25, True, 0.5, False, 0.4, 2.0, 0.0, model_calls=2,
+                 model_tokens=600),
     ]
     scores = aggregate(records).as_dict()
     assert scores == pytest.approx({
         "questions": 3, "exact_match": 100 / 3, "f1": 175 / 3, "answer_in_context": 2 / 3,
         "citation_precision": 0.75, "not_found_rate": 1 / 3,
-        "median_first_token_s": 0.3, "median_total_s": 2.0, "shown_citation_precision": 0.5})
+        "median_first_token_s": 0.3, "median_total_s": 2.0, "shown_citation_precision": 0.5,
+        "mean_model_calls": 2.0, "mean_model_tokens": 600.0, "all_gold_read": 0.5,
+        "all_gold_retrieved": 1.0})
+    routes = by_strategy(records)
+    assert list(routes) == ["single", "iterative"]
+    assert routes["iterative"].questions == 1 and routes["single"].mean_model_calls == 1.5
     json.dumps(scores)
 
 

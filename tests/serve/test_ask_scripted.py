@@ -55,3 +55,18 @@ def test_one_json_object_when_not_streaming(client: TestClient, admin: dict[str,
     assert response.status_code == 200, body
     assert body["answer"] == "Every minute [1]." and body["mode"] == "rag-token"
     assert [c["number"] for c in body["citations"]] == [1]
+
+
+def test_a_strategy_streams_its_steps_as_events_before_the_answer(
+        client: TestClient, admin: dict[str, str], docs: str,
+        scripted: ScriptedGenerator) -> None:
+    scripted.enqueue("What removes old cache entries?", "Every minute [1].")
+    response = client.post(f"/collections/{docs}/ask", headers=admin, json={
+        "question": QUESTION, "k": 2, "strategy": "step-back"})
+    events = sse_events(response.text)
+    kinds = [kind for kind, _ in events]
+    assert kinds[:3] == ["step", "step", "step"] and kinds[-1] == "answer"
+    assert events[0][1]["kind"] == "step-back"
+    assert events[2][1]["text"] == "What removes old cache entries?"
+    assert all("/" not in hit["path"][:1] for _, data in events[:3] for hit in data["hits"])
+    assert events[-1][1]["strategy"] == "step-back"

@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lore.api import KnowledgeBase
-from lore.config import GenerateConfig
+from lore.config import GenerateConfig, StrategyName
 from lore.errors import ConfigError
 from lore.eval.answer_scores import Language, answer_in_context, exact_match, f1
 from lore.eval.qa import QARecord, QASet
 from lore.generate.citations import MARKER
+from lore.records import step_record
 from lore.types import Answer, Chunk, Hit, Passage
 
 
@@ -44,7 +45,8 @@ def prediction_of(answer: Answer) -> str:
 
 def run_qa(kb: KnowledgeBase, qa: QASet, settings: GenerateConfig,
            advance: Callable[[], None] = lambda: None, gold_context: bool = False,
-           corpus: Path | None = None) -> Iterator[QATrace]:
+           corpus: Path | None = None, strategy: StrategyName | None = None
+           ) -> Iterator[QATrace]:
     """Answer every question of ``qa`` and score it, one trace at a time.
 
     Args:
@@ -63,7 +65,7 @@ def run_qa(kb: KnowledgeBase, qa: QASet, settings: GenerateConfig,
                         for key in qa.gold_docs.get(item.id, []) if key in golds_text]
             answer = _last(answerer.stream(item.question, passages, started))
         else:
-            answer = kb.ask(item.question, settings=settings)
+            answer = kb.ask(item.question, settings=settings, strategy=strategy)
         yield _scored(item.id, item.question, answer, qa)
         advance()
 
@@ -85,6 +87,9 @@ def write_qa_traces(traces: list[QATrace], path: Path) -> None:
                               for c in answer.citations],
                 "invalid_citations": list(answer.invalid_citations),
                 "prompt": answer.prompt,
+                "strategy": answer.strategy,
+                "steps": [step_record(step) for step in answer.steps],
+                "model_calls": answer.model_calls, "model_tokens": answer.model_tokens,
                 "timings": {"first_token": answer.timings.first_token,
                             "total": answer.timings.total,
                             "prompt_tokens": answer.timings.prompt_tokens},
@@ -92,7 +97,9 @@ def write_qa_traces(traces: list[QATrace], path: Path) -> None:
                            "answer_in_context": trace.record.answer_in_context,
                            "citation_precision": trace.record.citation_precision,
                            "shown_citation_precision":
-                               trace.record.shown_citation_precision},
+                               trace.record.shown_citation_precision,
+                           "all_gold_read": trace.record.all_gold_read,
+                           "all_gold_retrieved": trace.record.all_gold_retrieved},
             }, ensure_ascii=False) + "\n")
 
 
@@ -109,8 +116,21 @@ def _scored(qid: str, question: str, answer: Answer, qa: QASet) -> QATrace:
         first_token_s=answer.timings.first_token if answer.found else None,
         total_s=answer.timings.total,
         shown_citation_precision=citation_precision(answer, golds, qa.language,
-                                                    written_only=False))
+                                                    written_only=False),
+        strategy=answer.strategy, model_calls=answer.model_calls,
+        model_tokens=answer.model_tokens, **gold_found(answer, qa.gold_docs.get(qid, [])))
     return QATrace(qid, question, answer, prediction, record)
+
+
+def gold_found(answer: Answer, gold_docs: list[str]) -> dict[str, bool | None]:
+    """Whether every gold document is among the sources read, and among every hit retrieved
+    on the way (by document key, as BEIR corpora name them)."""
+    if not gold_docs:
+        return {"all_gold_read": None, "all_gold_retrieved": None}
+    read = {s.passage.hit.doc_key for s in answer.sources}
+    retrieved = read | {hit.doc_key for step in answer.steps for hit in step.hits}
+    wanted = set(gold_docs)
+    return {"all_gold_read": wanted <= read, "all_gold_retrieved": wanted <= retrieved}
 
 
 def citation_precision(answer: Answer, golds: list[str], language: Language,

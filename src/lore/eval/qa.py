@@ -174,6 +174,15 @@ class QARecord:
     shown_citation_precision: float | None = None
     """The same over every citation the answer shows: the model's and those lore inferred
     for sentences that cited nothing (``citations.attribute``)."""
+    strategy: str = "single"
+    """The query strategy that answered (``auto`` records the one it chose)."""
+    model_calls: int = 0
+    model_tokens: int = 0
+    all_gold_read: bool | None = None
+    """Every gold document of the question is among the sources the answer read; None when
+    the set names no gold documents."""
+    all_gold_retrieved: bool | None = None
+    """Every gold document was found by some retrieval of the question's strategy."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +209,12 @@ class QAScores:
     median_total_s: float | None
     shown_citation_precision: float | None = None
     """Mean over the questions whose answer shows a citation, inferred ones included."""
+    mean_model_calls: float | None = None
+    mean_model_tokens: float | None = None
+    all_gold_read: float | None = None
+    """Share of the questions with every gold document among the sources read."""
+    all_gold_retrieved: float | None = None
+    """Share of the questions with every gold document found by some retrieval step."""
 
     def as_dict(self) -> dict[str, float | int | None]:
         """Field name -> value, ready for ``json.dumps`` (None becomes null)."""
@@ -222,7 +237,19 @@ def aggregate(records: Sequence[QARecord]) -> QAScores:
         median_total_s=_median([r.total_s for r in records]),
         shown_citation_precision=_mean([r.shown_citation_precision for r in records
                                         if r.shown_citation_precision is not None]),
+        mean_model_calls=_mean([float(r.model_calls) for r in records]),
+        mean_model_tokens=_mean([float(r.model_tokens) for r in records]),
+        all_gold_read=_mean([float(r.all_gold_read) for r in records
+                             if r.all_gold_read is not None]),
+        all_gold_retrieved=_mean([float(r.all_gold_retrieved) for r in records
+                                  if r.all_gold_retrieved is not None]),
     )
+
+
+def by_strategy(records: Sequence[QARecord]) -> dict[str, QAScores]:
+    """``aggregate`` per strategy that answered (the routes ``auto`` took)."""
+    names = dict.fromkeys(r.strategy for r in records)
+    return {name: aggregate([r for r in records if r.strategy == name]) for name in names}
 
 
 def _mean(values: Sequence[float]) -> float | None:

@@ -8,6 +8,7 @@ import math
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
@@ -69,12 +70,18 @@ class Answerer:
             raise ConfigError(f"answer mode {settings.mode!r} needs per-token probabilities "
                               "from a local GGUF model; use mode stuff with a server")
 
-    def stream(self, question: str, passages: Sequence[Passage], started: float
-               ) -> Iterator[str | Answer]:
+    def adjusted(self, **changes: Any) -> Answerer:
+        """The same generator and relevance floor with some settings changed (a strategy that
+        reads every source it gathered sets ``source_mass=None``)."""
+        return Answerer(self.generator, replace(self.settings, **changes), self.floor)
+
+    def stream(self, question: str, passages: Sequence[Passage], started: float,
+               notes: Sequence[str] = ()) -> Iterator[str | Answer]:
         """Answer text as it is generated, then the ``Answer``.
 
         Args:
             started: ``time.perf_counter()`` when the question arrived (timings count from it).
+            notes: lines the prompt shows after the sources (``build_prompt``).
         """
         retrieved = time.perf_counter()
         timings = Timings(retrieve=retrieved - started)
@@ -89,12 +96,12 @@ class Answerer:
             return
         sources = self.sources(passages, question)
         if self.settings.mode == "stuff":
-            prompt = self._prompt(question, sources)
+            prompt = self._prompt(question, sources, notes)
             sources, prompt_tokens = list(prompt.sources), prompt.tokens
             shown = render(prompt)
             generated = self.generator.stream(prompt.messages, self._sampling(sources))
         else:
-            prompts = [self._prompt(question, [source]) for source in sources]
+            prompts = [self._prompt(question, [source], notes) for source in sources]
             sources = [prompt.sources[0] for prompt in prompts]  # as read, perhaps cut
             shown = "\n\n".join(render(prompt) for prompt in prompts)
             generated, prompt_tokens = self._marginal(prompts, sources)
@@ -178,10 +185,11 @@ class Answerer:
                                   own_source=bool(sampling.copy_from))
         return iter([best]), size
 
-    def _prompt(self, question: str, sources: Sequence[Source]) -> Prompt:
+    def _prompt(self, question: str, sources: Sequence[Source], notes: Sequence[str] = ()
+                ) -> Prompt:
         settings = self.settings
         return build_prompt(question, sources, self.generator, settings.answer_tokens,
-                            settings.template, settings.source_tokens)
+                            settings.template, settings.source_tokens, notes)
 
     def _finish(self, base: Answer, text: str, sources: list[Source], first: float,
                 started: float) -> Answer:

@@ -141,6 +141,9 @@ OPENING = {"en": "Sources:\n", "zh": "资料：\n"}
 """Opens the user turn. The question comes only after the sources (in the closing): asked
 before them too, it lowered ``short``'s F1 on SQuAD and CMRC 2018 (``benchmarks/qa.py`` runs;
 docs/answers.md)."""
+NOTES = {"en": "Found in earlier steps:\n", "zh": "前面步骤得到的信息：\n"}
+"""Heads the notes a query strategy passes beside the sources (``lore.query``): what its
+sub-questions found, each line citing its source by number."""
 MIN_SOURCE_TOKENS = 32
 """A source cut shorter than this carries too little to answer from."""
 
@@ -166,8 +169,11 @@ def question_language(question: str) -> str:
 
 def build_prompt(question: str, sources: Sequence[Source], generator: Generator,
                  answer_tokens: int, template: str = "answer",
-                 source_tokens: int | None = None) -> Prompt:
+                 source_tokens: int | None = None, notes: Sequence[str] = ()) -> Prompt:
     """Pack ``sources`` by rank into the model's context, minus ``answer_tokens``.
+
+    ``notes`` (lines a query strategy learned in earlier steps) follow the sources, before
+    the closing instruction, and are never cut.
 
     Each source is cut to ``source_tokens`` (default: no cap), and the last one that only
     partly fits is cut to what is left; sources after it are dropped. A cut keeps the
@@ -180,6 +186,8 @@ def build_prompt(question: str, sources: Sequence[Source], generator: Generator,
     language = question_language(question)
     preamble = (Message("system", chosen.system), *example_turns(chosen, language))
     ask = closing_text(question, chosen)
+    if notes:
+        ask = NOTES[language] + "\n".join(notes) + "\n\n" + ask
     opening = OPENING[language].format(question=question.strip())
     budget = (generator.context_tokens - answer_tokens - generator.count_tokens(ask)
               - sum(generator.count_tokens(m.content) + 8 for m in preamble)

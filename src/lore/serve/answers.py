@@ -16,9 +16,9 @@ from typing import Any
 
 from lore.api import KnowledgeBase
 from lore.errors import LoreError
-from lore.records import ShowPath, answer_record
+from lore.records import ShowPath, answer_record, step_record
 from lore.serve.gate import Ticket
-from lore.types import Answer
+from lore.types import Answer, Step
 
 _GENERATION = ThreadPoolExecutor(max_workers=8, thread_name_prefix="lore-answer")
 """Threads that wait their turn at the gate and generate; apart from the request pool, so
@@ -38,11 +38,14 @@ async def answer_once(kb: KnowledgeBase, question: str, options: dict[str, Any],
 
 async def answer_events(kb: KnowledgeBase, question: str, options: dict[str, Any],
                         ticket: Ticket, show: ShowPath) -> AsyncIterator[str]:
-    """Server-sent events: ``token`` with ``{"text"}``, then ``answer`` or ``error``."""
+    """Server-sent events: ``step`` for each step of the strategy, ``token`` with
+    ``{"text"}``, then ``answer`` or ``error``."""
     try:
         async for event in stream_answer(kb, question, options, ticket):
             if isinstance(event, Answer):
                 yield sse("answer", answer_record(event, show))
+            elif isinstance(event, Step):
+                yield sse("step", step_record(event, show))
             else:
                 yield sse("token", {"text": event})
     except LoreError as exc:  # headers are sent: the error travels as an event
@@ -50,8 +53,8 @@ async def answer_events(kb: KnowledgeBase, question: str, options: dict[str, Any
 
 
 async def stream_answer(kb: KnowledgeBase, question: str, options: dict[str, Any],
-                        ticket: Ticket) -> AsyncIterator[str | Answer]:
-    """``kb.ask_stream`` on a generation thread, after the ticket's turn comes."""
+                        ticket: Ticket) -> AsyncIterator[str | Step | Answer]:
+    """``kb.ask_steps`` on a generation thread, after the ticket's turn comes."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[object] = asyncio.Queue()
     stop = threading.Event()
@@ -64,7 +67,7 @@ async def stream_answer(kb: KnowledgeBase, question: str, options: dict[str, Any
             with ticket:
                 if stop.is_set():
                     return
-                for event in _until(stop, kb.ask_stream(question, **options)):
+                for event in _until(stop, kb.ask_steps(question, **options)):
                     put(event)
         except BaseException as exc:  # delivered to the request, which raises it
             put(exc)
@@ -85,7 +88,8 @@ async def stream_answer(kb: KnowledgeBase, question: str, options: dict[str, Any
             ticket.cancel()
 
 
-def _until(stop: threading.Event, events: Iterator[str | Answer]) -> Iterator[str | Answer]:
+def _until(stop: threading.Event, events: Iterator[str | Step | Answer]
+           ) -> Iterator[str | Step | Answer]:
     for event in events:
         if stop.is_set():
             return

@@ -28,7 +28,7 @@ from lore.serve.answers import stream_answer
 from lore.serve.errors import ApiError
 from lore.serve.keys import Key
 from lore.serve.state import KeyDep, Server, ServerDep, reader
-from lore.types import Answer
+from lore.types import Answer, Step
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 MAX_INPUTS = 256
@@ -125,7 +125,7 @@ class _Reply:
         return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
 
-async def _chunks(reply: _Reply, events: AsyncIterator[str | Answer], show: Any
+async def _chunks(reply: _Reply, events: AsyncIterator[str | Step | Answer], show: Any
                   ) -> AsyncIterator[str]:
     yield reply.chunk({"role": "assistant", "content": ""})
     try:
@@ -136,7 +136,7 @@ async def _chunks(reply: _Reply, events: AsyncIterator[str | Answer], show: Any
                 if sources:
                     yield reply.chunk({"content": sources})
                 yield reply.chunk({}, finish="stop", extra=_extra(record))
-            else:
+            elif isinstance(event, str):  # a strategy's steps are not the reply's content
                 yield reply.chunk({"content": event})
     except LoreError as exc:  # the status line is sent: the error travels in the stream,
         # shaped as OpenAI's own in-stream errors, which its clients raise

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from lore.config import MAX_K, MAX_QUERY_CHARS
+from lore.config import MAX_K, MAX_QUERY_CHARS, StrategyName
 from lore.records import hit_record
 from lore.serve.answers import answer_events, answer_once
 from lore.serve.collections import NAME_RULE
@@ -59,6 +59,8 @@ class AskIn(BaseModel):
     k: int | None = Field(None, ge=1, le=50)
     mode: Literal["stuff", "rag-sequence", "rag-token"] | None = None
     where: list[str] = Field(default_factory=list)
+    strategy: StrategyName | None = None
+    """How to plan the question (``lore.query``); steps stream as ``step`` events."""
     stream: bool = True
 
 
@@ -194,7 +196,8 @@ async def ask(name: str, body: AskIn, state: Server = ServerDep, key: Key = KeyD
     """Server-sent events by default (``token`` events, then one ``answer``); ``"stream":
     false`` returns the answer as one JSON object."""
     kb = reader(state, key, name)
-    options = {"k": body.k, "mode": body.mode, "where": body.where}
+    options = {"k": body.k, "mode": body.mode, "where": body.where, "strategy": body.strategy,
+               "show_path": state.show_path(name)}
     ticket = state.gate.enter()
     if not body.stream:
         return await answer_once(kb, body.question, options, ticket, state.show_path(name))

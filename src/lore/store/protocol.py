@@ -10,6 +10,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from lore.store.metadata import MetadataRows
 from lore.types import Chunk, Document, Filter
 
 VectorSource = Callable[[np.ndarray], np.ndarray]
@@ -268,6 +269,12 @@ class Store(Protocol):
         meta ``changes_floor``, atomically: an index older than it must be rebuilt."""
 
     # -- statistics -----------------------------------------------------------------------------
+
+    def metadata(self, statement: str, row_limit: int, seconds: float) -> MetadataRows:
+        """One read-only SELECT over the ``documents`` view of the collection's files
+        (``lore.store.metadata.SCHEMA``), on a connection that can write nothing, cut to
+        ``row_limit`` rows and ``seconds``; ``QueryError`` for anything else."""
+        ...
 
     def document_count(self) -> int: ...
 

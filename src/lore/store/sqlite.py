@@ -26,6 +26,7 @@ import numpy as np
 
 from lore.errors import StoreError
 from lore.store import sql
+from lore.store.metadata import MetadataRows, query_metadata
 from lore.store.migrations import SCHEMA_VERSION, check_read_only, migrate
 from lore.store.protocol import DocumentWrite, FileRecord, Store, StoredChunk, WriteResult
 from lore.types import Chunk, Filter
@@ -240,6 +241,11 @@ class SqliteStore(Store):
         return {str(doc_id): str(text) for doc_id, text in rows}
 
     # -- statistics --------------------------------------------------------------------------
+
+    def metadata(self, statement: str, row_limit: int, seconds: float) -> MetadataRows:
+        if self.path is None:
+            raise StoreError("metadata queries need a store file; this store is in memory")
+        return query_metadata(self.path, statement, row_limit, seconds)
 
     def document_count(self) -> int:
         return int(self._read(sql.COUNT_DOCUMENTS)[0][0])

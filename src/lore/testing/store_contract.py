@@ -34,6 +34,7 @@ import pytest
 
 from lore.errors import SchemaVersionError, StoreError
 from lore.store.protocol import DocumentWrite, FileRecord, Store, StoreOpener, WriteResult
+from lore.testing.metadata_contract import MetadataContract
 from lore.testing.store_processes import (
     DIM,
     NewLocation,
@@ -80,7 +81,7 @@ def _describe(conditions: Filter) -> str:
     return ",".join(f"{k}={v}" for k, v in given.items() if v not in ((), None)) or "none"
 
 
-class StoreContract(StoreProcessContract):
+class StoreContract(StoreProcessContract, MetadataContract):
     """Promises of ``lore.store.protocol.Store``, crash and concurrency ones included
     (``StoreProcessContract``); subclasses supply the fixtures the module docstring shows."""
 

@@ -1,0 +1,70 @@
+"""``iterative``: interleave reasoning and retrieval, as IRCoT does (Trivedi et al. 2023).
+Retrieve for the question; then, hop by hop, the model writes the next sentence of
+reasoning over the sources so far, and that sentence is the next query; it stops when a
+sentence states the answer, at ``query.hops``, or at the budget. The answer step then reads
+every source gathered, with the reasoning as notes."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+
+from lore.generate.prompt import excerpt_span
+from lore.query.common import answer, budget_step, new_hits, searched, written_step
+from lore.query.prompts import final_answer, reasoning_messages
+from lore.query.protocol import Event, Planning
+from lore.types import Passage
+
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s")
+
+
+class Iterative:
+    """Reason a sentence, retrieve for it, repeat."""
+
+    name = "iterative"
+
+    def run(self, question: str, planning: Planning) -> Iterator[Event]:
+        settings = planning.settings
+        hits, step = searched(planning, question, planning.k)
+        yield step
+        seen: set[str] = set()
+        gathered = planning.read(new_hits(hits, seen))
+        reasoning: list[str] = []
+        for _ in range(settings.hops):
+            messages = reasoning_messages(question, self._excerpts(question, gathered,
+                                                                   planning), reasoning)
+            written = planning.budget.write(messages, settings.plan_tokens, stop=("\n",))
+            if written is None:
+                yield budget_step(planning)
+                break
+            sentence = first_sentence(written.text)
+            yield written_step("reason", written)
+            if not sentence:
+                break
+            reasoning.append(sentence)
+            if final_answer(sentence) is not None:
+                break
+            hits, step = searched(planning, sentence, settings.hop_k + len(seen))
+            fresh = new_hits(hits, seen)[:settings.hop_k]
+            yield step
+            gathered += planning.read(fresh)
+        yield from answer(planning, question, gathered, reasoning, every_source=True)
+
+    @staticmethod
+    def _excerpts(question: str, passages: Sequence[Passage], planning: Planning
+                  ) -> list[str]:
+        """Each passage cut, as the answer's prompt would cut it, to the sentences that best
+        match the question."""
+        generator = planning.answerer.generator
+        limit = planning.answerer.settings.source_tokens
+        texts = []
+        for passage in passages:
+            start, end = excerpt_span(passage.text, question, limit, generator)
+            texts.append(passage.text[start:end])
+        return texts
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of a model's reply (it may write on past what was asked)."""
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return _SENTENCE_END.split(line, maxsplit=1)[0].strip()

@@ -1,0 +1,119 @@
+"""The prompts query strategies send to the model, in the question's language, and the
+parsing of what comes back.
+
+Each prompt is a system instruction and one user turn ending in the instruction, since small
+models follow an instruction best when it comes last (as ``lore.generate.prompt`` found for
+answers). Worked examples are invented, so no benchmark text leaks in.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from lore.generate.prompt import question_language
+from lore.generate.protocol import Message
+
+SYSTEM = {
+    "en": "You help a search engine find passages that answer questions.",
+    "zh": "你帮助搜索引擎找到能回答问题的段落。",
+}
+
+REWRITE = {
+    "en": "Write {n} different search queries for finding passages that answer the question "
+          "\"{question}\". Use other words than the question does. Write one query per line "
+          "and nothing else.",
+    "zh": "为问题“{question}”写 {n} 个不同的搜索查询，用于查找能回答它的段落。换用与问题不同的"
+          "说法。每行写一个查询，不要写别的。",
+}
+HYDE = {
+    "en": "Write a short passage of two or three sentences, as an encyclopedia would, that "
+          "answers the question \"{question}\". Write only the passage.",
+    "zh": "像百科全书那样，写一段两三句话的短文回答问题“{question}”。只写这段短文。",
+}
+STEP_BACK = {
+    "en": "Question: Which river flows through the town where Mira Holt was born?\n"
+          "More general question: What is known about Mira Holt's life and birthplace?\n\n"
+          "Question: {question}\nMore general question:",
+    "zh": "问题：米拉·霍尔特出生的小镇有哪条河流经？\n更一般的问题：米拉·霍尔特的生平和出生地是"
+          "什么？\n\n问题：{question}\n更一般的问题：",
+}
+DECOMPOSE = {
+    "en": "Split a question into at most {n} simple questions, each answerable from one "
+          "passage, in the order they must be answered. Write one per line. A simple "
+          "question is written once, unchanged.\n\n"
+          "Question: In which country is the lake that supplies the town of Oster?\n"
+          "Which lake supplies the town of Oster?\nIn which country is that lake?\n\n"
+          "Question: {question}\n",
+    "zh": "把问题拆成最多 {n} 个简单问题，每个都能从一个段落中回答，按回答的先后顺序排列。"
+          "每行写一个。简单的问题原样写一遍。\n\n问题：为奥斯特镇供水的湖在哪个国家？\n哪个湖为奥斯特镇供水？\n"
+          "那个湖在哪个国家？\n\n问题：{question}\n",
+}
+REASON_SYSTEM = {
+    "en": "You answer a question step by step from the sources. Each turn, write only the "
+          "next sentence of reasoning, using a fact from the sources. When the sources "
+          "answer the question, write \"So the answer is: \" and the answer.",
+    "zh": "你根据资料一步一步回答问题。每次只写下一句推理，用上资料中的一个事实。当资料已经能回答"
+          "问题时，写“所以答案是：”和答案。",
+}
+REASON = {
+    "en": "Sources:\n{sources}\n\nQuestion: {question}\nReasoning so far: {reasoning}\n"
+          "Next sentence:",
+    "zh": "资料：\n{sources}\n\n问题：{question}\n已有的推理：{reasoning}\n下一句：",
+}
+ANSWER_MARK = {"en": "so the answer is", "zh": "所以答案是"}
+REPHRASE = {
+    "en": "A search for the question \"{question}\" found nothing that answers it. Write the "
+          "question again as a search query, with other words and any names it implies. "
+          "Write only the query.",
+    "zh": "搜索问题“{question}”没有找到能回答它的内容。请换一种说法，把它改写成一个搜索查询，"
+          "补上它暗含的名称。只写这个查询。",
+}
+
+
+def planning_messages(question: str, prompt: dict[str, str], **fields: object
+                      ) -> list[Message]:
+    """The system instruction and one user turn, both in the question's language."""
+    language = question_language(question)
+    text = prompt[language].format(question=question.strip(), **fields)
+    return [Message("system", SYSTEM[language]), Message("user", text)]
+
+
+def reasoning_messages(question: str, sources: Sequence[str], reasoning: Sequence[str]
+                       ) -> list[Message]:
+    """IRCoT's prompt: the sources so far, the question and the reasoning so far. Sources
+    come first, so each hop's prompt starts with the last one's and a local model reuses
+    its cache."""
+    language = question_language(question)
+    numbered = "\n\n".join(f"[{i}] {text}" for i, text in enumerate(sources, start=1))
+    so_far = " ".join(reasoning) or ("(none)" if language == "en" else "（无）")
+    text = REASON[language].format(sources=numbered, question=question.strip(),
+                                   reasoning=so_far)
+    return [Message("system", REASON_SYSTEM[language]), Message("user", text)]
+
+
+_BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)、]|[（(]?\d+[)）])\s*")
+_LABEL = re.compile(r"^\s*(?:query|question|查询|问题)\s*\d*\s*[:：]\s*", re.IGNORECASE)
+
+
+def lines_of(text: str, limit: int, question: str = "") -> list[str]:
+    """Up to ``limit`` distinct non-empty lines of a model's list, bullets, numbers and
+    labels stripped, the question itself left out."""
+    seen = {question.strip().lower()}
+    kept: list[str] = []
+    for line in text.splitlines():
+        clean = _LABEL.sub("", _BULLET.sub("", line)).strip().strip('"“”')
+        if clean and clean.lower() not in seen:
+            seen.add(clean.lower())
+            kept.append(clean)
+    return kept[:limit]
+
+
+def final_answer(sentence: str) -> str | None:
+    """The answer in an IRCoT sentence that states one ("So the answer is: X"), else None."""
+    lowered = sentence.lower()
+    for mark in ANSWER_MARK.values():
+        at = lowered.find(mark)
+        if at >= 0:
+            return sentence[at + len(mark):].strip(" :：.。") or None
+    return None

@@ -1,0 +1,65 @@
+"""``auto``: pick a strategy per question from cheap signals in its text, before any model
+call or retrieval (Adaptive-RAG's idea, with rules where it trains a classifier): questions
+about the collection's files go to ``sql``, questions whose answer needs a bridge between
+two facts to ``iterative``, the rest to ``single``."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+
+from lore.query.protocol import Event, Planning, Strategy
+from lore.types import Answer, Step
+
+_FILES = re.compile(r"\b(files?|documents?|docs|pdfs?|markdown|spreadsheets?|folders?|"
+                    r"directories|directory)\b|文件|文档|PDF|pdf", re.IGNORECASE)
+_ABOUT_FILES = re.compile(
+    r"\b(how many|number of|count|list|which|what|largest|biggest|smallest|newest|oldest|"
+    r"latest|most recent|added|indexed|modified|changed|updated|created|size|bytes|format|"
+    r"type|extension|path)\b|多少|几个|几份|哪些|列出|最大|最小|最新|最近|添加|修改|更新|索引|大小",
+    re.IGNORECASE)
+_COMPARISON = re.compile(
+    r"\b(both|same|either|neither)\b|\bor\b.*\?$|"
+    r"\b(first|earlier|older|younger|larger|bigger|smaller|longer|shorter|taller|more|fewer|"
+    r"higher|lower)\b.*\b(or|than)\b", re.IGNORECASE)
+_BRIDGE = re.compile(r"\w\s+(who|whose|which|that|where|when)\s+\w", re.IGNORECASE)
+_ROLE = re.compile(r"\b(the|a|an)\s+\w+\s+(of|behind)\s+(the\s+|a\s+)?\w", re.IGNORECASE)
+"""Something named through its relation to another ("the author of the sweeper")."""
+_ASKS_ROLE = re.compile(r"^\s*(what|who|which)\s+(is|was|are|were)\s*$", re.IGNORECASE)
+"""...unless the question asks for that relation itself ("Who is the author of X?")."""
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """The strategy chosen and why."""
+
+    strategy: str
+    reason: str
+
+
+def route(question: str) -> Route:
+    """The strategy for ``question`` from its words alone."""
+    if _FILES.search(question) and _ABOUT_FILES.search(question):
+        return Route("sql", "asks about the collection's files")
+    if _COMPARISON.search(question.strip()):
+        return Route("iterative", "compares two things: the facts sit in two passages")
+    role = _ROLE.search(question)
+    if _BRIDGE.search(question) or (role and not _ASKS_ROLE.match(question[:role.start()])):
+        return Route("iterative", "refers to something through another fact (a bridge)")
+    return Route("single", "a direct question")
+
+
+class Auto:
+    """Routes each question to one of ``strategies`` and runs it."""
+
+    name = "auto"
+
+    def __init__(self, strategies: Mapping[str, Strategy]) -> None:
+        self.strategies = dict(strategies)
+
+    def run(self, question: str, planning: Planning) -> Iterator[Event]:
+        chosen = route(question)
+        yield Step("route", f"{chosen.strategy}: {chosen.reason}")
+        for event in self.strategies[chosen.strategy].run(question, planning):
+            yield replace(event, strategy=chosen.strategy) if isinstance(event, Answer) else event
