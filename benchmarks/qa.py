@@ -19,6 +19,12 @@ cuts at half the probability (``generate.source_mass`` 0.5): the model reads the
 source alone unless it holds less than half.
 
     python benchmarks/qa.py --runs squad:150:stuff,squad:150:stuff:all-sources
+
+A fourth field that names a query strategy (``lore.query``: ``iterative``, ``decompose``,
+``auto`` ...) plans each question with it instead:
+
+    python benchmarks/qa.py --runs hotpotqa:100:stuff:iterative,hotpotqa:100:stuff:auto
+
 Results are merged into ``results/qa.json`` (by run)
 and ``results/qa.md``; traces go to ``results/qa-traces/``.
 """
@@ -34,18 +40,20 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import cast
 
 from common import machine
 from rich.console import Console
 from rich.progress import Progress
 
-from lore.config import LoreConfig
+from lore.config import LoreConfig, StrategyName
 from lore.eval.answers import run_qa, write_qa_traces
 from lore.eval.beir import load_beir
 from lore.eval.qa import aggregate, load_qa
 from lore.eval.retrieval import open_indexed
 from lore.generate import prompt
 from lore.models.files import default_cache_dir
+from lore.query.registry import STRATEGIES
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SETS = {"squad": "squad-v1.1-dev", "cmrc2018": "cmrc2018-dev",
@@ -84,7 +92,7 @@ def run(name: str, questions: int, mode: str, config: LoreConfig, variant: str =
                                        else settings.source_mass)
     elif variant == "copy":
         settings = dataclasses.replace(settings, template="extract")
-    elif variant not in ("", *SHORT_VARIANTS):
+    elif variant not in ("", *SHORT_VARIANTS, *STRATEGIES):
         raise SystemExit(f"unknown variant {variant!r}: all-sources, copy, likelihood, "
                          "likelihood-first, "
                          + ", ".join(SHORT_VARIANTS))
@@ -94,7 +102,7 @@ def run(name: str, questions: int, mode: str, config: LoreConfig, variant: str =
             Progress(transient=True) as progress:
         task = progress.add_task(f"{name} {mode}", total=len(qa.items))
         traces = list(run_qa(kb, qa, settings, lambda: progress.advance(task), gold,
-                             dataset.corpus))
+                             dataset.corpus, strategy_of(variant)))
     label = "-".join(filter(None, [name, str(questions), mode, variant]))
     write_qa_traces(traces, RESULTS / "qa-traces" / f"{label}.jsonl")
     cited = [c for t in traces for c in t.answer.citations]
@@ -106,6 +114,11 @@ def run(name: str, questions: int, mode: str, config: LoreConfig, variant: str =
             "inferred_citation_share": (sum(c.inferred for c in cited) / len(cited)
                                         if cited else None),
             **aggregate([t.record for t in traces]).as_dict()}
+
+
+def strategy_of(variant: str) -> StrategyName | None:
+    """The query strategy a run's variant names, if it names one."""
+    return cast("StrategyName", variant) if variant in STRATEGIES else None
 
 
 SHORT_VARIANTS = {"no-examples": {"examples": {}}}
@@ -127,7 +140,8 @@ def short_template(variant: str) -> Iterator[None]:
 def markdown(rows: dict[str, dict[str, object]]) -> str:
     columns = ["set", "questions", "mode", "exact_match", "f1", "answer_in_context",
                "citation_precision", "shown_citation_precision", "inferred_citation_share",
-               "not_found_rate", "median_first_token_s", "median_total_s"]
+               "not_found_rate", "median_first_token_s", "median_total_s", "mean_model_calls",
+               "all_gold_read", "all_gold_retrieved"]
     lines = ["# Answer quality", "", "| " + " | ".join(columns) + " |",
              "|" + "---|" * len(columns)]
     for row in rows.values():

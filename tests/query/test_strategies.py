@@ -117,6 +117,15 @@ def test_step_back_searches_the_general_question_too(kb: KnowledgeBase,
     assert "More general question" in scripted.asked[0][-1].content
 
 
+def test_a_chinese_question_is_planned_in_chinese(kb: KnowledgeBase,
+                                                  scripted: ScriptedGenerator) -> None:
+    scripted.enqueue("艾达·帕克的生平是什么？", "奥斯陆 [1]。")
+    _, answer = ask(kb, "清理程序的作者出生在哪里？", "step-back")
+    system, user = scripted.asked[0]
+    assert "搜索引擎" in system.content and "更一般的问题" in user.content
+    assert answer.steps[2].text == "艾达·帕克的生平是什么？"
+
+
 def test_decompose_answers_sub_questions_in_order_and_cites_them_in_notes(
         kb: KnowledgeBase, scripted: ScriptedGenerator) -> None:
     scripted.enqueue("Who wrote the sweeper?\nWhere was that person born?",
@@ -147,6 +156,17 @@ def test_iterative_reasons_retrieves_for_each_sentence_and_stops_at_the_answer(
     hop_chunks = [hit.chunk.id for step in answer.steps for hit in step.hits]
     assert len(answer.sources) == len({s.passage.hit.chunk.id for s in answer.sources})
     assert hop_chunks
+
+
+def test_an_answer_stated_before_any_hop_is_searched_once_more(
+        kb: KnowledgeBase, scripted: ScriptedGenerator) -> None:
+    scripted.enqueue("So the answer is: Ada Park wrote the sweeper.", "So the answer is: Oslo.",
+                     "Oslo [1].")
+    _, answer = ask(kb, "Where was the author of the sweeper born?", "iterative", hops=3)
+    assert kinds(answer) == ["retrieve", "reason", "retrieve", "reason"]
+    assert answer.steps[2].text == "Ada Park wrote the sweeper"
+    worked, *_ = [m.content for m in scripted.asked[0] if m.role == "assistant"]
+    assert worked == "The cache sweeper was written by Ada Park."  # the chain shown first
 
 
 def test_iterative_stops_at_the_hop_limit(kb: KnowledgeBase,

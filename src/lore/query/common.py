@@ -48,9 +48,9 @@ def budget_step(planning: Planning) -> Step:
                           f"{budget.max_tokens} tokens; answering from what was found")
 
 
-def new_hits(hits: Sequence[Hit], seen: set[str]) -> list[Hit]:
-    """``hits`` whose chunks are not in ``seen``, which learns them."""
-    fresh = [hit for hit in hits if hit.chunk.id not in seen]
+def new_hits(hits: Sequence[Hit], seen: set[str], limit: int | None = None) -> list[Hit]:
+    """The first ``limit`` of ``hits`` whose chunks are not in ``seen``, which learns them."""
+    fresh = [hit for hit in hits if hit.chunk.id not in seen][:limit]
     seen.update(hit.chunk.id for hit in fresh)
     return fresh
 

@@ -1,17 +1,18 @@
 """``iterative``: interleave reasoning and retrieval, as IRCoT does (Trivedi et al. 2023).
 Retrieve for the question; then, hop by hop, the model writes the next sentence of
 reasoning over the sources so far, and that sentence is the next query; it stops when a
-sentence states the answer, at ``query.hops``, or at the budget. The answer step then reads
+sentence after the first hop states the answer, at ``query.hops``, or at the budget. The answer step then reads
 every source gathered, with the reasoning as notes."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 
 from lore.generate.prompt import excerpt_span
 from lore.query.common import answer, budget_step, new_hits, searched, written_step
-from lore.query.prompts import final_answer, reasoning_messages
+from lore.query.prompts import final_answer, reasoning_messages, without_mark
 from lore.query.protocol import Event, Planning
 from lore.types import Passage
 
@@ -30,7 +31,7 @@ class Iterative:
         seen: set[str] = set()
         gathered = planning.read(new_hits(hits, seen))
         reasoning: list[str] = []
-        for _ in range(settings.hops):
+        for hop in range(settings.hops):
             messages = reasoning_messages(question, self._excerpts(question, gathered,
                                                                    planning), reasoning)
             written = planning.budget.write(messages, settings.plan_tokens, stop=("\n",))
@@ -42,11 +43,14 @@ class Iterative:
             if not sentence:
                 break
             reasoning.append(sentence)
-            if final_answer(sentence) is not None:
+            if final_answer(sentence) is not None and hop > 0:
                 break
-            hits, step = searched(planning, sentence, settings.hop_k + len(seen))
-            fresh = new_hits(hits, seen)[:settings.hop_k]
-            yield step
+            # A first sentence that already states an answer is searched too: a small model
+            # often names the bridge entity there, and the answer's passage is the next hop.
+            query = without_mark(sentence)
+            hits, step = searched(planning, query, settings.hop_k + len(seen))
+            fresh = new_hits(hits, seen, settings.hop_k)
+            yield replace(step, hits=tuple(fresh))  # what this hop adds
             gathered += planning.read(fresh)
         yield from answer(planning, question, gathered, reasoning, every_source=True)
 

@@ -79,17 +79,41 @@ def planning_messages(question: str, prompt: dict[str, str], **fields: object
     return [Message("system", SYSTEM[language]), Message("user", text)]
 
 
+REASON_EXAMPLE = {
+    "en": (("The cache sweeper was written by Ada Park in 2019.",
+            "Ada Park is an engineer born in Oslo."),
+           "Where was the author of the cache sweeper born?",
+           ("The cache sweeper was written by Ada Park.", "Ada Park was born in Oslo.",
+            "So the answer is: Oslo.")),
+    "zh": (("缓存清理程序由艾达·帕克于2019年编写。", "艾达·帕克是一名出生于奥斯陆的工程师。"),
+           "缓存清理程序的作者出生在哪里？",
+           ("缓存清理程序是艾达·帕克编写的。", "艾达·帕克出生于奥斯陆。", "所以答案是：奥斯陆。")),
+}
+"""A worked chain, shown as earlier turns: a small model told only the rule states an
+answer at once; shown a chain, it first writes the fact that links the question to it."""
+
+
 def reasoning_messages(question: str, sources: Sequence[str], reasoning: Sequence[str]
                        ) -> list[Message]:
-    """IRCoT's prompt: the sources so far, the question and the reasoning so far. Sources
-    come first, so each hop's prompt starts with the last one's and a local model reuses
-    its cache."""
+    """IRCoT's prompt: the worked chain, then the sources so far, the question and the
+    reasoning so far. The fixed turns and the sources come first, so each hop's prompt
+    starts with the last one's and a local model reuses its cache."""
     language = question_language(question)
+    shown, asked, chain = REASON_EXAMPLE[language]
+    turns = [Message("system", REASON_SYSTEM[language])]
+    for step in range(len(chain)):
+        turns.append(Message("user", _reason_turn(language, shown, asked, chain[:step])))
+        turns.append(Message("assistant", chain[step]))
+    turns.append(Message("user", _reason_turn(language, sources, question, reasoning)))
+    return turns
+
+
+def _reason_turn(language: str, sources: Sequence[str], question: str,
+                 reasoning: Sequence[str]) -> str:
     numbered = "\n\n".join(f"[{i}] {text}" for i, text in enumerate(sources, start=1))
     so_far = " ".join(reasoning) or ("(none)" if language == "en" else "（无）")
-    text = REASON[language].format(sources=numbered, question=question.strip(),
+    return REASON[language].format(sources=numbered, question=question.strip(),
                                    reasoning=so_far)
-    return [Message("system", REASON_SYSTEM[language]), Message("user", text)]
 
 
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)、]|[（(]?\d+[)）])\s*")
@@ -117,3 +141,9 @@ def final_answer(sentence: str) -> str | None:
         if at >= 0:
             return sentence[at + len(mark):].strip(" :：.。") or None
     return None
+
+
+def without_mark(sentence: str) -> str:
+    """The sentence with its "So the answer is:" taken out, to search with."""
+    answer = final_answer(sentence)
+    return answer if answer is not None else sentence
