@@ -25,6 +25,10 @@ A fourth field that names a query strategy (``lore.query``: ``iterative``, ``dec
 
     python benchmarks/qa.py --runs hotpotqa:100:stuff:iterative,hotpotqa:100:stuff:auto
 
+and a fifth field changes planning settings (``query.*``):
+
+    python benchmarks/qa.py --runs hotpotqa:20:stuff:iterative:hop_k=1+hops=2
+
 Results are merged into ``results/qa.json`` (by run)
 and ``results/qa.md``; traces go to ``results/qa-traces/``.
 """
@@ -46,7 +50,7 @@ from common import machine
 from rich.console import Console
 from rich.progress import Progress
 
-from lore.config import LoreConfig, StrategyName
+from lore.config import LoreConfig, QueryConfig, StrategyName
 from lore.eval.answers import run_qa, write_qa_traces
 from lore.eval.beir import load_beir
 from lore.eval.qa import aggregate, load_qa
@@ -73,8 +77,8 @@ from 46.7 to 56.5 with ``likelihood-first`` (the gold paragraph: 61.6). ``qa_bre
 squad-500-stuff[-likelihood-first] --from 150`` reads both from the traces."""
 
 
-def run(name: str, questions: int, mode: str, config: LoreConfig, variant: str = ""
-        ) -> dict[str, object]:
+def run(name: str, questions: int, mode: str, config: LoreConfig, variant: str = "",
+        planned: str = "") -> dict[str, object]:
     folder = DATA / SETS[name]
     qa = load_qa(folder, questions, SEED)
     dataset = load_beir(folder, "test", 1)
@@ -102,12 +106,15 @@ def run(name: str, questions: int, mode: str, config: LoreConfig, variant: str =
             Progress(transient=True) as progress:
         task = progress.add_task(f"{name} {mode}", total=len(qa.items))
         traces = list(run_qa(kb, qa, settings, lambda: progress.advance(task), gold,
-                             dataset.corpus, strategy_of(variant)))
-    label = "-".join(filter(None, [name, str(questions), mode, variant]))
+                             dataset.corpus, strategy_of(variant),
+                             planning_of(config.query, planned)))
+    label = "-".join(filter(None, [name, str(questions), mode, variant,
+                                   planned.replace("=", "").replace("+", "-")]))
     write_qa_traces(traces, RESULTS / "qa-traces" / f"{label}.jsonl")
     cited = [c for t in traces for c in t.answer.citations]
-    return {"set": name, "questions": len(traces), "mode": mode + (f" ({variant})" if variant
-                                                                  else ""),
+    return {"set": name, "questions": len(traces),
+            "mode": mode + (f" ({variant}{' ' + planned if planned else ''})" if variant
+                            else ""),
             "model": settings.model,
             "k": "gold" if gold else settings.k, "template": settings.template,
             "seconds": time.perf_counter() - started,
@@ -119,6 +126,13 @@ def run(name: str, questions: int, mode: str, config: LoreConfig, variant: str =
 def strategy_of(variant: str) -> StrategyName | None:
     """The query strategy a run's variant names, if it names one."""
     return cast("StrategyName", variant) if variant in STRATEGIES else None
+
+
+def planning_of(planning: QueryConfig, planned: str) -> QueryConfig:
+    """``planning`` with the run's ``key=value+key=value`` changes (integers or numbers)."""
+    changes = dict(part.split("=", 1) for part in planned.split("+") if part)
+    return dataclasses.replace(planning, **{key: type(getattr(planning, key))(value)
+                                            for key, value in changes.items()})
 
 
 SHORT_VARIANTS = {"no-examples": {"examples": {}}}

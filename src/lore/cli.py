@@ -264,13 +264,16 @@ def eval_group() -> None:
               show_default=True, help="Chunk hits to documents: best chunk, or opening chunk.")
 @click.option("--ignore-identical-ids", is_flag=True,
               help="Drop hits whose document id is the query id (ArguAna-style sets).")
+@click.option("--strategy", type=click.Choice(SEARCH_STRATEGIES), default="single",
+              show_default=True, help="Rewrite each query with the answering model "
+                                      "(LORE_GENERATOR) first: multi-query, hyde, step-back.")
 @click.option("--cache", type=click.Path(file_okay=False, path_type=Path),
               help="Where corpus indexes are kept (default: ~/.cache/lore/eval).")
 @json_option
 def eval_retrieval(directory: Path, split: str, mode: SearchMode, compare: str | None,
                    out: Path | None, trace: Path | None, limit: int | None, model: str | None,
-                   aggregate: Aggregate, ignore_identical_ids: bool, cache: Path | None,
-                   as_json: bool) -> None:
+                   aggregate: Aggregate, ignore_identical_ids: bool, strategy: StrategyName,
+                   cache: Path | None, as_json: bool) -> None:
     """nDCG@10, Recall@10/100 and MRR@10 of lore's search on a BEIR folder."""
     modes = _modes(compare) if compare else [mode]
     config = LoreConfig.from_env(os.environ)
@@ -283,7 +286,7 @@ def eval_retrieval(directory: Path, split: str, mode: SearchMode, compare: str |
         reports, traces = [], []
         with kb:
             for each in modes:
-                settings = EvalSettings(each, aggregate, ignore_identical_ids)
+                settings = EvalSettings(each, aggregate, ignore_identical_ids, strategy)
                 with QueryProgress(len(dataset.queries), f"{each} queries",
                                    enabled=not as_json) as progress:
                     report, run = evaluate(kb, dataset, settings, progress.advance)

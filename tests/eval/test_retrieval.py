@@ -9,9 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 from lore.cli import main
-from lore.config import LoreConfig
+from lore.config import GenerateConfig, LoreConfig
 from lore.eval.beir import load_beir
 from lore.eval.retrieval import EvalSettings, document_ranking, evaluate, open_indexed
+from lore.testing.fakes import ScriptedGenerator
 from lore.types import Chunk, Hit
 
 pytrec_eval = pytest.importorskip("pytrec_eval")
@@ -148,3 +149,15 @@ def test_cli_names_a_missing_split(beir_set: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["eval", "retrieval", str(beir_set), "--split", "dev",
                                        "--cache", str(tmp_path / "cache")])
     assert result.exit_code == 2 and "splits in" in result.stderr
+
+
+def test_a_rewriting_strategy_ranks_with_its_queries(beir_set: Path, tmp_path: Path,
+                                                     scripted: ScriptedGenerator) -> None:
+    dataset = load_beir(beir_set)
+    config = LoreConfig(generate=GenerateConfig(model="scripted"))
+    scripted.script("a passage")
+    with open_indexed(dataset, tmp_path / "cache", config, model="hash") as kb:
+        report, traces = evaluate(kb, dataset, EvalSettings(mode="hybrid", strategy="hyde"))
+    assert report.settings["strategy"] == "hyde" and len(traces) == len(QUERIES)
+    hyde_calls = [m for m in scripted.asked if "encyclopedia" in m[-1].content]
+    assert len(hyde_calls) == len(QUERIES)

@@ -169,6 +169,14 @@ def test_an_answer_stated_before_any_hop_is_searched_once_more(
     assert worked == "The cache sweeper was written by Ada Park."  # the chain shown first
 
 
+def test_iterative_stops_when_the_reasoning_repeats_itself(
+        kb: KnowledgeBase, scripted: ScriptedGenerator) -> None:
+    scripted.enqueue("Ada Park wrote the sweeper.", "Ada Park wrote the sweeper!", "Oslo [1].")
+    _, answer = ask(kb, "Where was the author of the sweeper born?", "iterative", hops=3)
+    assert kinds(answer) == ["retrieve", "reason", "retrieve", "reason"]
+    assert "Ada Park wrote the sweeper." in last_prompt(scripted)
+
+
 def test_iterative_stops_at_the_hop_limit(kb: KnowledgeBase,
                                           scripted: ScriptedGenerator) -> None:
     scripted.enqueue("Ada Park wrote it.", "Oslo [1].")

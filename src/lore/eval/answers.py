@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lore.api import KnowledgeBase
-from lore.config import GenerateConfig, StrategyName
+from lore.config import GenerateConfig, QueryConfig, StrategyName
 from lore.errors import ConfigError
 from lore.eval.answer_scores import Language, answer_in_context, exact_match, f1
 from lore.eval.qa import QARecord, QASet
@@ -45,8 +45,8 @@ def prediction_of(answer: Answer) -> str:
 
 def run_qa(kb: KnowledgeBase, qa: QASet, settings: GenerateConfig,
            advance: Callable[[], None] = lambda: None, gold_context: bool = False,
-           corpus: Path | None = None, strategy: StrategyName | None = None
-           ) -> Iterator[QATrace]:
+           corpus: Path | None = None, strategy: StrategyName | None = None,
+           planning: QueryConfig | None = None) -> Iterator[QATrace]:
     """Answer every question of ``qa`` and score it, one trace at a time.
 
     Args:
@@ -65,7 +65,8 @@ def run_qa(kb: KnowledgeBase, qa: QASet, settings: GenerateConfig,
                         for key in qa.gold_docs.get(item.id, []) if key in golds_text]
             answer = _last(answerer.stream(item.question, passages, started))
         else:
-            answer = kb.ask(item.question, settings=settings, strategy=strategy)
+            answer = kb.ask(item.question, settings=settings, strategy=strategy,
+                            planning=planning)
         yield _scored(item.id, item.question, answer, qa)
         advance()
 

@@ -23,7 +23,7 @@ from typing import Literal
 
 from lore import api
 from lore.api import KnowledgeBase
-from lore.config import IngestConfig, LoreConfig
+from lore.config import IngestConfig, LoreConfig, StrategyName
 from lore.eval.beir import BeirSet
 from lore.eval.metrics import MetricResult, Qrels, Run, mrr_at_k, ndcg_at_k, recall_at_k
 from lore.pipeline import IndexListener
@@ -49,6 +49,9 @@ class EvalSettings:
     ignore_identical_ids: bool = False
     """Drop hits whose document id equals the query id (ArguAna-style sets, where each query
     is itself a corpus document)."""
+    strategy: StrategyName = "single"
+    """A retrieval strategy (``multi-query``, ``hyde``, ``step-back``) rewrites each query
+    with the answering model first (``KnowledgeBase.plan_search``)."""
 
 
 @dataclass
@@ -121,7 +124,10 @@ def run_queries(kb: KnowledgeBase, dataset: BeirSet, settings: EvalSettings,
                 on_query: Callable[[QueryTrace], None] | None = None) -> Iterator[QueryTrace]:
     for qid, text in dataset.queries.items():
         started = time.perf_counter()
-        hits = kb.search(text, k=DEPTH, mode=settings.mode)
+        if settings.strategy == "single":
+            hits = kb.search(text, k=DEPTH, mode=settings.mode)
+        else:
+            hits, _ = kb.plan_search(text, settings.strategy, k=DEPTH)
         ms = (time.perf_counter() - started) * 1000
         if settings.ignore_identical_ids:
             hits = [hit for hit in hits if hit.doc_key != qid]
@@ -147,7 +153,7 @@ def summarize(traces: Sequence[QueryTrace], dataset: BeirSet, settings: EvalSett
         queries=len(traces), metrics=metrics, latency_ms=latency,
         seconds=sum(times) / 1000, settings={"aggregate": settings.aggregate,
                                              "ignore_identical_ids": settings.ignore_identical_ids,
-                                             "depth": DEPTH})
+                                             "depth": DEPTH, "strategy": settings.strategy})
 
 
 def score_query(documents: Sequence[str], relevant: Mapping[str, int]) -> dict[str, float]:

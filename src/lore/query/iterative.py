@@ -1,7 +1,8 @@
 """``iterative``: interleave reasoning and retrieval, as IRCoT does (Trivedi et al. 2023).
 Retrieve for the question; then, hop by hop, the model writes the next sentence of
 reasoning over the sources so far, and that sentence is the next query; it stops when a
-sentence after the first hop states the answer, at ``query.hops``, or at the budget. The answer step then reads
+sentence after the first hop states the answer or repeats an earlier one, at
+``query.hops``, or at the budget. The answer step then reads
 every source gathered, with the reasoning as notes."""
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ class Iterative:
                 break
             sentence = first_sentence(written.text)
             yield written_step("reason", written)
-            if not sentence:
-                break
+            if not sentence or _said(sentence, reasoning):
+                break  # nothing new to search for
             reasoning.append(sentence)
             if final_answer(sentence) is not None and hop > 0:
                 break
@@ -66,6 +67,15 @@ class Iterative:
             start, end = excerpt_span(passage.text, question, limit, generator)
             texts.append(passage.text[start:end])
         return texts
+
+
+def _said(sentence: str, reasoning: Sequence[str]) -> bool:
+    """The sentence repeats one already written (small models loop)."""
+    return _plain(sentence) in {_plain(earlier) for earlier in reasoning}
+
+
+def _plain(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.lower()))
 
 
 def first_sentence(text: str) -> str:
