@@ -273,6 +273,15 @@ def test_upload_ask_and_open_a_source(live_server: LiveServer, browser: webdrive
         wait(browser, 5, lambda d: panel.get_attribute("data-number") == number,
              "the panel did not switch back")
 
+    # A strategy chosen on the page streams its steps above the answer.
+    Select(browser.find_element(By.ID, "strategy")).select_by_value("step-back")
+    browser.find_element(By.ID, "ask").click()
+    wait(browser, 90, lambda d: answer.get_attribute("data-state") in ("done", "error")
+         and d.find_elements(By.CSS_SELECTOR, "#steps li"), "the planned answer did not finish")
+    steps = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "#steps li")]
+    assert steps[0].startswith("step-back") and any(s.startswith("retrieve") for s in steps)
+    assert "step-back" in text_of(browser, "answer-meta")
+
     # Server text is shown as text: markup in a document stays text, and never runs.
     assert not browser.find_elements(By.CSS_SELECTOR, "main img, #source-text *, .snippet *")
     assert browser.title == "lore"

@@ -1,9 +1,9 @@
 """``iterative``: interleave reasoning and retrieval, as IRCoT does (Trivedi et al. 2023).
 Retrieve for the question; then, hop by hop, the model writes the next sentence of
-reasoning over the sources so far, and that sentence is the next query; it stops when a
-sentence after the first hop states the answer or repeats an earlier one, at
-``query.hops``, or at the budget. The answer step then reads
-every source gathered, with the reasoning as notes."""
+reasoning over the sources so far, and that sentence, beside the question, is the next
+query. It stops when a sentence after the first hop states the answer or repeats an earlier
+one, at ``query.hops``, or at the budget. The answer step then reads every source gathered,
+with the reasoning as notes."""
 
 from __future__ import annotations
 
@@ -48,7 +48,8 @@ class Iterative:
                 break
             # A first sentence that already states an answer is searched too: a small model
             # often names the bridge entity there, and the answer's passage is the next hop.
-            query = without_mark(sentence)
+            # The question rides along: alone, a sentence loses what the question asks.
+            query = f"{question} {without_mark(sentence)}"
             hits, step = searched(planning, query, settings.hop_k + len(seen))
             fresh = new_hits(hits, seen, settings.hop_k)
             yield replace(step, hits=tuple(fresh))  # what this hop adds

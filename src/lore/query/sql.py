@@ -145,7 +145,7 @@ class Sql:
         yield Step("rows", render_rows(result, "en", planning.show))
         only = path_filter(result)
         if plan.search and only is not None:
-            yield from self._within(question, plan.search, only, planning, result)
+            yield from self._within(question, plan.search, only, planning)
             return
         text = render_rows(result, question_language(question), planning.show)
         yield text
@@ -154,8 +154,10 @@ class Sql:
                      model=planning.answerer.generator.name,
                      timings=Timings(retrieve=total, first_token=total, total=total))
 
-    def _within(self, question: str, content: str, only: Filter, planning: Planning,
-                result: MetadataRows) -> Iterator[Event]:
+    def _within(self, question: str, content: str, only: Filter, planning: Planning
+                ) -> Iterator[Event]:
+        """Search ``content`` among the documents the statement selected (its first
+        ``query.sql_rows``)."""
         if not only.paths:
             text = NO_ROWS[question_language(question)]
             yield text
