@@ -87,7 +87,9 @@ def test_fusion_ranks_by_reciprocal_rank_and_keeps_the_first_lists_hit() -> None
     ("Who is the author of the sweeper?", "single"),
     ("What is the capital of France?", "single"),
     ("Which is older, the sweeper or the cache?", "iterative"),
-    ("The director of Big Stone Gap is based in what city?", "iterative"),
+    ("The director of the romantic comedy Big Stone Gap is based in what New York city?",
+     "iterative"),
+    ("The director of Big Stone Gap is based where?", "single"),
     ("缓存多久清理一次？", "single"),
 ])
 def test_routes_follow_the_words_of_the_question(question: str, strategy: str) -> None:

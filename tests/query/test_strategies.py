@@ -264,7 +264,7 @@ def test_a_writing_or_escaping_statement_is_refused_and_search_answers_instead(
 @pytest.mark.parametrize(("question", "route"), [
     ("How many PDF files did I add this month?", "sql"),
     ("有多少个文件？", "sql"),
-    ("Where was the author of the sweeper born?", "iterative"),
+    ("In which city was the person who wrote the cache sweeper born?", "iterative"),
     ("Were Ada Park and the sweeper's tester of the same nationality?", "iterative"),
     ("How often are expired cache entries removed?", "single"),
 ])

@@ -4,6 +4,7 @@ the question from every source gathered, with the sub-answers as cited notes."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 
 from lore.generate.answer import distinct
@@ -64,11 +65,13 @@ class Decompose:
         if not planning.budget.allows(prompt, planning.settings.plan_tokens):
             planning.budget.refused = True
             return None
+        started = time.perf_counter()
         result = next(e for e in answerer.stream(sub, passages, planning.started)
                       if isinstance(e, Answer))
         tokens = result.timings.prompt_tokens + result.timings.answer_tokens
         planning.budget.charge(1 if tokens else 0, tokens)
-        step = Step("sub-answer", result.text, calls=1 if tokens else 0, tokens=tokens)
+        step = Step("sub-answer", result.text, seconds=time.perf_counter() - started,
+                    calls=1 if tokens else 0, tokens=tokens)
         if not result.found or not result.text:
             return None, step
         cited = result.cited_sources[0].passage if result.cited_sources else None
