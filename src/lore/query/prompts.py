@@ -1,15 +1,18 @@
 """The prompts query strategies send to the model, in the question's language, and the
 parsing of what comes back.
 
-Each prompt is a system instruction and one user turn ending in the instruction, since small
-models follow an instruction best when it comes last (as ``lore.generate.prompt`` found for
-answers). Worked examples are invented, so no benchmark text leaks in.
+A planning prompt is a system instruction, its worked examples as earlier turns of the
+conversation, and one user turn ending in the instruction: small models follow an
+instruction best when it comes last, and copy an example written into the instruction
+itself (``lore.generate.prompt`` found the same for answers). Examples are invented, so no
+benchmark text leaks in.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from lore.generate.prompt import question_language
 from lore.generate.protocol import Message
@@ -19,36 +22,50 @@ SYSTEM = {
     "zh": "你帮助搜索引擎找到能回答问题的段落。",
 }
 
-REWRITE = {
+
+@dataclass(frozen=True)
+class PlanPrompt:
+    """An instruction by language (``{question}`` and the caller's fields filled in) and, by
+    language, worked examples: (question, the reply wanted)."""
+
+    instruction: dict[str, str]
+    examples: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+
+
+REWRITE = PlanPrompt({
     "en": "Write {n} different search queries for finding passages that answer the question "
           "\"{question}\". Use other words than the question does. Write one query per line "
           "and nothing else.",
     "zh": "为问题“{question}”写 {n} 个不同的搜索查询，用于查找能回答它的段落。换用与问题不同的"
           "说法。每行写一个查询，不要写别的。",
-}
-HYDE = {
+})
+HYDE = PlanPrompt({
     "en": "Write a short passage of two or three sentences, as an encyclopedia would, that "
           "answers the question \"{question}\". Write only the passage.",
     "zh": "像百科全书那样，写一段两三句话的短文回答问题“{question}”。只写这段短文。",
-}
-STEP_BACK = {
-    "en": "Question: Which river flows through the town where Mira Holt was born?\n"
-          "More general question: What is known about Mira Holt's life and birthplace?\n\n"
-          "Question: {question}\nMore general question:",
-    "zh": "问题：米拉·霍尔特出生的小镇有哪条河流经？\n更一般的问题：米拉·霍尔特的生平和出生地是"
-          "什么？\n\n问题：{question}\n更一般的问题：",
-}
-DECOMPOSE = {
-    "en": "Split a question into at most {n} simple questions, each answerable from one "
-          "passage, in the order they must be answered. Write one per line. A simple "
-          "question is written once, unchanged.\n\n"
-          "Question: In which country is the lake that supplies the town of Oster?\n"
-          "Which lake supplies the town of Oster?\nIn which country is that lake?\n\n"
-          "Question: {question}\n",
-    "zh": "把问题拆成最多 {n} 个简单问题，每个都能从一个段落中回答，按回答的先后顺序排列。"
-          "每行写一个。简单的问题原样写一遍。\n\n问题：为奥斯特镇供水的湖在哪个国家？\n哪个湖为奥斯特镇供水？\n"
-          "那个湖在哪个国家？\n\n问题：{question}\n",
-}
+})
+STEP_BACK = PlanPrompt({
+    "en": "Write the more general question behind the question \"{question}\": the "
+          "background a passage would need to give to answer it. Write only that question.",
+    "zh": "写出问题“{question}”背后更一般的问题，也就是回答它所需要的背景。只写这个问题。",
+}, {
+    "en": (("Which river flows through the town where Mira Holt was born?",
+            "What is known about Mira Holt's life and birthplace?"),),
+    "zh": (("米拉·霍尔特出生的小镇有哪条河流经？", "米拉·霍尔特的生平和出生地是什么？"),),
+})
+DECOMPOSE = PlanPrompt({
+    "en": "Split the question \"{question}\" into at most {n} simple questions, each "
+          "answerable from one passage, in the order they must be answered. Write one per "
+          "line. A question that is already simple is written once, unchanged.",
+    "zh": "把问题“{question}”拆成最多 {n} 个简单问题，每个都能从一个段落中回答，按回答的先后"
+          "顺序排列。每行写一个。已经简单的问题原样写一遍。",
+}, {
+    "en": (("In which country is the lake that supplies the town of Oster?",
+            "Which lake supplies the town of Oster?\nIn which country is that lake?"),
+           ("When was Vann Lake dammed?", "When was Vann Lake dammed?")),
+    "zh": (("为奥斯特镇供水的湖在哪个国家？", "哪个湖为奥斯特镇供水？\n那个湖在哪个国家？"),
+           ("瓦恩湖是哪一年修建水坝的？", "瓦恩湖是哪一年修建水坝的？")),
+})
 REASON_SYSTEM = {
     "en": "You answer a question step by step from the sources. Each turn, write only the "
           "next sentence of reasoning, using a fact from the sources. When the sources "
@@ -62,21 +79,26 @@ REASON = {
     "zh": "资料：\n{sources}\n\n问题：{question}\n已有的推理：{reasoning}\n下一句：",
 }
 ANSWER_MARK = {"en": "so the answer is", "zh": "所以答案是"}
-REPHRASE = {
+REPHRASE = PlanPrompt({
     "en": "A search for the question \"{question}\" found nothing that answers it. Write the "
           "question again as a search query, with other words and any names it implies. "
           "Write only the query.",
     "zh": "搜索问题“{question}”没有找到能回答它的内容。请换一种说法，把它改写成一个搜索查询，"
           "补上它暗含的名称。只写这个查询。",
-}
+})
 
 
-def planning_messages(question: str, prompt: dict[str, str], **fields: object
-                      ) -> list[Message]:
-    """The system instruction and one user turn, both in the question's language."""
+def planning_messages(question: str, prompt: PlanPrompt, **fields: object) -> list[Message]:
+    """The system instruction, the worked examples as earlier turns, and the user turn, all
+    in the question's language."""
     language = question_language(question)
-    text = prompt[language].format(question=question.strip(), **fields)
-    return [Message("system", SYSTEM[language]), Message("user", text)]
+    instruction = prompt.instruction[language]
+    turns = [Message("system", SYSTEM[language])]
+    for asked, reply in prompt.examples.get(language, ()):
+        turns += [Message("user", instruction.format(question=asked, **fields)),
+                  Message("assistant", reply)]
+    turns.append(Message("user", instruction.format(question=question.strip(), **fields)))
+    return turns
 
 
 REASON_EXAMPLE = {

@@ -8,7 +8,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from lore.query.common import answer, budget_step, fuse_hits, searched, written_step
-from lore.query.prompts import HYDE, REWRITE, STEP_BACK, lines_of, planning_messages
+from lore.query.prompts import (
+    HYDE,
+    REWRITE,
+    STEP_BACK,
+    PlanPrompt,
+    lines_of,
+    planning_messages,
+)
 from lore.query.protocol import Event, Planning
 from lore.types import Hit, Step
 
@@ -39,7 +46,7 @@ class Rewriting:
         yield from steps
         yield from answer(planning, question, planning.read(hits))
 
-    def _write(self, question: str, planning: Planning, prompt: dict[str, str], kind: str,
+    def _write(self, question: str, planning: Planning, prompt: PlanPrompt, kind: str,
                **fields: object) -> tuple[str | None, list[Step]]:
         written = planning.budget.write(planning_messages(question, prompt, **fields),
                                         planning.settings.plan_tokens)

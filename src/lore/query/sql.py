@@ -20,41 +20,32 @@ from lore.query.protocol import Event, Planning
 from lore.store.metadata import SCHEMA, MetadataRows
 from lore.types import Answer, Filter, Step, Timings
 
-EXAMPLES = """\
-Question: How many PDF files are there?
-SQL: SELECT count(*) FROM documents WHERE format = 'pdf'
-SEARCH: none
-
-Question: How many files are indexed?
-SQL: SELECT count(DISTINCT path) FROM documents
-SEARCH: none
-
-Question: Which markdown files were modified after March 1, 2024?
-SQL: SELECT path FROM documents WHERE format = 'markdown' AND modified >= '2024-03-01'
-SEARCH: none
-
-Question: What is the largest file?
-SQL: SELECT path, bytes FROM documents ORDER BY bytes DESC LIMIT 1
-SEARCH: none
-
-Question: How many documents did I add this month?
-SQL: SELECT count(*) FROM documents WHERE indexed >= strftime('%Y-%m-01', 'now', 'localtime')
-SEARCH: none
-
-Question: 有多少个 Python 文件？
-SQL: SELECT count(DISTINCT path) FROM documents WHERE format = 'python'
-SEARCH: none
-
-Question: Which PDFs mention invoices?
-SQL: SELECT path FROM documents WHERE format = 'pdf'
-SEARCH: invoices
-"""
-"""Worked examples, invented; the last shows a question that mixes metadata and content."""
+EXAMPLES: tuple[tuple[str, str], ...] = (
+    ("How many PDF files are there?",
+     "SQL: SELECT count(*) FROM documents WHERE format = 'pdf'\nSEARCH: none"),
+    ("How many files are indexed?",
+     "SQL: SELECT count(DISTINCT path) FROM documents\nSEARCH: none"),
+    ("Which markdown files were modified after March 1, 2024?",
+     "SQL: SELECT path FROM documents WHERE format = 'markdown' AND modified >= "
+     "'2024-03-01'\nSEARCH: none"),
+    ("What is the largest file?",
+     "SQL: SELECT path, bytes FROM documents ORDER BY bytes DESC LIMIT 1\nSEARCH: none"),
+    ("How many documents did I add this month?",
+     "SQL: SELECT count(*) FROM documents WHERE indexed >= strftime('%Y-%m-01', 'now', "
+     "'localtime')\nSEARCH: none"),
+    ("有多少个 Python 文件？",
+     "SQL: SELECT count(DISTINCT path) FROM documents WHERE format = 'python'\nSEARCH: none"),
+    ("Which PDFs mention invoices?",
+     "SQL: SELECT path FROM documents WHERE format = 'pdf'\nSEARCH: invoices"),
+)
+"""Worked examples (question, reply), invented, shown as earlier turns; the last mixes
+metadata and content."""
 
 SYSTEM = ("You write one SQLite SELECT statement over this view, which describes the files "
           "of a document collection:\n\n" + SCHEMA + "\n\nAnswer with a line 'SQL: ' and the "
           "statement, then a line 'SEARCH: ' with the words to look for inside the documents "
-          "the statement selects, or 'none' when the question is only about the files.")
+          "the statement selects, or 'none' when the question is only about the files. "
+          "Today is {today}.")
 
 NO_ROWS = {"en": "No document in the knowledge base matches.",
            "zh": "知识库中没有符合条件的文档。"}
@@ -86,8 +77,10 @@ def parse_plan(text: str) -> Plan | None:
 
 
 def sql_messages(question: str, today: datetime.date) -> list[Message]:
-    user = (f"{EXAMPLES}\nToday is {today.isoformat()}.\n\nQuestion: {question.strip()}\n")
-    return [Message("system", SYSTEM), Message("user", user)]
+    turns = [Message("system", SYSTEM.format(today=today.isoformat()))]
+    for asked, reply in EXAMPLES:
+        turns += [Message("user", f"Question: {asked}"), Message("assistant", reply)]
+    return [*turns, Message("user", f"Question: {question.strip()}")]
 
 
 def render_rows(result: MetadataRows, language: str, show: Callable[[str], str] = str) -> str:
