@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from lore.generate.protocol import Message
@@ -11,7 +13,7 @@ from lore.query.iterative import first_sentence
 from lore.query.prompts import final_answer, lines_of, without_mark
 from lore.query.router import route
 from lore.query.sql import parse_plan, path_filter, render_rows
-from lore.store.metadata import MetadataRows
+from lore.store.metadata import SCHEMA, MetadataRows
 from lore.testing.fakes import ScriptedGenerator
 from lore.types import Chunk, Hit
 
@@ -94,3 +96,8 @@ def test_fusion_ranks_by_reciprocal_rank_and_keeps_the_first_lists_hit() -> None
 ])
 def test_routes_follow_the_words_of_the_question(question: str, strategy: str) -> None:
     assert route(question).strategy == strategy
+
+
+def test_the_documented_view_is_the_one_the_model_is_shown() -> None:
+    docs = Path(__file__).resolve().parents[2] / "docs" / "query.md"
+    assert SCHEMA in docs.read_text(encoding="utf-8")

@@ -25,18 +25,28 @@ EXAMPLES: tuple[tuple[str, str], ...] = (
      "SQL: SELECT count(*) FROM documents WHERE format = 'pdf'\nSEARCH: none"),
     ("How many files are indexed?",
      "SQL: SELECT count(DISTINCT path) FROM documents\nSEARCH: none"),
+    ("Which JavaScript files are there?",
+     "SQL: SELECT name FROM documents WHERE format = 'javascript'\nSEARCH: none"),
+    ("How many files were changed in 2023?",
+     "SQL: SELECT count(DISTINCT path) FROM documents WHERE modified LIKE '2023%'\n"
+     "SEARCH: none"),
     ("Which markdown files were modified after March 1, 2024?",
-     "SQL: SELECT path FROM documents WHERE format = 'markdown' AND modified >= "
+     "SQL: SELECT name FROM documents WHERE format = 'markdown' AND modified >= "
      "'2024-03-01'\nSEARCH: none"),
-    ("What is the largest file?",
-     "SQL: SELECT path, bytes FROM documents ORDER BY bytes DESC LIMIT 1\nSEARCH: none"),
+    ("When was notes.txt last changed?",
+     "SQL: SELECT modified FROM documents WHERE name = 'notes.txt'\nSEARCH: none"),
+    ("Which files are in the images folder?",
+     "SQL: SELECT name FROM documents WHERE path LIKE '%/images/%'\nSEARCH: none"),
+    ("What is the newest file?",
+     "SQL: SELECT name, modified FROM documents ORDER BY modified DESC LIMIT 1\n"
+     "SEARCH: none"),
     ("How many documents did I add this month?",
      "SQL: SELECT count(*) FROM documents WHERE indexed >= strftime('%Y-%m-01', 'now', "
      "'localtime')\nSEARCH: none"),
     ("有多少个 Python 文件？",
      "SQL: SELECT count(DISTINCT path) FROM documents WHERE format = 'python'\nSEARCH: none"),
-    ("Which PDFs mention invoices?",
-     "SQL: SELECT path FROM documents WHERE format = 'pdf'\nSEARCH: invoices"),
+    ("Which PDFs mention contracts?",
+     "SQL: SELECT path FROM documents WHERE format = 'pdf'\nSEARCH: contracts"),
 )
 """Worked examples (question, reply), invented, shown as earlier turns; the last mixes
 metadata and content."""

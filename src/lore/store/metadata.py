@@ -36,15 +36,16 @@ FROM main.documents AS d LEFT JOIN main.files AS f ON f.path = d.path
 """
 SCHEMA = """\
 documents(          -- one row per indexed document (a file, or one record of a JSONL file)
-  path TEXT,        -- absolute path of the file
-  name TEXT,        -- file name with its extension, e.g. 'report.pdf'
+  path TEXT,        -- absolute path of the file, e.g. '/home/me/docs/report.pdf'
+  name TEXT,        -- file name with its extension, e.g. 'report.pdf'; match names on it
   record TEXT,      -- the record's id inside a JSONL file; '' for a whole file
   title TEXT,       -- the document's title or first heading; may be ''
   format TEXT,      -- 'pdf', 'markdown', 'html', 'text', 'jsonl', or a programming
                     --   language such as 'python', 'javascript', 'go', 'rust'
   language TEXT,    -- 'en' or 'zh' for prose; the programming language for code
   bytes INTEGER,    -- size of the file in bytes
-  modified TEXT,    -- when the file was last modified, local time 'YYYY-MM-DD HH:MM:SS'
+  modified TEXT,    -- when the file was last modified, local time 'YYYY-MM-DD HH:MM:SS';
+                    --   a year is modified LIKE '2024%'
   indexed TEXT,     -- when lore last indexed (added or updated) it, same format
   chunks INTEGER    -- how many chunks it was split into
 )"""
