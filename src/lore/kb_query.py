@@ -17,7 +17,7 @@ from lore.query.registry import retrieving_named, run_strategy, strategy_named
 from lore.retrieve.filters import parse_where
 from lore.store.metadata import MetadataRows
 from lore.store.protocol import Store
-from lore.types import Answer, Filter, Hit, Passage, Step
+from lore.types import Answer, AnswerMode, Filter, Hit, Passage, SearchMode, Step
 
 
 class Asking:
@@ -26,7 +26,7 @@ class Asking:
     config: LoreConfig
     _store: Store
 
-    def search(self, query: str, k: int | None = None, mode: Any = None,
+    def search(self, query: str, k: int | None = None, mode: SearchMode | None = None,
                where: Filter | Sequence[str] | None = None, diversity: float | None = None,
                rerank: str | None = None, retrievers: Sequence[str] | None = None
                ) -> list[Hit]:
@@ -47,7 +47,8 @@ class Asking:
         assert isinstance(answer, Answer)  # ask_stream always ends with the Answer
         return answer
 
-    def ask_stream(self, question: str, *, k: int | None = None, mode: Any = None,
+    def ask_stream(self, question: str, *, k: int | None = None,
+                   mode: AnswerMode | None = None,
                    model: str | None = None, template: str | None = None,
                    where: Filter | Sequence[str] | None = None,
                    settings: GenerateConfig | None = None,
@@ -76,7 +77,8 @@ class Asking:
             if not isinstance(event, Step):
                 yield event
 
-    def ask_steps(self, question: str, *, k: int | None = None, mode: Any = None,
+    def ask_steps(self, question: str, *, k: int | None = None,
+                  mode: AnswerMode | None = None,
                   model: str | None = None, template: str | None = None,
                   where: Filter | Sequence[str] | None = None,
                   settings: GenerateConfig | None = None,
