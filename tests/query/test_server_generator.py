@@ -102,7 +102,7 @@ def test_each_strategy_runs_on_a_chat_server(kb: KnowledgeBase, server_for: Any,
     settings = replace(GenerateConfig(), model=server.spec, api_key_env="LORE_TEST_NO_KEY",
                        k=2)
     answer = kb.ask("Where was the author of the sweeper born?", settings=settings,
-                    strategy=strategy)  # type: ignore[arg-type]
+                    strategy=strategy)
     assert answer.found and answer.text.startswith("Oslo") and answer.strategy == strategy
     assert len(server.bodies) == calls == answer.model_calls
     assert all(body["stream"] for body in server.bodies)
