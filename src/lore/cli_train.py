@@ -249,6 +249,27 @@ def train_params(kb: Path | None, as_json: bool, **options: Any) -> None:
                  f"not kept: no better than {fit.before.describe()} on held-out queries")
 
 
+@train_group.command(name="router")
+@click.option("--traces", "traces", multiple=True, required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A `lore eval qa --strategy NAME --trace FILE` run; one per strategy, "
+                   "over the same questions (repeat the option).")
+@click.option("--held-out", type=click.FloatRange(0.05, 0.5), default=0.2, show_default=True,
+              help="Share of questions kept out to measure the router.")
+@kb_option
+@json_option
+def train_router(traces: tuple[Path, ...], held_out: float, kb: Path | None,
+                 as_json: bool) -> None:
+    """Train the router `auto` uses: which strategy answered each traced question best,
+    learned from the question."""
+    try:
+        with opened(kb) as base:
+            model = base.train_router(list(traces), held_out)
+    except LoreError as error:
+        raise LoreUsageError(str(error)) from None
+    report(model, as_json, f"LORE_ROUTER={model.spec} lore ask QUESTION --strategy auto")
+
+
 def report(model: TrainedModel, as_json: bool, next_step: str) -> None:
     if as_json:
         click.echo(json.dumps({**model.to_json(), "path": str(model.path)}))
@@ -284,8 +305,15 @@ def list_models(kb: Path | None, as_json: bool) -> None:
     for model in models:
         after = model.metrics.get("after", {})
         before = model.metrics.get("before", {})
-        ndcg = f"nDCG@10 {before.get('ndcg@10', 0):.3f} -> {after.get('ndcg@10', 0):.3f}"
         mark = " (in use)" if model.spec == in_use else ""
+        if model.kind == "router":
+            routes = ", ".join(model.settings["strategies"])
+            stdout.print(f"{shown(model.spec)}  router over {routes}, "
+                         f"{model.data.pairs} questions, held-out accuracy "
+                         f"{before.get('accuracy', 0):.3f} (rules) -> "
+                         f"{after.get('accuracy', 0):.3f}, {model.created}")
+            continue
+        ndcg = f"nDCG@10 {before.get('ndcg@10', 0):.3f} -> {after.get('ndcg@10', 0):.3f}"
         stdout.print(f"{shown(model.spec)}{mark}  {model.kind} from {shown(model.base)}, "
                      f"{model.data.pairs} pairs of {shown(model.data.origin)}, "
                      f"{model.settings['settings']['loss']}, held-out {ndcg}, {model.created}")

@@ -189,6 +189,9 @@ class QueryConfig:
     strategy: StrategyName = "single"
     """The strategy ``ask`` uses; ``single`` until ``auto`` measures better on every shared
     set (docs/query.md)."""
+    router: str = "rules"
+    """How ``auto`` picks: ``rules`` (the question's words, ``lore.query.router``) or a router
+    trained on traces, ``trained:<name>`` (``lore train router``)."""
     max_calls: int = 8
     """Model calls a question may cost, its answer included; a strategy that reaches it
     answers from what it has and says so."""
@@ -251,9 +254,9 @@ class LoreConfig:
         ``LORE_DTYPE``, ``LORE_FUSION``, ``LORE_ANN``, ``LORE_CHUNK_TOKENS``, ``LORE_CODE_VIEW``,
         ``LORE_RERANKER``, ``LORE_GENERATOR``, ``LORE_ANSWER_MODE``, ``LORE_API_KEY_ENV``,
         ``LORE_QUESTION_LIKELIHOOD``, ``LORE_SOURCE_MASS``, ``LORE_LLAMA_THREADS``,
-        ``LORE_STRATEGY``, ``LORE_SERVE_DIR``, ``LORE_HOST``, ``LORE_PORT``, ``LORE_MAX_BODY``,
-        ``LORE_MAX_UPLOAD``,
-        ``LORE_ASK_QUEUE``, ``LORE_MODEL_THREADS``, ``LORE_BATCH_WINDOW``."""
+        ``LORE_STRATEGY``, ``LORE_ROUTER``, ``LORE_SERVE_DIR``, ``LORE_HOST``, ``LORE_PORT``,
+        ``LORE_MAX_BODY``, ``LORE_MAX_UPLOAD``, ``LORE_ASK_QUEUE``, ``LORE_MODEL_THREADS``,
+        ``LORE_BATCH_WINDOW``."""
         config = cls()
         if "LORE_HOME" in environ:
             config = replace(config, kb_dir=Path(environ["LORE_HOME"]))
@@ -280,7 +283,8 @@ class LoreConfig:
             "LORE_LLAMA_THREADS": ("threads", _positive_int),
         })
         query = _override(config.query, environ,
-                          {"LORE_STRATEGY": ("strategy", _choice(StrategyName))})
+                          {"LORE_STRATEGY": ("strategy", _choice(StrategyName)),
+                           "LORE_ROUTER": ("router", str)})
         serve = _override(config.serve, environ, {
             "LORE_SERVE_DIR": ("data_dir", Path),
             "LORE_HOST": ("host", str),

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
@@ -26,6 +26,7 @@ from lore.learning import (
 )
 from lore.rerank.heads import HeadKind
 from lore.retrieve.tuning import Tuning
+from lore.routing import train_router
 from lore.store.protocol import Store
 from lore.train.catalog import Catalog, TrainedModel, trained_name
 from lore.train.pairs import PairSet
@@ -104,6 +105,11 @@ class Learning:
                    ) -> TrainedModel:
         """Train a scoring head over the stored vectors (``lore.learning.train_head``)."""
         return train_head(self._kb, pairs, training or HEAD_TRAINING, kind, listener)
+
+    def train_router(self, traces: Sequence[Path], held_out: float = 0.2) -> TrainedModel:
+        """Train the router ``auto`` may use (``query.router``) from ``lore eval qa`` traces
+        of several strategies over the same questions (``lore.routing``)."""
+        return train_router(self._kb, traces, held_out)
 
     def train_reranker(self, pairs: PairSet, training: Training | None = None,
                        base: str = ENGLISH, listener: TrainListener | None = None

@@ -10,13 +10,17 @@ from dataclasses import replace
 from typing import Any
 
 from lore.config import GenerateConfig, LoreConfig, QueryConfig, StrategyName
+from lore.embed.protocol import Embedder
 from lore.generate.answer import Answerer
 from lore.query.budget import Budget
+from lore.query.classifier import RouterModel
 from lore.query.protocol import Planning
 from lore.query.registry import retrieving_named, run_strategy, strategy_named
+from lore.query.router import Route, route
 from lore.retrieve.filters import parse_where
 from lore.store.metadata import MetadataRows
 from lore.store.protocol import Store
+from lore.train.catalog import Catalog
 from lore.types import Answer, AnswerMode, Filter, Hit, Passage, SearchMode, Step
 
 
@@ -25,6 +29,11 @@ class Asking:
 
     config: LoreConfig
     _store: Store
+    _catalog: Catalog
+
+    @property
+    def embedder(self) -> Embedder:
+        raise NotImplementedError
 
     def search(self, query: str, k: int | None = None, mode: SearchMode | None = None,
                where: Filter | Sequence[str] | None = None, diversity: float | None = None,
@@ -126,7 +135,15 @@ class Asking:
             return self._store.metadata(statement, planning.sql_rows, planning.sql_seconds)
 
         budget = Budget(answerer.generator, planning.max_calls, planning.max_tokens)
+        routing = self._router(planning.router)
         return Planning(search=search, read=self.passages, whole=self.whole_documents,
                         answerer=answerer, answerer_for=self.answerer, metadata=metadata,
                         budget=budget, settings=planning, k=settings.k, started=started,
-                        where=asked)
+                        where=asked, route=routing)
+
+    def _router(self, spec: str) -> Callable[[str], Route]:
+        """The rules, or the trained router ``spec`` names in this knowledge base."""
+        if spec == "rules":
+            return route
+        model = RouterModel.load(self._catalog.model(spec, "router").model_dir)
+        return lambda question: model.route(question, self.embedder.embed_query(question))

@@ -15,6 +15,7 @@ from typing import Protocol
 from lore.config import GenerateConfig, QueryConfig
 from lore.generate.answer import Answerer
 from lore.query.budget import Budget
+from lore.query.router import Route, route
 from lore.store.metadata import MetadataRows
 from lore.types import Answer, Filter, Hit, Passage, Step
 
@@ -55,6 +56,8 @@ class Planning:
     where: Filter = Filter()
     show: Callable[[str], str] = str
     """How an answer shows a stored path (a server hides where it keeps files)."""
+    route: Callable[[str], Route] = route
+    """How ``auto`` picks a strategy: the rules, or a trained router (``query.router``)."""
 
 
 class Strategy(Protocol):

@@ -11,13 +11,13 @@ from typing import get_args
 
 from lore.config import StrategyName
 from lore.errors import ConfigError
+from lore.query.auto import Auto
 from lore.query.decompose import Decompose
 from lore.query.iterative import Iterative
 from lore.query.long_context import LongContext
 from lore.query.protocol import Event, Planning, Retrieving, Strategy
 from lore.query.reflect import Reflect
 from lore.query.rewrite import Hyde, MultiQuery, StepBack
-from lore.query.router import Auto
 from lore.query.single import Single
 from lore.query.sql import Sql
 from lore.types import Answer, Step

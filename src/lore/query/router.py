@@ -1,16 +1,13 @@
-"""``auto``: pick a strategy per question from cheap signals in its text, before any model
-call or retrieval (Adaptive-RAG's idea, with rules where it trains a classifier): questions
-about the collection's files go to ``sql``, questions whose answer needs a bridge between
-two facts to ``iterative``, the rest to ``single``."""
+"""The rules ``auto`` routes by: a strategy per question from cheap signals in its text,
+before any model call or retrieval (Adaptive-RAG's idea, with rules where it trains a
+classifier; ``lore.query.classifier`` is the trained router): questions about the
+collection's files go to ``sql``, questions whose answer needs a bridge between two facts to
+``iterative``, the rest to ``single``."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
-
-from lore.query.protocol import Event, Planning, Strategy
-from lore.types import Answer, Step
+from dataclasses import dataclass
 
 _FILES = re.compile(r"\b(files?|documents?|docs|pdfs?|markdown|spreadsheets?|folders?|"
                     r"directories|directory)\b|文件|文档|PDF|pdf", re.IGNORECASE)
@@ -55,18 +52,3 @@ def route(question: str) -> Route:
     if bridge and len(question.split()) >= BRIDGE_WORDS:
         return Route("iterative", "refers to something through another fact (a bridge)")
     return Route("single", "a direct question")
-
-
-class Auto:
-    """Routes each question to one of ``strategies`` and runs it."""
-
-    name = "auto"
-
-    def __init__(self, strategies: Mapping[str, Strategy]) -> None:
-        self.strategies = dict(strategies)
-
-    def run(self, question: str, planning: Planning) -> Iterator[Event]:
-        chosen = route(question)
-        yield Step("route", f"{chosen.strategy}: {chosen.reason}")
-        for event in self.strategies[chosen.strategy].run(question, planning):
-            yield replace(event, strategy=chosen.strategy) if isinstance(event, Answer) else event

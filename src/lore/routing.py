@@ -1,0 +1,73 @@
+"""Training the question router of a knowledge base (``lore train router``): label each
+traced question with the strategy that answered it best, hold some questions out, fit the
+classifier on the rest (``lore.query.classifier``), and publish it in the catalog with its
+held-out accuracy beside the rule router's."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from lore.errors import ConfigError
+from lore.query.classifier import Labelled, features, fit, labels_from_traces, read_traces
+from lore.query.router import route
+from lore.train.catalog import TrainedModel, TrainingData, next_name, publish, staging_dir
+
+if TYPE_CHECKING:
+    from lore.api import KnowledgeBase
+
+MIN_QUESTIONS = 20
+"""Fewer labelled questions than this cannot say which strategy suits which question."""
+
+
+def train_router(kb: KnowledgeBase, traces: Sequence[Path], held_out: float = 0.2
+                 ) -> TrainedModel:
+    """Fit a router on the traces and add it to ``kb``'s catalog as ``router-<n>``."""
+    started = time.perf_counter()
+    labelled = labels_from_traces(read_traces(traces))
+    if len(labelled) < MIN_QUESTIONS:
+        raise ConfigError(f"{len(labelled)} questions are answered in every trace; a router "
+                          f"needs {MIN_QUESTIONS} or more")
+    train, test = _split(labelled, held_out)
+    strategies = sorted({item.strategy for item in labelled})
+    model = fit(_rows(kb, train), [item.strategy for item in train], strategies)
+    predicted = [model.route(item.question, kb.embedder.embed_query(item.question)).strategy
+                 for item in test]
+    metrics = {"before": {"accuracy": _accuracy([route(i.question).strategy for i in test],
+                                                test)},
+               "after": {"accuracy": _accuracy(predicted, test)}}
+    digest = hashlib.sha256("\n".join(f"{i.id}\t{i.strategy}" for i in labelled)
+                            .encode()).hexdigest()[:16]
+    staging = staging_dir(kb.directory, f"router-{digest}")
+    model.save(staging / "model")
+    shares = {name: sum(i.strategy == name for i in labelled) / len(labelled)
+              for name in strategies}
+    manifest = TrainedModel(
+        name=next_name(kb.directory, "router"), kind="router", base="rules",
+        kb_id=kb.identity(),
+        data=TrainingData(", ".join(str(p) for p in traces), digest, len(train), len(test)),
+        settings={"strategies": strategies, "label_shares": shares, "held_out": held_out},
+        losses=[], metrics=metrics, seconds=time.perf_counter() - started)
+    return publish(staging, manifest)
+
+
+def _split(labelled: Sequence[Labelled], share: float) -> tuple[list[Labelled], list[Labelled]]:
+    """A fixed share of the questions, chosen by a hash of their ids, is held out."""
+    def held(item: Labelled) -> bool:
+        return int(hashlib.sha256(item.id.encode()).hexdigest()[:8], 16) / 16**8 < share
+    return [i for i in labelled if not held(i)], [i for i in labelled if held(i)]
+
+
+def _rows(kb: KnowledgeBase, items: Sequence[Labelled]) -> np.ndarray:
+    return np.stack([features(i.question, kb.embedder.embed_query(i.question)) for i in items])
+
+
+def _accuracy(predicted: Sequence[str], truth: Sequence[Labelled]) -> float:
+    if not truth:
+        return float("nan")
+    return sum(p == t.strategy for p, t in zip(predicted, truth, strict=True)) / len(truth)
