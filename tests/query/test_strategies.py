@@ -211,6 +211,14 @@ def test_reflect_retries_once_with_a_rewritten_query_when_the_check_fails(
     assert answer.steps[-1].kind == "answer" and answer.model_calls == 3
 
 
+def test_reflect_counts_its_first_answer_against_the_budget(
+        kb: KnowledgeBase, scripted: ScriptedGenerator) -> None:
+    scripted.enqueue("It happens on Tuesdays [7].")
+    _, answer = ask(kb, "When must a bill be settled?", "reflect", max_calls=2)
+    assert kinds(answer) == ["retrieve", "check", "budget"]
+    assert answer.text == "It happens on Tuesdays." and answer.model_calls == 1
+
+
 def test_reflect_keeps_an_answer_that_passes(kb: KnowledgeBase,
                                              scripted: ScriptedGenerator) -> None:
     scripted.enqueue("The sweeper removes expired cache entries every minute [1].")

@@ -47,6 +47,7 @@ class Reflect:
         hits, step = searched(planning, question, planning.k)
         yield step
         first = _answered(planning, question, hits)
+        planning.budget.charge(*_cost(first))  # the retry must fit beside it
         problem = verdict(first)
         yield Step("check", problem or "the answer is supported by its sources")
         chosen = first
@@ -78,8 +79,14 @@ def _answered(planning: Planning, question: str, hits: Sequence[Hit]) -> Answer:
     return result
 
 
+def _cost(result: Answer) -> tuple[int, int]:
+    """(model calls, tokens) an answer cost."""
+    tokens = result.timings.prompt_tokens + result.timings.answer_tokens
+    return (1 if tokens else 0), tokens
+
+
 def _with_calls(kept: Answer, dropped: Answer) -> Answer:
     """``kept``, with the answer it replaced traced as a step (its model call counted)."""
-    tokens = dropped.timings.prompt_tokens + dropped.timings.answer_tokens
-    step = Step("answer", dropped.text, calls=1 if tokens else 0, tokens=tokens)
+    calls, tokens = _cost(dropped)
+    step = Step("answer", dropped.text, calls=calls, tokens=tokens)
     return replace(kept, steps=(*kept.steps, step))
