@@ -10,12 +10,23 @@ import re
 from dataclasses import dataclass
 
 _FILES = re.compile(r"\b(files?|documents?|docs|pdfs?|markdown|spreadsheets?|folders?|"
-                    r"directories|directory)\b|文件|文档|PDF|pdf", re.IGNORECASE)
+                    r"directories|directory|html pages|web pages)\b|文件|文档|PDF|pdf",
+                    re.IGNORECASE)
+_NAMED_FILE = re.compile(r"\b[\w\-]+\.(pdf|md|txt|py|go|rs|js|ts|java|html?|jsonl?|csv|docx?)"
+                         r"\b.*\b(title|format|language|chunks|modified|changed|size|bytes|"
+                         r"written in|hold|records)\b|\b(title|format|language|chunks|size)\b"
+                         r".*\b[\w\-]+\.(pdf|md|txt|py|go|rs|js|ts|java|html?|jsonl?|csv|docx?)"
+                         r"\b", re.IGNORECASE)
+"""A file named by its name and an attribute of it ("the title of faq.html")."""
 _ABOUT_FILES = re.compile(
-    r"\b(how many|number of|count|list|which|what|largest|biggest|smallest|newest|oldest|"
-    r"latest|most recent|added|indexed|modified|changed|updated|created|size|bytes|format|"
-    r"type|extension|path)\b|多少|几个|几份|哪些|列出|最大|最小|最新|最近|添加|修改|更新|索引|大小",
+    r"\b(how many|number of|count|list|largest|biggest|smallest|newest|oldest|latest|"
+    r"most recent|added|indexed|modified|changed|updated|created|size|bytes|extension)\b|"
+    r"\b(which|what)\s+(\w+\s+)?(files?|documents|pdfs|docs|notes)\s+"
+    r"(are|were|did|do|have|has|in|mention|contain|deal|talk)\b|"
+    r"多少|几个|几份|哪些|列出|最大|最小|最新|最近|添加|修改|更新|索引",
     re.IGNORECASE)
+"""With a file noun, what makes a question one about the files: a count, a listing, a date,
+a size, or "which files ..." (not "what document formed ...", about content)."""
 _COMPARISON = re.compile(
     r"\b(both|same|either|neither)\b|\bor\b.*\?$|"
     r"\b(first|earlier|older|younger|larger|bigger|smaller|longer|shorter|taller|more|fewer|"
@@ -43,7 +54,8 @@ class Route:
 
 def route(question: str) -> Route:
     """The strategy for ``question`` from its words alone."""
-    if _FILES.search(question) and _ABOUT_FILES.search(question):
+    if (_FILES.search(question) and _ABOUT_FILES.search(question)) or \
+            _NAMED_FILE.search(question):
         return Route("sql", "asks about the collection's files")
     if _COMPARISON.search(question.strip()):
         return Route("iterative", "compares two things: the facts sit in two passages")
