@@ -33,7 +33,8 @@ QUESTIONS = [
 ]
 METRICS = {"questions", "exact_match", "f1", "answer_in_context", "citation_precision",
            "shown_citation_precision", "not_found_rate", "median_first_token_s",
-           "median_total_s"}
+           "median_total_s", "mean_model_calls", "mean_model_tokens", "all_gold_read",
+           "all_gold_retrieved"}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -112,7 +113,11 @@ def test_eval_qa_reports_metrics_and_writes_a_trace(runner: CliRunner, qa_dir: P
         assert {"prompt", "sources", "scores"} <= set(line)
         assert line["question"] == question and question in line["prompt"]
         assert set(line["scores"]) == {"exact_match", "f1", "answer_in_context",
-                                       "citation_precision", "shown_citation_precision"}
+                                       "citation_precision", "shown_citation_precision",
+                                       "all_gold_read", "all_gold_retrieved"}
+        assert line["strategy"] == "single" and line["model_calls"] == 1
+        assert [step["kind"] for step in line["steps"]] == ([] if gold_context
+                                                            else ["retrieve"])
         keys = [source["doc_key"] for source in line["sources"]]
         if gold_context:
             assert keys == [gold_doc]
