@@ -28,7 +28,8 @@ def test_the_answer_streams_as_events(client: TestClient, admin: dict[str, str],
     assert response.headers["content-type"].startswith("text/event-stream")
     events = sse_events(response.text)
     kinds = [kind for kind, _ in events]
-    assert kinds[-1] == "answer" and set(kinds[:-1]) == {"token"}
+    assert kinds[-1] == "answer" and set(kinds[:-1]) == {"step", "token"}
+    assert kinds[0] == "step" and events[0][1]["kind"] == "retrieve"  # the single retrieval
     answer = events[-1][1]
     assert answer["found"] is True
     sources = answer["sources"]
