@@ -156,14 +156,21 @@ def interruptible() -> Iterator[None]:
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, stop)
+    stopping = False
     try:
         yield
     except KeyboardInterrupt:
+        stopping = True
+        # Once stopping, a second signal must not cut the message short (a process manager
+        # may repeat SIGTERM); the run ends with this message either way.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         raise click.ClickException(
             "interrupted: run the same command again to resume from the last checkpoint "
             "(saved every 20 steps; synthetic questions already written are kept)") from None
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if not stopping:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def training(options: dict[str, Any], defaults: Training) -> Training:
