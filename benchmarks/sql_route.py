@@ -54,7 +54,8 @@ def run(model: str) -> dict[str, object]:
         for question in QUESTIONS:
             right = truth(question, kb._store.metadata(question.sql, 50, 2.0))
             started = time.perf_counter()
-            answer = kb.ask(question.question, settings=settings, strategy="sql")
+            answer = kb.ask(question.question, settings=settings, strategy="sql",
+                            show_path=lambda path: str(Path(path).relative_to(root)))
             seconds.append(time.perf_counter() - started)
             written = next((s.text for s in answer.steps if s.kind == "sql"), "")
             rows.append({"question": question.question, "right": correct(question, answer,
@@ -66,7 +67,8 @@ def run(model: str) -> dict[str, object]:
         before = state(kb._store)
         hostile = []
         for text in HOSTILE:
-            answer = kb.ask(text, settings=settings, strategy="sql")
+            answer = kb.ask(text, settings=settings, strategy="sql",
+                            show_path=lambda path: str(Path(path).relative_to(root)))
             hostile.append({"question": text, "steps": [[s.kind, s.text[:200]]
                                                          for s in answer.steps]})
         unchanged = state(kb._store) == before

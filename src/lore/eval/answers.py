@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from lore.api import KnowledgeBase
 from lore.config import GenerateConfig, QueryConfig, StrategyName
@@ -89,7 +89,8 @@ def write_qa_traces(traces: list[QATrace], path: Path) -> None:
                 "invalid_citations": list(answer.invalid_citations),
                 "prompt": answer.prompt,
                 "strategy": answer.strategy,
-                "steps": [step_record(step) for step in answer.steps],
+                "steps": [step_record(step, lambda path: PurePath(path).name)
+                          for step in answer.steps],  # file names: traces are shared
                 "model_calls": answer.model_calls, "model_tokens": answer.model_tokens,
                 "timings": {"first_token": answer.timings.first_token,
                             "total": answer.timings.total,
