@@ -9,14 +9,15 @@ instead, the reference for what retrieval costs.
 
 A run is ``set:questions:mode`` with mode ``stuff``, ``rag-sequence``, ``rag-token``,
 ``gold`` (stuff over the gold paragraphs) or ``answer5`` (the latency setting: the ``answer``
-template people get from ``lore ask``, with 5 sources and up to 256 answer tokens). A fourth
-field changes one setting, to measure what it is worth: ``all-sources`` reads all k
-sources (``generate.source_mass`` None), ``no-examples`` drops the prompt's worked examples,
-``copy`` answers with the ``extract`` template (a span copied from the sources),
-``likelihood`` weighs each source by the question's likelihood after it
-(``generate.question_likelihood`` at ``QUESTION_LIKELIHOOD``), and ``likelihood-first`` also
-cuts at half the probability (``generate.source_mass`` 0.5): the model reads the likeliest
-source alone unless it holds less than half.
+template people get from ``lore ask``, with 5 sources and up to 256 answer tokens). Runs use
+the default answer settings, in which a local model weighs the first three sources by the
+question's likelihood after each and reads the likeliest alone unless it holds less than half
+of p(source | question). A fourth field changes that, to measure what it is worth:
+``no-likelihood`` weighs sources by retrieval alone (cut at ``generate.source_mass``),
+``all-sources`` also reads all k, ``likelihood`` cuts at 0.9 instead of 0.5,
+``likelihood-first`` sets the weight and the cut explicitly to the defaults, ``score-all``
+scores every source, not three, ``no-examples`` drops the prompt's worked examples and
+``copy`` answers with the ``extract`` template (a span copied from the sources).
 
     python benchmarks/qa.py --runs squad:150:stuff,squad:150:stuff:all-sources
 
@@ -88,18 +89,12 @@ def run(name: str, questions: int, mode: str, config: LoreConfig, variant: str =
                                    mode="stuff" if mode in ("gold", "answer5") else mode)
     if mode == "answer5":
         settings = dataclasses.replace(settings, template="answer", k=5, answer_tokens=256)
-    if variant == "all-sources":
-        settings = dataclasses.replace(settings, source_mass=None)
-    elif variant in ("likelihood", "likelihood-first"):
-        settings = dataclasses.replace(settings, question_likelihood=QUESTION_LIKELIHOOD,
-                                       source_mass=0.5 if variant == "likelihood-first"
-                                       else settings.source_mass)
-    elif variant == "copy":
-        settings = dataclasses.replace(settings, template="extract")
+    if variant in SETTING_VARIANTS:
+        settings = dataclasses.replace(settings, **SETTING_VARIANTS[variant])
     elif variant not in ("", *SHORT_VARIANTS, *STRATEGIES):
-        raise SystemExit(f"unknown variant {variant!r}: all-sources, copy, likelihood, "
-                         "likelihood-first, "
-                         + ", ".join(SHORT_VARIANTS))
+        raise SystemExit(f"unknown variant {variant!r}: "
+                         f"{', '.join([*SETTING_VARIANTS, *SHORT_VARIANTS])} or a strategy "
+                         f"({', '.join(STRATEGIES)})")
     started = time.perf_counter()
     index = default_cache_dir(os.environ) / "eval"
     with short_template(variant), open_indexed(dataset, index, config) as kb, \
@@ -134,6 +129,16 @@ def planning_of(planning: QueryConfig, planned: str) -> QueryConfig:
     return dataclasses.replace(planning, **{key: type(getattr(planning, key))(value)
                                             for key, value in changes.items()})
 
+
+SETTING_VARIANTS: dict[str, dict[str, object]] = {
+    "no-likelihood": {"question_likelihood": 0.0},
+    "all-sources": {"question_likelihood": 0.0, "source_mass": None},
+    "likelihood": {"question_likelihood": QUESTION_LIKELIHOOD, "weighed_source_mass": 0.9},
+    "likelihood-first": {"question_likelihood": QUESTION_LIKELIHOOD, "weighed_source_mass": 0.5},
+    "score-all": {"likelihood_sources": 50},
+    "copy": {"template": "extract"},
+}
+"""Variants that change answer settings (``generate.*``): the fields they set."""
 
 SHORT_VARIANTS = {"no-examples": {"examples": {}}}
 """Variants that change the ``short`` template: the fields they set."""

@@ -12,7 +12,9 @@ from lore.testing.fakes import SCRIPTED, ScriptedGenerator
 @pytest.fixture
 def scripted() -> Iterator[ScriptedGenerator]:
     """The shared generator ``--model scripted`` (CLI and server) answers with, clean before
-    and after."""
+    and after. Like a local model, it is asked how likely the question is after each source
+    (``generate.question_likelihood``): every source alike unless a test scripts otherwise."""
     SCRIPTED.reset()
+    SCRIPTED.likelihood(-1.0)
     yield SCRIPTED
     SCRIPTED.reset()

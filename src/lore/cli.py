@@ -143,8 +143,8 @@ strategy_option = click.option(
          "multi-query, hyde, step-back, decompose, iterative, reflect, long-context, sql.")
 question_likelihood_option = click.option(
     "--question-likelihood", "question_likelihood", type=click.FloatRange(min=0),
-    help="Weigh each source by how likely the model finds the question after it (0.1, with "
-         "LORE_SOURCE_MASS=0.5, suits SQuAD; local models; one prompt pass per source).")
+    help="Weight of how likely the model finds the question after each source, in the "
+         "sources' order (default 0.1 with a local model, 0 with a server; 0 turns it off).")
 
 
 @main.command()

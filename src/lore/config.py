@@ -154,19 +154,27 @@ class GenerateConfig:
     """Softmax temperature turning fused retrieval scores into p(source | question)."""
     source_mass: float | None = 0.9
     """Of the ``k`` sources, the model reads those, in rank order, whose p(source | question)
-    adds up to this; the unlikely rest would mislead it (``benchmarks/qa.py --runs
-    squad:150:stuff,squad:150:stuff:all-sources`` measures it; docs/answers.md). ``None``
-    (or 1.0): all ``k``."""
-    question_likelihood: float = 0.0
+    adds up to this, when retrieval alone gives that probability; the unlikely rest would
+    mislead it (``benchmarks/qa.py --runs squad:150:stuff,squad:150:stuff:all-sources``
+    measures it; docs/answers.md). ``None`` (or 1.0): all ``k``."""
+    question_likelihood: float | None = None
     """Weight of the question's likelihood given each source in p(source | question):
     p(z | x) is taken proportional to p_retrieval(z | x) * p(x | z) ** weight, with p(x | z)
     how likely the model finds the question after reading source z alone (Sachan et al.
     2022, "Improving Passage Retrieval with Zero-Shot Question Generation"). It reorders the
-    sources and sharpens the ``source_mass`` cut, at one prompt evaluation per source before
-    the answer starts; local models only. 0 turns it off, the default because of that delay
-    before the first token. 0.1 with ``source_mass`` 0.5 was chosen on SQuAD and confirmed on
-    CMRC 2018: ``benchmarks/qa.py --runs squad:500:stuff:likelihood-first`` measures it
-    (docs/answers.md)."""
+    sources and sharpens the cut (``weighed_source_mass``), at one prompt evaluation per
+    scored source before the answer starts. It needs a local model's token probabilities:
+    ``None`` (the default) is 0.1 with a local model and 0 (off) with a server. 0.1 was
+    chosen on SQuAD and confirmed on CMRC 2018: ``benchmarks/qa.py --runs
+    squad:500:stuff:likelihood-first`` measures it (docs/answers.md)."""
+    weighed_source_mass: float | None = 0.5
+    """The ``source_mass`` cut when the question's likelihood weighs the sources: the model
+    reads the likeliest source alone unless it holds less than half (chosen with the weight,
+    docs/answers.md)."""
+    likelihood_sources: int = 3
+    """How many of the sources, in retrieval order, the question's likelihood scores (and so
+    may reorder); the rest follow them in retrieval order. It bounds the scoring passes
+    before the first token: the ``answer`` template's five sources would cost five."""
     threads: int | None = None
     """llama.cpp threads for a local model; ``None``: before each prompt, the cores other work
     left idle (``lore.models.load``). llama.cpp's sums depend on the thread count, so a fixed

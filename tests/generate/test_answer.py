@@ -21,7 +21,14 @@ import pytest
 import lore
 from lore.config import GenerateConfig
 from lore.errors import ConfigError
-from lore.generate.answer import NOT_FOUND, Answerer, distinct, relevance, within_mass
+from lore.generate.answer import (
+    DEFAULT_QUESTION_LIKELIHOOD,
+    NOT_FOUND,
+    Answerer,
+    distinct,
+    relevance,
+    within_mass,
+)
 from lore.generate.citations import check_citations
 from lore.generate.openai import OpenAIGenerator
 from lore.generate.protocol import Generator
@@ -34,8 +41,9 @@ from lore.types import Answer, AnswerMode, Chunk, Hit, Passage
 QUESTION = "What is the capital of France?"
 SETTINGS = GenerateConfig(model="smollm2", context_tokens=2048, answer_tokens=48, k=3)
 """Short answers keep the slow tests short; the answer path is the same at any length."""
-SCRIPTED = GenerateConfig(model="scripted", source_mass=None)
-"""Every source read; the ``hash`` embedder has no relevance floor."""
+SCRIPTED = GenerateConfig(model="scripted", source_mass=None, question_likelihood=0.0)
+"""Every source read, weighed by retrieval alone; the ``hash`` embedder has no relevance
+floor."""
 
 FILES = {
     "paris.md": "# Paris\n\nParis is the capital and largest city of France. The Eiffel Tower "
@@ -176,7 +184,9 @@ def test_sources_past_the_mass_of_the_priors_are_left_out() -> None:
 @pytest.mark.parametrize(("setting", "message"), [
     *[({"source_mass": mass}, f"generate.source_mass {mass} must be in (0, 1]")
       for mass in (0.0, -0.5, 1.5)],
+    ({"weighed_source_mass": 0.0}, "generate.weighed_source_mass 0.0 must be in (0, 1]"),
     ({"question_likelihood": -0.1}, "generate.question_likelihood -0.1 must be 0 (off) or more"),
+    ({"likelihood_sources": 0}, "generate.likelihood_sources 0 must be 1 or more"),
 ])
 def test_settings_out_of_range_are_refused(generator: ScriptedGenerator,
                                            setting: dict[str, Any], message: str) -> None:
@@ -197,7 +207,8 @@ def test_the_question_likelihood_reorders_the_sources(generator: ScriptedGenerat
     bananas = text_source(1, "Bananas are yellow when they are ripe.", score=1.0).passage
     generator.likelihood(-20.0, when="Bananas")
     generator.likelihood(-5.0, when="Paris")
-    answerer = Answerer(generator, replace(SCRIPTED, question_likelihood=0.1))
+    answerer = Answerer(generator, replace(SCRIPTED, question_likelihood=0.1,
+                                             weighed_source_mass=None))
     plain = answerer.sources([bananas, PARIS])  # no question: retrieval's order and priors
     weighed = answerer.sources([bananas, PARIS], QUESTION)
     assert [s.passage for s in plain] == [bananas, PARIS]
@@ -214,6 +225,33 @@ def test_the_question_likelihood_reorders_the_sources(generator: ScriptedGenerat
     assert [s.prior for s in answerer.sources([PARIS], QUESTION)] == [1.0]
     answerer.sources([PARIS, TEA])
     assert generator.scored == []
+
+
+
+def test_the_question_likelihood_scores_only_the_first_sources_and_keeps_their_share(
+        generator: ScriptedGenerator) -> None:
+    bananas = text_source(3, "Bananas are yellow when they are ripe.", score=0.2).passage
+    generator.likelihood(-30.0, when="Paris")
+    generator.likelihood(-1.0, when="tea plant")
+    generator.likelihood(0.0, when="Bananas")  # the likeliest, but past the scored two
+    answerer = Answerer(generator, replace(SCRIPTED, question_likelihood=1.0,
+                                             likelihood_sources=2, weighed_source_mass=None))
+    plain = answerer.sources([PARIS, TEA, bananas])
+    weighed = answerer.sources([PARIS, TEA, bananas], QUESTION)
+    assert [s.passage for s in weighed] == [TEA, PARIS, bananas]
+    assert len(generator.scored) == 2
+    assert weighed[0].prior + weighed[1].prior == pytest.approx(plain[0].prior + plain[1].prior)
+    assert weighed[2].prior == pytest.approx(plain[2].prior)
+
+
+def test_the_weighed_cut_replaces_the_retrieval_cut(generator: ScriptedGenerator) -> None:
+    generator.likelihood(-1.0)
+    settings = replace(SCRIPTED, source_mass=None, question_likelihood=0.1,
+                       weighed_source_mass=0.5)
+    assert len(Answerer(generator, settings).sources([PARIS, TEA], QUESTION)) == 1
+    unweighed = replace(settings, question_likelihood=0.0)
+    assert len(Answerer(generator, unweighed).sources([PARIS, TEA], QUESTION)) == 2
+
 
 
 # ---- answering in each mode, and what is refused ------------------------------------------
@@ -304,6 +342,14 @@ def test_a_generator_without_token_scores_is_refused_where_they_are_needed(
     with pytest.raises(ConfigError) as refused:
         Answerer(make(), replace(SCRIPTED, **setting))
     assert str(refused.value) == message
+
+
+@pytest.mark.parametrize(("make", "weight"), [(ScriptedGenerator, DEFAULT_QUESTION_LIKELIHOOD),
+                                               (WordCounter, 0.0), (refusing_server, 0.0)])
+def test_by_default_the_question_is_weighed_where_the_model_scores_tokens(
+        make: Callable[[], Generator], weight: float) -> None:
+    assert Answerer(make(), GenerateConfig()).weight == weight
+    assert DEFAULT_QUESTION_LIKELIHOOD > 0
 
 
 # ---- end to end with SmolLM2-135M ----------------------------------------------------------

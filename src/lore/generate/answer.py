@@ -53,19 +53,26 @@ class Answerer:
         self.floor = (settings.min_relevance if settings.min_relevance is not None
                       else relevance_floor)
         template_named(settings.template)  # an unknown name fails before any question
-        if settings.source_mass is not None and not 0 < settings.source_mass <= 1:
-            raise ConfigError(f"generate.source_mass {settings.source_mass} must be in (0, 1]: "
-                              "the share of p(source | question) the model reads, or None "
-                              "for every source")
-        if settings.question_likelihood < 0:
+        for name in ("source_mass", "weighed_source_mass"):
+            mass = getattr(settings, name)
+            if mass is not None and not 0 < mass <= 1:
+                raise ConfigError(f"generate.{name} {mass} must be in (0, 1]: the share of "
+                                  "p(source | question) the model reads, or None for every "
+                                  "source")
+        if settings.question_likelihood is not None and settings.question_likelihood < 0:
             raise ConfigError(f"generate.question_likelihood {settings.question_likelihood} "
                               "must be 0 (off) or more")
+        if settings.likelihood_sources < 1:
+            raise ConfigError(f"generate.likelihood_sources {settings.likelihood_sources} "
+                              "must be 1 or more")
         self.scorer: TokenScorer | None = \
             generator if isinstance(generator, TokenScorer) else None
         """The generator as a ``TokenScorer``; None for a server."""
         if settings.question_likelihood and self.scorer is None:
             raise ConfigError("generate.question_likelihood needs per-token probabilities "
                               "from a local GGUF model; set it to 0 with a server")
+        self.weight = question_weight(settings.question_likelihood, self.scorer is not None)
+        """The question likelihood's weight in p(source | question); 0 when off."""
         if settings.mode != "stuff" and self.scorer is None:
             raise ConfigError(f"answer mode {settings.mode!r} needs per-token probabilities "
                               "from a local GGUF model; use mode stuff with a server")
@@ -125,15 +132,21 @@ class Answerer:
         """Numbered sources with p(source | question); a widened passage too long for the
         prompt falls back to its chunk, one that repeats an earlier source is dropped, and
         the sources past ``generate.source_mass`` of the probability are left out. With
-        ``generate.question_likelihood``, p(source | question) also weighs how likely the
-        model finds ``question`` after each source, and the sources are ordered by it."""
+        ``generate.question_likelihood`` (on by default for a local model), p(source |
+        question) also weighs how likely the model finds ``question`` after each of the first
+        ``generate.likelihood_sources``, which are reordered by it, and the cut is
+        ``generate.weighed_source_mass``."""
         kept = distinct([self._fitting(passage) for passage in passages])
         priors = source_priors([p.hit.score for p in kept], self.settings.prior_temperature)
-        if self.settings.question_likelihood and question and len(kept) > 1:
-            priors = self._weighed(question, kept, priors)
-            order = np.argsort(-priors, kind="stable")
-            kept, priors = [kept[i] for i in order], priors[order]
-        count = within_mass(priors, self.settings.source_mass)
+        mass = self.settings.source_mass
+        if self.weight and question and len(kept) > 1:
+            scored = min(len(kept), self.settings.likelihood_sources)
+            head = self._weighed(question, kept[:scored], priors[:scored])
+            order = np.argsort(-head, kind="stable")
+            kept = [kept[i] for i in order] + kept[scored:]
+            priors = np.concatenate([head[order], priors[scored:]])
+            mass = self.settings.weighed_source_mass
+        count = within_mass(priors, mass)
         kept, priors = kept[:count], priors[:count] / priors[:count].sum()
         return [Source(number, passage, float(prior))
                 for number, (passage, prior) in enumerate(zip(kept, priors, strict=True),
@@ -142,7 +155,8 @@ class Answerer:
     def _weighed(self, question: str, passages: Sequence[Passage], priors: np.ndarray
                  ) -> np.ndarray:
         """p(z | x) proportional to priors * p(x | z) ** weight, p(x | z) from a prompt with
-        source z alone, as the answer's would be. Scored last to first: the first is the
+        source z alone, as the answer's would be; the scored sources keep the share of
+        probability retrieval gave them together. Scored last to first: the first is the
         likeliest to be read alone, and its prompt is then still in the KV cache."""
         assert self.scorer is not None  # refused in __init__
         asked = question.strip()
@@ -150,9 +164,9 @@ class Answerer:
         for index in reversed(range(len(passages))):
             prompt = self._prompt(question, [Source(1, passages[index], 1.0)])
             evidence[index] = self.scorer.text_logprob(prompt.messages, asked)
-        logits = np.log(np.maximum(priors, 1e-300)) + self.settings.question_likelihood * evidence
+        logits = np.log(np.maximum(priors, 1e-300)) + self.weight * evidence
         weights = np.exp(logits - logits.max())
-        posterior: np.ndarray = weights / weights.sum()
+        posterior: np.ndarray = weights / weights.sum() * priors.sum()
         return posterior
 
     def _fitting(self, passage: Passage) -> Passage:
@@ -215,6 +229,18 @@ def relevance(question: str, passages: Sequence[Passage]) -> float:
     if not dense or (terms and any(terms <= set(analyze(p.hit.chunk.view)) for p in passages)):
         return math.inf
     return max(dense)
+
+
+DEFAULT_QUESTION_LIKELIHOOD = 0.1
+"""``generate.question_likelihood`` when unset and the model gives token probabilities."""
+
+
+def question_weight(setting: float | None, scores_tokens: bool) -> float:
+    """The question likelihood's weight: the setting, or by default 0.1 for a model that
+    scores tokens and 0 for one that cannot (a server)."""
+    if setting is not None:
+        return setting
+    return DEFAULT_QUESTION_LIKELIHOOD if scores_tokens else 0.0
 
 
 def within_mass(priors: np.ndarray, mass: float | None) -> int:
