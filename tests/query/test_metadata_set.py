@@ -13,7 +13,14 @@ import lore
 from lore.api import KnowledgeBase
 from lore.eval.metadata_route import correct, truth
 from lore.testing.fakes import ScriptedGenerator
-from lore.testing.metadata_fixture import QUESTIONS, MetadataQuestion, build_collection
+from lore.testing.metadata_fixture import (
+    HELD_OUT,
+    QUESTIONS,
+    MetadataQuestion,
+    build_collection,
+)
+
+EVERY = QUESTIONS + HELD_OUT
 from lore.types import Answer
 
 
@@ -33,12 +40,13 @@ def kb(kb_dir: Path) -> Iterator[KnowledgeBase]:
 
 
 def test_the_set_is_large_enough_and_mixes_kinds() -> None:
-    assert len(QUESTIONS) >= 40
+    assert len(QUESTIONS) >= 40 and len(HELD_OUT) >= 20
+    assert not {q.question for q in QUESTIONS} & {q.question for q in HELD_OUT}
     assert sum(bool(q.content) for q in QUESTIONS) >= 5
     assert sum(any("\u4e00" <= c <= "\u9fff" for c in q.question) for q in QUESTIONS) >= 5
 
 
-@pytest.mark.parametrize("question", QUESTIONS, ids=lambda q: q.question)
+@pytest.mark.parametrize("question", EVERY, ids=lambda q: q.question)
 def test_each_reference_statement_gives_the_stated_answer(kb: KnowledgeBase,
                                                           question: MetadataQuestion) -> None:
     rows = kb._store.metadata(question.sql, 50, 2.0)
@@ -49,7 +57,7 @@ def test_each_reference_statement_gives_the_stated_answer(kb: KnowledgeBase,
     assert right not in ("", frozenset())
 
 
-@pytest.mark.parametrize("question", QUESTIONS, ids=lambda q: q.question)
+@pytest.mark.parametrize("question", EVERY, ids=lambda q: q.question)
 def test_the_reference_statement_through_the_sql_route_scores_right(
         kb: KnowledgeBase, scripted: ScriptedGenerator, question: MetadataQuestion) -> None:
     right = truth(question, kb._store.metadata(question.sql, 50, 2.0))
