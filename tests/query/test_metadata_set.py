@@ -19,9 +19,9 @@ from lore.testing.metadata_fixture import (
     MetadataQuestion,
     build_collection,
 )
+from lore.types import Answer
 
 EVERY = QUESTIONS + HELD_OUT
-from lore.types import Answer
 
 
 @pytest.fixture(scope="module")
@@ -76,3 +76,16 @@ def test_a_wrong_answer_scores_wrong(kb: KnowledgeBase) -> None:
     assert isinstance(names.expect, frozenset)
     one = sorted(names.expect)[0]
     assert not correct(names, Answer(names.question, f"[1] name: {one}"), names.expect)
+
+
+@pytest.mark.parametrize("question", [q for q in EVERY if q.content], ids=lambda q: q.question)
+def test_a_mixed_statement_that_selects_names_still_searches_among_its_files(
+        kb: KnowledgeBase, scripted: ScriptedGenerator, question: MetadataQuestion) -> None:
+    right = truth(question, kb._store.metadata(question.sql, 50, 2.0))
+    by_name = question.sql.replace("SELECT path", "SELECT name", 1)
+    assert by_name != question.sql
+    scripted.script("Found [1].")
+    scripted.script(f"SQL: {by_name}\nSEARCH: {question.content}", when="SQLite SELECT")
+    answer = kb.ask(question.question, model="scripted", strategy="sql")
+    assert correct(question, answer, right), [s.text for s in answer.steps]
+    assert [s.kind for s in answer.steps].count("sql") == 2

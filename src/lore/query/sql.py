@@ -120,6 +120,13 @@ def path_filter(result: MetadataRows) -> Filter | None:
     return Filter(paths=tuple(sorted(_GLOB.sub(r"[\1]", path) for path in paths)))
 
 
+def paths_of(statement: str) -> str:
+    """A statement for the paths of the files ``statement`` names (its ``name`` column), so
+    that content can be searched among them."""
+    inner = statement.strip().rstrip(";")
+    return f"SELECT DISTINCT path FROM documents WHERE name IN (SELECT name FROM ({inner}))"
+
+
 class Sql:
     """The model writes the statement; the store runs it read-only."""
 
@@ -147,6 +154,13 @@ class Sql:
         yield Step("sql", plan.sql, seconds=time.perf_counter() - started)
         yield Step("rows", render_rows(result, "en", planning.show))
         only = path_filter(result)
+        if plan.search and only is None and "name" in result.columns:
+            statement = paths_of(plan.sql)
+            try:
+                only = path_filter(planning.metadata(statement))
+            except QueryError:
+                only = None
+            yield Step("sql", statement)
         if plan.search and only is not None:
             yield from self._within(question, plan.search, only, planning)
             return
