@@ -12,6 +12,7 @@ import pytest
 import lore
 from lore.api import KnowledgeBase
 from lore.eval.metadata_route import correct, truth
+from lore.query.sql_check import missing_conditions
 from lore.testing.fakes import ScriptedGenerator
 from lore.testing.metadata_fixture import (
     HELD_OUT,
@@ -66,6 +67,14 @@ def test_the_reference_statement_through_the_sql_route_scores_right(
                     when="SQLite SELECT")
     answer = kb.ask(question.question, model="scripted", strategy="sql")
     assert correct(question, answer, right), [s.text for s in answer.steps]
+
+
+@pytest.mark.parametrize("question", EVERY, ids=lambda q: q.question)
+def test_no_reference_statement_is_sent_back_for_a_missing_condition(
+        kb: KnowledgeBase, question: MetadataQuestion) -> None:
+    held = kb._store.metadata("SELECT DISTINCT format FROM documents", 50, 2.0)
+    formats = [str(row[0]) for row in held.rows]
+    assert missing_conditions(question.question, question.sql, formats) == []
 
 
 def test_a_wrong_answer_scores_wrong(kb: KnowledgeBase) -> None:

@@ -245,6 +245,18 @@ def test_sql_answers_a_count_from_the_metadata_view(kb: KnowledgeBase,
     assert "documents(" in scripted.asked[0][0].content  # the view's schema
 
 
+def test_sql_that_leaves_out_a_named_condition_is_written_once_more(
+        kb: KnowledgeBase, scripted: ScriptedGenerator) -> None:
+    scripted.enqueue("SQL: SELECT count(*) FROM documents\nSEARCH: none",
+                     "SQL: SELECT count(*) FROM documents WHERE format = 'markdown'\n"
+                     "SEARCH: none")
+    _, answer = ask(kb, "How many markdown files are there?", "sql")
+    assert kinds(answer) == ["plan", "plan", "sql", "rows"] and answer.text == "3"
+    assert answer.model_calls == 2
+    retry = scripted.asked[1][-1].content
+    assert "format = 'markdown'" in retry and scripted.asked[1][-2].role == "assistant"
+
+
 def test_sql_with_content_searches_within_the_rows_documents(
         kb: KnowledgeBase, scripted: ScriptedGenerator) -> None:
     scripted.enqueue("SQL: SELECT path FROM documents WHERE format = 'python'\n"

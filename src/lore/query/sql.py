@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 
 from lore.errors import QueryError
@@ -17,6 +17,7 @@ from lore.generate.prompt import question_language
 from lore.generate.protocol import Message
 from lore.query.common import answer, budget_step, searched, written_step
 from lore.query.protocol import Event, Planning
+from lore.query.sql_check import missing_conditions, named_conditions, retry_messages
 from lore.store.metadata import SCHEMA, MetadataRows
 from lore.types import Answer, Filter, Step, Timings
 
@@ -120,6 +121,15 @@ def path_filter(result: MetadataRows) -> Filter | None:
     return Filter(paths=tuple(sorted(_GLOB.sub(r"[\1]", path) for path in paths)))
 
 
+def formats(planning: Planning) -> list[str]:
+    """The formats the collection holds (none when the store refuses to say)."""
+    try:
+        rows = planning.metadata("SELECT DISTINCT format FROM documents")
+    except QueryError:
+        return []
+    return [str(row[0]) for row in rows.rows if row[0]]
+
+
 def paths_of(statement: str) -> str:
     """A statement for the paths of the files ``statement`` names (its ``name`` column), so
     that content can be searched among them."""
@@ -133,14 +143,16 @@ class Sql:
     name = "sql"
 
     def run(self, question: str, planning: Planning) -> Iterator[Event]:
-        written = planning.budget.write(sql_messages(question, datetime.date.today()),
-                                        planning.settings.plan_tokens * 2)
+        messages = sql_messages(question, datetime.date.today())
+        written = planning.budget.write(messages, planning.settings.plan_tokens * 2)
         if written is None:
             yield budget_step(planning)
             yield from self._fallback(question, planning, "no model call left for SQL")
             return
         yield written_step("plan", written)
         plan = parse_plan(written.text)
+        if plan is not None:
+            plan = yield from self._checked(question, plan, messages, written.text, planning)
         if plan is None:
             yield from self._fallback(question, planning, "the model wrote no SQL")
             return
@@ -170,6 +182,25 @@ class Sql:
         yield Answer(question, text, found=bool(result.rows),
                      model=planning.answerer.generator.name,
                      timings=Timings(retrieve=total, first_token=total, total=total))
+
+    def _checked(self, question: str, plan: Plan, messages: list[Message], reply: str,
+                 planning: Planning) -> Generator[Event, None, Plan]:
+        """``plan``, or, when it leaves out a condition the question names, the plan the model
+        writes once more if that leaves out fewer (``lore.query.sql_check``)."""
+        held = formats(planning)
+        missing = missing_conditions(question, plan.sql, held)
+        if not missing:
+            return plan
+        named = [condition for condition, _ in named_conditions(question, held)]
+        rewritten = planning.budget.write(retry_messages(messages, reply, missing, named),
+                                          planning.settings.plan_tokens * 2)
+        if rewritten is None:
+            return plan
+        yield written_step("plan", rewritten)
+        again = parse_plan(rewritten.text)
+        if again is None or len(missing_conditions(question, again.sql, held)) > len(missing):
+            return plan
+        return again
 
     def _within(self, question: str, content: str, only: Filter, planning: Planning
                 ) -> Iterator[Event]:
