@@ -27,20 +27,31 @@ MIN_QUESTIONS = 20
 
 def train_router(kb: KnowledgeBase, traces: Sequence[Path], held_out: float = 0.2
                  ) -> TrainedModel:
-    """Fit a router on the traces and add it to ``kb``'s catalog as ``router-<n>``."""
+    """Fit a router on the traces and add it to ``kb``'s catalog as ``router-<n>``.
+
+    Questions no strategy answered (F1 0 in every trace) are left out of the fit: labelled
+    with the cheapest strategy by the tie rule, they would teach the router that the
+    cheapest suits the hardest questions. The held-out metrics count them."""
     started = time.perf_counter()
     labelled = labels_from_traces(read_traces(traces))
     if len(labelled) < MIN_QUESTIONS:
         raise ConfigError(f"{len(labelled)} questions are answered in every trace; a router "
                           f"needs {MIN_QUESTIONS} or more")
     train, test = _split(labelled, held_out)
+    train = [item for item in train if max(item.f1.values()) > 0]  # see the note below
+    if not train:
+        raise ConfigError("no strategy answered any of the training questions (every F1 is "
+                          "0): the traces cannot say which strategy suits which question")
     strategies = sorted({item.strategy for item in labelled})
     model = fit(_rows(kb, train), [item.strategy for item in train], strategies)
     predicted = [model.route(item.question, kb.embedder.embed_query(item.question)).strategy
                  for item in test]
-    metrics = {"before": {"accuracy": _accuracy([route(i.question).strategy for i in test],
-                                                test)},
-               "after": {"accuracy": _accuracy(predicted, test)}}
+    rules = [route(i.question).strategy for i in test]
+    metrics = {"before": {"accuracy": _accuracy(rules, test), "f1": _routed_f1(rules, test)},
+               "after": {"accuracy": _accuracy(predicted, test),
+                         "f1": _routed_f1(predicted, test)},
+               **{f"always {name}": {"f1": _routed_f1([name] * len(test), test)}
+                  for name in strategies}}
     digest = hashlib.sha256("\n".join(f"{i.id}\t{i.strategy}" for i in labelled)
                             .encode()).hexdigest()[:16]
     staging = staging_dir(kb.directory, f"router-{digest}")
@@ -71,3 +82,10 @@ def _accuracy(predicted: Sequence[str], truth: Sequence[Labelled]) -> float:
     if not truth:
         return float("nan")
     return sum(p == t.strategy for p, t in zip(predicted, truth, strict=True)) / len(truth)
+
+
+def _routed_f1(predicted: Sequence[str], truth: Sequence[Labelled]) -> float:
+    """Mean F1 over the held-out questions had each gone where ``predicted`` sends it; a
+    question sent to a strategy no trace holds is left out."""
+    scores = [t.f1[p] for p, t in zip(predicted, truth, strict=True) if p in t.f1]
+    return sum(scores) / len(scores) if scores else float("nan")

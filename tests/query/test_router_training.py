@@ -90,6 +90,9 @@ def test_a_trained_router_is_published_measured_and_used_by_auto(
     assert model.kind == "router" and model.spec == "trained:router-1"
     assert model.data.held_out > 0 and model.data.pairs + model.data.held_out == 44
     assert model.metrics["after"]["accuracy"] >= 0.9
+    metrics = model.metrics  # F1 had each held-out question gone where the router sends it
+    assert metrics["always iterative"]["f1"] == 1.0 > metrics["always single"]["f1"]
+    assert metrics["after"]["f1"] > metrics["always single"]["f1"]
     assert set(model.settings["strategies"]) == {"single", "iterative"}
     scripted.script("Oslo [1].")
     planning = replace(kb.config.query, router=model.spec)

@@ -102,6 +102,8 @@ class Labelled:
     id: str
     question: str
     strategy: str
+    f1: Mapping[str, float]
+    """Each traced strategy's F1 on the question."""
 
 
 def labels_from_traces(runs: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[Labelled]:
@@ -122,7 +124,8 @@ def labels_from_traces(runs: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[
         best = min(order, key=lambda s: (-float(answered[s]["scores"]["f1"] or 0.0),
                                          int(answered[s].get("model_calls", 0)),
                                          order.index(s)))
-        labelled.append(Labelled(qid, str(answered[best]["question"]), best))
+        labelled.append(Labelled(qid, str(answered[best]["question"]), best,
+                                 {s: float(answered[s]["scores"]["f1"] or 0.0) for s in order}))
     return labelled
 
 
