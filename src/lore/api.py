@@ -19,6 +19,7 @@ from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import numpy as np
 
@@ -45,7 +46,7 @@ from lore.retrieve.tuning import Tuning
 from lore.retrieve.widen import Widen, widen_hits
 from lore.status import kb_status
 from lore.store.ann import missing_ann_warning
-from lore.store.derived import DerivedIndex, TermFeed, VectorFeed
+from lore.store.derived import ConceptFeed, DerivedIndex, TermFeed, VectorFeed
 from lore.store.protocol import Store, VectorIndex
 from lore.store.sqlite import STORE_FILE, SqliteStore
 from lore.train.catalog import Catalog, check_head_vectors, trained_name
@@ -86,6 +87,8 @@ class KnowledgeBase(Learning, Asking):
         self._store: Store = SqliteStore(directory / STORE_FILE)
         self._terms = DerivedIndex(self._store, directory / "index" / "bm25",
                                    TermFeed(self._store))
+        self._concepts = DerivedIndex(self._store, directory / "index" / "concepts",
+                                      ConceptFeed(self._store))
         self._model, self._model_reason = wanted_model(
             self._store.get_meta("embedder"), model, config.embed.model, switch_model, directory)
         self._reranker: Callable[[str], Reranker] = functools.cache(create_reranker)
@@ -217,7 +220,8 @@ class KnowledgeBase(Learning, Asking):
             self._store, self.directory / "index" / "vectors",
             VectorFeed(self._store, embedder.dim, self.config.index))
         sources = RetrieverSources(self._store, self._terms, self._vectors,
-                                   self._reads_latin_only(self._model), lambda: self._tuning)
+                                   self._reads_latin_only(self._model), lambda: self._tuning,
+                                   self._concepts)
         self._searcher = Searcher(create_retrievers(sources), self._store, self.config.retrieve,
                                   self._embed_query, embedder.dim, lambda: self._tuning)
 
@@ -260,9 +264,12 @@ class KnowledgeBase(Learning, Asking):
         return choice
 
     def _save_derived(self) -> None:
-        self._vectors.save()
-        self._terms.save()
-        self._store.trim_changes(min(self._vectors.seq, self._terms.seq))
+        saved: list[DerivedIndex[Any]] = [self._vectors, self._terms]
+        if self._concepts.in_use():  # built once the graph retriever has searched
+            saved.append(self._concepts)
+        for index in saved:
+            index.save()
+        self._store.trim_changes(min(index.seq for index in saved))
 
     def _writing(self) -> AbstractContextManager[None]:
         self._store.require_writable()

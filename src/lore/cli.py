@@ -111,10 +111,12 @@ def index(paths: tuple[Path, ...], kb: Path | None, model: str | None, include: 
               help="Rewrite the query with the answering model first: multi-query, hyde or "
                    "step-back (searched beside the query, fused).")
 @click.option("--model", envvar="LORE_GENERATOR", help="The model a --strategy writes with.")
+@click.option("--retrievers", help="Retrievers to run and fuse, comma-separated, in place of "
+                                   "--mode's: lexical, dense, graph (concepts, walked).")
 @json_option
 def search(query: str, kb: Path | None, k: int, mode: SearchMode, where: tuple[str, ...],
            diversity: float | None, rerank: str | None, strategy: StrategyName | None,
-           model: str | None, as_json: bool) -> None:
+           model: str | None, retrievers: str | None, as_json: bool) -> None:
     """Search the knowledge base: ranked hits with their source spans and scores."""
     steps: list[Step] = []
     with opened(kb) as base:
@@ -125,8 +127,9 @@ def search(query: str, kb: Path | None, k: int, mode: SearchMode, where: tuple[s
             except LoreError as error:
                 raise LoreUsageError(str(error)) from None
         else:
+            chosen = [name.strip() for name in retrievers.split(",")] if retrievers else None
             hits = base.search(query, k=k, mode=mode, where=list(where),
-                               diversity=diversity, rerank=rerank)
+                               diversity=diversity, rerank=rerank, retrievers=chosen)
     if as_json:
         click.echo(json.dumps({"query": query, "mode": mode, "strategy": strategy or "single",
                                "steps": [step_record(s) for s in steps],

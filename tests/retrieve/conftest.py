@@ -12,7 +12,7 @@ from lore.config import IndexConfig, IngestConfig
 from lore.pipeline import IndexRun
 from lore.retrieve.protocol import Query
 from lore.retrieve.registry import RetrieverSources, create_retrievers
-from lore.store.derived import DerivedIndex, TermFeed, VectorFeed
+from lore.store.derived import ConceptFeed, DerivedIndex, TermFeed, VectorFeed
 from lore.store.sqlite import SqliteStore
 from lore.testing.fakes import HashEmbedder
 from lore.testing.retriever_contract import Build, Built
@@ -31,7 +31,8 @@ def build_retriever(root: Path, name: str, texts: Sequence[str], latin_only: boo
     sources = RetrieverSources(store, DerivedIndex(store, None, TermFeed(store)),
                                DerivedIndex(store, None,
                                             VectorFeed(store, embedder.dim, IndexConfig())),
-                               latin_only=latin_only)
+                               latin_only=latin_only,
+                               concepts=DerivedIndex(store, None, ConceptFeed(store)))
     retriever = create_retrievers(sources, [name])[name]
     stored = store.chunks(list(range(1, 1000)))  # rowids start at 1
     rowids = {row.chunk.text.strip(): rowid for rowid, row in stored.items()}

@@ -11,10 +11,12 @@ from dataclasses import dataclass
 
 from lore.errors import ConfigError
 from lore.retrieve.dense import DenseRetriever
+from lore.retrieve.graph import GraphRetriever
 from lore.retrieve.lexical import LexicalRetriever
 from lore.retrieve.protocol import Retriever
 from lore.retrieve.tuning import Tuning
 from lore.store.bm25 import BM25Index
+from lore.store.concepts import ConceptIndex
 from lore.store.derived import DerivedIndex
 from lore.store.protocol import Store, VectorIndex
 
@@ -30,13 +32,17 @@ class RetrieverSources:
     """The embedder reads only Latin-script text (its registry entry says so)."""
     tuning: Callable[[], Tuning] = Tuning
     """The knowledge base's fitted retrieval parameters, read at each search."""
+    concepts: DerivedIndex[ConceptIndex] | None = None
+    """The concept index the graph retriever walks (built on its first search)."""
 
 
 RETRIEVERS: dict[str, Callable[[RetrieverSources], Retriever]] = {
     "lexical": lambda sources: LexicalRetriever(sources.terms, sources.tuning),
     "dense": lambda sources: DenseRetriever(sources.vectors, sources.latin_only),
+    "graph": lambda sources: GraphRetriever(_needed(sources.concepts)),
 }
-"""Registered retrievers, in the order fusion reads them."""
+"""Registered retrievers, in the order fusion reads them. A search runs those its mode names
+(``lore.retrieve.search.MODES``: lexical and dense) unless it names others."""
 
 
 def create_retrievers(sources: RetrieverSources, names: Sequence[str] | None = None
@@ -48,3 +54,9 @@ def create_retrievers(sources: RetrieverSources, names: Sequence[str] | None = N
         raise ConfigError(f"unknown retriever {', '.join(unknown)}; choose from "
                           f"{', '.join(RETRIEVERS)}")
     return {name: RETRIEVERS[name](sources) for name in chosen}
+
+
+def _needed(concepts: DerivedIndex[ConceptIndex] | None) -> DerivedIndex[ConceptIndex]:
+    if concepts is None:
+        raise ConfigError("the graph retriever needs the knowledge base's concept index")
+    return concepts

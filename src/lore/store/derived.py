@@ -4,7 +4,8 @@ Each write to the store appends to a change log in the same transaction; a saved
 the last change it holds (``seq``). Opening an index loads the newest saved copy and replays the
 log past its ``seq``; a missing, corrupt or too-old copy is rebuilt from the store. Saves go to a
 fresh directory and a ``CURRENT`` pointer is replaced atomically, so a reader never sees a
-half-written index. Two indexes are derived this way: the vector index and the BM25 index.
+half-written index. Three indexes are derived this way: the vector index, the BM25 index and
+the concept index (built only once the graph retriever is used).
 
 A saved copy is bound to the store it was built from: each save draws a random token, writes
 it into the copy's ``state.json`` and then into the store's meta (``derived:<name>``), and a
@@ -37,8 +38,11 @@ from lore.config import IndexConfig
 from lore.errors import StoreError
 from lore.store.ann import choose_kind, create_index, load_index
 from lore.store.bm25 import BM25Index
+from lore.store.concepts import ConceptIndex
 from lore.store.ivfpq import IvfPqIndex
 from lore.store.protocol import Rescoring, Store, VectorIndex
+from lore.text.concepts import MAX_PHRASE_WORDS, concepts
+from lore.types import Filter
 
 _POINTER = "CURRENT"
 _STATE = "state.json"
@@ -121,6 +125,43 @@ class TermFeed:
         return True
 
 
+class ConceptFeed:
+    """Feeds the concept index: each chunk's concepts, read from its text and its document's
+    title (a title names what the whole document is about)."""
+
+    BATCH = 512
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def create(self, size: int) -> ConceptIndex:
+        return ConceptIndex()
+
+    def load(self, directory: Path) -> ConceptIndex:
+        return ConceptIndex.load(directory)
+
+    def fill(self, index: ConceptIndex, rowids: Sequence[int] | None) -> None:
+        keys = (self._store.filtered_rowids(Filter()).tolist() if rowids is None
+                else list(rowids))
+        for start in range(0, len(keys), self.BATCH):
+            chunks = self._store.chunks(keys[start:start + self.BATCH])
+            index.add(chunks, [chunk_concepts(stored.title, stored.chunk.text)
+                               for stored in chunks.values()])
+
+    def fits(self, index: ConceptIndex) -> bool:
+        return True
+
+
+def chunk_concepts(title: str, text: str) -> list[str]:
+    """A chunk's concepts: its document's title as one (when it is short enough to be a
+    name), then those of its text."""
+    named = concepts(title)
+    whole = title.strip().lower()
+    if whole and len(whole.split()) <= MAX_PHRASE_WORDS:
+        named = [whole, *named]
+    return list(dict.fromkeys([*named, *concepts(text)]))
+
+
 class DerivedIndex(Generic[IndexT]):
     """Keeps one derived index in step with a ``Store`` (any backend: it reads only the
     protocol's change log, vectors and terms).
@@ -149,6 +190,10 @@ class DerivedIndex(Generic[IndexT]):
             self._refresh()
         assert self._index is not None  # _refresh always sets it
         return self._index
+
+    def in_use(self) -> bool:
+        """Whether the index has been built: loaded here, or saved before."""
+        return self._index is not None or self._live_directory() is not None
 
     def saved_kind(self) -> str:
         """The kind of the saved copy (``none`` when there is none), without loading it."""

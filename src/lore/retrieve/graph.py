@@ -1,0 +1,91 @@
+"""The graph retriever: a personalised PageRank over chunks and the concepts they mention,
+seeded by the concepts the query names (HippoRAG's walk: Gutiérrez et al. 2024, over
+LazyGraphRAG's model-free concepts). A chunk that shares no word with the question can rank
+high when it mentions a concept of a chunk that names the question's concepts: the bridge
+paragraph of a two-hop question.
+
+The walk alternates over the bipartite graph: concept mass spreads evenly to the chunks that
+mention a concept, each chunk's mass evenly back to its concepts, and at every step a share
+``restart`` returns to the seeds. Concepts mentioned by very many chunks link everything to
+everything and are left out of the walk.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sparse
+
+from lore.retrieve.protocol import Query, RankedList
+from lore.store.concepts import ConceptIndex
+from lore.store.derived import DerivedIndex
+
+RESTART = 0.5
+"""The share of mass sent back to the seeds at each step (HippoRAG's damping)."""
+STEPS = 10
+"""Alternations of the walk; its mass settles within a few."""
+MIN_COMMON = 30
+"""A concept mentioned by more chunks than this, and than ``COMMON_SHARE`` of them, is too
+common to link anything. On 100 HotpotQA questions (by hand, once), cutting at 10, 30 or 100
+chunks of 4,947 left the fused top 10 within a point."""
+COMMON_SHARE = 0.01
+
+
+class GraphRetriever:
+    """Ranks chunks by a walk from the query's concepts.
+
+    >>> retriever = GraphRetriever(concepts)       # a DerivedIndex over the store's concepts
+    >>> retriever.retrieve(Query("Where was the author of the sweeper born?"), 10, None)
+    """
+
+    name = "graph"
+    reads_vector = False
+
+    def __init__(self, concepts: DerivedIndex[ConceptIndex]) -> None:
+        self._concepts = concepts
+
+    def reads(self, query: Query) -> bool:
+        return True
+
+    def retrieve(self, query: Query, n: int, allowed: np.ndarray | None) -> RankedList:
+        index = self._concepts.current()
+        keys, incidence = index.matrix()
+        seeds = index.matching(query.text)
+        if not seeds or not len(keys):
+            return RankedList(self.name, [], complete=True)
+        scores = walk(incidence, seeds)
+        if allowed is not None:
+            scores = np.where(np.isin(keys, allowed), scores, 0.0)
+        found = np.flatnonzero(scores > 0)
+        best = found[np.argsort(-scores[found], kind="stable")][:n]
+        ranking = [(int(keys[at]), float(scores[at])) for at in best]
+        return RankedList(self.name, ranking, complete=len(found) <= n)
+
+
+def walk(incidence: sparse.csr_matrix, seeds: dict[int, float]) -> np.ndarray:
+    """Each chunk's mass after the walk from ``seeds`` (concept id -> weight)."""
+    chunks, _ = incidence.shape
+    mentions = np.asarray(incidence.sum(axis=0)).ravel()
+    linking = mentions <= max(MIN_COMMON, COMMON_SHARE * chunks)
+    start = np.zeros(incidence.shape[1])
+    for concept, weight in seeds.items():
+        if linking[concept]:
+            start[concept] = weight
+    if not start.any():
+        return np.zeros(chunks)
+    start /= start.sum()
+    kept = incidence @ sparse.diags(linking.astype(np.float32))
+    to_chunks = _rows_normalised(kept.T.tocsr())  # concept -> the chunks mentioning it
+    to_concepts = _rows_normalised(kept)  # chunk -> its concepts
+    mass = start
+    for _ in range(STEPS):
+        on_chunks = to_chunks.T @ mass
+        mass = RESTART * start + (1 - RESTART) * (to_concepts.T @ on_chunks)
+    scores: np.ndarray = np.asarray(to_chunks.T @ mass).ravel()
+    return scores
+
+
+def _rows_normalised(matrix: sparse.csr_matrix) -> sparse.csr_matrix:
+    sums = np.asarray(matrix.sum(axis=1)).ravel()
+    inverse = np.divide(1.0, sums, out=np.zeros_like(sums, dtype=np.float64), where=sums > 0)
+    normalised: sparse.csr_matrix = sparse.diags(inverse) @ matrix
+    return normalised.tocsr()

@@ -1,0 +1,111 @@
+"""The graph retriever: the retriever contract, and a walk that reaches the bridge chunk of a
+two-hop question through a concept the question never names."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import lore
+from lore.cli import main
+from lore.retrieve.graph import walk
+from lore.store.concepts import ConceptIndex
+from lore.store.sqlite import SqliteStore
+from lore.testing.retriever_contract import Build, RetrieverContract
+
+from .conftest import builder
+
+FILES = {
+    "sweeper.md": "# Sweeper history\n\nThe cache sweeper was written by Ada Park in 2019.\n",
+    "park.md": "# Ada Park\n\nAda Park was born in Oslo and studied chemistry.\n",
+    "bread.md": "# Sourdough\n\nSourdough bread rises slowly in a warm kitchen.\n",
+    "ice.md": "# Glaciers\n\nGlaciers carve deep valleys in the Swiss Alps.\n",
+}
+QUESTION = "Where was the author of the cache sweeper born?"
+
+
+class TestGraphRetriever(RetrieverContract):
+    @pytest.fixture
+    def build(self, tmp_path: Path, stores: list[SqliteStore]) -> Build:
+        return builder(tmp_path, stores, "graph")
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    for name, text in FILES.items():
+        (folder / name).write_text(text)
+    return folder
+
+
+def test_the_walk_reaches_the_chunk_that_names_the_bridge_concept(tmp_path: Path,
+                                                                   corpus: Path) -> None:
+    with lore.open(tmp_path / "kb", model="hash") as kb:
+        kb.index([corpus])
+        hits = kb.search(QUESTION, k=4, retrievers=["graph"], rerank="")
+    assert [Path(hit.path).name for hit in hits] == ["sweeper.md", "park.md"]
+    assert hits[0].ranks == {"graph": 1} and hits[1].scores["graph"] > 0
+
+
+def test_the_graph_fuses_with_the_other_retrievers(tmp_path: Path, corpus: Path) -> None:
+    with lore.open(tmp_path / "kb", model="hash") as kb:
+        kb.index([corpus])
+        hits = kb.search(QUESTION, k=2, retrievers=["lexical", "dense", "graph"], rerank="")
+    assert {Path(hit.path).name for hit in hits} == {"sweeper.md", "park.md"}
+    assert all("graph" in hit.ranks for hit in hits)
+
+
+def test_the_concept_index_follows_the_store_and_is_saved_once_used(tmp_path: Path,
+                                                                    corpus: Path) -> None:
+    with lore.open(tmp_path / "kb", model="hash") as kb:
+        kb.index([corpus])
+        assert not (tmp_path / "kb" / "index" / "concepts").exists()  # never built unasked
+        assert kb.search(QUESTION, k=4, retrievers=["graph"], rerank="")
+        (corpus / "sweeper.md").unlink()
+        kb.index([corpus])
+        assert kb.search(QUESTION, k=4, retrievers=["graph"], rerank="") == []
+    assert (tmp_path / "kb" / "index" / "concepts" / "CURRENT").exists()
+    (corpus / "sweeper-notes.md").write_text(FILES["sweeper.md"])
+    with lore.open(tmp_path / "kb", model="hash") as kb:  # loaded from disk, caught up
+        kb.index([corpus])
+        names = [Path(h.path).name for h in kb.search(QUESTION, k=4, retrievers=["graph"],
+                                                      rerank="")]
+    assert names == ["sweeper-notes.md", "park.md"]
+
+
+def test_a_concept_in_very_many_chunks_links_nothing() -> None:
+    index = ConceptIndex()
+    index.add(range(100), [["common thing", f"name {n}"] for n in range(100)])
+    _, incidence = index.matrix()
+    seeds = index.matching("common thing")
+    assert seeds and not walk(incidence, seeds).any()
+
+
+def test_the_index_saves_and_loads_what_it_holds(tmp_path: Path) -> None:
+    index = ConceptIndex()
+    index.add([3, 9], [["ada park", "oslo"], ["oslo"]])
+    index.remove(np.array([3]))
+    index.save(tmp_path)
+    loaded = ConceptIndex.load(tmp_path)
+    keys, incidence = loaded.matrix()
+    assert keys.tolist() == [9] and incidence.sum() == 1
+    assert loaded.matching("Oslo") == {loaded.names.index("oslo"): 1.0}
+
+
+def test_lore_search_takes_the_retrievers_to_fuse(tmp_path: Path, corpus: Path) -> None:
+    with lore.open(tmp_path / "kb", model="hash") as kb:
+        kb.index([corpus])
+    runner = CliRunner()
+    done = runner.invoke(main, ["search", QUESTION, "--kb", str(tmp_path / "kb"),
+                                "--retrievers", "lexical,graph", "--json"])
+    assert done.exit_code == 0, done.output
+    hits = json.loads(done.output)["hits"]
+    assert hits and all(set(hit["ranks"]) <= {"lexical", "graph"} for hit in hits)
+    refused = runner.invoke(main, ["search", QUESTION, "--kb", str(tmp_path / "kb"),
+                                   "--retrievers", "graf"])
+    assert refused.exit_code != 0 and "unknown retriever graf" in refused.output
