@@ -210,7 +210,7 @@ class KnowledgeBase(Learning, Asking):
         return Answerer(create_generator(settings), settings, relevance_floor=floor)
 
     def status(self) -> Status:
-        return kb_status(self.directory, self._store, self._vectors, self._terms,
+        return kb_status(self.directory, self._store, self._vectors, self._terms, self._concepts,
                          self._model, self._embedder.dim)
 
     def _use_embedder(self, embedder: Embedder) -> None:

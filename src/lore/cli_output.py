@@ -226,6 +226,8 @@ def print_status(state: Status) -> None:
         ("schema", str(state.schema_version)),
     ]
     rows.append(("retrieval", state.tuning))
+    rows.append(("concept graph", "built on the first graph search" if state.concept_bytes is None
+                 else f"concept index, {_size(state.concept_bytes)}"))
     if state.trained:
         rows.append(("trained models", ", ".join(state.trained)))
     for name, value in rows:

@@ -219,6 +219,9 @@ class Status:
     tuning: str = "defaults"
     """The retrieval parameters it searches with: fitted ones (``lore train params``), or
     the defaults."""
+    concept_bytes: int | None = None
+    """Size of the saved concept index the graph retriever walks; None until a graph search
+    has built it."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,10 +65,12 @@ def test_the_concept_index_follows_the_store_and_is_saved_once_used(tmp_path: Pa
     with lore.open(tmp_path / "kb", model="hash") as kb:
         kb.index([corpus])
         assert not (tmp_path / "kb" / "index" / "concepts").exists()  # never built unasked
+        assert kb.status().concept_bytes is None
         assert kb.search(QUESTION, k=4, retrievers=["graph"], rerank="")
         (corpus / "sweeper.md").unlink()
         kb.index([corpus])
         assert kb.search(QUESTION, k=4, retrievers=["graph"], rerank="") == []
+        assert (kb.status().concept_bytes or 0) > 0
     assert (tmp_path / "kb" / "index" / "concepts" / "CURRENT").exists()
     (corpus / "sweeper-notes.md").write_text(FILES["sweeper.md"])
     with lore.open(tmp_path / "kb", model="hash") as kb:  # loaded from disk, caught up
