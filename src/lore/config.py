@@ -211,6 +211,12 @@ class QueryConfig:
     """Reasoning steps ``iterative`` takes at most, each one a retrieval."""
     hop_k: int = 3
     """Passages each later hop of ``iterative`` and each sub-question of ``decompose`` adds."""
+    hop_retrievers: tuple[str, ...] = ("lexical", "dense", "graph")
+    """What ``iterative`` and ``decompose`` search with: the graph beside lexical and dense
+    search, because a walk over concepts reaches the second paragraph of a two-hop question
+    (HotpotQA, both gold paragraphs in the top 10: 0.784 to 0.806; on single-hop SciFact it
+    costs 0.017 nDCG@10, so other strategies leave it out: docs/graph.md). Empty: the
+    search mode's retrievers."""
     sub_questions: int = 3
     """Most sub-questions ``decompose`` asks."""
     plan_tokens: int = 96

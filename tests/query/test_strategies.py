@@ -160,6 +160,8 @@ def test_iterative_reasons_retrieves_for_each_sentence_and_stops_at_the_answer(
     hop_chunks = [hit.chunk.id for step in answer.steps for hit in step.hits]
     assert len(answer.sources) == len({s.passage.hit.chunk.id for s in answer.sources})
     assert hop_chunks
+    first = answer.steps[0].hits  # the graph walks beside lexical and dense search
+    assert any("graph" in hit.ranks for hit in first)
 
 
 def test_an_answer_stated_before_any_hop_is_searched_once_more(

@@ -26,7 +26,8 @@ class Decompose:
         notes: list[str] = []
         known: list[str] = []
         for sub in subs:
-            hits, step = searched(planning, " ".join([sub, *known]), planning.settings.hop_k)
+            hits, step = searched(planning, " ".join([sub, *known]), planning.settings.hop_k,
+                                  planning.settings.hop_retrievers or None)
             yield step
             passages = planning.read(hits)
             gathered = distinct([*gathered, *passages])

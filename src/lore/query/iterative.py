@@ -27,7 +27,8 @@ class Iterative:
 
     def run(self, question: str, planning: Planning) -> Iterator[Event]:
         settings = planning.settings
-        hits, step = searched(planning, question, planning.k)
+        retrievers = settings.hop_retrievers or None
+        hits, step = searched(planning, question, planning.k, retrievers)
         yield step
         seen: set[str] = set()
         gathered = planning.read(new_hits(hits, seen))
@@ -50,7 +51,7 @@ class Iterative:
             # often names the bridge entity there, and the answer's passage is the next hop.
             # The question rides along: alone, a sentence loses what the question asks.
             query = f"{question} {without_mark(sentence)}"
-            hits, step = searched(planning, query, settings.hop_k + len(seen))
+            hits, step = searched(planning, query, settings.hop_k + len(seen), retrievers)
             fresh = new_hits(hits, seen, settings.hop_k)
             yield replace(step, hits=tuple(fresh))  # what this hop adds
             gathered += planning.read(fresh)

@@ -17,6 +17,7 @@ import numpy as np
 import scipy.sparse as sparse
 
 from lore.text.analyze import analyze
+from lore.text.concepts import concepts
 
 
 class ConceptIndex:
@@ -65,9 +66,17 @@ class ConceptIndex:
         return self._built
 
     def matching(self, text: str) -> dict[int, float]:
-        """Concepts a query names, with the share of each concept's words it holds (stemmed,
-        stopwords aside): 1.0 for a concept named whole, less for part of one ("quantum"
-        for "quantum computer"). Concepts less than half named are left out."""
+        """The concepts a query names, weighted: those it names whole (1.0); when it names
+        none whole, those it holds at least half the words of (stemmed, stopwords aside),
+        with that share ("quantum" for "quantum computer").
+
+        Parts count only as a fallback: a single common word of the query ("film") names
+        part of thousands of concepts and drowns the walk. On 200 HotpotQA questions (by
+        hand, once), the walk alone put both gold paragraphs in its top 10 for 0.70 of them
+        this way, 0.695 from whole concepts alone and 0.23 from parts always."""
+        whole = {self._ids[name]: 1.0 for name in concepts(text) if name in self._ids}
+        if whole:
+            return whole
         held: dict[int, int] = {}
         size: dict[int, int] = {}
         for term in set(analyze(text)):
