@@ -87,8 +87,9 @@ class KnowledgeBase(Learning, Asking):
         self._store: Store = SqliteStore(directory / STORE_FILE)
         self._terms = DerivedIndex(self._store, directory / "index" / "bm25",
                                    TermFeed(self._store))
+        self._concept_feed = ConceptFeed(self._store)
         self._concepts = DerivedIndex(self._store, directory / "index" / "concepts",
-                                      ConceptFeed(self._store))
+                                      self._concept_feed)
         self._model, self._model_reason = wanted_model(
             self._store.get_meta("embedder"), model, config.embed.model, switch_model, directory)
         self._reranker: Callable[[str], Reranker] = functools.cache(create_reranker)
@@ -131,7 +132,7 @@ class KnowledgeBase(Learning, Asking):
         with self._writing():
             choice = self._choose_model(roots)
             report = _index_run(self._store, self._embedder, self.config.ingest, roots, listener)
-            self._save_derived()
+            self._save_derived(listener)
         warnings = [choice.reason] if choice is not None and choice.degraded else []
         ann = missing_ann_warning(self._store.vector_count(), self.config.index)
         return replace(report, warnings=tuple(warnings + ([ann] if ann else [])))
@@ -263,12 +264,14 @@ class KnowledgeBase(Learning, Asking):
                               self._model_reason, "dimension": str(self._embedder.dim)})
         return choice
 
-    def _save_derived(self) -> None:
-        saved: list[DerivedIndex[Any]] = [self._vectors, self._terms]
-        if self._concepts.in_use():  # built once the graph retriever has searched
-            saved.append(self._concepts)
-        for index in saved:
-            index.save()
+    def _save_derived(self, listener: IndexListener | None = None) -> None:
+        saved: list[DerivedIndex[Any]] = [self._vectors, self._terms, self._concepts]
+        self._concept_feed.report = listener.on_concepts if listener is not None else None
+        try:
+            for index in saved:
+                index.save()
+        finally:
+            self._concept_feed.report = None
         self._store.trim_changes(min(index.seq for index in saved))
 
     def _writing(self) -> AbstractContextManager[None]:

@@ -96,6 +96,9 @@ class ProgressListener:
             print(json.dumps({"event": "indexed", "path": document.path, "key": document.key,
                               "chunks": chunks}, ensure_ascii=False), flush=True)
 
+    def on_concepts(self, done: int, total: int) -> None:
+        self._progress.update(self._task("concepts", total), completed=done)
+
     def on_skipped(self, skipped: Skipped) -> None:
         if self._events:
             print(json.dumps({"event": "skipped", "path": skipped.path,
@@ -226,7 +229,7 @@ def print_status(state: Status) -> None:
         ("schema", str(state.schema_version)),
     ]
     rows.append(("retrieval", state.tuning))
-    rows.append(("concept graph", "built on the first graph search" if state.concept_bytes is None
+    rows.append(("concept graph", "not built" if state.concept_bytes is None
                  else f"concept index, {_size(state.concept_bytes)}"))
     if state.trained:
         rows.append(("trained models", ", ".join(state.trained)))

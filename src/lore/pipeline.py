@@ -48,6 +48,8 @@ class IndexListener(Protocol):
     def on_embedded(self, views: int) -> None: ...
     def on_indexed(self, document: Document, chunks: int) -> None: ...
     def on_skipped(self, skipped: Skipped) -> None: ...
+    def on_concepts(self, done: int, total: int) -> None:
+        """Chunks whose concepts the graph has read, of those that needed reading."""
 
 
 class SilentListener:
@@ -57,6 +59,7 @@ class SilentListener:
     def on_embedded(self, views: int) -> None: pass
     def on_indexed(self, document: Document, chunks: int) -> None: pass
     def on_skipped(self, skipped: Skipped) -> None: pass
+    def on_concepts(self, done: int, total: int) -> None: pass
 
 
 @dataclass

@@ -220,8 +220,8 @@ class Status:
     """The retrieval parameters it searches with: fitted ones (``lore train params``), or
     the defaults."""
     concept_bytes: int | None = None
-    """Size of the saved concept index the graph retriever walks; None until a graph search
-    has built it."""
+    """Size of the saved concept index the graph retriever walks; None before the first
+    index run saves it."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 import lore
 from lore.cli import main
+from lore.pipeline import SilentListener
 from lore.retrieve.graph import walk
 from lore.store.concepts import ConceptIndex
 from lore.store.sqlite import SqliteStore
@@ -60,17 +61,15 @@ def test_the_graph_fuses_with_the_other_retrievers(tmp_path: Path, corpus: Path)
     assert all("graph" in hit.ranks for hit in hits)
 
 
-def test_the_concept_index_follows_the_store_and_is_saved_once_used(tmp_path: Path,
+def test_the_concept_index_is_saved_with_the_index_and_follows_the_store(tmp_path: Path,
                                                                     corpus: Path) -> None:
     with lore.open(tmp_path / "kb", model="hash") as kb:
         kb.index([corpus])
-        assert not (tmp_path / "kb" / "index" / "concepts").exists()  # never built unasked
-        assert kb.status().concept_bytes is None
+        assert (kb.status().concept_bytes or 0) > 0  # built with the index
         assert kb.search(QUESTION, k=4, retrievers=["graph"], rerank="")
         (corpus / "sweeper.md").unlink()
         kb.index([corpus])
         assert kb.search(QUESTION, k=4, retrievers=["graph"], rerank="") == []
-        assert (kb.status().concept_bytes or 0) > 0
     assert (tmp_path / "kb" / "index" / "concepts" / "CURRENT").exists()
     (corpus / "sweeper-notes.md").write_text(FILES["sweeper.md"])
     with lore.open(tmp_path / "kb", model="hash") as kb:  # loaded from disk, caught up
@@ -111,3 +110,19 @@ def test_lore_search_takes_the_retrievers_to_fuse(tmp_path: Path, corpus: Path) 
     refused = runner.invoke(main, ["search", QUESTION, "--kb", str(tmp_path / "kb"),
                                    "--retrievers", "graf"])
     assert refused.exit_code != 0 and "unknown retriever graf" in refused.output
+
+
+class Recording(SilentListener):
+    def __init__(self) -> None:
+        self.concepts: list[tuple[int, int]] = []
+
+    def on_concepts(self, done: int, total: int) -> None:
+        self.concepts.append((done, total))
+
+
+def test_indexing_reports_the_concepts_it_reads(tmp_path: Path, corpus: Path) -> None:
+    listener = Recording()
+    with lore.open(tmp_path / "kb", model="hash") as kb:
+        kb.index([corpus], listener)
+        chunks = kb.status().chunks
+    assert listener.concepts and listener.concepts[-1] == (chunks, chunks)

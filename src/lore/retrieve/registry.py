@@ -33,7 +33,7 @@ class RetrieverSources:
     tuning: Callable[[], Tuning] = Tuning
     """The knowledge base's fitted retrieval parameters, read at each search."""
     concepts: DerivedIndex[ConceptIndex] | None = None
-    """The concept index the graph retriever walks (built on its first search)."""
+    """The concept index the graph retriever walks."""
 
 
 RETRIEVERS: dict[str, Callable[[RetrieverSources], Retriever]] = {

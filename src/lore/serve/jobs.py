@@ -336,6 +336,9 @@ class _Progress:
     def on_indexed(self, document: Document, chunks: int) -> None:
         pass
 
+    def on_concepts(self, done: int, total: int) -> None:
+        pass
+
     def on_skipped(self, skipped: Skipped) -> None:
         previous = self.reasons.get(skipped.path)
         self.reasons[skipped.path] = f"{previous}; {skipped.reason}" if previous else skipped.reason

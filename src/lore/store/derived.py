@@ -5,7 +5,7 @@ the last change it holds (``seq``). Opening an index loads the newest saved copy
 log past its ``seq``; a missing, corrupt or too-old copy is rebuilt from the store. Saves go to a
 fresh directory and a ``CURRENT`` pointer is replaced atomically, so a reader never sees a
 half-written index. Three indexes are derived this way: the vector index, the BM25 index and
-the concept index (built only once the graph retriever is used).
+the concept index the graph retriever walks.
 
 A saved copy is bound to the store it was built from: each save draws a random token, writes
 it into the copy's ``state.json`` and then into the store's meta (``derived:<name>``), and a
@@ -28,7 +28,7 @@ import shutil
 import tempfile
 import uuid
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Generic, Protocol, TypeVar
 
@@ -133,6 +133,8 @@ class ConceptFeed:
 
     def __init__(self, store: Store) -> None:
         self._store = store
+        self.report: Callable[[int, int], None] | None = None
+        """Told (chunks read, chunks to read) after each batch, while set."""
 
     def create(self, size: int) -> ConceptIndex:
         return ConceptIndex()
@@ -147,6 +149,8 @@ class ConceptFeed:
             chunks = self._store.chunks(keys[start:start + self.BATCH])
             index.add(chunks, [chunk_concepts(stored.title, stored.chunk.text)
                                for stored in chunks.values()])
+            if self.report is not None:
+                self.report(min(start + self.BATCH, len(keys)), len(keys))
 
     def fits(self, index: ConceptIndex) -> bool:
         return True
@@ -190,10 +194,6 @@ class DerivedIndex(Generic[IndexT]):
             self._refresh()
         assert self._index is not None  # _refresh always sets it
         return self._index
-
-    def in_use(self) -> bool:
-        """Whether the index has been built: loaded here, or saved before."""
-        return self._index is not None or self._live_directory() is not None
 
     def saved_kind(self) -> str:
         """The kind of the saved copy (``none`` when there is none), without loading it."""
