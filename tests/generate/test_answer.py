@@ -435,7 +435,8 @@ def test_the_question_likelihood_puts_the_source_that_answers_first(
     passages = [text_source(1, "Bananas are yellow when they are ripe.", score=1.0).passage,
                 text_source(2, "Paris is the capital and largest city of France.",
                             score=0.8).passage]
-    settings = replace(SETTINGS, source_mass=None, question_likelihood=1.0)
+    settings = replace(SETTINGS, source_mass=None, weighed_source_mass=None,
+                       question_likelihood=1.0)
     answerer = Answerer(create_generator(settings), settings)
     plain = answerer.sources(passages)  # no question: retrieval's order and priors
     weighed = answerer.sources(passages, QUESTION)
