@@ -4,7 +4,9 @@ matrix the graph retriever walks. Two concepts are linked through the chunks tha
 both; the walk reads that as the bipartite graph itself, so no edge list is kept.
 
 Saved as ``concepts.json`` (the concept names, in id order) and ``chunks.npz`` (chunk
-rowids, and each chunk's concept ids as offsets into one array).
+rowids, and each chunk's concept ids as offsets into one array), with the concept graph and
+its communities (``lore.graph``) built from them, so ``lore index`` pays for the graph and a
+question never waits for it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sparse
 
+from lore.graph.build import build_graph
+from lore.graph.model import Graph
 from lore.text.analyze import analyze
 from lore.text.concepts import concepts
 
@@ -38,6 +42,7 @@ class ConceptIndex:
         self._by_chunk: dict[int, np.ndarray] = {}
         self._built: tuple[np.ndarray, sparse.csr_matrix] | None = None
         self._words: dict[str, list[tuple[int, int]]] | None = None
+        self._graph: Graph | None = None
 
     def __len__(self) -> int:
         return len(self._by_chunk)
@@ -46,12 +51,12 @@ class ConceptIndex:
         for key, names in zip(keys, concepts, strict=True):
             self._by_chunk[int(key)] = np.array([self._id(name) for name in names],
                                                 dtype=np.int32)
-        self._built = self._words = None
+        self._built = self._words = self._graph = None
 
     def remove(self, keys: np.ndarray) -> None:
         for key in keys.tolist():
             self._by_chunk.pop(int(key), None)
-        self._built = None
+        self._built = self._graph = None
 
     def matrix(self) -> tuple[np.ndarray, sparse.csr_matrix]:
         """(chunk rowids, binary chunks x concepts matrix with a row per rowid)."""
@@ -64,6 +69,13 @@ class ConceptIndex:
                                           shape=(len(keys), len(self.names)))
             self._built = keys, incidence
         return self._built
+
+    def graph(self) -> Graph:
+        """The concept graph and its communities, built when the chunks changed."""
+        if self._graph is None:
+            keys, incidence = self.matrix()
+            self._graph = build_graph(keys, incidence, self.names)
+        return self._graph
 
     def matching(self, text: str) -> dict[int, float]:
         """The concepts a query names, weighted: those it names whole (1.0); when it names
@@ -93,6 +105,7 @@ class ConceptIndex:
         ids = np.concatenate(lists) if lists else np.zeros(0, dtype=np.int32)
         np.savez(directory / "chunks.npz", keys=keys, offsets=offsets, ids=ids)
         (directory / "concepts.json").write_text(json.dumps(self.names, ensure_ascii=False))
+        self.graph().save(directory)
 
     @classmethod
     def load(cls, directory: Path) -> ConceptIndex:
@@ -103,6 +116,7 @@ class ConceptIndex:
             keys, offsets, ids = arrays["keys"], arrays["offsets"], arrays["ids"]
         for at, key in enumerate(keys.tolist()):
             index._by_chunk[int(key)] = ids[offsets[at]:offsets[at + 1]].astype(np.int32)
+        index._graph = Graph.load(directory)
         return index
 
     def _id(self, name: str) -> int:

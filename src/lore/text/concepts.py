@@ -35,6 +35,11 @@ _KEPT_TAGS = frozenset({"NN", "NNS", "NNP", "NNPS", "JJ", "JJR", "JJS", "VBG", "
                         "CD", "POS"})
 """Tags a phrase may hold inside (a number inside a name: "Super Bowl 50")."""
 _PROPER = frozenset({"NNP", "NNPS"})
+_CALENDAR = frozenset({"january", "february", "march", "april", "may", "june", "july",
+                       "august", "september", "october", "november", "december", "monday",
+                       "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"})
+"""Proper nouns that name a date, not a subject: alone, they would link every chunk dated in
+the same month."""
 _CHINESE_PROPER = frozenset({"nr", "nrt", "nrfg", "ns", "nt", "nz"})
 _CHINESE_COMMON = frozenset({"n", "vn", "ng"})
 _WORD = re.compile(r"\w")
@@ -165,7 +170,7 @@ def _phrase(sentence: list[tuple[str, str, str]], start: int, end: int) -> str |
         return None
     if any(len(word) > MAX_WORD_CHARS or not _WORD.search(word) for word, _, _ in words):
         return None
-    if all(len(word) < 2 for word, _, _ in words):
+    if all(len(word) < 2 or word.lower() in _CALENDAR for word, _, _ in words):
         return None
     text = " ".join(word for word, _, _ in words).replace(" 's", "'s").lower()
     if not (_proper(sentence, start, end) or len(words) > 1 or "-" in text):

@@ -1,0 +1,136 @@
+"""The concept graph: pruning, weights, Leiden communities over known groups, determinism, and
+the saved copy."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sparse
+
+from lore.graph.build import GraphSettings, build_graph
+from lore.graph.model import Graph, saved_facts
+
+
+def incidence(chunks: list[list[str]], names: list[str] | None = None
+              ) -> tuple[sparse.csr_matrix, list[str]]:
+    names = names or list(dict.fromkeys(name for chunk in chunks for name in chunk))
+    ids = {name: number for number, name in enumerate(names)}
+    rows = [row for row, chunk in enumerate(chunks) for _ in chunk]
+    cols = [ids[name] for chunk in chunks for name in chunk]
+    matrix = sparse.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)),
+                               shape=(len(chunks), len(names)))
+    return matrix, names
+
+
+def two_topics(per_topic: int = 12) -> list[list[str]]:
+    """Chunks about glaciers and chunks about bread: each mentions three of its topic's six
+    concepts, and nothing of the other topic."""
+    chunks = []
+    for topic in ("glacier", "bread"):
+        words = [f"{topic} {n}" for n in range(6)]
+        chunks += [[words[n % 6], words[(n + 1) % 6], words[(n + 3) % 6]]
+                   for n in range(per_topic)]
+    return chunks
+
+
+def build(chunks: list[list[str]], settings: GraphSettings | None = None,
+          names: list[str] | None = None) -> tuple[Graph, list[str]]:
+    matrix, names = incidence(chunks, names)
+    return build_graph(np.arange(len(chunks)) + 100, matrix, names, settings), names
+
+
+def test_chunks_of_two_topics_fall_into_two_communities() -> None:
+    graph, names = build(two_topics(), GraphSettings(resolution=1.0))
+    communities = graph.communities
+    top = communities.at_level(0)
+    assert len(top) == 2 and communities.modularity > 0.3
+    placed = communities.chunk_leaf
+    assert (placed >= 0).all()
+    assert len(set(placed[:12].tolist())) == 1 and len(set(placed[12:].tolist())) == 1
+    assert placed[0] != placed[12]
+    for community in top:
+        topics = {names[int(graph.concepts[node])].split()[0]
+                  for node in communities.nodes(int(community))}
+        assert len(topics) == 1
+
+
+def test_the_same_chunks_give_the_same_graph_whatever_the_concept_ids() -> None:
+    chunks = two_topics()
+    first, names = build(chunks)
+    shuffled = list(reversed(names))
+    second, _ = build(chunks, names=shuffled)
+    name = lambda graph, ids: [ids[int(c)] for c in graph.concepts]  # noqa: E731
+    assert name(first, names) == name(second, shuffled)
+    assert (first.communities.node_leaf == second.communities.node_leaf).all()
+    assert (first.adjacency != second.adjacency).nnz == 0
+
+
+def test_rare_and_very_common_concepts_are_left_out() -> None:
+    chunks = [[*chunk, "everywhere"] for chunk in two_topics()]
+    chunks[0].append("only once")
+    settings = GraphSettings(min_common=5, max_share=0.5)
+    graph, names = build(chunks, settings)
+    kept = {names[int(c)] for c in graph.concepts}
+    assert "only once" not in kept and "everywhere" not in kept and "glacier 0" in kept
+    graph, names = build(chunks, replace(settings, max_share=1.0))
+    assert "everywhere" in {names[int(c)] for c in graph.concepts}
+
+
+def test_links_are_weighted_by_shared_chunks_or_by_pmi() -> None:
+    chunks = [["a x", "b y"], ["a x", "b y"], ["a x", "c z"], ["c z", "d w"], ["c z", "d w"]]
+    counted, names = build(chunks, GraphSettings(min_common=1, max_share=1.0))
+    a, b = (list(counted.concepts).index(names.index(n)) for n in ("a x", "b y"))
+    assert counted.adjacency[a, b] == 2
+    pmi, _ = build(chunks, GraphSettings(min_common=1, max_share=1.0, weighting="pmi",
+                                         min_weight=0.0))
+    # a x in 3 of the 5 chunks, b y in 2, together in 2.
+    assert math.isclose(pmi.adjacency[a, b], math.log(2 * 5 / (3 * 2)), rel_tol=1e-6)
+    c = list(pmi.concepts).index(names.index("c z"))
+    assert pmi.adjacency[a, c] == 0  # in 1 chunk of 5, against 3 * 3 / 5 by chance
+    weak, _ = build(chunks, GraphSettings(min_common=1, max_share=1.0, min_weight=2.0))
+    assert weak.edges == 2
+
+
+def test_a_community_too_large_is_split_a_level_down() -> None:
+    chunks = []
+    for topic in range(4):  # four dense topics bridged in a chain
+        words = [f"topic{topic} {n}" for n in range(8)]
+        chunks += [[words[n], words[(n + 1) % 8], words[(n + 2) % 8]] for n in range(8)]
+    for n in range(3):
+        chunks += [[f"topic0 {n}", f"topic1 {n}"], [f"topic2 {n}", f"topic3 {n}"],
+                   [f"topic1 {n + 4}", f"topic2 {n + 4}"]]
+    # So coarse a resolution finds two halves; each half is split at a finer one.
+    graph, _ = build(chunks, GraphSettings(resolution=0.1, max_community=10))
+    communities = graph.communities
+    assert communities.levels == 2
+    for community in communities.at_level(0):
+        children = communities.children(int(community))
+        if len(communities.nodes(int(community))) > 10:
+            assert len(children) >= 2
+            assert set(communities.within(int(community))) == {int(community), *children}
+            rows = set(communities.chunk_rows(int(community)).tolist())
+            assert rows == {row for child in children
+                            for row in communities.chunk_rows(child).tolist()}
+
+
+def test_a_graph_with_no_links_has_no_communities() -> None:
+    graph, _ = build([["alone a"], ["alone b"], []])
+    assert len(graph.concepts) == 0 and len(graph.communities) == 0
+    assert graph.communities.chunk_leaf.tolist() == [-1, -1, -1]
+    empty, _ = build([])
+    assert empty.facts()["chunks"] == 0
+
+
+def test_the_graph_saves_and_loads(tmp_path: Path) -> None:
+    graph, _ = build(two_topics())
+    graph.save(tmp_path)
+    loaded = Graph.load(tmp_path)
+    assert loaded is not None
+    assert (loaded.adjacency != graph.adjacency).nnz == 0
+    assert loaded.communities.chunk_leaf.tolist() == graph.communities.chunk_leaf.tolist()
+    assert loaded.chunk_keys.tolist() == list(range(100, 124))
+    assert saved_facts(tmp_path) == graph.facts()
+    assert Graph.load(tmp_path / "missing") is None
