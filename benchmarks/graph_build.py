@@ -109,8 +109,8 @@ def leiden_rows(graph: Graph) -> dict[str, dict[str, float]]:
     import leidenalg
 
     upper = sparse.triu(graph.adjacency).tocoo()
-    network = igraph.Graph(n=graph.adjacency.shape[0], edges=list(zip(upper.row.tolist(),
-                                                                      upper.col.tolist())),
+    edges = list(zip(upper.row.tolist(), upper.col.tolist(), strict=True))
+    network = igraph.Graph(n=graph.adjacency.shape[0], edges=edges,
                            edge_attrs={"weight": upper.data.tolist()})
     started = time.perf_counter()
     partition = leidenalg.find_partition(network, leidenalg.RBConfigurationVertexPartition,
@@ -142,7 +142,8 @@ def main() -> int:
     rows: dict[str, dict[str, object]] = {}
     table = Table("setting", "nodes", "edges", "top", "levels", "modularity", "placed",
                   "NMI top", "leaf purity", "leaves", "seconds",
-                  title=f"{args.set} ({args.part}): {len(found)} paragraphs, {len(set(groups))} articles")
+                  title=f"{args.set} ({args.part}): {len(found)} paragraphs, "
+                        f"{len(set(groups))} articles")
     for label, settings in VARIANTS.items():
         graph = build_graph(keys, matrix, names, settings)
         facts, quality = graph.facts(), scores(graph, groups)

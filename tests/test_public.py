@@ -17,7 +17,8 @@ def test_exported_members_are_locked() -> None:
                  "store", "pipeline", "eval", "testing", "cli_output", "models", "rerank",
                  "generate", "records", "cli_serve", "cli_mcp", "serve", "doctor", "text",
                  "directory", "train", "learning", "cli_common", "cli_train", "kb_learning",
-                 "fitting", "synthesis", "status", "query", "kb_query", "routing"}
+                 "fitting", "synthesis", "status", "query", "kb_query", "routing", "graph",
+                 "kb_graph", "cli_graph"}
     assert exported == set(lore.__all__)
 
 

@@ -33,6 +33,7 @@ from lore.generate.answer import Answerer
 from lore.generate.registry import create_generator
 from lore.ingest.chunk import chunking_signature
 from lore.ingest.sample import sample_prose
+from lore.kb_graph import Graphing
 from lore.kb_learning import Learning
 from lore.kb_query import Asking
 from lore.pipeline import IndexListener, IndexRun, SilentListener, embed_missing
@@ -76,7 +77,7 @@ def open(path: str | Path | None = None, *, model: str | None = None,
     return KnowledgeBase(directory, config, model, switch_model=switch_model, create=create)
 
 
-class KnowledgeBase(Learning, Asking):
+class KnowledgeBase(Learning, Asking, Graphing):
     """A directory holding the store (``lore.db``) and its derived indexes (``index/``)."""
 
     def __init__(self, directory: Path, config: LoreConfig, model: str | None = None, *,

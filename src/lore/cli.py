@@ -16,6 +16,7 @@ import click
 
 from lore import api
 from lore.cli_common import LoreUsageError, json_option, kb_option, opened
+from lore.cli_graph import graph_group
 from lore.cli_mcp import mcp
 from lore.cli_output import (
     ProgressListener,
@@ -383,6 +384,7 @@ main.add_command(mcp)
 main.add_command(keys)
 main.add_command(train_group)
 main.add_command(models_group)
+main.add_command(graph_group)
 
 
 if __name__ == "__main__":

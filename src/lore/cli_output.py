@@ -229,12 +229,23 @@ def print_status(state: Status) -> None:
         ("schema", str(state.schema_version)),
     ]
     rows.append(("retrieval", state.tuning))
-    rows.append(("concept graph", "not built" if state.concept_bytes is None
-                 else f"concept index, {_size(state.concept_bytes)}"))
+    rows.append(("concept graph", _graph_row(state)))
     if state.trained:
         rows.append(("trained models", ", ".join(state.trained)))
     for name, value in rows:
         stdout.print(f"{name:>15}  {shown(value)}")
+
+
+def _graph_row(state: Status) -> str:
+    if state.concept_bytes is None:
+        return "not built"
+    graph = state.graph
+    if graph is None:
+        return f"concept index, {_size(state.concept_bytes)}"
+    return (f"{graph['nodes']:,} concepts, {graph['edges']:,} links, "
+            f"{graph['top_communities']:,} communities ({graph['communities']:,} at all "
+            f"{graph['levels']} levels), built in {graph['seconds']:.2f} s; "
+            f"{_size(state.concept_bytes)}")
 
 
 def stderr_status(text: str) -> RichStatus:

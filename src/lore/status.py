@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lore.graph.model import saved_facts
 from lore.retrieve.tuning import Tuning
 from lore.store.bm25 import BM25Index
 from lore.store.concepts import ConceptIndex
@@ -28,4 +29,10 @@ def kb_status(directory: Path, store: Store, vectors: DerivedIndex[VectorIndex],
         embedder_reason=meta("embedder_reason") or "",
         trained=tuple(model.spec for model in list_models(directory)),
         tuning=Tuning.from_json(meta("tuning")).describe() if meta("tuning") else "defaults",
-        concept_bytes=concepts.size_bytes() if concepts.saved_kind() != "none" else None)
+        concept_bytes=concepts.size_bytes() if concepts.saved_kind() != "none" else None,
+        graph=_graph_facts(concepts))
+
+
+def _graph_facts(concepts: DerivedIndex[ConceptIndex]) -> dict[str, float | int] | None:
+    saved = concepts.saved_directory()
+    return saved_facts(saved) if saved is not None else None

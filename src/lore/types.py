@@ -222,6 +222,9 @@ class Status:
     concept_bytes: int | None = None
     """Size of the saved concept index the graph retriever walks; None before the first
     index run saves it."""
+    graph: dict[str, float | int] | None = None
+    """The saved concept graph's nodes, edges, communities and build seconds
+    (``lore.graph.model.Graph.facts``); None before the first index run saves it."""
 
 
 @dataclass(frozen=True, slots=True)

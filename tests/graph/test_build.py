@@ -62,8 +62,8 @@ def test_the_same_chunks_give_the_same_graph_whatever_the_concept_ids() -> None:
     first, names = build(chunks)
     shuffled = list(reversed(names))
     second, _ = build(chunks, names=shuffled)
-    name = lambda graph, ids: [ids[int(c)] for c in graph.concepts]  # noqa: E731
-    assert name(first, names) == name(second, shuffled)
+    assert ([names[int(c)] for c in first.concepts]
+            == [shuffled[int(c)] for c in second.concepts])
     assert (first.communities.node_leaf == second.communities.node_leaf).all()
     assert (first.adjacency != second.adjacency).nnz == 0
 

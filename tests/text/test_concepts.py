@@ -99,3 +99,12 @@ def test_text_without_concepts_gives_none(text: str) -> None:
 def test_each_concept_is_given_once_in_order_of_first_mention() -> None:
     found = concepts("Ada Park met Mira Holt. Later Ada Park wrote to Mira Holt.")
     assert found == ["ada park", "mira holt"]
+
+
+def test_an_english_text_that_gives_a_name_in_chinese_is_read_as_english() -> None:
+    found = concepts("Marquess Jing of Han (韓景侯) was a ruler. He died in the state of Han.")
+    assert "marquess jing of han" in found and "he" not in found
+
+
+def test_months_and_weekdays_alone_are_no_concepts() -> None:
+    assert concepts("The Beatles played in May and on a Sunday in September.") == ["beatles"]

@@ -201,6 +201,11 @@ class DerivedIndex(Generic[IndexT]):
         return live.name.split("-")[1] if live is not None and live.name.count("-") >= 2 \
             else "none"
 
+    def saved_directory(self) -> Path | None:
+        """The live saved copy's directory, without loading it (None before a save)."""
+        live = self._live_directory()
+        return live if live is not None and live.is_dir() else None
+
     def size_bytes(self) -> int:
         live = self._live_directory()
         if live is None or not live.is_dir():

@@ -28,6 +28,7 @@ MAX_PHRASE_WORDS = 5
 """A longer chunk is the tagger running phrases together."""
 
 _HAN = re.compile(f"[{CJK_CLASS}]")
+_LATIN_WORD = re.compile(r"[A-Za-z]+")
 _EDGE_TAGS = frozenset({"DT", "PDT", "PRP", "PRP$", "WDT", "WP", "WP$", "POS", "CD", "EX",
                         "CC", "IN", "TO", "RB", "LS", "SYM"})
 """Tags stripped from a phrase's ends ("the", "their", "two")."""
@@ -54,8 +55,16 @@ def concepts(text: str) -> list[str]:
         >>> concepts("Ada Park studied chemistry at the University of Oslo.")
         ['ada park', 'university of oslo']
     """
-    found = _chinese(text) if _HAN.search(text) else _english(text)
+    found = _chinese(text) if _mostly_chinese(text) else _english(text)
     return list(dict.fromkeys(found))
+
+
+def _mostly_chinese(text: str) -> bool:
+    """Chinese when it holds at least as many Han characters as Latin words: an English
+    paragraph that gives a name in Chinese (``Marquess Jing of Han (韓景侯)``) stays English,
+    as jieba's tagger reads English words poorly."""
+    han = len(_HAN.findall(text))
+    return han > 0 and han >= len(_LATIN_WORD.findall(text))
 
 
 def _english(text: str) -> list[str]:
