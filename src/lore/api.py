@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from lore.config import GenerateConfig, IngestConfig, LoreConfig
+from lore.config import MAX_K, GenerateConfig, IngestConfig, LoreConfig
 from lore.directory import files_under, prepare_directory, resolve_kb_dir, writer_lock
 from lore.embed.batching import QueryBatcher
 from lore.embed.choose import AUTO, ENGLISH, Choice, choose_model, wanted_model
@@ -77,7 +77,7 @@ def open(path: str | Path | None = None, *, model: str | None = None,
     return KnowledgeBase(directory, config, model, switch_model=switch_model, create=create)
 
 
-class KnowledgeBase(Learning, Asking, Graphing):
+class KnowledgeBase(Learning, Graphing, Asking):
     """A directory holding the store (``lore.db``) and its derived indexes (``index/``)."""
 
     def __init__(self, directory: Path, config: LoreConfig, model: str | None = None, *,
@@ -207,13 +207,31 @@ class KnowledgeBase(Learning, Asking, Graphing):
 
     def answerer(self, settings: GenerateConfig) -> Answerer:
         """The answer step for ``settings``, with the relevance floor of this embedder."""
-        entry = embedder_entry(_runnable(self._model))
-        floor = entry.relevance_floor if entry is not None else None
-        return Answerer(create_generator(settings), settings, relevance_floor=floor)
+        return Answerer(create_generator(settings), settings,
+                        relevance_floor=self._relevance_floor())
 
     def status(self) -> Status:
         return kb_status(self.directory, self._store, self._vectors, self._terms, self._concepts,
                          self._model, self._embedder.dim)
+
+    def _relevance_floor(self) -> float | None:
+        """The dense similarity under which nothing is relevant, calibrated per embedder."""
+        entry = embedder_entry(_runnable(self._model))
+        return entry.relevance_floor if entry is not None else None
+
+    def _ranking(self, text: str, depth: int, retrievers: Sequence[str]
+                 ) -> list[tuple[int, float]]:
+        """(chunk rowid, fused score) for ``text``, best first, ``depth`` at most."""
+        request = search_request(self.config.retrieve, text, min(depth, MAX_K), None, None, 0.0,
+                                 retrievers, "")
+        return self._searcher.ranking(replace(request, depth=depth))
+
+    def _hits_of(self, rowids: Sequence[int]) -> dict[int, Hit]:
+        hits = self._searcher.hits_of([(rowid, 0.0) for rowid in rowids], "graph")
+        by_id = {hit.chunk.id: hit for hit in hits}
+        chunks = self._store.chunks(list(rowids))
+        return {rowid: by_id[stored.chunk.id] for rowid, stored in chunks.items()
+                if stored.chunk.id in by_id}
 
     def _use_embedder(self, embedder: Embedder) -> None:
         """Bind the embedder, its vector index and the retrievers reading both."""

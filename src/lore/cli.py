@@ -144,7 +144,9 @@ def search(query: str, kb: Path | None, k: int, mode: SearchMode, where: tuple[s
 strategy_option = click.option(
     "--strategy", type=click.Choice(STRATEGY_NAMES), envvar="LORE_STRATEGY",
     help="How to plan the question: single (default), auto (chosen per question), "
-         "multi-query, hyde, step-back, decompose, iterative, reflect, long-context, sql.")
+         "multi-query, hyde, step-back, decompose, iterative, reflect, long-context, sql, "
+         "global (about the whole collection), local (about a named thing; both LazyGraphRAG "
+         "over the concept graph).")
 question_likelihood_option = click.option(
     "--question-likelihood", "question_likelihood", type=click.FloatRange(min=0),
     help="Weight of how likely the model finds the question after each source, in the "
@@ -165,21 +167,28 @@ question_likelihood_option = click.option(
 @click.option("--where", multiple=True, help="Only sources matching, e.g. path=docs/*.")
 @question_likelihood_option
 @strategy_option
+@click.option("--budget", type=click.IntRange(min=0),
+              help="Relevance tests global and local may spend (default 200): their cost "
+                   "knob.")
 @click.option("--show-steps", is_flag=True,
               help="Print each step of the strategy as it is taken (stderr).")
 @json_option
 def ask(question: str, kb: Path | None, model: str | None, mode: AnswerModeName | None,
         k: int | None, template: str | None, where: tuple[str, ...],
-        question_likelihood: float | None, strategy: StrategyName | None, show_steps: bool,
-        as_json: bool) -> None:
+        question_likelihood: float | None, strategy: StrategyName | None, budget: int | None,
+        show_steps: bool, as_json: bool) -> None:
     """Answer a question from the knowledge base, citing numbered sources."""
     with opened(kb) as base:
         settings = base.config.generate
         if question_likelihood is not None:
             settings = dataclasses.replace(settings, question_likelihood=question_likelihood)
+        planning = base.config.query
+        if budget is not None:
+            planning = dataclasses.replace(planning, relevance_budget=budget)
         answering = base.ask_steps if show_steps else base.ask_stream
         events = answering(question, k=k, mode=mode, model=model, template=template,
-                           where=list(where), settings=settings, strategy=strategy)
+                           where=list(where), settings=settings, strategy=strategy,
+                           planning=planning)
         try:
             answer = stream_answer(events, show=not as_json)
         except LoreError as error:

@@ -186,10 +186,11 @@ class GenerateConfig:
 
 
 StrategyName = Literal["auto", "single", "multi-query", "hyde", "step-back", "decompose",
-                       "iterative", "reflect", "long-context", "sql"]
+                       "iterative", "reflect", "long-context", "sql", "global", "local"]
 """How a question is planned (``lore.query``): ``single`` retrieves once for the question;
 the others rewrite it, split it, retrieve in several hops, check the answer, read whole
-documents, or query the knowledge base's metadata; ``auto`` picks one per question."""
+documents, or query the knowledge base's metadata; ``global`` and ``local`` search the concept
+graph's communities (LazyGraphRAG); ``auto`` picks one per question."""
 
 
 @dataclass(frozen=True)
@@ -227,6 +228,22 @@ class QueryConfig:
     """Rows a metadata query may return."""
     sql_seconds: float = 2.0
     """Time a metadata query may run."""
+    relevance_budget: int = 200
+    """Relevance tests ``global`` and ``local`` may spend on chunks of the concept graph's
+    communities: the cost knob of LazyGraphRAG's search (``lore ask --budget``)."""
+    relevance_test: str = "embedding"
+    """What judges a chunk relevant: ``embedding`` (its similarity to the question clears the
+    embedder's relevance floor; no model call), or a reranker spec: ``llm`` (the local
+    model's yes/no odds), ``trained:<name>`` or ``cross-encoder:<model>``."""
+    community_tests: int = 2
+    """Chunks tested in a community at each visit, best-ranked first."""
+    community_misses: int = 3
+    """Communities in a row with no relevant chunk after which the search stops widening and
+    goes down into the sub-communities of those that had some (LazyGraphRAG's z)."""
+    claim_calls: int = 5
+    """Model calls that extract claims from the relevant chunks, each over a few communities
+    (the map step); the answer is then written from the claims (the reduce step). 0: the
+    answer reads the chunks alone."""
 
 
 @dataclass(frozen=True)
@@ -298,7 +315,8 @@ class LoreConfig:
         })
         query = _override(config.query, environ,
                           {"LORE_STRATEGY": ("strategy", _choice(StrategyName)),
-                           "LORE_ROUTER": ("router", str)})
+                           "LORE_ROUTER": ("router", str),
+                           "LORE_RELEVANCE_TEST": ("relevance_test", str)})
         serve = _override(config.serve, environ, {
             "LORE_SERVE_DIR": ("data_dir", Path),
             "LORE_HOST": ("host", str),

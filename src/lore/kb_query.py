@@ -14,7 +14,7 @@ from lore.embed.protocol import Embedder
 from lore.generate.answer import Answerer
 from lore.query.budget import Budget
 from lore.query.classifier import RouterModel
-from lore.query.protocol import Planning
+from lore.query.protocol import CommunityReader, Planning
 from lore.query.registry import retrieving_named, run_strategy, strategy_named
 from lore.query.router import Route, route
 from lore.retrieve.filters import parse_where
@@ -45,6 +45,9 @@ class Asking:
         raise NotImplementedError
 
     def answerer(self, settings: GenerateConfig) -> Answerer:
+        raise NotImplementedError
+
+    def community_reader(self, test: str, where: Filter | None = None) -> CommunityReader:
         raise NotImplementedError
 
     def ask(self, question: str, **options: Any) -> Answer:
@@ -139,7 +142,8 @@ class Asking:
         return Planning(search=search, read=self.passages, whole=self.whole_documents,
                         answerer=answerer, answerer_for=self.answerer, metadata=metadata,
                         budget=budget, settings=planning, k=settings.k, started=started,
-                        where=asked, route=routing)
+                        where=asked, route=routing,
+                        communities=self.community_reader(planning.relevance_test, asked))
 
     def _router(self, spec: str) -> Callable[[str], Route]:
         """The rules, or the trained router ``spec`` names in this knowledge base."""

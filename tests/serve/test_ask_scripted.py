@@ -70,3 +70,24 @@ def test_a_strategy_streams_its_steps_as_events_before_the_answer(
     assert events[2][1]["text"] == "What removes old cache entries?"
     assert all("/" not in hit["path"][:1] for _, data in events[:3] for hit in data["hits"])
     assert events[-1][1]["strategy"] == "step-back"
+
+
+def test_the_global_strategy_takes_its_relevance_budget(
+        client: TestClient, admin: dict[str, str], docs: str,
+        scripted: ScriptedGenerator) -> None:
+    scripted.script("Cache entries [1].")
+    notes = ["The Aletsch Glacier feeds the Swiss Alps.", "The Swiss Alps hold the Aletsch "
+             "Glacier.", "Climbers in the Swiss Alps cross the Aletsch Glacier."]
+    add_documents(client, docs, [{"id": f"alps-{n}", "title": f"Alps {n}", "text": text}
+                                 for n, text in enumerate(notes)], admin)
+    response = client.post(f"/collections/{docs}/ask", headers=admin, json={
+        "question": "What are the main themes?", "strategy": "global", "budget": 1,
+        "stream": False})
+    body = response.json()
+    assert response.status_code == 200, body
+    assert body["strategy"] == "global"
+    relevance = next(step for step in body["steps"] if step["kind"] == "relevance")
+    assert relevance["text"].startswith("1 relevance tests")
+    refused = client.post(f"/collections/{docs}/ask", headers=admin, json={
+        "question": "What are the main themes?", "strategy": "global", "budget": -1})
+    assert refused.status_code == 422

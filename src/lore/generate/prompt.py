@@ -110,7 +110,9 @@ TEMPLATES: dict[str, Template] = {
 }
 """Prompts by name: ``answer`` for people (sentences with citations), ``short`` for
 extractive benchmarks (a span, scored by exact match and F1), and ``extract``, which is
-``short`` with its answer copied from the sources.
+``short`` with its answer copied from the sources. ``overview`` answers a question about a
+whole collection (the ``global`` strategy) with a sentence per topic, as long as the answer's
+token budget allows.
 
 Closing instructions are written in the question's language, which is how the answer comes
 back in it. ``short`` asks for no citation: 0.5B models asked for the span and its source
@@ -135,6 +137,16 @@ Each choice was measured with Qwen2.5-Coder-0.5B by ``benchmarks/qa.py``, for ex
 ``--runs squad:150:stuff:copy,cmrc2018:150:stuff:copy`` (``extract``); the numbers are in
 docs/answers.md."""
 TEMPLATES["extract"] = replace(TEMPLATES["short"], copy=True)
+TEMPLATES["overview"] = replace(
+    TEMPLATES["answer"],
+    closing={
+        "en": "Answer the question \"{question}\" from the notes and the sources: write one "
+              "sentence for each topic they cover, most important first. After each sentence "
+              "put the number of the source that supports it in square brackets, such as [1].",
+        "zh": "请根据上面的信息和资料回答问题“{question}”：资料涉及的每个主题写一句话，重要的在前。"
+              "每句话后面用方括号写出支持它的资料编号，例如 [1]。",
+    },
+    stop=())
 
 
 OPENING = {"en": "Sources:\n", "zh": "资料：\n"}

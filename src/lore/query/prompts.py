@@ -88,6 +88,31 @@ REPHRASE = PlanPrompt({
 })
 
 
+CLAIMS_SYSTEM = {
+    "en": "You read sources and note what each one says that bears on a question.",
+    "zh": "你阅读资料，记下每份资料中与问题有关的内容。",
+}
+CLAIMS = {
+    "en": "Sources:\n{sources}\n\nFor the question \"{question}\", write one short sentence "
+          "for each source saying what it tells, and end the sentence with the source's number "
+          "in square brackets, such as [{first}]. One sentence per line.",
+    "zh": "资料：\n{sources}\n\n针对问题“{question}”，为每份资料写一句简短的话，说明它讲了什么，"
+          "句末用方括号写出资料编号，例如 [{first}]。每行一句。",
+}
+"""LazyGraphRAG's map step: the claims of a few communities' chunks, each citing its chunk by
+the number it will have in the answer's sources."""
+
+
+def claims_messages(question: str, sources: Sequence[tuple[int, str, str]]) -> list[Message]:
+    """The map step's prompt over (number, title, text) sources."""
+    language = question_language(question)
+    shown = "\n\n".join(f"[{number}] {title}\n{text}" for number, title, text in sources)
+    first = sources[0][0] if sources else 1
+    return [Message("system", CLAIMS_SYSTEM[language]),
+            Message("user", CLAIMS[language].format(sources=shown, question=question.strip(),
+                                                    first=first))]
+
+
 def planning_messages(question: str, prompt: PlanPrompt, **fields: object) -> list[Message]:
     """The system instruction, the worked examples as earlier turns, and the user turn, all
     in the question's language."""

@@ -12,8 +12,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
+
 from lore.config import GenerateConfig, QueryConfig
 from lore.generate.answer import Answerer
+from lore.graph.model import Graph
 from lore.query.budget import Budget
 from lore.query.router import Route, route
 from lore.store.metadata import MetadataRows
@@ -28,6 +31,28 @@ class Search(Protocol):
 
     def __call__(self, text: str, k: int, retrievers: Sequence[str] | None = None,
                  where: Filter | None = None) -> list[Hit]: ...
+
+
+class CommunityReader(Protocol):
+    """What LazyGraphRAG's strategies read besides search: the concept graph, chunk rankings
+    by rowid (the graph's communities hold rowids), hits for rowids, and the relevance test."""
+
+    @property
+    def test_name(self) -> str:
+        """What judges relevance: ``embedding``, or a reranker's name."""
+
+    def graph(self) -> tuple[Graph, list[str]]:
+        """The concept graph, caught up with the store, and its concept names."""
+
+    def rank(self, text: str, depth: int, retrievers: Sequence[str]) -> list[int]:
+        """Chunk rowids by relevance to ``text``, best first, at most ``depth``."""
+
+    def hits(self, rowids: Sequence[int]) -> dict[int, Hit]:
+        """Hits for these chunks by rowid (a chunk removed meanwhile is left out)."""
+
+    def relevant(self, question: str, rowids: Sequence[int]) -> np.ndarray:
+        """For each chunk, its relevance score minus the test's threshold: positive when the
+        chunk is relevant to ``question``."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +83,8 @@ class Planning:
     """How an answer shows a stored path (a server hides where it keeps files)."""
     route: Callable[[str], Route] = route
     """How ``auto`` picks a strategy: the rules, or a trained router (``query.router``)."""
+    communities: CommunityReader | None = None
+    """The concept graph's communities, for ``global`` and ``local``."""
 
 
 class Strategy(Protocol):

@@ -14,6 +14,7 @@ from lore.errors import ConfigError
 from lore.query.auto import Auto
 from lore.query.decompose import Decompose
 from lore.query.iterative import Iterative
+from lore.query.lazy import GLOBAL, LOCAL
 from lore.query.long_context import LongContext
 from lore.query.protocol import Event, Planning, Retrieving, Strategy
 from lore.query.reflect import Reflect
@@ -24,7 +25,7 @@ from lore.types import Answer, Step
 
 STRATEGIES: dict[str, Strategy] = {strategy.name: strategy for strategy in (
     Single(), MultiQuery(), Hyde(), StepBack(), Decompose(), Iterative(), Reflect(),
-    LongContext(), Sql())}
+    LongContext(), Sql(), GLOBAL, LOCAL)}
 STRATEGIES["auto"] = Auto(STRATEGIES)
 RETRIEVING: dict[str, Retrieving] = {s.name: s for s in (Single(), MultiQuery(), Hyde(),
                                                         StepBack())}

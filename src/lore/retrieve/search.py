@@ -77,24 +77,52 @@ class Searcher:
 
     def search(self, request: SearchRequest) -> list[Hit]:
         """Ranked hits for ``request``, each with every retriever's score and rank."""
+        prepared = self._prepared(request)
+        if prepared is None:
+            return []
+        with self._reading:
+            fused, lists, source = self._ranked(request, *prepared)
+            return self._hits(fused[:request.depth], lists, source)
+
+    def ranking(self, request: SearchRequest) -> Ranking:
+        """(chunk rowid, fused score) for ``request``, best first, without reading the chunks:
+        for ranking many chunks at once (the global search ranks communities by them)."""
+        prepared = self._prepared(request)
+        if prepared is None:
+            return []
+        with self._reading:
+            return self._ranked(request, *prepared)[0][:request.depth]
+
+    def hits_of(self, ranking: Ranking, source: str) -> list[Hit]:
+        """Hits for chunks already ranked (rowid, score), in that order; no retriever's."""
+        with self._reading:
+            return self._hits(ranking, [], source)
+
+    def _prepared(self, request: SearchRequest
+                  ) -> tuple[list[Retriever], np.ndarray | None, Query] | None:
+        """The retrievers, the rowids the filter allows, and the query with its vector; None
+        when the filter allows nothing. The model runs here, outside the lock, so concurrent
+        searches share its batches."""
         chosen = self._chosen(request.retrievers)
         allowed = self._store.filtered_rowids(request.where) if request.where else None
         if allowed is not None and allowed.size == 0:
-            return []
-        n = max(request.k, self._settings.candidates)
-        # The model runs outside the lock, so concurrent searches share its batches.
+            return None
         vector = (self._embed_query(request.text) if request.rescore is not None
                   or any(r.reads_vector for r in chosen) else None)
-        query = Query(request.text, vector)
-        with self._reading:
-            lists = [retriever.retrieve(query, n, allowed) for retriever in chosen]
-            if request.rescore is not None and vector is not None:
-                lists = self._rescored(request.rescore, vector, chosen, lists, request.depth)
-            fused = self._fuse(query, chosen, lists) if len(lists) > 1 else lists[0].ranking
-            if request.diversity > 0:
-                fused = self._diversify(fused[:n], request.k, request.diversity)
-            source = request.retrievers[0] if len(chosen) == 1 else "hybrid"
-            return self._hits(fused[:request.depth], lists, source)
+        return chosen, allowed, Query(request.text, vector)
+
+    def _ranked(self, request: SearchRequest, chosen: list[Retriever],
+                allowed: np.ndarray | None, query: Query
+                ) -> tuple[Ranking, list[RankedList], str]:
+        n = max(request.k, self._settings.candidates)
+        lists = [retriever.retrieve(query, n, allowed) for retriever in chosen]
+        if request.rescore is not None and query.vector is not None:
+            lists = self._rescored(request.rescore, query.vector, chosen, lists, request.depth)
+        fused = self._fuse(query, chosen, lists) if len(lists) > 1 else lists[0].ranking
+        if request.diversity > 0:
+            fused = self._diversify(fused[:n], request.k, request.diversity)
+        source = request.retrievers[0] if len(chosen) == 1 else "hybrid"
+        return fused, lists, source
 
     def _chosen(self, names: Sequence[str]) -> list[Retriever]:
         unknown = [name for name in names if name not in self.retrievers]

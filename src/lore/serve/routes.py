@@ -7,6 +7,7 @@ Every route names its collection in the path and checks the caller's key against
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -61,6 +62,8 @@ class AskIn(BaseModel):
     where: list[str] = Field(default_factory=list)
     strategy: StrategyName | None = None
     """How to plan the question (``lore.query``); steps stream as ``step`` events."""
+    budget: int | None = Field(None, ge=0, le=10_000)
+    """Relevance tests ``global`` and ``local`` may spend (``query.relevance_budget``)."""
     stream: bool = True
 
 
@@ -198,6 +201,8 @@ async def ask(name: str, body: AskIn, state: Server = ServerDep, key: Key = KeyD
     kb = reader(state, key, name)
     options = {"k": body.k, "mode": body.mode, "where": body.where, "strategy": body.strategy,
                "show_path": state.show_path(name)}
+    if body.budget is not None:
+        options["planning"] = replace(kb.config.query, relevance_budget=body.budget)
     ticket = state.gate.enter()
     if not body.stream:
         return await answer_once(kb, body.question, options, ticket, state.show_path(name))
