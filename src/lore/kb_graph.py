@@ -14,7 +14,7 @@ from lore.embed.protocol import Embedder
 from lore.errors import ConfigError
 from lore.graph.export import ExportFormat, export_graph
 from lore.graph.model import Graph
-from lore.graph.report import CommunitySummary, summaries
+from lore.graph.report import CommunitySummary, Neighbourhood, neighbourhood, summaries
 from lore.rerank.heads import ScoringHead
 from lore.rerank.protocol import Reranker
 from lore.store.concepts import ConceptIndex
@@ -80,6 +80,26 @@ class Graphing:
         found = summaries(graph, names, level)[:limit]
         return [CommunityView(summary, self._documents_of(graph, summary.id, documents))
                 for summary in found]
+
+    def graph_around(self, chunk_ids: Sequence[str], limit: int = 30) -> Neighbourhood:
+        """The concepts of these chunks (``Chunk.id``) and their strongest neighbours,
+        ``limit`` in all, with the links between them: what the web page draws around an
+        answer's sources."""
+        index = self._concepts.current()
+        rowids = self._store.chunk_rowids(list(chunk_ids))
+        concepts = [int(concept) for chunk in chunk_ids if chunk in rowids
+                    for concept in index.concepts_of(rowids[chunk]).tolist()]
+        return neighbourhood(index.graph(), index.names, concepts, limit)
+
+    def concept_chunks(self, name: str, limit: int = 10) -> list[Hit]:
+        """Chunks that mention the concept ``name`` (as ``lore graph`` lists it)."""
+        index = self._concepts.current()
+        concept = index.concept_id(name.strip().lower())
+        if concept is None:
+            return []
+        rowids = index.chunks_with(concept)[:limit].tolist()
+        hits = self._hits_of(rowids)
+        return [hits[rowid] for rowid in rowids if rowid in hits]
 
     def export_graph(self, path: Path, form: ExportFormat) -> dict[str, float | int]:
         """Write the graph to ``path`` as GraphML or node-link JSON; returns its size."""

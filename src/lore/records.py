@@ -61,6 +61,7 @@ def _source_record(source: Any, show_path: ShowPath) -> dict[str, Any]:
     hit = source.passage.hit
     label = source.label.replace(hit.path, show_path(hit.path), 1)
     return {"number": source.number, "label": label, "path": show_path(hit.path),
-            "doc_key": hit.doc_key, "title": hit.title, "start": source.passage.start,
+            "doc_key": hit.doc_key, "title": hit.title, "chunk": hit.chunk.id,
+            "start": source.passage.start,
             "end": source.passage.end, "prior": source.prior, "score": hit.score,
             "scores": dict(hit.scores), "text": source.passage.text}

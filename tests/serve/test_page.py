@@ -12,7 +12,6 @@ A screenshot goes to ``$LORE_TEST_ARTIFACTS`` (else the test's tmp_path) and to
 from __future__ import annotations
 
 import json
-import os
 import socket
 import threading
 import time
@@ -32,19 +31,10 @@ pytest.importorskip("selenium")
 uvicorn = pytest.importorskip("uvicorn")
 
 from selenium import webdriver  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 from selenium.webdriver.support.select import Select  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-REPO = Path(__file__).resolve().parents[2]
-
-needs_chromium = pytest.mark.skipif(
-    not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)),
-    reason=f"needs Debian's chromium and chromium-driver ({CHROMIUM}, {CHROMEDRIVER})")
+from .browser import needs_chromium, save_screenshot, text_of, wait  # noqa: E402
 
 pytestmark = [pytest.mark.slow, needs_smollm2, needs_chromium]
 
@@ -116,45 +106,6 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     finally:
         server.should_exit = True
         thread.join(30)
-
-
-@pytest.fixture
-def browser() -> Iterator[webdriver.Chrome]:
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                     "--disable-gpu", "--window-size=1440,1000", "--lang=en-US",
-                     "--no-first-run", "--disable-extensions"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.set_script_timeout(30)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-def wait(driver: WebDriver, seconds: float, condition: Any, message: str) -> Any:
-    return WebDriverWait(driver, seconds, poll_frequency=0.1).until(condition, message)
-
-
-def text_of(driver: WebDriver, element_id: str) -> str:
-    text: str = driver.find_element(By.ID, element_id).text
-    return text
-
-
-def save_screenshot(driver: WebDriver, tmp_path: Path, name: str, in_repo: bool) -> list[Path]:
-    """The whole page, to the artifacts folder (and to test-artifacts/ in the repository)."""
-    height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-        "width": 1440, "height": max(900, min(int(height), 4000)), "deviceScaleFactor": 1,
-        "mobile": False})
-    artifacts = Path(os.environ.get("LORE_TEST_ARTIFACTS") or tmp_path)
-    paths = [artifacts / name] + ([REPO / "test-artifacts" / name] if in_repo else [])
-    for path in paths:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        assert driver.save_screenshot(str(path)), path
-    return paths
 
 
 def test_upload_ask_and_open_a_source(live_server: LiveServer, browser: webdriver.Chrome,

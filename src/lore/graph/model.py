@@ -76,9 +76,24 @@ class Graph:
     seconds: float
     """Time to build it (pruning, weighting and communities)."""
 
+    _nodes: dict[int, int] = field(default_factory=dict, compare=False, repr=False)
+
     @property
     def edges(self) -> int:
         return int(self.adjacency.nnz // 2)
+
+    def node_of(self, concept: int) -> int | None:
+        """The node position of a concept id, None when the graph left it out."""
+        if not self._nodes and len(self.concepts):
+            self._nodes.update((int(c), node) for node, c in enumerate(self.concepts.tolist()))
+        return self._nodes.get(int(concept))
+
+    def top_of(self, node: int) -> int:
+        """The top-level community holding a node."""
+        community = int(self.communities.node_leaf[node])
+        while community >= 0 and self.communities.parent[community] >= 0:
+            community = int(self.communities.parent[community])
+        return community
 
     def facts(self) -> dict[str, float | int]:
         """Sizes and timing, for ``lore status`` and ``lore graph stats``."""

@@ -5,8 +5,8 @@
    ranking scores every community by its best chunks.
 2. ``CommunitySearch`` tests chunks for relevance within ``query.relevance_budget`` tests,
    community by community, going down into the sub-communities that hold relevant ones.
-3. Map: the model notes what the best relevant chunk of each community says about the
-   question (a few communities per call, ``query.claim_calls`` calls).
+3. Map: the model notes what the relevant chunks say about the question, taken in turns
+   from the communities that held them (a few per call, ``query.claim_calls`` calls).
 4. Reduce: the answer is written from those notes and the chunks they cite.
 
 ``global`` reads the collection as a whole: when nothing in it matches the question above
@@ -39,8 +39,8 @@ RANK_DEPTH = 1000
 """Chunks each query ranks; communities whose chunks all rank lower come last, by size."""
 SUB_QUERIES = 2
 """Queries the model writes beside the question."""
-MAX_SOURCES = 24
-"""Communities whose best chunk the answer reads at most."""
+MAX_SOURCES = 16
+"""Chunks the answer reads at most."""
 LEAD_CHARS = 400
 """The part of a chunk the map step and the answer read: its first sentences, up to this."""
 CLAIM_TOKENS = 40
@@ -155,13 +155,19 @@ def _matches_nothing(reader: CommunityReader, question: str, ranks: dict[int, in
 
 
 def _sources(reader: CommunityReader, found: Sequence[Found]) -> list[Passage]:
-    """The most relevant chunk of each community that held one, in the order found, cut to
-    its lead."""
-    best: dict[int, Found] = {}
+    """Relevant chunks taken in turns from the communities that held them (the most
+    relevant of each first, communities in the order found), ``MAX_SOURCES`` at most, each
+    cut to its lead: a question about the whole collection reads a chunk of each theme, one
+    about a single thing reads many chunks of its community."""
+    groups: dict[int, list[Found]] = {}
     for item in found:
-        if item.top not in best or item.margin > best[item.top].margin:
-            best[item.top] = item
-    chosen = list(best.values())[:MAX_SOURCES]
+        groups.setdefault(item.top, []).append(item)
+    queues = [sorted(items, key=lambda item: -item.margin) for items in groups.values()]
+    chosen: list[Found] = []
+    while len(chosen) < MAX_SOURCES and any(queues):
+        for queue in queues:
+            if queue and len(chosen) < MAX_SOURCES:
+                chosen.append(queue.pop(0))
     hits = reader.hits([item.rowid for item in chosen])
     return [_lead(hits[item.rowid]) for item in chosen if item.rowid in hits]
 

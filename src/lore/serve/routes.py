@@ -67,6 +67,12 @@ class AskIn(BaseModel):
     stream: bool = True
 
 
+class GraphIn(BaseModel):
+    chunks: list[str] = Field(default_factory=list, max_length=100)
+    """``Chunk.id`` values, as an answer's sources give them (``chunk``)."""
+    limit: int = Field(30, ge=1, le=200)
+
+
 # -- health -------------------------------------------------------------------------------
 
 
@@ -193,14 +199,39 @@ def search_post(name: str, body: SearchIn, state: Server = ServerDep, key: Key =
     return _search(state, key, name, body)
 
 
+@router.post("/collections/{name}/graph", tags=["graph"])
+def graph_around(name: str, body: GraphIn, state: Server = ServerDep, key: Key = KeyDep
+                 ) -> dict[str, object]:
+    """The concepts of these chunks and their strongest neighbours in the concept graph, the
+    links between them, and each shown community's central concepts."""
+    found = reader(state, key, name).graph_around(body.chunks, body.limit)
+    return {"nodes": [{"name": n.name, "community": n.community, "mentions": n.mentions,
+                       "named": n.named} for n in found.nodes],
+            "edges": [{"source": a, "target": b, "weight": w} for a, b, w in found.edges],
+            "communities": [{"id": c, "central": list(central)}
+                            for c, central in found.communities.items()]}
+
+
+@router.get("/collections/{name}/concept", tags=["graph"])
+def concept_chunks(name: str, concept: Annotated[str, Query(min_length=1, max_length=200)],
+                   limit: Annotated[int, Query(ge=1, le=50)] = 10, state: Server = ServerDep,
+                   key: Key = KeyDep) -> dict[str, object]:
+    """Chunks that mention a concept."""
+    hits = reader(state, key, name).concept_chunks(concept, limit)
+    show = state.show_path(name)
+    return {"concept": concept,
+            "chunks": [{"chunk": h.chunk.id, "title": h.title, "path": show(h.path),
+                        "doc_key": h.doc_key, "text": h.chunk.text} for h in hits]}
+
+
 @router.post("/collections/{name}/ask", tags=["search"], response_model=None)
 async def ask(name: str, body: AskIn, state: Server = ServerDep, key: Key = KeyDep
               ) -> StreamingResponse | dict[str, Any]:
     """Server-sent events by default (``token`` events, then one ``answer``); ``"stream":
     false`` returns the answer as one JSON object."""
     kb = reader(state, key, name)
-    options = {"k": body.k, "mode": body.mode, "where": body.where, "strategy": body.strategy,
-               "show_path": state.show_path(name)}
+    options: dict[str, Any] = {"k": body.k, "mode": body.mode, "where": body.where,
+                               "strategy": body.strategy, "show_path": state.show_path(name)}
     if body.budget is not None:
         options["planning"] = replace(kb.config.query, relevance_budget=body.budget)
     ticket = state.gate.enter()

@@ -70,6 +70,21 @@ class ConceptIndex:
             self._built = keys, incidence
         return self._built
 
+    def concepts_of(self, key: int) -> np.ndarray:
+        """The concept ids chunk ``key`` mentions (none for an unknown chunk)."""
+        return self._by_chunk.get(int(key), np.zeros(0, dtype=np.int32))
+
+    def chunks_with(self, concept: int) -> np.ndarray:
+        """Rowids of the chunks that mention concept ``concept``."""
+        keys, incidence = self.matrix()
+        if not 0 <= concept < incidence.shape[1]:
+            return np.zeros(0, dtype=np.int64)
+        rows: np.ndarray = keys[incidence[:, concept].nonzero()[0]]
+        return rows
+
+    def concept_id(self, name: str) -> int | None:
+        return self._ids.get(name)
+
     def graph(self) -> Graph:
         """The concept graph and its communities, built when the chunks changed."""
         if self._graph is None:

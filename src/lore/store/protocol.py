@@ -246,6 +246,11 @@ class Store(Protocol):
         """The chunks of these rowids, equal to the ``Chunk`` written, by rowid."""
         ...
 
+    def chunk_rowids(self, ids: Sequence[str]) -> dict[str, int]:
+        """The rowids of the chunks with these ``Chunk.id`` values, by id (an unknown id is
+        left out)."""
+        ...
+
     def chunk_kinds(self, rowids: Sequence[int]) -> list[str]:
         """``code`` or ``prose`` for each of these chunks that exists (order not kept)."""
         ...

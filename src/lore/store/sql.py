@@ -90,6 +90,7 @@ LAST_CHANGE = "SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence WHERE name = 'c
 TRIM_CHANGES = "DELETE FROM changes WHERE seq <= ?"
 
 CHUNK_KINDS = "SELECT kind FROM chunks WHERE rowid IN ({marks})"
+CHUNK_ROWIDS = "SELECT id, rowid FROM chunks WHERE id IN ({marks})"
 DOCUMENT_TEXTS = "SELECT id, text FROM documents WHERE id IN ({marks})"
 COUNT_DOCUMENTS = "SELECT COUNT(*) FROM documents"
 COUNT_CHUNKS = "SELECT COUNT(*) FROM chunks"

@@ -233,6 +233,9 @@ class SqliteStore(Store):
         stored = map(_stored_chunk, self._read_in(sql.GET_CHUNKS_BY_ROWID, rowids))
         return {item.rowid: item for item in stored}
 
+    def chunk_rowids(self, ids: Sequence[str]) -> dict[str, int]:
+        return {str(key): int(rowid) for key, rowid in self._read_in(sql.CHUNK_ROWIDS, ids)}
+
     def chunk_kinds(self, rowids: Sequence[int]) -> list[str]:
         return [str(row[0]) for row in self._read_in(sql.CHUNK_KINDS, rowids)]
 

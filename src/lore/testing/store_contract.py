@@ -114,6 +114,8 @@ class StoreContract(StoreProcessContract, MetadataContract):
             ("/kb/cache.py", "Cache", "k")}
         assert sorted(store.chunk_kinds([*rowids, max(rowids) + 1000])) == [
             "code", "prose", "prose"]
+        assert store.chunk_rowids([chunks[2].id, "unknown", chunks[0].id]) == {
+            chunks[2].id: rowids[2], chunks[0].id: rowids[0]}
         assert store.document_texts([doc.id, doc.id, "unknown"]) == {doc.id: text}
         assert (store.document_count(), store.chunk_count()) == (1, 3)
 
