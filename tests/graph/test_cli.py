@@ -101,3 +101,10 @@ def test_a_knowledge_base_with_no_concepts_has_an_empty_graph(tmp_path: Path) ->
     assert "no communities at level 0" in run("graph", "communities", "--kb", str(kb))
     run("graph", "export", str(tmp_path / "empty.graphml"), "--kb", str(kb))
     assert networkx.read_graphml(tmp_path / "empty.graphml").number_of_nodes() == 0
+
+
+def test_an_empty_knowledge_base_has_an_empty_graph(tmp_path: Path) -> None:
+    with lore.open(tmp_path / "empty", model="hash"):
+        pass
+    stats = json.loads(run("graph", "stats", "--kb", str(tmp_path / "empty"), "--json"))
+    assert stats["chunks"] == stats["nodes"] == stats["communities"] == 0

@@ -127,3 +127,25 @@ def test_the_cli_takes_the_budget(tmp_path: Path, corpus: Path,
                               env={"LORE_RELEVANCE_TEST": "overlap"})
     assert done.exit_code == 0, done.output
     assert '"1 relevance tests' in done.output
+
+
+@pytest.mark.parametrize("strategy", ["global", "local"])
+def test_an_empty_knowledge_base_is_answered_without_a_crash(
+        tmp_path: Path, scripted: ScriptedGenerator, strategy: str) -> None:
+    scripted.script("Nothing.")
+    with lore.open(tmp_path / "empty", model="hash") as base:
+        _, answer = ask(base, THEMES, strategy)
+    assert answer.steps[0].kind == "communities" and not answer.sources
+
+
+def test_a_one_document_collection_is_read_whole(tmp_path: Path, corpus: Path,
+                                                 scripted: ScriptedGenerator) -> None:
+    script_model(scripted)
+    only = tmp_path / "one"
+    only.mkdir()
+    (only / "alps.md").write_text("# Alps\n\n" + " ".join(
+        path.read_text().split("\n", 2)[-1] for path in sorted(corpus.glob("alps-*.md"))))
+    with lore.open(tmp_path / "one-kb", model="hash") as base:
+        base.index([only])
+        _, answer = ask(base, THEMES, "global")
+    assert {Path(s.passage.hit.path).name for s in answer.sources} <= {"alps.md"}
