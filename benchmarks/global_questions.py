@@ -19,10 +19,13 @@ Methods: ``vector`` is one search and one answer (``single``) over ``--k`` sourc
 ``overview`` template and its answer length, so that it may name as many topics as its
 sources hold, and without lore's relevance gate (which refuses "what are the main themes?":
 no passage is similar enough to it); ``global`` and
-``local`` are LazyGraphRAG at ``--budget`` relevance tests, ``global-nomap`` is ``global``
-without the claims step. Only questions and documents are read; no answer key exists beyond
-the article each paragraph belongs to. Prints a table; writes ``results/global_questions.json``
-(one entry per range of articles) with every answer.
+``local`` are LazyGraphRAG at ``--budget`` relevance tests, judged by embedding similarity;
+``global-nomap`` is ``global`` without the claims step, ``global-map2`` with two claims calls;
+``global-llm`` and ``local-llm`` judge relevance by the local model's yes/no odds instead.
+Only questions and documents are read; no answer key exists beyond the article each
+paragraph belongs to. Prints a table; writes
+``results/global_questions.json`` (one entry per range of articles and budget, each method's
+latest run kept) with every answer.
 """
 
 from __future__ import annotations
@@ -56,7 +59,10 @@ METHODS: dict[str, tuple[StrategyName, dict[str, object]]] = {
     "vector": ("single", {}),
     "global": ("global", {}),
     "global-nomap": ("global", {"claim_calls": 0}),
+    "global-map2": ("global", {"claim_calls": 2}),
     "local": ("local", {}),
+    "global-llm": ("global", {"relevance_test": "llm"}),
+    "local-llm": ("local", {"relevance_test": "llm"}),
 }
 
 
@@ -187,7 +193,9 @@ def main() -> int:
     Console().print(table)
     path = RESULTS / "global_questions.json"
     kept = json.loads(path.read_text())["runs"] if path.exists() else {}
-    kept[f"squad:{args.first}:{args.articles}:{args.budget}"] = result
+    key = f"squad:{args.first}:{args.articles}:{args.budget}"
+    methods = {**kept.get(key, {}).get("methods", {}), **result["methods"]}  # type: ignore[dict-item]
+    kept[key] = {**result, "methods": methods}
     path.write_text(json.dumps({"machine": machine(), "runs": kept}, indent=2,
                                ensure_ascii=False) + "\n")
     return 0

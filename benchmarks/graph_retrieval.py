@@ -4,6 +4,7 @@ second paragraph of a two-hop question into reach?
     python benchmarks/graph_retrieval.py                        # HotpotQA, 500 questions
     python benchmarks/graph_retrieval.py --start 200 --queries 300    # past the 200 tuned on
     python benchmarks/graph_retrieval.py --set scifact --queries 300
+    python benchmarks/graph_retrieval.py --seed-chunks 0       # the question's concepts alone
 
 For each set of retrievers (hybrid = lexical + dense; graph alone; all three fused): nDCG@10,
 Recall@10, the share of questions with every gold document in the top 5, 10 and 20 (HotpotQA's
@@ -31,6 +32,7 @@ from lore.config import LoreConfig
 from lore.eval.beir import load_beir
 from lore.eval.retrieval import open_indexed, score_query
 from lore.models.files import default_cache_dir
+from lore.retrieve import graph
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SETS = {"hotpotqa": "hotpotqa-dev-distractor-500", "scifact": "scifact",
@@ -83,7 +85,10 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=500)
     parser.add_argument("--start", type=int, default=0,
                         help="skip the first N questions (those a setting was chosen on)")
+    parser.add_argument("--seed-chunks", type=int, default=graph.SEED_CHUNKS,
+                        help="first lexical hits whose concepts seed the walk (0: none)")
     args = parser.parse_args()
+    graph.SEED_CHUNKS = args.seed_chunks
     result = run(args.set, args.queries, args.start)
     last = args.start + int(result["queries"])  # type: ignore[call-overload]
     table = Table("retrievers", "nDCG@10", "Recall@10", "all gold @5", "@10", "@20",
@@ -97,7 +102,7 @@ def main() -> int:
           f"built in {result['concept_index_seconds']:.1f} s")
     path = RESULTS / "graph_retrieval.json"
     kept = json.loads(path.read_text())["runs"] if path.exists() else {}
-    kept[f"{args.set}:{args.start}:{args.queries}"] = result
+    kept[f"{args.set}:{args.start}:{args.queries}:seeds{args.seed_chunks}"] = result
     path.write_text(json.dumps({"machine": machine(), "runs": kept}, indent=2) + "\n")
     return 0
 

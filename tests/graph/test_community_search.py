@@ -61,7 +61,7 @@ def test_the_search_goes_down_where_relevant_chunks_were_found() -> None:
     judge = Judge(0)
     found, trace = CommunitySearch(graph, {100: 1}, judge, budget=40, per_visit=2,
                                    misses=1).run()
-    assert trace.levels >= 2
+    assert trace.depth == 2
     # Everything relevant is found before the budget is spent on the other topics.
     assert {item.rowid for item in found} >= set(range(100, 108))
     assert {topic_of(item.rowid) for item in found} == {0}
@@ -81,4 +81,4 @@ def test_nothing_relevant_stops_after_the_misses() -> None:
     nothing = Judge()
     found, trace = CommunitySearch(graph, {}, nothing, budget=100, per_visit=1,
                                    misses=2).run()
-    assert found == [] and trace.tests == 2 and trace.levels == 1
+    assert found == [] and trace.tests == 2 and trace.depth == 1

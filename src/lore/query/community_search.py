@@ -36,7 +36,7 @@ class Trace:
     tests: int = 0
     visits: int = 0
     """Community visits: each tests a few chunks of one community."""
-    levels: int = 0
+    depth: int = 0
     """How deep the search went (1: the top level only)."""
     communities: list[int] = field(default_factory=list)
     """Communities that held a relevant chunk, in the order found."""
@@ -67,7 +67,6 @@ class CommunitySearch:
         found: list[Found] = []
         frontier = self._ranked(self._communities.at_level(0).tolist())
         while frontier and self.trace.tests < self._budget:
-            self.trace.levels += 1
             productive = self._sweep(frontier, found)
             if not productive:
                 break
@@ -92,6 +91,8 @@ class CommunitySearch:
             self._tested.update(batch)
             self.trace.tests += len(batch)
             self.trace.visits += 1
+            self.trace.depth = max(self.trace.depth,
+                                   int(self._communities.level[community]) + 1)
             relevant = [(rowid, float(margin)) for rowid, margin in zip(batch, margins,
                                                                         strict=True)
                         if margin >= 0]

@@ -198,7 +198,7 @@ def _described(trace: Trace, found: Sequence[Found], everything: bool, test: str
     how = ("the question matches no passage, so it is read as about the whole collection: "
            "every chunk counts as relevant" if everything else f"tested by {test}")
     return (f"{trace.tests} relevance tests over {trace.visits} community visits, "
-            f"{trace.levels} level(s) deep; {len(found)} relevant chunks in "
+            f"{trace.depth} level(s) deep; {len(found)} relevant chunks in "
             f"{len({item.top for item in found})} top-level communities ({how})")
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sparse
 
-from lore.retrieve.protocol import Query, RankedList
+from lore.retrieve.protocol import Query, RankedList, Retriever
 from lore.store.concepts import ConceptIndex
 from lore.store.derived import DerivedIndex
 
@@ -30,6 +30,14 @@ chunks of 4,947 left the fused top 10 within a point."""
 COMMON_SHARE = 0.01
 
 
+SEED_CHUNKS = 3
+"""The first chunks of a lexical search whose concepts seed the walk beside the question's
+own (HippoRAG 2 seeds passages too): they name what the question is about when it names it
+in other words. 0 seeds from the question's concepts alone."""
+SEED_CHUNK_WEIGHT = 0.5
+"""A seed chunk's concepts weigh this much, shared among them, divided by its rank."""
+
+
 class GraphRetriever:
     """Ranks chunks by a walk from the query's concepts.
 
@@ -40,8 +48,10 @@ class GraphRetriever:
     name = "graph"
     reads_vector = False
 
-    def __init__(self, concepts: DerivedIndex[ConceptIndex]) -> None:
+    def __init__(self, concepts: DerivedIndex[ConceptIndex],
+                 first_stage: Retriever | None = None) -> None:
         self._concepts = concepts
+        self._first_stage = first_stage
 
     def reads(self, query: Query) -> bool:
         return True
@@ -49,7 +59,7 @@ class GraphRetriever:
     def retrieve(self, query: Query, n: int, allowed: np.ndarray | None) -> RankedList:
         index = self._concepts.current()
         keys, incidence = index.matrix()
-        seeds = index.matching(query.text)
+        seeds = self._seeds(index, query, allowed)
         if not seeds or not len(keys):
             return RankedList(self.name, [], complete=True)
         scores = walk(incidence, seeds)
@@ -59,6 +69,20 @@ class GraphRetriever:
         best = found[np.argsort(-scores[found], kind="stable")][:n]
         ranking = [(int(keys[at]), float(scores[at])) for at in best]
         return RankedList(self.name, ranking, complete=len(found) <= n)
+
+
+    def _seeds(self, index: ConceptIndex, query: Query, allowed: np.ndarray | None
+               ) -> dict[int, float]:
+        seeds = index.matching(query.text)
+        if self._first_stage is None or SEED_CHUNKS == 0:
+            return seeds
+        first = self._first_stage.retrieve(query, SEED_CHUNKS, allowed).ranking
+        for rank, (key, _) in enumerate(first[:SEED_CHUNKS], start=1):
+            named = index.concepts_of(key)
+            for concept in named.tolist():
+                share = SEED_CHUNK_WEIGHT / rank / len(named)
+                seeds[int(concept)] = seeds.get(int(concept), 0.0) + share
+        return seeds
 
 
 def walk(incidence: sparse.csr_matrix, seeds: dict[int, float]) -> np.ndarray:

@@ -39,7 +39,8 @@ class RetrieverSources:
 RETRIEVERS: dict[str, Callable[[RetrieverSources], Retriever]] = {
     "lexical": lambda sources: LexicalRetriever(sources.terms, sources.tuning),
     "dense": lambda sources: DenseRetriever(sources.vectors, sources.latin_only),
-    "graph": lambda sources: GraphRetriever(_needed(sources.concepts)),
+    "graph": lambda sources: GraphRetriever(
+        _needed(sources.concepts), LexicalRetriever(sources.terms, sources.tuning)),
 }
 """Registered retrievers, in the order fusion reads them. A search runs those its mode names
 (``lore.retrieve.search.MODES``: lexical and dense) unless it names others."""
