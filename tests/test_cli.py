@@ -262,7 +262,7 @@ def test_ask_with_an_unknown_template_is_a_one_line_error(
                             "--template", "poem")
     assert code == 2 and out == ""
     assert err.strip().splitlines() == [
-        "Error: unknown prompt template 'poem'; choose from answer, extract, short"]
+        "Error: unknown prompt template 'poem'; choose from answer, extract, overview, short"]
 
 
 def test_ask_on_an_empty_knowledge_base_says_so_without_the_model(

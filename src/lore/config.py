@@ -215,9 +215,8 @@ class QueryConfig:
     hop_retrievers: tuple[str, ...] = ("lexical", "dense", "graph")
     """What ``iterative`` and ``decompose`` search with: the graph beside lexical and dense
     search, because a walk over concepts reaches the second paragraph of a two-hop question
-    (HotpotQA, both gold paragraphs in the top 10: 0.784 to 0.806; on single-hop SciFact it
-    costs 0.017 nDCG@10, so other strategies leave it out: docs/graph.md). Empty: the
-    search mode's retrievers."""
+    (on HotpotQA; on single-hop SciFact it costs a little, so other strategies leave it out:
+    docs/graph.md). Empty: the search mode's retrievers."""
     sub_questions: int = 3
     """Most sub-questions ``decompose`` asks."""
     plan_tokens: int = 96
@@ -240,10 +239,10 @@ class QueryConfig:
     community_misses: int = 3
     """Communities in a row with no relevant chunk after which the search stops widening and
     goes down into the sub-communities of those that had some (LazyGraphRAG's z)."""
-    claim_calls: int = 5
+    claim_calls: int = 2
     """Model calls that extract claims from the relevant chunks, each over a few communities
     (the map step); the answer is then written from the claims (the reduce step). 0: the
-    answer reads the chunks alone."""
+    answer reads the chunks alone (chosen on SQuAD articles, docs/graph.md)."""
 
 
 @dataclass(frozen=True)

@@ -219,7 +219,7 @@ def test_a_prefix_ends_at_a_word() -> None:
 
 def test_an_unknown_template_names_the_templates() -> None:
     with pytest.raises(ConfigError, match="unknown prompt template 'poem'; choose from "
-                                          "answer, extract, short"):
+                                          "answer, extract, overview, short"):
         build_prompt(QUESTION, four_sources(), WordCounter(10_000), 64, template="poem")
 
 

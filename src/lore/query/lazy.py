@@ -37,15 +37,18 @@ from lore.types import Hit, Passage, Step
 
 RANK_DEPTH = 1000
 """Chunks each query ranks; communities whose chunks all rank lower come last, by size."""
+PROBES = 3
+"""Best-ranked chunks ``global`` tests first to tell whether the question names anything in
+the collection; they count against the budget."""
 SUB_QUERIES = 2
 """Queries the model writes beside the question."""
 MAX_SOURCES = 16
 """Chunks the answer reads at most."""
 LEAD_CHARS = 400
 """The part of a chunk the map step and the answer read: its first sentences, up to this."""
-CLAIM_TOKENS = 40
+CLAIM_TOKENS = 32
 """Tokens the map step may write per chunk it reads."""
-OVERVIEW_TOKENS = 384
+OVERVIEW_TOKENS = 320
 """Tokens ``global``'s answer may take: a sentence per topic."""
 _CITATION = re.compile(r"\[(\d+)\]")
 
@@ -78,14 +81,17 @@ class LazyGraph:
         started = time.perf_counter()
         ranks = _fused_ranks([reader.rank(text, RANK_DEPTH, self._retrievers)
                               for text in queries])
-        everything = self._whole_collection and _matches_nothing(reader, question, ranks)
+        budget = planning.settings.relevance_budget
+        probes = min(PROBES, budget) if self._whole_collection else 0
+        everything = probes > 0 and _matches_nothing(reader, question, ranks, probes)
         search = CommunitySearch(
             graph, ranks,
             (lambda rowids: np.zeros(len(rowids))) if everything
             else (lambda rowids: reader.relevant(question, rowids)),
-            planning.settings.relevance_budget, planning.settings.community_tests,
+            budget - probes, planning.settings.community_tests,
             planning.settings.community_misses)
         found, trace = search.run()
+        trace.tests += probes
         yield Step("relevance", _described(trace, found, everything, reader.test_name),
                    seconds=time.perf_counter() - started)
         passages = _sources(reader, found)
@@ -147,10 +153,11 @@ def _fused_ranks(rankings: Sequence[Sequence[int]]) -> dict[int, int]:
     return {rowid: rank for rank, rowid in enumerate(order, start=1)}
 
 
-def _matches_nothing(reader: CommunityReader, question: str, ranks: dict[int, int]) -> bool:
-    """Whether no chunk among the best-ranked few passes the relevance test: the question
-    names nothing in the collection, so it is about the collection as a whole."""
-    best = sorted(ranks, key=ranks.__getitem__)[:3]
+def _matches_nothing(reader: CommunityReader, question: str, ranks: dict[int, int],
+                     probes: int) -> bool:
+    """Whether none of the ``probes`` best-ranked chunks passes the relevance test: the
+    question names nothing in the collection, so it is about the collection as a whole."""
+    best = sorted(ranks, key=ranks.__getitem__)[:probes]
     return not best or bool((reader.relevant(question, best) < 0).all())
 
 
