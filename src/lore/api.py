@@ -227,11 +227,7 @@ class KnowledgeBase(Learning, Graphing, Asking):
         return self._searcher.ranking(replace(request, depth=depth))
 
     def _hits_of(self, rowids: Sequence[int]) -> dict[int, Hit]:
-        hits = self._searcher.hits_of([(rowid, 0.0) for rowid in rowids], "graph")
-        by_id = {hit.chunk.id: hit for hit in hits}
-        chunks = self._store.chunks(list(rowids))
-        return {rowid: by_id[stored.chunk.id] for rowid, stored in chunks.items()
-                if stored.chunk.id in by_id}
+        return self._searcher.hits_of([(rowid, 0.0) for rowid in rowids], "graph")
 
     def _use_embedder(self, embedder: Embedder) -> None:
         """Bind the embedder, its vector index and the retrievers reading both."""

@@ -127,10 +127,11 @@ def test_a_graph_with_no_links_has_no_communities() -> None:
 def test_the_graph_saves_and_loads(tmp_path: Path) -> None:
     graph, _ = build(two_topics())
     graph.save(tmp_path)
-    loaded = Graph.load(tmp_path)
+    loaded = Graph.load(tmp_path, graph.settings)
     assert loaded is not None
+    assert Graph.load(tmp_path, "other settings") is None  # rebuilt, not read
     assert (loaded.adjacency != graph.adjacency).nnz == 0
     assert loaded.communities.chunk_leaf.tolist() == graph.communities.chunk_leaf.tolist()
     assert loaded.chunk_keys.tolist() == list(range(100, 124))
     assert saved_facts(tmp_path) == graph.facts()
-    assert Graph.load(tmp_path / "missing") is None
+    assert Graph.load(tmp_path / "missing", graph.settings) is None

@@ -4,6 +4,7 @@ too rare or too common to tell anything apart are left out, and so are weak link
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
 from typing import Literal
@@ -41,6 +42,10 @@ class GraphSettings:
     """Leiden's random seed: the same store gives the same communities."""
 
 
+def settings_digest(settings: GraphSettings) -> str:
+    return hashlib.sha256(repr(settings).encode()).hexdigest()[:16]
+
+
 def build_graph(keys: np.ndarray, incidence: sparse.csr_matrix, names: list[str],
                 settings: GraphSettings | None = None) -> Graph:
     """The concept graph of chunks ``keys`` (rowids), whose concepts are the columns of the
@@ -59,7 +64,8 @@ def build_graph(keys: np.ndarray, incidence: sparse.csr_matrix, names: list[str]
                          settings.resolution, settings.seed)
     return Graph(concepts=nodes.astype(np.int64), adjacency=adjacency,
                  mentions=mentions.astype(np.int64), chunk_keys=np.asarray(keys, dtype=np.int64),
-                 communities=communities, seconds=time.perf_counter() - started)
+                 communities=communities, seconds=time.perf_counter() - started,
+                 settings=settings_digest(settings))
 
 
 def _kept_concepts(incidence: sparse.csr_matrix, names: list[str],

@@ -75,7 +75,8 @@ class Graph:
     communities: Communities
     seconds: float
     """Time to build it (pruning, weighting and communities)."""
-
+    settings: str = ""
+    """A digest of the settings it was built with: a copy saved with others is rebuilt."""
     _nodes: dict[int, int] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -112,15 +113,18 @@ class Graph:
                  indices=adjacency.indices, weights=adjacency.data, mentions=self.mentions,
                  chunk_keys=self.chunk_keys, parent=c.parent, level=c.level,
                  node_leaf=c.node_leaf, chunk_leaf=c.chunk_leaf)
-        (directory / _FACTS).write_text(json.dumps({**self.facts(),
+        (directory / _FACTS).write_text(json.dumps({**self.facts(), "settings": self.settings,
                                                     "modularity_exact": c.modularity}))
 
     @classmethod
-    def load(cls, directory: Path) -> Graph | None:
-        """The saved graph, or None when this copy has none (saved before graphs were)."""
+    def load(cls, directory: Path, settings: str) -> Graph | None:
+        """The saved graph, or None when this copy has none (saved before graphs were) or
+        was built with other settings than ``settings`` (a digest)."""
         if not (directory / _ARRAYS).exists():
             return None
         facts = json.loads((directory / _FACTS).read_text())
+        if facts.get("settings") != settings:
+            return None
         with np.load(directory / _ARRAYS) as saved:
             arrays = {name: saved[name] for name in saved.files}
         nodes = len(arrays["concepts"])
@@ -131,7 +135,7 @@ class Graph:
                                   modularity=float(facts["modularity_exact"]))
         return cls(concepts=arrays["concepts"], adjacency=adjacency, mentions=arrays["mentions"],
                    chunk_keys=arrays["chunk_keys"], communities=communities,
-                   seconds=float(facts["seconds"]))
+                   seconds=float(facts["seconds"]), settings=settings)
 
 
 def saved_facts(directory: Path) -> dict[str, float | int] | None:
@@ -141,4 +145,5 @@ def saved_facts(directory: Path) -> dict[str, float | int] | None:
     except (OSError, ValueError):
         return None
     facts.pop("modularity_exact", None)
+    facts.pop("settings", None)
     return facts

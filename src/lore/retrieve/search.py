@@ -93,10 +93,11 @@ class Searcher:
         with self._reading:
             return self._ranked(request, *prepared)[0][:request.depth]
 
-    def hits_of(self, ranking: Ranking, source: str) -> list[Hit]:
-        """Hits for chunks already ranked (rowid, score), in that order; no retriever's."""
+    def hits_of(self, ranking: Ranking, source: str) -> dict[int, Hit]:
+        """Hits for chunks already ranked (rowid, score), by rowid; a chunk removed
+        meanwhile is left out."""
         with self._reading:
-            return self._hits(ranking, [], source)
+            return dict(self._keyed_hits(ranking, [], source))
 
     def _prepared(self, request: SearchRequest
                   ) -> tuple[list[Retriever], np.ndarray | None, Query] | None:
@@ -174,6 +175,10 @@ class Searcher:
         return self._store.vectors_by_rowid(keys, self._dim)
 
     def _hits(self, ranking: Ranking, lists: Sequence[RankedList], source: str) -> list[Hit]:
+        return [hit for _, hit in self._keyed_hits(ranking, lists, source)]
+
+    def _keyed_hits(self, ranking: Ranking, lists: Sequence[RankedList], source: str
+                    ) -> list[tuple[int, Hit]]:
         rows = self._store.chunks([key for key, _ in ranking])
         positions = {ranked.retriever: {key: (rank, score) for rank, (key, score)
                                         in enumerate(ranked.ranking, start=1)}
@@ -184,10 +189,10 @@ class Searcher:
             if stored is None:
                 continue  # removed between the two reads
             seen = {name: p[key] for name, p in positions.items() if key in p}
-            hits.append(Hit(chunk=stored.chunk, score=score, source=source, path=stored.path,
-                            title=stored.title, doc_key=stored.doc_key,
-                            scores={n: s for n, (_, s) in seen.items()},
-                            ranks={n: r for n, (r, _) in seen.items()}))
+            hits.append((key, Hit(chunk=stored.chunk, score=score, source=source,
+                                  path=stored.path, title=stored.title, doc_key=stored.doc_key,
+                                  scores={n: s for n, (_, s) in seen.items()},
+                                  ranks={n: r for n, (r, _) in seen.items()})))
         return hits
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sparse
 
-from lore.graph.build import build_graph
+from lore.graph.build import GraphSettings, build_graph, settings_digest
 from lore.graph.model import Graph
 from lore.text.analyze import analyze
 from lore.text.concepts import concepts
@@ -131,7 +131,7 @@ class ConceptIndex:
             keys, offsets, ids = arrays["keys"], arrays["offsets"], arrays["ids"]
         for at, key in enumerate(keys.tolist()):
             index._by_chunk[int(key)] = ids[offsets[at]:offsets[at + 1]].astype(np.int32)
-        index._graph = Graph.load(directory)
+        index._graph = Graph.load(directory, settings_digest(GraphSettings()))
         return index
 
     def _id(self, name: str) -> int:
