@@ -87,7 +87,9 @@ def _fill(path: str, victim: str) -> str:
 def _body(method: str, path: str, victim: str) -> dict[str, Any]:
     """A well-formed body, so that refusals come from the key, not from validation."""
     if method != "POST":
-        return {"params": {"q": "anything"}} if path.endswith("/search") else {}
+        required = {"/search": {"q": "anything"}, "/concept": {"concept": "anything"}}
+        return next(({"params": params} for end, params in required.items()
+                     if path.endswith(end)), {})
     if path.endswith("/documents"):
         return {"json": {"documents": [{"text": "probe"}]}}
     if path.startswith("/v1/chat"):
