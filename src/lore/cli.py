@@ -16,7 +16,7 @@ import click
 
 from lore import api
 from lore.cli_common import LoreUsageError, json_option, kb_option, opened
-from lore.cli_graph import graph_group
+from lore.cli_graph import build_knowledge, graph_group
 from lore.cli_mcp import mcp
 from lore.cli_output import (
     ProgressListener,
@@ -76,10 +76,18 @@ def main() -> None:
 @click.option("--ann", type=click.Choice(get_args(AnnChoice)), envvar="LORE_ANN",
               help="Vector index (default auto: by size). Naming a kind other than the saved "
                    "one rebuilds it.")
+@click.option("--graph", type=click.Choice(["concepts", "llm"]), default="concepts",
+              show_default=True,
+              help="concepts: the concept graph only (no model); llm: also a knowledge graph "
+                   "of entities and relations read by the local model from every prose chunk "
+                   "(slow: the cost is printed before and after; resumable).")
+@click.option("--graph-model", envvar="LORE_GRAPH_MODEL",
+              help="The model --graph llm reads with (default: the answering model).")
 @json_option
 def index(paths: tuple[Path, ...], kb: Path | None, model: str | None, include: tuple[str, ...],
           exclude: tuple[str, ...], hidden: bool, no_gitignore: bool, follow_links: bool,
-          jsonl: bool, ann: AnnChoice | None, as_json: bool) -> None:
+          jsonl: bool, ann: AnnChoice | None, graph: str, graph_model: str | None,
+          as_json: bool) -> None:
     """Index files and folders. Unchanged files cost nothing; vanished files leave."""
     config = LoreConfig.from_env(os.environ)
     config = dataclasses.replace(config, ingest=dataclasses.replace(
@@ -88,12 +96,16 @@ def index(paths: tuple[Path, ...], kb: Path | None, model: str | None, include: 
     if ann is not None:
         config = dataclasses.replace(config, index=dataclasses.replace(config.index, ann=ann))
     listener = ProgressListener(events=jsonl, bars=not (as_json or jsonl))
-    with opened(kb, model, config=config, create=True) as base, listener:
-        report = base.index(list(paths), listener)
+    with opened(kb, model, config=config, create=True) as base:
+        with listener:
+            report = base.index(list(paths), listener)
+        if not (as_json or jsonl):
+            print_report(report)
+        knowledge = build_knowledge(base, graph_model, as_json or jsonl) \
+            if graph == "llm" else None
     if as_json:
-        click.echo(json.dumps(plain(report), ensure_ascii=False))
-    elif not jsonl:
-        print_report(report)
+        click.echo(json.dumps({**plain(report), **({"knowledge": knowledge} if knowledge else {})},
+                              ensure_ascii=False))
 
 
 @main.command()

@@ -4,6 +4,7 @@ base with lore's own errors shown as one line."""
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -48,3 +49,25 @@ def opened(kb: Path | None, model: str | None = None, switch_model: bool = False
             yield base
     except LoreError as error:
         raise LoreUsageError(str(error)) from None
+
+
+@contextmanager
+def interruptible(resume: str) -> Iterator[None]:
+    """Ctrl-C or SIGTERM ends a run with a message saying how to ``resume`` it."""
+    def stop(number: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    stopping = False
+    try:
+        yield
+    except KeyboardInterrupt:
+        stopping = True
+        # Once stopping, a second signal must not cut the message short (a process manager
+        # may repeat SIGTERM); the run ends with this message either way.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        raise click.ClickException(f"interrupted: {resume}") from None
+    finally:
+        if not stopping:
+            signal.signal(signal.SIGTERM, previous)

@@ -4,9 +4,7 @@ data, and list what was learned."""
 from __future__ import annotations
 
 import json
-import signal
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
 from types import TracebackType
@@ -24,7 +22,7 @@ from rich.progress import (
 )
 
 from lore.api import KnowledgeBase
-from lore.cli_common import LoreUsageError, json_option, kb_option, opened
+from lore.cli_common import LoreUsageError, interruptible, json_option, kb_option, opened
 from lore.cli_output import ProgressListener, shown, stderr, stdout
 from lore.errors import LoreError
 from lore.eval.beir import beir_pairs
@@ -137,7 +135,9 @@ def run_training(kb: Path | None, as_json: bool, options: dict[str, Any],
         raise LoreUsageError("give the training pairs: --pairs FILE.jsonl, --beir FOLDER or "
                              "--synthetic N")
     pairs = read_pairs(pairs_file, beir, split) if synthetic is None else None
-    with opened(kb) as base, TrainProgress(bars=not as_json) as progress, interruptible():
+    with opened(kb) as base, TrainProgress(bars=not as_json) as progress, interruptible(
+            "run the same command again to resume from the last checkpoint (saved every 20 "
+            "steps; synthetic questions already written are kept)"):
         try:
             if pairs is None:
                 pairs, written = synthetic_pairs(base, synthetic, options["seed"], generator,
@@ -147,30 +147,6 @@ def run_training(kb: Path | None, as_json: bool, options: dict[str, Any],
             return train(base, pairs, progress)
         except LoreError as error:
             raise LoreUsageError(str(error)) from None
-
-
-@contextmanager
-def interruptible() -> Iterator[None]:
-    """Ctrl-C or SIGTERM ends a run with a message saying how to resume it."""
-    def stop(number: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, stop)
-    stopping = False
-    try:
-        yield
-    except KeyboardInterrupt:
-        stopping = True
-        # Once stopping, a second signal must not cut the message short (a process manager
-        # may repeat SIGTERM); the run ends with this message either way.
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        raise click.ClickException(
-            "interrupted: run the same command again to resume from the last checkpoint "
-            "(saved every 20 steps; synthetic questions already written are kept)") from None
-    finally:
-        if not stopping:
-            signal.signal(signal.SIGTERM, previous)
 
 
 def training(options: dict[str, Any], defaults: Training) -> Training:

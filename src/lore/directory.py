@@ -37,13 +37,15 @@ def prepare_directory(directory: Path, create: bool) -> None:
 
 
 @contextmanager
-def writer_lock(directory: Path) -> Iterator[None]:
-    """One writer per knowledge base; readers never wait for it."""
-    with (directory / ".write.lock").open("w") as handle:
+def writer_lock(directory: Path, name: str = ".write.lock", doing: str = "writing to"
+                ) -> Iterator[None]:
+    """One writer per knowledge base (or per part of it, by lock ``name``); readers never
+    wait for it."""
+    with (directory / name).open("w") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise StoreError(f"another lore process is writing to {directory}; "
+            raise StoreError(f"another lore process is {doing} {directory}; "
                              "wait for it to finish and try again") from None
         try:
             yield

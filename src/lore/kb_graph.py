@@ -1,20 +1,37 @@
-"""The knowledge base's concept graph, as methods of ``KnowledgeBase``: its size, its
-communities with the documents they hold, and its export (``lore graph``)."""
+"""The knowledge base's graphs, as methods of ``KnowledgeBase``: the concept graph built with
+the index and the model-built knowledge graph (``lore index --graph llm``), their sizes,
+their communities with the documents they hold, and their export (``lore graph``)."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
+from lore.config import LoreConfig
+from lore.directory import writer_lock
 from lore.embed.protocol import Embedder
 from lore.errors import ConfigError
+from lore.generate.registry import create_generator
 from lore.graph.export import ExportFormat, export_graph
+from lore.graph.knowledge import KnowledgeGraph
 from lore.graph.model import Graph
 from lore.graph.report import CommunitySummary, Neighbourhood, neighbourhood, summaries
+from lore.knowledge.builder import (
+    ChunkText,
+    KnowledgeBuilder,
+    KnowledgePlan,
+    KnowledgeRun,
+    Progress,
+    read_graph,
+    read_summaries,
+)
+from lore.knowledge.ledger import Ledger, Spent
 from lore.rerank.heads import ScoringHead
 from lore.rerank.protocol import Reranker
 from lore.store.concepts import ConceptIndex
@@ -26,6 +43,9 @@ LLM_THRESHOLD = 0.0
 """The local model's yes/no log-odds above which a chunk is relevant (``rerank.llm``)."""
 CROSS_THRESHOLD = 0.5
 """A cross-encoder's probability above which a chunk is relevant."""
+KNOWLEDGE_FILE = "knowledge.db"
+GraphKind = Literal["concepts", "llm"]
+"""Which graph: the concept graph (no model), or the model-built knowledge graph."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +53,10 @@ class CommunityView:
     summary: CommunitySummary
     documents: tuple[str, ...]
     """Titles (or paths) of the documents with the most chunks in it, first the most."""
+    written: str = ""
+    """The model's summary of it (the knowledge graph's largest communities)."""
+    kinds: tuple[str, ...] = field(default=())
+    """The types of ``summary.central``'s entities (the knowledge graph)."""
 
 
 class Graphing:
@@ -40,6 +64,8 @@ class Graphing:
 
     _store: Store
     _concepts: DerivedIndex[ConceptIndex]
+    directory: Path
+    config: LoreConfig
 
     @property
     def embedder(self) -> Embedder:
@@ -69,17 +95,92 @@ class Graphing:
         index = self._concepts.current()
         return index.graph(), index.names
 
-    def graph_stats(self) -> dict[str, float | int]:
+    def graph_stats(self, kind: GraphKind = "concepts") -> dict[str, float | int]:
+        if kind == "llm":
+            knowledge, _ = self.knowledge_graph()
+            with self._ledger() as ledger:
+                spent = ledger.spent(ledger.latest_extractor() or "")
+            return {**knowledge.facts(), "model_calls": spent.calls,
+                    "prompt_tokens": spent.prompt_tokens,
+                    "written_tokens": spent.written_tokens,
+                    "model_seconds": round(spent.seconds, 1)}
         graph, names = self.concept_graph()
         return {"concepts_read": len(names), **graph.facts()}
 
-    def communities(self, level: int = 0, limit: int | None = None, documents: int = 3
-                    ) -> list[CommunityView]:
-        """The communities of ``level``, the largest first, each with its documents."""
-        graph, names = self.concept_graph()
-        found = summaries(graph, names, level)[:limit]
-        return [CommunityView(summary, self._documents_of(graph, summary.id, documents))
-                for summary in found]
+    def communities(self, level: int = 0, limit: int | None = None, documents: int = 3,
+                    kind: GraphKind = "concepts") -> list[CommunityView]:
+        """The communities of ``level``, the largest first, each with its documents (and,
+        in the knowledge graph, the model's summary)."""
+        written: dict[int, str] = {}
+        types: dict[str, str] = {}
+        if kind == "llm":
+            knowledge, written = self.knowledge_graph()
+            graph, names = knowledge.graph, knowledge.names
+            types = dict(zip(names, knowledge.kinds, strict=True))
+        else:
+            graph, names = self.concept_graph()
+        return [CommunityView(summary, self._documents_of(graph, summary.id, documents),
+                              written.get(summary.id, ""),
+                              tuple(types.get(name, "") for name in summary.central)
+                              if types else ())
+                for summary in summaries(graph, names, level)[:limit]]
+
+    def knowledge_plan(self, model: str | None = None) -> KnowledgePlan:
+        """What ``build_knowledge`` would read with ``model`` (default the answering
+        model), and its cost in calls and tokens."""
+        with self._ledger() as ledger:
+            return self._knowledge_builder(ledger, model).plan(self._prose_chunks())
+
+    def build_knowledge(self, plan: KnowledgePlan, on_chunk: Progress | None = None,
+                        on_summary: Progress | None = None) -> KnowledgeRun:
+        """Read the plan's chunks with its model, then summarise the largest communities.
+        Interrupted, the next run goes on from the last chunk read."""
+        with writer_lock(self.directory, ".knowledge.lock", "building the knowledge graph "
+                         "of"), self._ledger() as ledger:
+            builder = self._knowledge_builder(ledger, plan.model)
+            ledger.use(builder.extractor)
+            extracted, failed = builder.extract(plan, on_chunk)
+            chunks = self._prose_chunks()
+            ledger.forget_others(builder.extractor, [chunk.id for chunk in chunks])
+            summarised = builder.summarise(read_graph(ledger, builder.extractor, chunks),
+                                           on_summary)
+        return KnowledgeRun(extracted, summarised, failed)
+
+    def knowledge_graph(self) -> tuple[KnowledgeGraph, dict[int, str]]:
+        """The knowledge graph of the latest model's outputs, and its communities'
+        summaries by id."""
+        with self._ledger() as ledger:
+            extractor = ledger.latest_extractor()
+            if extractor is None:
+                raise ConfigError(f"{self.directory} has no knowledge graph yet: build it "
+                                  "with `lore index PATH --graph llm`")
+            graph = read_graph(ledger, extractor, self._prose_chunks())
+            return graph, read_summaries(ledger, extractor, graph)
+
+    def knowledge_spent(self) -> Spent | None:
+        """What the knowledge graph's model calls cost, or None when there is none."""
+        if not (self.directory / KNOWLEDGE_FILE).exists():
+            return None
+        with self._ledger() as ledger:
+            extractor = ledger.latest_extractor()
+            return ledger.spent(extractor) if extractor else None
+
+    @contextmanager
+    def _ledger(self) -> Iterator[Ledger]:
+        with closing(Ledger(self.directory / KNOWLEDGE_FILE)) as ledger:
+            yield ledger
+
+    def _knowledge_builder(self, ledger: Ledger, model: str | None) -> KnowledgeBuilder:
+        return KnowledgeBuilder(ledger, create_generator(self.config.generate, model))
+
+    def _prose_chunks(self) -> list[ChunkText]:
+        rowids = sorted(self._store.filtered_rowids(Filter(kinds=("prose",))).tolist())
+        found: list[ChunkText] = []
+        for start in range(0, len(rowids), 1000):
+            stored = self._store.chunks(rowids[start:start + 1000])
+            found += [ChunkText(rowid, s.chunk.id, s.title, s.chunk.text)
+                      for rowid, s in sorted(stored.items())]
+        return found
 
     def graph_around(self, chunk_ids: Sequence[str], limit: int = 30) -> Neighbourhood:
         """The concepts of these chunks (``Chunk.id``) and their strongest neighbours,
@@ -101,8 +202,14 @@ class Graphing:
         hits = self._hits_of(rowids)
         return [hits[rowid] for rowid in rowids if rowid in hits]
 
-    def export_graph(self, path: Path, form: ExportFormat) -> dict[str, float | int]:
-        """Write the graph to ``path`` as GraphML or node-link JSON; returns its size."""
+    def export_graph(self, path: Path, form: ExportFormat, kind: GraphKind = "concepts"
+                     ) -> dict[str, float | int]:
+        """Write a graph to ``path`` as GraphML or node-link JSON; returns its size."""
+        if kind == "llm":
+            knowledge, _ = self.knowledge_graph()
+            export_graph(knowledge.graph, knowledge.names, path, form, knowledge.kinds,
+                         knowledge.relations)
+            return knowledge.facts()
         graph, names = self.concept_graph()
         export_graph(graph, names, path, form)
         return graph.facts()
