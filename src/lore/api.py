@@ -211,8 +211,9 @@ class KnowledgeBase(Learning, Graphing, Asking):
                         relevance_floor=self._relevance_floor())
 
     def status(self) -> Status:
-        return kb_status(self.directory, self._store, self._vectors, self._terms, self._concepts,
-                         self._model, self._embedder.dim)
+        state = kb_status(self.directory, self._store, self._vectors, self._terms,
+                          self._concepts, self._model, self._embedder.dim)
+        return replace(state, knowledge=self.knowledge_cost())
 
     def _relevance_floor(self) -> float | None:
         """The dense similarity under which nothing is relevant, calibrated per embedder."""

@@ -230,6 +230,13 @@ def print_status(state: Status) -> None:
     ]
     rows.append(("retrieval", state.tuning))
     rows.append(("concept graph", _graph_row(state)))
+    if state.knowledge is not None:
+        known = state.knowledge
+        rows.append(("knowledge graph",
+                     f"{known['chunks_read']:,} chunks read by {known['extractor']}: "
+                     f"{known['model_calls']:,} model calls, {known['prompt_tokens']:,} prompt "
+                     f"tokens, {known['written_tokens']:,} written, "
+                     f"{known['model_seconds']:,} s"))
     if state.trained:
         rows.append(("trained models", ", ".join(state.trained)))
     for name, value in rows:

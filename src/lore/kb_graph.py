@@ -31,7 +31,7 @@ from lore.knowledge.builder import (
     read_graph,
     read_summaries,
 )
-from lore.knowledge.ledger import Ledger, Spent
+from lore.knowledge.ledger import Ledger
 from lore.rerank.heads import ScoringHead
 from lore.rerank.protocol import Reranker
 from lore.store.concepts import ConceptIndex
@@ -96,14 +96,12 @@ class Graphing:
         return index.graph(), index.names
 
     def graph_stats(self, kind: GraphKind = "concepts") -> dict[str, float | int]:
+        """Sizes and build time; for the knowledge graph, also what its model calls cost."""
         if kind == "llm":
             knowledge, _ = self.knowledge_graph()
-            with self._ledger() as ledger:
-                spent = ledger.spent(ledger.latest_extractor() or "")
-            return {**knowledge.facts(), "model_calls": spent.calls,
-                    "prompt_tokens": spent.prompt_tokens,
-                    "written_tokens": spent.written_tokens,
-                    "model_seconds": round(spent.seconds, 1)}
+            cost = self.knowledge_cost() or {}
+            return {**knowledge.facts(), **{key: value for key, value in cost.items()
+                                            if isinstance(value, int | float)}}
         graph, names = self.concept_graph()
         return {"concepts_read": len(names), **graph.facts()}
 
@@ -157,13 +155,20 @@ class Graphing:
             graph = read_graph(ledger, extractor, self._prose_chunks())
             return graph, read_summaries(ledger, extractor, graph)
 
-    def knowledge_spent(self) -> Spent | None:
-        """What the knowledge graph's model calls cost, or None when there is none."""
+    def knowledge_cost(self) -> dict[str, float | int | str] | None:
+        """The knowledge graph's model and what its calls cost, or None when there is
+        none; read from the ledger, without building the graph."""
         if not (self.directory / KNOWLEDGE_FILE).exists():
             return None
         with self._ledger() as ledger:
             extractor = ledger.latest_extractor()
-            return ledger.spent(extractor) if extractor else None
+            if extractor is None:
+                return None
+            spent = ledger.spent(extractor)
+            return {"extractor": extractor, "chunks_read": ledger.extraction_count(extractor),
+                    "model_calls": spent.calls, "prompt_tokens": spent.prompt_tokens,
+                    "written_tokens": spent.written_tokens,
+                    "model_seconds": round(spent.seconds, 1)}
 
     @contextmanager
     def _ledger(self) -> Iterator[Ledger]:

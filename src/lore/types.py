@@ -225,6 +225,9 @@ class Status:
     graph: dict[str, float | int] | None = None
     """The saved concept graph's nodes, edges, communities and build seconds
     (``lore.graph.model.Graph.facts``); None before the first index run saves it."""
+    knowledge: dict[str, float | int | str] | None = None
+    """The model-built knowledge graph's model, and what reading with it cost (calls,
+    tokens, seconds); None when ``lore index --graph llm`` never ran."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,12 @@ came from, and the graph merged from many chunks."""
 from __future__ import annotations
 
 from lore.graph.knowledge import (
-    Entity, Extraction, Relation, build_knowledge_graph, normalised, parse_extraction,
+    Entity,
+    Extraction,
+    Relation,
+    build_knowledge_graph,
+    normalised,
+    parse_extraction,
 )
 
 TEXT = "Ada Park wrote the cache sweeper in 2019 at Norlight Systems in Oslo."
@@ -49,7 +54,8 @@ def test_prose_clauses_and_self_relations_and_stray_lines_are_not_kept() -> None
 
 def test_chinese_lines_and_full_width_marks_are_read() -> None:
     text = "2019年，艾达·帕克在奥斯陆的北光系统公司工作。"
-    found = parse_extraction("entity：艾达·帕克｜person\n关系: 艾达·帕克 | 工作于 | 北光系统公司", text)
+    found = parse_extraction("entity：艾达·帕克｜person\n"
+                             "关系: 艾达·帕克 | 工作于 | 北光系统公司", text)
     assert Entity("艾达·帕克", "person") in found.entities
     assert found.relations == (Relation("艾达·帕克", "工作于", "北光系统公司"),)
 

@@ -162,6 +162,11 @@ def test_index_with_graph_llm_prints_the_cost_before_and_after(
     assert report["knowledge"]["graph"]["entities"] == 11
     stats = json.loads(run("graph", "stats", "--kb", kb, "--graph", "llm", "--json"))
     assert stats["model_calls"] >= 12 and stats["relations"] == RELATIONS
+    assert stats["chunks_read"] == 10
+    status = json.loads(run("status", "--kb", kb, "--json"))
+    assert status["knowledge"]["extractor"].startswith("scripted/")
+    assert status["knowledge"]["model_calls"] == stats["model_calls"]
+    assert "knowledge graph" in run("status", "--kb", kb)
     communities = json.loads(run("graph", "communities", "--kb", kb, "--graph", "llm",
                                  "--json"))
     assert {c["summary"] for c in communities if c["concepts"] >= 3} == {SUMMARY}

@@ -113,6 +113,10 @@ class Ledger:
             self._db.execute("INSERT OR REPLACE INTO meta VALUES ('extractor', ?)",
                              (extractor,))
 
+    def extraction_count(self, extractor: str) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM extractions WHERE extractor = ?",
+                                    (extractor,)).fetchone()[0])
+
     def latest_extractor(self) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'extractor'").fetchone()
         return str(row[0]) if row else None
