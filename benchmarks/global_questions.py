@@ -21,7 +21,9 @@ sources hold, and without lore's relevance gate (which refuses "what are the mai
 no passage is similar enough to it); ``global`` and
 ``local`` are LazyGraphRAG at ``--budget`` relevance tests, judged by embedding similarity;
 ``global-nomap`` is ``global`` without the claims step, ``global-map2`` with two claims calls;
-``global-llm`` and ``local-llm`` judge relevance by the local model's yes/no odds instead.
+``global-llm`` and ``local-llm`` judge relevance by the local model's yes/no odds instead,
+``global-cross`` by a trained cross-encoder (``--cross-encoder FOLDER``; train it on other
+articles, as ``docs/graph.md`` shows).
 Only questions and documents are read; no answer key exists beyond the article each
 paragraph belongs to. Prints a table; writes
 ``results/global_questions.json`` (one entry per range of articles and budget, each method's
@@ -63,7 +65,9 @@ METHODS: dict[str, tuple[StrategyName, dict[str, object]]] = {
     "local": ("local", {}),
     "global-llm": ("global", {"relevance_test": "llm"}),
     "local-llm": ("local", {"relevance_test": "llm"}),
+    "global-cross": ("global", {"relevance_test": "cross-encoder"}),
 }
+"""``global-cross`` judges relevance by the cross-encoder ``--cross-encoder`` names."""
 
 
 def articles(first: int, count: int) -> dict[str, list[dict[str, str]]]:
@@ -98,9 +102,15 @@ def named(answer: str, title: str) -> bool:
     return bool(words) and words <= set(analyze(answer))
 
 
+CROSS_ENCODER: list[str] = []
+"""The folder ``--cross-encoder`` names, once parsed."""
+
+
 def ask(kb: lore.KnowledgeBase, question: str, method: str, budget: int, k: int
         ) -> tuple[Answer, float]:
     strategy, changes = METHODS[method]
+    if changes.get("relevance_test") == "cross-encoder":
+        changes = {"relevance_test": f"cross-encoder:{CROSS_ENCODER[0]}"}
     planning = dataclasses.replace(QueryConfig(), relevance_budget=budget,
                                    **changes)  # type: ignore[arg-type]
     settings = kb.config.generate
@@ -178,7 +188,13 @@ def main() -> int:
     parser.add_argument("--methods", default="vector,global,global-nomap,local")
     parser.add_argument("--budget", type=int, default=200)
     parser.add_argument("-k", type=int, default=10, help="sources vector RAG reads")
+    parser.add_argument("--cross-encoder", help="the trained cross-encoder global-cross tests "
+                                                 "relevance with: its folder")
     args = parser.parse_args()
+    if args.cross_encoder:
+        CROSS_ENCODER.append(str(Path(args.cross_encoder).resolve()))
+    elif "global-cross" in args.methods.split(","):
+        parser.error("global-cross needs --cross-encoder FOLDER")
     LoreConfig.from_env(os.environ)  # fail early on a bad setting
     result = run(args.first, args.articles, args.about, args.methods.split(","), args.budget,
                  args.k)

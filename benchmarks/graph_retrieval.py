@@ -36,7 +36,7 @@ from lore.retrieve import graph
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SETS = {"hotpotqa": "hotpotqa-dev-distractor-500", "scifact": "scifact",
-        "squad": "squad-v1.1-dev"}
+        "squad": "squad-v1.1-dev", "cmrc2018": "cmrc2018-dev"}
 RESULTS = Path(__file__).resolve().parent / "results"
 RUNS = {"hybrid": ("lexical", "dense"), "graph": ("graph",),
         "hybrid+graph": ("lexical", "dense", "graph")}

@@ -147,11 +147,14 @@ class Graphing:
     def knowledge_graph(self) -> tuple[KnowledgeGraph, dict[int, str]]:
         """The knowledge graph of the latest model's outputs, and its communities'
         summaries by id."""
+        absent = ConfigError(f"{self.directory} has no knowledge graph yet: build it with "
+                             "`lore index PATH --graph llm`")
+        if not (self.directory / KNOWLEDGE_FILE).exists():
+            raise absent
         with self._ledger() as ledger:
             extractor = ledger.latest_extractor()
             if extractor is None:
-                raise ConfigError(f"{self.directory} has no knowledge graph yet: build it "
-                                  "with `lore index PATH --graph llm`")
+                raise absent
             graph = read_graph(ledger, extractor, self._prose_chunks())
             return graph, read_summaries(ledger, extractor, graph)
 

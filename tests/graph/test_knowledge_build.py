@@ -196,6 +196,7 @@ def test_asking_for_a_knowledge_graph_never_built_says_how_to_build_it(
     kb = indexed(tmp_path, corpus)
     output = run("graph", "stats", "--kb", str(kb), "--graph", "llm", code=2)
     assert "lore index PATH --graph llm" in output
+    assert not (kb / "knowledge.db").exists()  # asking wrote nothing
 
 
 def test_a_knowledge_base_of_code_alone_has_nothing_to_read(tmp_path: Path) -> None:
