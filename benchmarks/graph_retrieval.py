@@ -5,6 +5,7 @@ second paragraph of a two-hop question into reach?
     python benchmarks/graph_retrieval.py --start 200 --queries 300    # past the 200 tuned on
     python benchmarks/graph_retrieval.py --set scifact --queries 300
     python benchmarks/graph_retrieval.py --seed-chunks 0       # the question's concepts alone
+    LORE_GRAPH_WEIGHT=0.2 python benchmarks/graph_retrieval.py  # the graph's share in fusion
 
 For each set of retrievers (hybrid = lexical + dense; graph alone; all three fused): nDCG@10,
 Recall@10, the share of questions with every gold document in the top 5, 10 and 20 (HotpotQA's
@@ -102,7 +103,10 @@ def main() -> int:
           f"built in {result['concept_index_seconds']:.1f} s")
     path = RESULTS / "graph_retrieval.json"
     kept = json.loads(path.read_text())["runs"] if path.exists() else {}
-    kept[f"{args.set}:{args.start}:{args.queries}:seeds{args.seed_chunks}"] = result
+    weight = LoreConfig.from_env(os.environ).retrieve.graph_weight
+    share = "" if weight is None else f":graph{weight:g}"
+    kept[f"{args.set}:{args.start}:{args.queries}:seeds{args.seed_chunks}{share}"] = {
+        **result, "graph_weight": weight}
     path.write_text(json.dumps({"machine": machine(), "runs": kept}, indent=2) + "\n")
     return 0
 

@@ -81,9 +81,10 @@ def run(name: str, docs: int, model: str) -> dict[str, object]:
     per_chunk = done.extracted.seconds / max(1, done.extracted.calls)
     return {
         "set": name, "model": model, "docs": docs, "chunks": chunks,
-        "index_seconds": index_seconds, "concept_seconds": concept_seconds, "model_seconds": model_seconds,
-        "extract_seconds": done.extracted.seconds, "summary_seconds": done.summarised.seconds,
-        "ratio": model_seconds / concept_seconds, "index_ratio": model_seconds / index_seconds, "seconds_per_chunk": per_chunk,
+        "index_seconds": index_seconds, "concept_seconds": concept_seconds,
+        "model_seconds": model_seconds, "extract_seconds": done.extracted.seconds,
+        "summary_seconds": done.summarised.seconds, "ratio": model_seconds / concept_seconds,
+        "index_ratio": model_seconds / index_seconds, "seconds_per_chunk": per_chunk,
         "whole_set_hours": per_chunk * WHOLE_SET_CHUNKS[name] / 3600
         if name in WHOLE_SET_CHUNKS else None,
         "prompt_tokens": done.extracted.prompt_tokens,

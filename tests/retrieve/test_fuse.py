@@ -11,6 +11,7 @@ from lore.retrieve.fuse import (
     normalize_min_max,
     normalize_z,
     shared_weights,
+    with_graph_share,
 )
 from lore.retrieve.protocol import RankedList, Ranking
 
@@ -101,6 +102,22 @@ def test_weights_are_shared_over_any_number_of_lists() -> None:
     assert shared_weights(["dense", "graph"], "lexical", 0.4) == [0.5, 0.5]
     assert shared_weights(["lexical"], "lexical", 0.2) == [1.0]
     assert shared_weights([], "lexical", None) == []
+
+
+def test_the_graph_takes_its_share_and_the_others_keep_their_proportions() -> None:
+    names = ["lexical", "dense", "graph"]
+    assert with_graph_share(names, [0.4, 0.3, 0.3], 0.2) == pytest.approx(
+        [0.8 * 4 / 7, 0.8 * 3 / 7, 0.2])
+    assert with_graph_share(names, [0.4, 0.3, 0.3], None) == [0.4, 0.3, 0.3]
+    assert with_graph_share(["lexical", "dense"], [0.5, 0.5], 0.2) == [0.5, 0.5]
+    assert with_graph_share(["graph"], [1.0], 0.2) == [1.0]
+    ranked = [RankedList("lexical", [(1, 3.0), (2, 1.0)]), RankedList("dense", [(2, 0.9)]),
+              RankedList("graph", [(3, 0.7), (1, 0.6)])]
+    rankings = [r.ranking for r in ranked]
+    assert fuse(ranked, "adaptive", graph_weight=0.1) == \
+        fuse_zscore(rankings, [0.45, 0.45, 0.1], [None] * 3)
+    assert fuse(ranked, "weighted", lexical_weight=0.5, graph_weight=0.5) == \
+        fuse_weighted(rankings, [1 / 3, 1 / 6, 0.5])
 
 
 def test_fuse_dispatches_each_method_over_n_lists() -> None:

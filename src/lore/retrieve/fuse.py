@@ -111,7 +111,8 @@ benchmarks/fusion.py`` measures it (docs/retrieval.md)."""
 
 def fuse(lists: Sequence[RankedList], method: Fusion, *, readable: Sequence[bool] | None = None,
          code_share: float = 0.0, lexical_weight: float = 0.5, rrf_k: int = 60,
-         prose_lexical_weight: float | None = None) -> Ranking:
+         prose_lexical_weight: float | None = None, graph_weight: float | None = None
+         ) -> Ranking:
     """One ranking from any number of retrievers' lists, by ``method``.
 
     Args:
@@ -121,19 +122,22 @@ def fuse(lists: Sequence[RankedList], method: Fusion, *, readable: Sequence[bool
         readable: per list, whether its retriever can read the query (adaptive only).
         code_share: share of the candidate chunks that are code (adaptive only).
         prose_lexical_weight: the lexical weight over prose (adaptive only; None: equal).
+        graph_weight: the graph list's share (adaptive and weighted; None: as any other).
     """
     names = [ranked.retriever for ranked in lists]
     rankings = [ranked.ranking for ranked in lists]
     if method == "rrf":
         return fuse_rrf(rankings, k=rrf_k)
     if method == "weighted":
-        return fuse_weighted(rankings, shared_weights(names, "lexical", lexical_weight))
+        return fuse_weighted(rankings, with_graph_share(
+            names, shared_weights(names, "lexical", lexical_weight), graph_weight))
     return fuse_adaptive(lists, readable or [True] * len(lists), code_share,
-                         prose_lexical_weight)
+                         prose_lexical_weight, graph_weight)
 
 
 def fuse_adaptive(lists: Sequence[RankedList], readable: Sequence[bool], code_share: float,
-                  prose_lexical_weight: float | None = None) -> Ranking:
+                  prose_lexical_weight: float | None = None, graph_weight: float | None = None
+                  ) -> Ranking:
     """Weighted z-score fusion whose weights follow what is known about the query.
 
     - Scores are standardised per list (z-scores), not min-max scaled: a list whose top hit
@@ -146,6 +150,7 @@ def fuse_adaptive(lists: Sequence[RankedList], readable: Sequence[bool], code_sh
     - A complete list (``RankedList.complete``) standardises the chunks it lacks as scoring 0:
       an identifier that one chunk holds then ranks that chunk first, instead of scoring 0 as
       the only member of its list.
+    - The graph list, when fused, takes ``graph_weight`` of the weights (``with_graph_share``).
 
     ``python benchmarks/fusion.py`` compares it with the other methods (docs/retrieval.md).
     """
@@ -157,8 +162,8 @@ def fuse_adaptive(lists: Sequence[RankedList], readable: Sequence[bool], code_sh
     names = [ranked.retriever for ranked in kept]
     lexical = CODE_LEXICAL_WEIGHT if code_share >= 0.5 else prose_lexical_weight
     absent = [0.0 if ranked.complete else None for ranked in kept]
-    return fuse_zscore([r.ranking for r in kept], shared_weights(names, "lexical", lexical),
-                       absent)
+    weights = with_graph_share(names, shared_weights(names, "lexical", lexical), graph_weight)
+    return fuse_zscore([r.ranking for r in kept], weights, absent)
 
 
 def shared_weights(names: Sequence[str], favoured: str, weight: float | None
@@ -169,3 +174,15 @@ def shared_weights(names: Sequence[str], favoured: str, weight: float | None
         return [1.0 / len(names)] * len(names) if names else []
     rest = (1.0 - weight) / (len(names) - 1)
     return [weight if name == favoured else rest for name in names]
+
+
+def with_graph_share(names: Sequence[str], weights: Sequence[float], share: float | None
+                     ) -> list[float]:
+    """``weights`` with the graph list's set to ``share`` and the others scaled to fill the
+    rest in their own proportions; unchanged when ``share`` is None or no other list is
+    fused with the graph."""
+    if share is None or "graph" not in names or len(names) == 1:
+        return list(weights)
+    others = sum(w for name, w in zip(names, weights, strict=True) if name != "graph")
+    return [share if name == "graph" else (1.0 - share) * w / others
+            for name, w in zip(names, weights, strict=True)]

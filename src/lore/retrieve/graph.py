@@ -67,9 +67,13 @@ class GraphRetriever:
             scores = np.where(np.isin(keys, allowed), scores, 0.0)
         found = np.flatnonzero(scores > 0)
         best = found[np.argsort(-scores[found], kind="stable")][:n]
-        ranking = [(int(keys[at]), float(scores[at])) for at in best]
+        # The walk's mass spans orders of magnitude: fused as it is, a few chunks near the
+        # seeds take the whole graph list's weight. Its logarithm ranks the same and lets the
+        # chunks one link further, a two-hop question's second paragraph, count too; offset
+        # so the least mass found scores 1 and a chunk the walk never reached stays at 0.
+        floor = float(scores[found].min()) if len(found) else 1.0
+        ranking = [(int(keys[at]), 1.0 + float(np.log(scores[at] / floor))) for at in best]
         return RankedList(self.name, ranking, complete=len(found) <= n)
-
 
     def _seeds(self, index: ConceptIndex, query: Query, allowed: np.ndarray | None
                ) -> dict[int, float]:

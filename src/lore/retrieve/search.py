@@ -142,7 +142,8 @@ class Searcher:
             code_share = sum(1 for kind in kinds if kind == "code") / len(kinds) if kinds else 0.0
         return fuse(lists, settings.fusion, readable=[r.reads(query) for r in chosen],
                     code_share=code_share, lexical_weight=settings.lexical_weight,
-                    rrf_k=settings.rrf_k, prose_lexical_weight=self._tuning().lexical_weight)
+                    rrf_k=settings.rrf_k, prose_lexical_weight=self._tuning().lexical_weight,
+                    graph_weight=settings.graph_weight)
 
     def _rescored(self, scorer: VectorScorer, vector: np.ndarray, chosen: Sequence[Retriever],
                   lists: list[RankedList], depth: int) -> list[RankedList]:
