@@ -147,6 +147,8 @@ def build_knowledge(base: KnowledgeBase, model: str | None, as_json: bool) -> di
 
 
 class KnowledgeProgress:
+    """Bars for the chunks read and the summaries written, with their time to go."""
+
     def __init__(self, bars: bool) -> None:
         self._progress = Progress(
             TextColumn("{task.description:>10}"), BarColumn(), MofNCompleteColumn(),
