@@ -12,6 +12,8 @@ everything and are left out of the walk.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import scipy.sparse as sparse
 
@@ -52,6 +54,9 @@ class GraphRetriever:
                  first_stage: Retriever | None = None) -> None:
         self._concepts = concepts
         self._first_stage = first_stage
+        self._walk: tuple[sparse.csr_matrix, Walk] | None = None
+        """The walk's operators and the incidence they were built from: rebuilt only when the
+        index hands out a new matrix (its chunks changed), not on every search."""
 
     def reads(self, query: Query) -> bool:
         return True
@@ -62,7 +67,7 @@ class GraphRetriever:
         seeds = self._seeds(index, query, allowed)
         if not seeds or not len(keys):
             return RankedList(self.name, [], complete=True)
-        scores = walk(incidence, seeds)
+        scores = self._walk_over(incidence).run(seeds)
         if allowed is not None:
             scores = np.where(np.isin(keys, allowed), scores, 0.0)
         found = np.flatnonzero(scores > 0)
@@ -74,6 +79,12 @@ class GraphRetriever:
         floor = float(scores[found].min()) if len(found) else 1.0
         ranking = [(int(keys[at]), 1.0 + float(np.log(scores[at] / floor))) for at in best]
         return RankedList(self.name, ranking, complete=len(found) <= n)
+
+    def _walk_over(self, incidence: sparse.csr_matrix) -> Walk:
+        cached = self._walk
+        if cached is None or cached[0] is not incidence:
+            cached = self._walk = (incidence, Walk.over(incidence))
+        return cached[1]
 
     def _seeds(self, index: ConceptIndex, query: Query, allowed: np.ndarray | None
                ) -> dict[int, float]:
@@ -89,27 +100,45 @@ class GraphRetriever:
         return seeds
 
 
+@dataclass(frozen=True)
+class Walk:
+    """The walk's operators over one incidence matrix (chunks x concepts)."""
+
+    linking: np.ndarray
+    """Concepts the walk may pass through: those not too common to link anything."""
+    to_chunks: sparse.csr_matrix
+    """Concept -> the chunks mentioning it, rows summing to 1."""
+    to_concepts: sparse.csr_matrix
+    """Chunk -> its concepts, rows summing to 1."""
+
+    @classmethod
+    def over(cls, incidence: sparse.csr_matrix) -> Walk:
+        chunks = incidence.shape[0]
+        mentions = np.asarray(incidence.sum(axis=0)).ravel()
+        linking = mentions <= max(MIN_COMMON, COMMON_SHARE * chunks)
+        kept = incidence @ sparse.diags(linking.astype(np.float32))
+        return cls(linking, _rows_normalised(kept.T.tocsr()), _rows_normalised(kept))
+
+    def run(self, seeds: dict[int, float]) -> np.ndarray:
+        """Each chunk's mass after the walk from ``seeds`` (concept id -> weight)."""
+        start = np.zeros(len(self.linking))
+        for concept, weight in seeds.items():
+            if self.linking[concept]:
+                start[concept] = weight
+        if not start.any():
+            return np.zeros(self.to_concepts.shape[0])
+        start /= start.sum()
+        mass = start
+        for _ in range(STEPS):
+            on_chunks = self.to_chunks.T @ mass
+            mass = RESTART * start + (1 - RESTART) * (self.to_concepts.T @ on_chunks)
+        scores: np.ndarray = np.asarray(self.to_chunks.T @ mass).ravel()
+        return scores
+
+
 def walk(incidence: sparse.csr_matrix, seeds: dict[int, float]) -> np.ndarray:
-    """Each chunk's mass after the walk from ``seeds`` (concept id -> weight)."""
-    chunks, _ = incidence.shape
-    mentions = np.asarray(incidence.sum(axis=0)).ravel()
-    linking = mentions <= max(MIN_COMMON, COMMON_SHARE * chunks)
-    start = np.zeros(incidence.shape[1])
-    for concept, weight in seeds.items():
-        if linking[concept]:
-            start[concept] = weight
-    if not start.any():
-        return np.zeros(chunks)
-    start /= start.sum()
-    kept = incidence @ sparse.diags(linking.astype(np.float32))
-    to_chunks = _rows_normalised(kept.T.tocsr())  # concept -> the chunks mentioning it
-    to_concepts = _rows_normalised(kept)  # chunk -> its concepts
-    mass = start
-    for _ in range(STEPS):
-        on_chunks = to_chunks.T @ mass
-        mass = RESTART * start + (1 - RESTART) * (to_concepts.T @ on_chunks)
-    scores: np.ndarray = np.asarray(to_chunks.T @ mass).ravel()
-    return scores
+    """Each chunk's mass after the walk from ``seeds`` over ``incidence``."""
+    return Walk.over(incidence).run(seeds)
 
 
 def _rows_normalised(matrix: sparse.csr_matrix) -> sparse.csr_matrix:
