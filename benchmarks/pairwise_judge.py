@@ -1,13 +1,14 @@
 """A larger model judges ``global``'s answers against vector RAG's, pair by pair, as the
 LazyGraphRAG and GraphRAG papers do: which answer is more comprehensive, which more diverse.
 
-    python benchmarks/pairwise_judge.py --judge qwen-1.5b
+    python benchmarks/pairwise_judge.py --judge qwen-1.5b --runs squad:0:10:200,squad:10:10:200
 
-It reads the answers ``global_questions.py`` saved (``results/global_questions.json``; runs
-with budget 200) and asks the judge, for each question and criterion, "A or B?" twice, the
-answers in both orders; the verdict is the judge's probability of naming each answer, read
-from its next-token scores (no text is generated), averaged over the two orders so the
-position of an answer cannot decide it. Two checks of the judge itself: the A/A check puts
+It reads the answers ``global_questions.py`` saved (``results/global_questions.json``: the
+``--runs`` named, default every run with budget 200 that has both methods) and asks the
+judge, for each question and criterion, "A or B?" twice, the answers in both orders; the
+verdict is the judge's probability of naming each answer, read from its next-token scores
+(no text is generated), averaged over the two orders so the position of an answer cannot
+decide it. Two checks of the judge itself: the A/A check puts
 the same answer in both places (an unbiased judge says 0.5), and the order check counts the
 pairs whose verdict flips when the answers swap places.
 
@@ -70,11 +71,14 @@ def _spellings(model: LocalGenerator, letter: str) -> list[int]:
     return sorted(ids[0] for ids in found if len(ids) == 1)
 
 
-def pairs(saved: dict[str, object]) -> list[tuple[str, str, str, str]]:
-    """(run, kind, question, global's answer, vector RAG's answer) for budget-200 runs."""
+def pairs(saved: dict[str, object], runs: list[str] | None
+          ) -> list[tuple[str, str, str, str]]:
+    """(run:kind, question, global's answer, vector RAG's answer) for the runs named, or for
+    every budget-200 run."""
     found = []
     for name, run in saved["runs"].items():  # type: ignore[attr-defined]
-        if run["budget"] != 200 or {"global", "vector"} - set(run["methods"]):
+        wanted = name in runs if runs else run["budget"] == 200
+        if not wanted or {"global", "vector"} - set(run["methods"]):
             continue
         for kind in ("themes", "about"):
             ours, theirs = run["methods"]["global"][kind], run["methods"]["vector"][kind]
@@ -88,11 +92,13 @@ def pairs(saved: dict[str, object]) -> list[tuple[str, str, str, str]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--judge", default="qwen-1.5b")
+    parser.add_argument("--runs", help="runs of results/global_questions.json, comma-separated "
+                                       "(default: every one with budget 200)")
     args = parser.parse_args()
     saved = json.loads((RESULTS / "global_questions.json").read_text())
     judge = Judge(args.judge)
     rows = []
-    for group, question, ours, theirs in pairs(saved):
+    for group, question, ours, theirs in pairs(saved, args.runs.split(",") if args.runs else None):
         for criterion in CRITERIA:
             first = judge.p_first(question, ours, theirs, criterion)
             second = 1.0 - judge.p_first(question, theirs, ours, criterion)

@@ -4,33 +4,19 @@ of the model-built knowledge graph that ``lore index --graph llm`` asks for."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from types import TracebackType
-from typing import Any, TypeVar, get_args
+from typing import Any, get_args
 
 import click
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from lore.api import KnowledgeBase
 from lore.cli_common import LoreUsageError, interruptible, json_option, kb_option, opened
-from lore.cli_output import shown, stderr, stdout
-from lore.errors import LoreError
+from lore.cli_output import StageProgress, shown, stderr, stdout
 from lore.graph.export import FORMATS, ExportFormat
 from lore.kb_graph import GraphKind
 from lore.knowledge.builder import KnowledgePlan, KnowledgeRun
 from lore.knowledge.ledger import Spent
-
-T = TypeVar("T")
 
 graph_option = click.option(
     "--graph", "kind", type=click.Choice(["concepts", "llm"]), default="concepts",
@@ -53,7 +39,7 @@ def stats(kb: Path | None, kind: GraphKind, as_json: bool) -> None:
     """Concepts (or entities), links, communities per level, and the time the graph took
     to build."""
     with opened(kb) as base:
-        facts = _read(lambda: base.graph_stats(kind))
+        facts = base.graph_stats(kind)
     if as_json:
         click.echo(json.dumps(facts))
         return
@@ -83,7 +69,7 @@ def communities(kb: Path | None, level: int, limit: int, kind: GraphKind, as_jso
     documents most of their chunks come from (and the model's summary, in the knowledge
     graph)."""
     with opened(kb) as base:
-        found = _read(lambda: base.communities(level, limit, kind=kind))
+        found = base.communities(level, limit, kind=kind)
     if as_json:
         click.echo(json.dumps([{**asdict(view.summary), "documents": list(view.documents),
                                 "types": list(view.kinds), "summary": view.written}
@@ -119,7 +105,7 @@ def export(path: Path, kb: Path | None, form: ExportFormat | None, kind: GraphKi
     """Write the graph for Gephi, Cytoscape or networkx: GraphML, or node-link JSON."""
     chosen = form or _format_of(path)
     with opened(kb) as base:
-        facts = _read(lambda: base.export_graph(path, chosen, kind))
+        facts = base.export_graph(path, chosen, kind)
     if as_json:
         click.echo(json.dumps({"path": str(path), "format": chosen, **facts}))
     else:
@@ -129,51 +115,22 @@ def export(path: Path, kb: Path | None, form: ExportFormat | None, kind: GraphKi
 
 def build_knowledge(base: KnowledgeBase, model: str | None, as_json: bool) -> dict[str, Any]:
     """``lore index --graph llm``: print what reading the chunks will cost, read them with
-    progress bars, and print what it cost."""
-    plan = _read(lambda: base.knowledge_plan(model))
+    progress bars, and print what it cost. Called inside ``opened``, which turns lore's
+    errors into one-line usage errors."""
+    plan = base.knowledge_plan(model)
     if not as_json:
         stderr.print(_planned(plan))
-    with KnowledgeProgress(bars=not as_json) as progress, interruptible(
+    with StageProgress(bars=not as_json) as progress, interruptible(
             "run the same command again to go on: every chunk read so far is kept"):
-        run = _read(lambda: base.build_knowledge(plan, progress.on_chunk,
-                                                 progress.on_summary))
-    facts = base.graph_stats("llm")
+        run = base.build_knowledge(plan, progress.reporter("reading"),
+                                   progress.reporter("summaries"))
+    facts = base.knowledge_stats(run.graph)
     if not as_json:
         stderr.print(_done(plan, run, facts))
     return {"model": plan.model, "chunks": plan.chunks, "read": plan.calls,
             "failed": run.failed, "estimated_prompt_tokens": plan.prompt_tokens,
             "extraction": asdict(run.extracted), "summaries": asdict(run.summarised),
             "graph": facts}
-
-
-class KnowledgeProgress:
-    """Bars for the chunks read and the summaries written, with their time to go."""
-
-    def __init__(self, bars: bool) -> None:
-        self._progress = Progress(
-            TextColumn("{task.description:>10}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=stderr,
-            disable=not bars)
-        self._tasks: dict[str, TaskID] = {}
-
-    def __enter__(self) -> KnowledgeProgress:
-        self._progress.start()
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
-        self._progress.stop()
-
-    def on_chunk(self, done: int, total: int) -> None:
-        self._advance("reading", done, total)
-
-    def on_summary(self, done: int, total: int) -> None:
-        self._advance("summaries", done, total)
-
-    def _advance(self, name: str, done: int, total: int) -> None:
-        if name not in self._tasks:
-            self._tasks[name] = self._progress.add_task(name, total=total)
-        self._progress.update(self._tasks[name], completed=done)
 
 
 def _planned(plan: KnowledgePlan) -> str:
@@ -206,14 +163,6 @@ def _duration(seconds: float) -> str:
         return f"{seconds:.0f} s"
     minutes = round(seconds / 60)
     return f"{minutes} min" if minutes < 120 else f"{minutes // 60} h {minutes % 60} min"
-
-
-def _read(call: Callable[[], T]) -> T:
-    """``call()``, a knowledge base error becoming a one-line usage error."""
-    try:
-        return call()
-    except LoreError as error:
-        raise LoreUsageError(str(error)) from None
 
 
 def _count(number: int, one: str, many: str | None = None) -> str:

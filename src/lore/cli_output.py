@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -103,6 +103,45 @@ class ProgressListener:
         if self._events:
             print(json.dumps({"event": "skipped", "path": skipped.path,
                               "reason": skipped.reason}, ensure_ascii=False), flush=True)
+
+
+class StageProgress:
+    """One bar per stage of a long run (training, the knowledge graph), with a note (the
+    loss) and the time left."""
+
+    def __init__(self, bars: bool = True) -> None:
+        self._progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[note]}"), TimeElapsedColumn(), TextColumn("eta"),
+            TimeRemainingColumn(), console=stderr, disable=not bars)
+        self._task: TaskID | None = None
+        self._description = ""
+
+    def __enter__(self) -> StageProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self._progress.stop()
+
+    def stage(self, description: str, total: int | None = None) -> None:
+        if self._task is not None:
+            self._progress.update(self._task, total=self._progress.tasks[self._task].completed)
+        self._task = self._progress.add_task(description, total=total, note="")
+        self._description = description
+
+    def advance(self, done: int, note: str = "") -> None:
+        if self._task is not None:
+            self._progress.update(self._task, completed=done, note=note)
+
+    def reporter(self, description: str) -> Callable[[int, int], None]:
+        """A ``(done, total)`` callback whose first report opens the stage ``description``."""
+        def report(done: int, total: int) -> None:
+            if self._description != description:
+                self.stage(description, total)
+            self.advance(done)
+        return report
 
 
 def display_path(path: str) -> str:

@@ -7,23 +7,13 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
-from types import TracebackType
 from typing import Any, TypeVar
 
 import click
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from lore.api import KnowledgeBase
 from lore.cli_common import LoreUsageError, interruptible, json_option, kb_option, opened
-from lore.cli_output import ProgressListener, shown, stderr, stdout
+from lore.cli_output import ProgressListener, StageProgress, shown, stderr, stdout
 from lore.errors import LoreError
 from lore.eval.beir import beir_pairs
 from lore.fitting import fit_tuning
@@ -36,34 +26,6 @@ from lore.train.pairs import PairSet, load_pairs
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
-
-
-class TrainProgress:
-    """One bar per stage of a training run, with the loss and the time left."""
-
-    def __init__(self, bars: bool = True) -> None:
-        self._progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[note]}"), TimeElapsedColumn(), TextColumn("eta"),
-            TimeRemainingColumn(), console=stderr, disable=not bars)
-        self._task: TaskID | None = None
-
-    def __enter__(self) -> TrainProgress:
-        self._progress.start()
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
-        self._progress.stop()
-
-    def stage(self, description: str, total: int | None = None) -> None:
-        if self._task is not None:
-            self._progress.update(self._task, total=self._progress.tasks[self._task].completed)
-        self._task = self._progress.add_task(description, total=total, note="")
-
-    def advance(self, done: int, note: str = "") -> None:
-        if self._task is not None:
-            self._progress.update(self._task, completed=done, note=note)
 
 
 PAIR_SOURCES: list[Callable[[F], F]] = [
@@ -126,7 +88,7 @@ def read_pairs(pairs_file: Path | None, beir: Path | None, split: str) -> PairSe
 
 
 def run_training(kb: Path | None, as_json: bool, options: dict[str, Any],
-                 train: Callable[[KnowledgeBase, PairSet, TrainProgress], T]) -> T:
+                 train: Callable[[KnowledgeBase, PairSet, StageProgress], T]) -> T:
     """Read or write the pairs the options name, then ``train`` on them."""
     pairs_file, beir = options.pop("pairs_file"), options.pop("beir")
     split, synthetic, generator = (options.pop(name) for name in
@@ -135,7 +97,7 @@ def run_training(kb: Path | None, as_json: bool, options: dict[str, Any],
         raise LoreUsageError("give the training pairs: --pairs FILE.jsonl, --beir FOLDER or "
                              "--synthetic N")
     pairs = read_pairs(pairs_file, beir, split) if synthetic is None else None
-    with opened(kb) as base, TrainProgress(bars=not as_json) as progress, interruptible(
+    with opened(kb) as base, StageProgress(bars=not as_json) as progress, interruptible(
             "run the same command again to resume from the last checkpoint (saved every 20 "
             "steps; synthetic questions already written are kept)"):
         try:

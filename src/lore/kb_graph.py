@@ -98,12 +98,15 @@ class Graphing:
     def graph_stats(self, kind: GraphKind = "concepts") -> dict[str, float | int]:
         """Sizes and build time; for the knowledge graph, also what its model calls cost."""
         if kind == "llm":
-            knowledge, _ = self.knowledge_graph()
-            cost = self.knowledge_cost() or {}
-            return {**knowledge.facts(), **{key: value for key, value in cost.items()
-                                            if isinstance(value, int | float)}}
+            return self.knowledge_stats(self.knowledge_graph()[0])
         graph, names = self.concept_graph()
         return {"concepts_read": len(names), **graph.facts()}
+
+    def knowledge_stats(self, knowledge: KnowledgeGraph) -> dict[str, float | int]:
+        """The knowledge graph's sizes, and what the model calls behind it cost."""
+        cost = self.knowledge_cost() or {}
+        return {**knowledge.facts(), **{key: value for key, value in cost.items()
+                                        if isinstance(value, int | float)}}
 
     def communities(self, level: int = 0, limit: int | None = None, documents: int = 3,
                     kind: GraphKind = "concepts") -> list[CommunityView]:
@@ -140,9 +143,9 @@ class Graphing:
             extracted, failed = builder.extract(plan, on_chunk)
             chunks = self._prose_chunks()
             ledger.forget_others(builder.extractor, [chunk.id for chunk in chunks])
-            summarised = builder.summarise(read_graph(ledger, builder.extractor, chunks),
-                                           on_summary)
-        return KnowledgeRun(extracted, summarised, failed)
+            graph = read_graph(ledger, builder.extractor, chunks)
+            summarised = builder.summarise(graph, on_summary)
+        return KnowledgeRun(extracted, summarised, failed, graph)
 
     def knowledge_graph(self) -> tuple[KnowledgeGraph, dict[int, str]]:
         """The knowledge graph of the latest model's outputs, and its communities'

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 import lore
 from lore.cli import main
 from lore.pipeline import SilentListener
-from lore.retrieve.graph import walk
+from lore.retrieve.graph import Walk
 from lore.store.concepts import ConceptIndex
 from lore.store.sqlite import SqliteStore
 from lore.testing.retriever_contract import Build, RetrieverContract
@@ -85,7 +85,7 @@ def test_a_concept_in_very_many_chunks_links_nothing() -> None:
     index.add(range(100), [["common thing", f"name {n}"] for n in range(100)])
     _, incidence = index.matrix()
     seeds = index.matching("common thing")
-    assert seeds and not walk(incidence, seeds).any()
+    assert seeds and not Walk.over(incidence).run(seeds).any()
 
 
 def test_the_index_saves_and_loads_what_it_holds(tmp_path: Path) -> None:

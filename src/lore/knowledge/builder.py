@@ -82,6 +82,8 @@ class KnowledgeRun:
     summarised: Spent
     failed: int
     """Chunks whose call failed; the next run tries them again."""
+    graph: KnowledgeGraph
+    """The graph the ledger now holds, the one the summaries were written for."""
 
 
 class KnowledgeBuilder:

@@ -136,11 +136,6 @@ class Walk:
         return scores
 
 
-def walk(incidence: sparse.csr_matrix, seeds: dict[int, float]) -> np.ndarray:
-    """Each chunk's mass after the walk from ``seeds`` over ``incidence``."""
-    return Walk.over(incidence).run(seeds)
-
-
 def _rows_normalised(matrix: sparse.csr_matrix) -> sparse.csr_matrix:
     sums = np.asarray(matrix.sum(axis=1)).ravel()
     inverse = np.divide(1.0, sums, out=np.zeros_like(sums, dtype=np.float64), where=sums > 0)
