@@ -6,6 +6,7 @@ second paragraph of a two-hop question into reach?
     python benchmarks/graph_retrieval.py --set scifact --queries 300
     python benchmarks/graph_retrieval.py --seed-chunks 0       # the question's concepts alone
     LORE_GRAPH_WEIGHT=0.2 python benchmarks/graph_retrieval.py  # the graph's share in fusion
+    LORE_GRAPH_ANCHOR=0 python benchmarks/graph_retrieval.py    # let the graph reorder every hit
 
 For each set of retrievers (hybrid = lexical + dense; graph alone; all three fused): nDCG@10,
 Recall@10, the share of questions with every gold document in the top 5, 10 and 20 (HotpotQA's
@@ -103,10 +104,11 @@ def main() -> int:
           f"built in {result['concept_index_seconds']:.1f} s")
     path = RESULTS / "graph_retrieval.json"
     kept = json.loads(path.read_text())["runs"] if path.exists() else {}
-    weight = LoreConfig.from_env(os.environ).retrieve.graph_weight
+    settings = LoreConfig.from_env(os.environ).retrieve
+    weight, anchor = settings.graph_weight, settings.graph_anchor
     share = "" if weight is None else f":graph{weight:g}"
-    kept[f"{args.set}:{args.start}:{args.queries}:seeds{args.seed_chunks}{share}"] = {
-        **result, "graph_weight": weight}
+    key = f"{args.set}:{args.start}:{args.queries}:seeds{args.seed_chunks}{share}:anchor{anchor}"
+    kept[key] = {**result, "graph_weight": weight, "graph_anchor": anchor}
     path.write_text(json.dumps({"machine": machine(), "runs": kept}, indent=2) + "\n")
     return 0
 

@@ -80,6 +80,10 @@ class RetrieveConfig:
     graph_weight: float | None = None
     """The graph retriever's share of the weights when it is fused with others (adaptive and
     weighted fusion); the others share the rest as they would alone. None: an equal share."""
+    graph_anchor: int = 3
+    """The first hits of the other retrievers, fused without the graph, that keep their
+    places when the graph is fused with them (``lore.retrieve.fuse.anchored``); 0 lets the
+    graph reorder them too."""
     candidates: int = 100
     """How many hits each retriever contributes to fusion."""
     diversity: float = 0.0
@@ -287,9 +291,9 @@ class LoreConfig:
         ``LORE_DTYPE``, ``LORE_FUSION``, ``LORE_ANN``, ``LORE_CHUNK_TOKENS``, ``LORE_CODE_VIEW``,
         ``LORE_RERANKER``, ``LORE_GENERATOR``, ``LORE_ANSWER_MODE``, ``LORE_API_KEY_ENV``,
         ``LORE_QUESTION_LIKELIHOOD``, ``LORE_SOURCE_MASS``, ``LORE_LLAMA_THREADS``,
-        ``LORE_GRAPH_WEIGHT``, ``LORE_STRATEGY``, ``LORE_ROUTER``, ``LORE_SERVE_DIR``,
-        ``LORE_HOST``, ``LORE_PORT``, ``LORE_MAX_BODY``, ``LORE_MAX_UPLOAD``, ``LORE_ASK_QUEUE``,
-        ``LORE_MODEL_THREADS``, ``LORE_BATCH_WINDOW``."""
+        ``LORE_GRAPH_WEIGHT``, ``LORE_GRAPH_ANCHOR``, ``LORE_STRATEGY``, ``LORE_ROUTER``,
+        ``LORE_SERVE_DIR``, ``LORE_HOST``, ``LORE_PORT``, ``LORE_MAX_BODY``, ``LORE_MAX_UPLOAD``,
+        ``LORE_ASK_QUEUE``, ``LORE_MODEL_THREADS``, ``LORE_BATCH_WINDOW``."""
         config = cls()
         if "LORE_HOME" in environ:
             config = replace(config, kb_dir=Path(environ["LORE_HOME"]))
@@ -302,6 +306,7 @@ class LoreConfig:
             "LORE_FUSION": ("fusion", _choice(Fusion)),
             "LORE_RERANKER": ("reranker", str),
             "LORE_GRAPH_WEIGHT": ("graph_weight", float),
+            "LORE_GRAPH_ANCHOR": ("graph_anchor", _non_negative_int),
         })
         index = _override(config.index, environ, {"LORE_ANN": ("ann", _choice(AnnChoice))})
         ingest = _override(config.ingest, environ, {

@@ -3,6 +3,7 @@ import pytest
 
 from lore.retrieve.fuse import (
     CODE_LEXICAL_WEIGHT,
+    anchored,
     fuse,
     fuse_adaptive,
     fuse_rrf,
@@ -118,6 +119,30 @@ def test_the_graph_takes_its_share_and_the_others_keep_their_proportions() -> No
         fuse_zscore(rankings, [0.45, 0.45, 0.1], [None] * 3)
     assert fuse(ranked, "weighted", lexical_weight=0.5, graph_weight=0.5) == \
         fuse_weighted(rankings, [1 / 3, 1 / 6, 0.5])
+
+
+def test_the_first_hits_without_the_graph_keep_their_places() -> None:
+    """The graph's strong pull on chunk 9 lifts it above chunk 2, ranked second without the
+    graph: with an anchor of 2 the two first hits stay, and chunk 9 comes third."""
+    ranked = [RankedList("lexical", [(1, 3.0), (2, 2.0), (3, 1.9), (9, 1.8)]),
+              RankedList("dense", [(1, 0.9), (2, 0.8), (3, 0.79), (9, 0.78)]),
+              RankedList("graph", [(9, 10.0), (1, 9.0), (3, 1.0), (4, 1.0)])]
+    free = [key for key, _ in fuse(ranked, "adaptive")]
+    assert free.index(9) < free.index(2)
+    held = fuse(ranked, "adaptive", graph_anchor=2)
+    assert [key for key, _ in held][:3] == [1, 2, 9]
+    scores = [score for _, score in held]
+    assert scores == sorted(scores, reverse=True)
+    assert fuse(ranked, "adaptive", graph_anchor=0) == fuse(ranked, "adaptive")
+    without_graph = ranked[:2]
+    assert fuse(without_graph, "adaptive", graph_anchor=2) == fuse(without_graph, "adaptive")
+
+
+def test_an_anchored_key_scores_at_least_what_follows_it() -> None:
+    fused = [(9, 1.0), (3, 0.8), (1, 0.5), (2, 0.1)]
+    assert anchored([(2, 0.9), (1, 0.7)], fused, 2) == [(2, 1.0), (1, 1.0), (9, 1.0), (3, 0.8)]
+    assert anchored([(1, 0.9)], fused, 5) == [(1, 1.0), (9, 1.0), (3, 0.8), (2, 0.1)]
+    assert anchored([], fused, 3) == fused
 
 
 def test_fuse_dispatches_each_method_over_n_lists() -> None:

@@ -111,8 +111,8 @@ benchmarks/fusion.py`` measures it (docs/retrieval.md)."""
 
 def fuse(lists: Sequence[RankedList], method: Fusion, *, readable: Sequence[bool] | None = None,
          code_share: float = 0.0, lexical_weight: float = 0.5, rrf_k: int = 60,
-         prose_lexical_weight: float | None = None, graph_weight: float | None = None
-         ) -> Ranking:
+         prose_lexical_weight: float | None = None, graph_weight: float | None = None,
+         graph_anchor: int = 0) -> Ranking:
     """One ranking from any number of retrievers' lists, by ``method``.
 
     Args:
@@ -123,7 +123,45 @@ def fuse(lists: Sequence[RankedList], method: Fusion, *, readable: Sequence[bool
         code_share: share of the candidate chunks that are code (adaptive only).
         prose_lexical_weight: the lexical weight over prose (adaptive only; None: equal).
         graph_weight: the graph list's share (adaptive and weighted; None: as any other).
+        graph_anchor: the first hits of the other lists fused without the graph that keep
+            their places (``anchored``); 0 lets the graph reorder every hit.
     """
+    readable = list(readable or [True] * len(lists))
+    fused = _fuse(lists, method, readable, code_share, lexical_weight, rrf_k,
+                  prose_lexical_weight, graph_weight)
+    others = [at for at, ranked in enumerate(lists) if ranked.retriever != "graph"]
+    if graph_anchor <= 0 or len(others) in (0, len(lists)):
+        return fused
+    without = _fuse([lists[at] for at in others], method, [readable[at] for at in others],
+                    code_share, lexical_weight, rrf_k, prose_lexical_weight, None)
+    return anchored(without, fused, graph_anchor)
+
+
+def anchored(head_from: Ranking, fused: Ranking, size: int) -> Ranking:
+    """``fused`` with the first ``size`` keys of ``head_from`` moved to its top, in their
+    order there. An anchored key scores at least what every key below it scores, so the
+    scores still fall down the ranking.
+
+    The graph's walk is seeded by the first hits of lexical search: it finds what lies one
+    link away from them, the second paragraph of a two-hop question, but it should not
+    outrank them. Where the answer is one passage, its neighbours in the same article pushed
+    it from first place (docs/graph.md).
+    """
+    head = [key for key, _ in head_from[:size]]
+    kept = set(head)
+    scores = dict(fused)
+    rest = [(key, score) for key, score in fused if key not in kept]
+    floor = rest[0][1] if rest else float("-inf")
+    lifted: list[tuple[int, float]] = []
+    for key in reversed(head):
+        floor = max(scores.get(key, floor), floor)
+        lifted.append((key, floor))
+    return lifted[::-1] + rest
+
+
+def _fuse(lists: Sequence[RankedList], method: Fusion, readable: Sequence[bool],
+          code_share: float, lexical_weight: float, rrf_k: int,
+          prose_lexical_weight: float | None, graph_weight: float | None) -> Ranking:
     names = [ranked.retriever for ranked in lists]
     rankings = [ranked.ranking for ranked in lists]
     if method == "rrf":
@@ -131,8 +169,7 @@ def fuse(lists: Sequence[RankedList], method: Fusion, *, readable: Sequence[bool
     if method == "weighted":
         return fuse_weighted(rankings, with_graph_share(
             names, shared_weights(names, "lexical", lexical_weight), graph_weight))
-    return fuse_adaptive(lists, readable or [True] * len(lists), code_share,
-                         prose_lexical_weight, graph_weight)
+    return fuse_adaptive(lists, readable, code_share, prose_lexical_weight, graph_weight)
 
 
 def fuse_adaptive(lists: Sequence[RankedList], readable: Sequence[bool], code_share: float,

@@ -143,7 +143,7 @@ class Searcher:
         return fuse(lists, settings.fusion, readable=[r.reads(query) for r in chosen],
                     code_share=code_share, lexical_weight=settings.lexical_weight,
                     rrf_k=settings.rrf_k, prose_lexical_weight=self._tuning().lexical_weight,
-                    graph_weight=settings.graph_weight)
+                    graph_weight=settings.graph_weight, graph_anchor=settings.graph_anchor)
 
     def _rescored(self, scorer: VectorScorer, vector: np.ndarray, chosen: Sequence[Retriever],
                   lists: list[RankedList], depth: int) -> list[RankedList]:
