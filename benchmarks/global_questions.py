@@ -22,8 +22,8 @@ no passage is similar enough to it); ``global`` and
 ``local`` are LazyGraphRAG at ``--budget`` relevance tests, judged by embedding similarity;
 ``global-nomap`` is ``global`` without the claims step, ``global-map2`` with two claims calls;
 ``global-llm`` and ``local-llm`` judge relevance by the local model's yes/no odds instead,
-``global-cross`` by a trained cross-encoder (``--cross-encoder FOLDER``; train it on other
-articles, as ``docs/graph.md`` shows).
+``global-cross`` by a trained cross-encoder (``--cross-encoder FOLDER``;
+``relevance_reranker.py`` trains one on articles these questions never ask about).
 Only questions and documents are read; no answer key exists beyond the article each
 paragraph belongs to. Prints a table; writes
 ``results/global_questions.json`` (one entry per range of articles and budget, each method's

@@ -32,6 +32,7 @@ from lore.knowledge.builder import (
     read_summaries,
 )
 from lore.knowledge.ledger import Ledger
+from lore.rerank.cross_encoder import CrossEncoderReranker
 from lore.rerank.heads import ScoringHead
 from lore.rerank.protocol import Reranker
 from lore.store.concepts import ConceptIndex
@@ -42,7 +43,8 @@ from lore.types import Filter, Hit
 LLM_THRESHOLD = 0.0
 """The local model's yes/no log-odds above which a chunk is relevant (``rerank.llm``)."""
 CROSS_THRESHOLD = 0.5
-"""A cross-encoder's probability above which a chunk is relevant."""
+"""A cross-encoder's probability above which a chunk is relevant, unless its training fitted
+a threshold on held-out pairs (``CrossEncoderInfo.relevance_threshold``)."""
 KNOWLEDGE_FILE = "knowledge.db"
 GraphKind = Literal["concepts", "llm"]
 """Which graph: the concept graph (no model), or the model-built knowledge graph."""
@@ -268,7 +270,7 @@ class KbCommunities:
                 raise ConfigError(f"{self._test} is a scoring head: it ranks hits but cannot "
                                   "tell relevant from not; test relevance with embedding, "
                                   "llm, or a trained cross-encoder")
-            threshold = LLM_THRESHOLD if self._test.startswith("llm") else CROSS_THRESHOLD
+            threshold = relevance_threshold(scorer, self._test)
             margins = scorer.score(question, texts).astype(np.float64) - threshold
         barred = [not self._permitted(rowid) for rowid in keys.tolist()]
         return np.where(barred, -np.inf, margins)
@@ -284,3 +286,14 @@ class KbCommunities:
 
     def _permitted(self, rowid: int) -> bool:
         return self._allowed is None or rowid in self._allowed
+
+
+def relevance_threshold(scorer: Reranker, test: str) -> float:
+    """The score above which ``scorer`` (the relevance test ``test`` names) finds a chunk
+    relevant: the local model's log-odds above 0, a cross-encoder's fitted threshold, or a
+    probability above a half."""
+    if test.startswith("llm"):
+        return LLM_THRESHOLD
+    if isinstance(scorer, CrossEncoderReranker) and scorer.info.relevance_threshold is not None:
+        return scorer.info.relevance_threshold
+    return CROSS_THRESHOLD

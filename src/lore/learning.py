@@ -21,7 +21,7 @@ from lore.embed.prompts import record_text_form
 from lore.embed.protocol import Embedder
 from lore.embed.transformer import TransformerEmbedder
 from lore.errors import ConfigError
-from lore.rerank.cross_encoder import CrossEncoderReranker
+from lore.rerank.cross_encoder import CrossEncoderReranker, save_relevance_threshold
 from lore.rerank.heads import HeadKind, save_head
 from lore.train.catalog import (
     ModelKind,
@@ -36,8 +36,11 @@ from lore.train.held_out import (
     Pool,
     build_pool,
     cosine,
+    fit_threshold,
+    pool_scores,
+    ranking_metrics,
+    rankings,
     score_embedder,
-    score_reranker,
     score_vectors,
     split_by_query,
 )
@@ -183,9 +186,13 @@ def train_reranker(kb: KnowledgeBase, pairs: PairSet, training: Training, base: 
         base, ready.train.pairs, training.settings, staging / "model", negatives,
         _progress(listener, f"training on {len(ready.train.pairs)} pairs"), checkpoint)
     listener.stage("scoring the held-out pairs after training")
-    after = score_reranker(CrossEncoderReranker(staging / "model").score, ready.pool)
+    scored = pool_scores(CrossEncoderReranker(staging / "model").score, ready.pool)
+    after = ranking_metrics(rankings(scored), ready.pool.relevant)
+    relevance = fit_threshold(scored, ready.pool.relevant)
+    if relevance:
+        save_relevance_threshold(staging / "model", relevance)
     return _publish(staging, ready, "reranker", base_name, training, report.losses,
-                    {"before": before, "after": after}, started)
+                    {"before": before, "after": after, "relevance": relevance}, started)
 
 
 def train_head(kb: KnowledgeBase, pairs: PairSet, training: Training, kind: HeadKind,

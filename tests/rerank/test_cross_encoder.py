@@ -17,11 +17,13 @@ import numpy as np
 import pytest
 
 from lore.errors import ConfigError
+from lore.kb_graph import CROSS_THRESHOLD, LLM_THRESHOLD, relevance_threshold
 from lore.rerank.cross_encoder import (
     CrossEncoderInfo,
     CrossEncoderReranker,
     pair_length,
     read_cross_encoder_info,
+    save_relevance_threshold,
     score_in_batches,
 )
 from lore.rerank.registry import create_reranker
@@ -132,6 +134,20 @@ def test_info_reads_activation_and_lengths(cross_encoder_dir: Path) -> None:
     assert pair_length(info, tokenizer_max=256, override=None) == 256
     assert pair_length(info, tokenizer_max=10**30, override=None) == 512
     assert pair_length(info, tokenizer_max=256, override=64) == 64
+
+
+def test_a_fitted_relevance_threshold_is_read_from_the_directory(
+        cross_encoder_dir: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "model"
+    shutil.copytree(cross_encoder_dir, copy)
+    save_relevance_threshold(copy, {"threshold": 0.31, "precision": 0.5, "recall": 0.9,
+                                    "f1": 0.64})
+    reranker = CrossEncoderReranker(copy)
+    assert reranker.info.relevance_threshold == 0.31
+    assert relevance_threshold(reranker, "trained:reranker-1") == 0.31
+    assert relevance_threshold(CrossEncoderReranker(cross_encoder_dir), "cross-encoder:x") == \
+        CROSS_THRESHOLD
+    assert relevance_threshold(reranker, "llm:qwen-0.5b") == LLM_THRESHOLD
 
 
 @pytest.mark.parametrize("config", [

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from lore.testing.fakes import HashEmbedder
 from lore.train.held_out import (
     build_pool,
+    fit_threshold,
     ranking_metrics,
     score_embedder,
     score_reranker,
@@ -47,3 +49,28 @@ def test_the_pool_ranks_each_query_over_its_found_passages_and_its_positives() -
     backwards = score_reranker(
         lambda q, ps: -(embedder.embed_documents(ps) @ embedder.embed_query(q)), pool)
     assert backwards["mrr@10"] < 1.0
+
+
+def test_the_relevance_threshold_is_cut_where_f1_is_best() -> None:
+    """Ranked: 0.9 yes, 0.6 no, 0.5 yes, 0.4 no, 0.2 no. Cutting after the third gives
+    precision 2/3 and recall 1 (F1 0.8), better than after the first (F1 0.67)."""
+    scored = {"a": (np.array([0, 1, 2]), np.array([0.9, 0.4, 0.2])),
+              "b": (np.array([3, 4]), np.array([0.6, 0.5]))}
+    fitted = fit_threshold(scored, {"a": frozenset({0}), "b": frozenset({4})})
+    assert fitted["threshold"] == pytest.approx(0.45)
+    assert fitted["precision"] == pytest.approx(0.6667) and fitted["recall"] == 1.0
+    assert fitted["f1"] == pytest.approx(0.8)
+
+
+def test_tied_scores_fall_on_the_same_side_of_the_threshold() -> None:
+    scored = {"a": (np.array([0, 1, 2]), np.array([0.7, 0.7, 0.1]))}
+    fitted = fit_threshold(scored, {"a": frozenset({0})})
+    assert fitted["threshold"] == pytest.approx(0.4)
+    assert fitted["precision"] == 0.5 and fitted["recall"] == 1.0
+
+
+def test_no_threshold_without_both_kinds_of_candidate() -> None:
+    only_positives = {"a": (np.array([0]), np.array([0.3]))}
+    assert fit_threshold(only_positives, {"a": frozenset({0})}) == {}
+    assert fit_threshold({"a": (np.array([1]), np.array([0.3]))}, {"a": frozenset({0})}) == {}
+    assert fit_threshold({}, {}) == {}

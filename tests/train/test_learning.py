@@ -20,6 +20,7 @@ from lore.embed.prompts import read_text_form
 from lore.embed.transformer import TransformerEmbedder
 from lore.errors import ConfigError
 from lore.learning import HEAD_TRAINING, Training
+from lore.rerank.cross_encoder import read_cross_encoder_info
 from lore.train.negatives import Mining
 from lore.train.pairs import load_pairs
 from lore.train.settings import TrainSettings
@@ -155,6 +156,10 @@ def test_the_command_line_trains_a_reranker_and_lists_it(
     assert result.exit_code == 0, result.output
     trained = json.loads(result.stdout)
     assert trained["name"] == "reranker-1" and trained["settings"]["mining"]["count"] == 2
+    relevance = trained["metrics"]["relevance"]  # its cut, fitted on the held-out pairs
+    assert set(relevance) == {"threshold", "precision", "recall", "f1"}
+    model_dir = Path(kb) / "models" / "reranker-1" / "model"
+    assert read_cross_encoder_info(model_dir).relevance_threshold == relevance["threshold"]
     result = runner.invoke(main, ["search", "what causes thunder?", "--kb", kb, "-k", "3",
                                   "--rerank", "trained:reranker-1", "--json"])
     assert result.exit_code == 0, result.output

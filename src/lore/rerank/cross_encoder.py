@@ -15,6 +15,7 @@ Where the activation is recorded, by sentence-transformers version: ``activation
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -38,6 +39,9 @@ Forward = Callable[[list[str]], np.ndarray]
 """``passages -> (len(passages),) float32 scores`` for one query: one batch through the model."""
 
 _ACTIVATIONS: dict[str, Activation] = {"Sigmoid": "sigmoid", "Identity": "identity"}
+RELEVANCE_FILE = "relevance.json"
+"""Written beside a cross-encoder lore trained: the score above which a passage is relevant,
+fitted on held-out pairs (``lore.train.held_out.fit_threshold``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +57,9 @@ class CrossEncoderInfo:
     positions: int | None
     """Positions the model can read: every length is capped to it."""
     lowercase: bool
+    relevance_threshold: float | None = None
+    """The score above which a passage is relevant, where training fitted one
+    (``RELEVANCE_FILE``); None for other cross-encoders."""
 
 
 class CrossEncoderReranker:
@@ -160,9 +167,18 @@ def read_cross_encoder_info(model_dir: Path) -> CrossEncoderInfo:
         positions = None
     elif config.get("model_type") in ("roberta", "xlm-roberta"):
         positions -= int(config.get("pad_token_id", 1)) + 1
+    fitted = read_json(model_dir / RELEVANCE_FILE) or {}
+    threshold = fitted.get("threshold")
     return CrossEncoderInfo(num_labels, activation,
                             None if max_length is None else int(max_length), positions,
-                            bool(bert_config.get("do_lower_case", False)))
+                            bool(bert_config.get("do_lower_case", False)),
+                            None if threshold is None else float(threshold))
+
+
+def save_relevance_threshold(model_dir: Path, fitted: dict[str, float]) -> None:
+    """Record the relevance threshold fitted for the cross-encoder in ``model_dir``, with the
+    precision, recall and F1 it had where it was fitted."""
+    (model_dir / RELEVANCE_FILE).write_text(json.dumps(fitted) + "\n")
 
 
 def pair_length(info: CrossEncoderInfo, tokenizer_max: int, override: int | None) -> int:

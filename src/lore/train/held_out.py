@@ -98,12 +98,51 @@ def score_vectors(pool: Pool, queries: Mapping[str, np.ndarray], passages: np.nd
 
 def score_reranker(rerank: Rerank, pool: Pool) -> dict[str, float]:
     """The pool's metrics when ``rerank`` orders each query's candidates."""
-    rankings = {}
+    return ranking_metrics(rankings(pool_scores(rerank, pool)), pool.relevant)
+
+
+def pool_scores(rerank: Rerank, pool: Pool) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Query -> (its candidates' indexes, their scores by ``rerank``)."""
+    scored = {}
     for query in pool.queries:
         ids = np.array(pool.candidates[query])
-        scores = rerank(query, [pool.passages[i] for i in ids])
-        rankings[query] = ids[np.argsort(-scores, kind="stable")].tolist()
-    return ranking_metrics(rankings, pool.relevant)
+        scored[query] = (ids, rerank(query, [pool.passages[i] for i in ids]))
+    return scored
+
+
+def rankings(scored: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, list[int]]:
+    return {query: ids[np.argsort(-scores, kind="stable")].tolist()
+            for query, (ids, scores) in scored.items()}
+
+
+def fit_threshold(scored: Mapping[str, tuple[np.ndarray, np.ndarray]],
+                  relevant: Mapping[str, frozenset[int]]) -> dict[str, float]:
+    """The score above which a candidate is taken as relevant, chosen for the best F1 over
+    every held-out (query, candidate): a query's positives are relevant, the other passages
+    search found for it are not (some may be, unlabelled, so precision is a floor). With its
+    precision, recall and F1 there; empty without a positive and a negative.
+
+    A reranker trained listwise orders passages but its scores carry no absolute meaning;
+    a relevance test needs a cut, and this is where the held-out pairs put it."""
+    labels = np.concatenate([np.isin(ids, list(relevant[query]))
+                             for query, (ids, _) in scored.items()]) if scored else np.array([])
+    if not labels.any() or labels.all():
+        return {}
+    scores = np.concatenate([values for _, values in scored.values()]).astype(np.float64)
+    order = np.argsort(-scores, kind="stable")
+    ranked_scores, ranked_labels = scores[order], labels[order]
+    found = np.cumsum(ranked_labels)          # positives among the first i + 1
+    precision = found / np.arange(1, len(order) + 1)
+    recall = found / labels.sum()
+    f1 = np.divide(2 * precision * recall, precision + recall,
+                   out=np.zeros_like(precision), where=precision + recall > 0)
+    # Cut only between distinct scores: ties fall on the same side.
+    distinct = np.append(ranked_scores[1:] < ranked_scores[:-1], True)
+    best = int(np.argmax(np.where(distinct, f1, -1.0)))
+    below = ranked_scores[best + 1] if best + 1 < len(order) else ranked_scores[best] - 1.0
+    return {"threshold": round(float(ranked_scores[best] + below) / 2, 6),
+            "precision": round(float(precision[best]), 4),
+            "recall": round(float(recall[best]), 4), "f1": round(float(f1[best]), 4)}
 
 
 def ranking_metrics(rankings: Mapping[str, Sequence[int]],
