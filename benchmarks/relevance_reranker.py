@@ -1,11 +1,11 @@
 """A cross-encoder for LazyGraphRAG's relevance test, trained on SQuAD articles that the global
 questions never ask about.
 
-    python benchmarks/relevance_reranker.py                 # articles 31-48, 400 questions
+    python benchmarks/relevance_reranker.py                 # articles 31-48, 1,000 questions
     python benchmarks/global_questions.py --methods global,global-cross \\
         --cross-encoder PRINTED_FOLDER
 
-``global_questions.py`` asks about articles 1-30; this trains on one question per paragraph
+``global_questions.py`` asks about articles 1-30; this trains on two questions per paragraph
 of the articles after them (``--first 30``), in a knowledge base of those articles alone, so
 no question or paragraph of a tested article is read in training. ``lore train reranker``
 holds out a fifth of the questions, measures the ranking before and after on them, and fits
@@ -32,9 +32,10 @@ from lore.train.pairs import Pair, PairSet
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def pairs(first: int, count: int, limit: int) -> PairSet:
-    """One question per paragraph of articles ``first`` .. ``first + count - 1``, in order,
-    up to ``limit``."""
+def pairs(first: int, count: int, limit: int, per_paragraph: int) -> PairSet:
+    """Up to ``per_paragraph`` questions of each paragraph of articles ``first`` ..
+    ``first + count - 1``: every paragraph's first question, then every second one, up to
+    ``limit`` in all."""
     paragraphs = {record["_id"]: record["text"]
                   for records in articles(first, count).values() for record in records}
     questions = {}
@@ -42,23 +43,25 @@ def pairs(first: int, count: int, limit: int) -> PairSet:
         for line in handle:
             record = json.loads(line)
             questions[record["_id"]] = record["text"]
-    chosen: dict[str, Pair] = {}
+    asked: dict[str, list[Pair]] = {}
     with open(DATA / "qrels" / "test.tsv") as handle:
         next(handle)
         for line in handle:
             query, paragraph, _ = line.rstrip("\n").split("\t")
-            if paragraph in paragraphs and paragraph not in chosen:
-                chosen[paragraph] = Pair(questions[query], paragraphs[paragraph],
-                                         source=f"{query}:{paragraph}")
-    kept = tuple(chosen.values())[:limit]
-    return PairSet(kept, f"squad-v1.1-dev articles {first + 1}-{first + count}")
+            if paragraph in paragraphs:
+                asked.setdefault(paragraph, []).append(
+                    Pair(questions[query], paragraphs[paragraph], source=f"{query}:{paragraph}"))
+    kept = [found[turn] for turn in range(per_paragraph) for found in asked.values()
+            if turn < len(found)][:limit]
+    return PairSet(tuple(kept), f"squad-v1.1-dev articles {first + 1}-{first + count}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--first", type=int, default=30, help="skip this many articles")
     parser.add_argument("--articles", type=int, default=18)
-    parser.add_argument("--pairs", type=int, default=400)
+    parser.add_argument("--pairs", type=int, default=1000)
+    parser.add_argument("--per-paragraph", type=int, default=2)
     parser.add_argument("--loss", default="listwise", choices=("listwise", "bce"))
     parser.add_argument("--held-out", type=float, default=0.2)
     args = parser.parse_args()
@@ -66,7 +69,7 @@ def main() -> int:
         RERANKER_TRAINING, held_out=args.held_out,
         settings=dataclasses.replace(RERANKER_TRAINING.settings, loss=args.loss))
     folder = knowledge_base(articles(args.first, args.articles), args.first)
-    chosen = pairs(args.first, args.articles, args.pairs)
+    chosen = pairs(args.first, args.articles, args.pairs, args.per_paragraph)
     with lore.open(folder) as kb:
         model = kb.train_reranker(chosen, training)
     print(f"trained {model.spec} on {model.data.pairs} pairs in {model.seconds:.0f} s")
@@ -75,7 +78,7 @@ def main() -> int:
     print(f"folder: {model.model_dir}")
     path = RESULTS / "relevance_reranker.json"
     kept = json.loads(path.read_text())["runs"] if path.exists() else {}
-    kept[f"squad:{args.first}:{args.articles}:{args.pairs}:{args.loss}"] = {
+    kept[f"squad:{args.first}:{args.articles}:{args.pairs}:{args.per_paragraph}:{args.loss}"] = {
         "model": model.to_json()}
     path.write_text(json.dumps({"machine": machine(), "runs": kept}, indent=2) + "\n")
     return 0
