@@ -26,6 +26,10 @@ A fourth field that names a query strategy (``lore.query``: ``iterative``, ``dec
 
     python benchmarks/qa.py --runs hotpotqa:100:stuff:iterative,hotpotqa:100:stuff:auto
 
+A range of the sample asks only those questions (those not used to choose a setting):
+
+    python benchmarks/qa.py --runs hotpotqa:101-200:stuff:iterative
+
 and a fifth field changes planning settings (``query.*``):
 
     python benchmarks/qa.py --runs hotpotqa:20:stuff:iterative:hop_k=1+hops=2
@@ -78,10 +82,12 @@ from 46.7 to 56.5 with ``likelihood-first`` (the gold paragraph: 61.6). ``qa_bre
 squad-500-stuff[-likelihood-first] --from 150`` reads both from the traces."""
 
 
-def run(name: str, questions: int, mode: str, config: LoreConfig, variant: str = "",
+def run(name: str, questions: str, mode: str, config: LoreConfig, variant: str = "",
         planned: str = "") -> dict[str, object]:
     folder = DATA / SETS[name]
-    qa = load_qa(folder, questions, SEED)
+    first, last = question_range(questions)
+    qa = load_qa(folder, last, SEED)
+    qa = dataclasses.replace(qa, items=qa.items[first:])
     dataset = load_beir(folder, "test", 1)
     gold = mode == "gold"
     settings = dataclasses.replace(config.generate, template="short", k=SOURCES,
@@ -116,6 +122,13 @@ def run(name: str, questions: int, mode: str, config: LoreConfig, variant: str =
             "inferred_citation_share": (sum(c.inferred for c in cited) / len(cited)
                                         if cited else None),
             **aggregate([t.record for t in traces]).as_dict()}
+
+
+def question_range(questions: str) -> tuple[int, int]:
+    """``N`` (the sample's first N questions) or ``A-B`` (its questions A to B, from 1): the
+    seeded sample draws in order, so the first N of a larger sample are the same N."""
+    first, _, last = questions.rpartition("-")
+    return (int(first) - 1 if first else 0), int(last)
 
 
 def strategy_of(variant: str) -> StrategyName | None:
@@ -178,7 +191,7 @@ def main() -> int:
     path = RESULTS / "qa.json"
     for spec in args.runs.split(","):
         name, questions, mode, *variant = spec.split(":")
-        row = run(name, int(questions), mode, config, *variant)
+        row = run(name, questions, mode, config, *variant)
         # Read again just before writing: runs in other processes may have added theirs.
         kept = json.loads(path.read_text())["runs"] if path.exists() else {}
         kept[spec] = row

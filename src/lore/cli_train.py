@@ -225,6 +225,11 @@ def report(model: TrainedModel, as_json: bool, next_step: str) -> None:
     for metric in after:
         stdout.print(f"  held-out {metric:>10}  {before.get(metric, float('nan')):.4f} -> "
                      f"{after[metric]:.4f}")
+    relevance = model.metrics.get("relevance")
+    if relevance:
+        stdout.print(f"  relevant above {relevance['threshold']:.4g} (held-out F1 "
+                     f"{relevance['f1']:.3f}, precision {relevance['precision']:.3f}, "
+                     f"recall {relevance['recall']:.3f})")
     if next_step:
         stdout.print(f"use it: {next_step}")
 
