@@ -26,7 +26,9 @@ A fourth field that names a query strategy (``lore.query``: ``iterative``, ``dec
 
     python benchmarks/qa.py --runs hotpotqa:100:stuff:iterative,hotpotqa:100:stuff:auto
 
-A range of the sample asks only those questions (those not used to choose a setting):
+``LORE_GENERATOR=qwen-1.5b`` answers with another model; its runs are kept apart
+(``spec@model``). A range of the sample asks only those questions (those not used to choose
+a setting):
 
     python benchmarks/qa.py --runs hotpotqa:101-200:stuff:iterative
 
@@ -55,7 +57,7 @@ from common import machine
 from rich.console import Console
 from rich.progress import Progress
 
-from lore.config import LoreConfig, QueryConfig, StrategyName
+from lore.config import GenerateConfig, LoreConfig, QueryConfig, StrategyName
 from lore.eval.answers import run_qa, write_qa_traces
 from lore.eval.beir import load_beir
 from lore.eval.qa import aggregate, load_qa
@@ -110,7 +112,8 @@ def run(name: str, questions: str, mode: str, config: LoreConfig, variant: str =
                              dataset.corpus, strategy_of(variant),
                              planning_of(config.query, planned)))
     label = "-".join(filter(None, [name, str(questions), mode, variant,
-                                   planned.replace("=", "").replace("+", "-")]))
+                                   planned.replace("=", "").replace("+", "-"),
+                                   other_model(settings.model)]))
     write_qa_traces(traces, RESULTS / "qa-traces" / f"{label}.jsonl")
     cited = [c for t in traces for c in t.answer.citations]
     return {"set": name, "questions": len(traces),
@@ -122,6 +125,12 @@ def run(name: str, questions: str, mode: str, config: LoreConfig, variant: str =
             "inferred_citation_share": (sum(c.inferred for c in cited) / len(cited)
                                         if cited else None),
             **aggregate([t.record for t in traces]).as_dict()}
+
+
+def other_model(model: str) -> str:
+    """The answering model when it is not the default (``LORE_GENERATOR``), else empty: it
+    names the run's traces and its entry in ``qa.json``."""
+    return "" if model == GenerateConfig().model else model
 
 
 def question_range(questions: str) -> tuple[int, int]:
@@ -194,7 +203,8 @@ def main() -> int:
         row = run(name, questions, mode, config, *variant)
         # Read again just before writing: runs in other processes may have added theirs.
         kept = json.loads(path.read_text())["runs"] if path.exists() else {}
-        kept[spec] = row
+        other = other_model(str(row["model"]))
+        kept[f"{spec}@{other}" if other else spec] = row
         Console().print(row)
         RESULTS.mkdir(exist_ok=True)
         path.write_text(json.dumps({"machine": machine(), "seed": SEED, "runs": kept},
