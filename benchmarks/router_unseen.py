@@ -10,32 +10,31 @@
 Trace names are files of ``results/qa-traces/``; a file that mixes strategies (an ``auto``
 run) gives each record to the strategy that answered it. Each question answered by every
 strategy is labelled with the one that scored the best F1 (``lore.query.classifier``); the
-router is fitted on every training question some strategy answered, as ``lore train router``
-fits it, and scored on the test questions: how often it picks the best strategy, and the F1
-the test questions would have scored had each gone where it sends it, beside the rules,
-always one strategy, and the best choice per question. Prints a table; writes
-``results/router_unseen.json``.
+router is fitted on every training question some strategy answered
+(``lore.routing.fit_router``, as ``lore train router`` fits it), and scored on the test
+questions: how often it picks the best strategy, and the F1 the test questions would have
+scored had each gone where it sends it, beside the rules, always one strategy, and the best
+choice per question. Prints a table; writes ``results/router_unseen.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from common import machine
 from rich.console import Console
 from rich.table import Table
 
 from lore.config import EmbedConfig
 from lore.embed.registry import create_embedder
-from lore.query.classifier import Labelled, features, fit, labels_from_traces
+from lore.query.classifier import Labelled, labels_from_traces
 from lore.query.router import route
+from lore.routing import fit_router, label_accuracy, routed_f1
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TRACES = RESULTS / "qa-traces"
@@ -52,10 +51,6 @@ def runs(names: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
     return by_strategy
 
 
-def routed_f1(choose: Callable[[Labelled], str], questions: Sequence[Labelled]) -> float:
-    return statistics.fmean(item.f1[choose(item)] for item in questions)
-
-
 def always(strategy: str) -> Callable[[Labelled], str]:
     return lambda item: strategy
 
@@ -69,12 +64,10 @@ def main() -> int:
     test = labels_from_traces(runs(args.test))
     seen = {item.id for item in train}
     test = [item for item in test if item.id not in seen]
-    strategies = sorted({s for item in train for s in item.f1})
-    embedder = create_embedder(EmbedConfig(model="minilm"))
-    fitted = [item for item in train if max(item.f1.values()) > 0]
-    model = fit(np.stack([features(i.question, embedder.embed_query(i.question))
-                          for i in fitted]), [item.strategy for item in fitted], strategies)
-    trained = {item.id: model.route(item.question, embedder.embed_query(item.question)).strategy
+    strategies = sorted({item.strategy for item in train})
+    embed = create_embedder(EmbedConfig(model="minilm")).embed_query
+    model, fitted = fit_router(train, strategies, embed)
+    trained = {item.id: model.route(item.question, embed(item.question)).strategy
                for item in test}
     choosers: dict[str, Callable[[Labelled], str]] = {
         "rules": lambda item: route(item.question).strategy,
@@ -82,11 +75,11 @@ def main() -> int:
         **{f"always {name}": always(name) for name in strategies},
         "best per question": lambda item: item.strategy,
     }
-    rows: dict[str, dict[str, Any]] = {
-        label: {"f1": routed_f1(choose, test),
-                "label_accuracy": statistics.fmean(choose(i) == i.strategy for i in test),
-                "sent": {name: sum(choose(i) == name for i in test) for name in strategies}}
-        for label, choose in choosers.items()}
+    rows: dict[str, dict[str, Any]] = {}
+    for label, choose in choosers.items():
+        sent = [choose(item) for item in test]
+        rows[label] = {"f1": routed_f1(sent, test), "label_accuracy": label_accuracy(sent, test),
+                       "sent": {name: sent.count(name) for name in strategies}}
     table = Table("router", "label accuracy", "F1 had each question gone there", "sent",
                   title=f"{len(test)} unseen questions; fitted on {len(fitted)}")
     for label, row in rows.items():

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from rich.console import Console
 from rich.markup import escape
@@ -48,7 +49,21 @@ def shown(text: str) -> str:
     return escape(inert(text))
 
 
-class ProgressListener:
+class _Bars:
+    """Progress bars on stderr, drawn while the object is entered."""
+
+    _progress: Progress
+
+    def __enter__(self) -> Self:
+        self._progress.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self._progress.stop()
+
+
+class ProgressListener(_Bars):
     """Draws file, embedding and document progress; optionally streams JSON events."""
 
     def __init__(self, events: bool = False, bars: bool = True) -> None:
@@ -59,14 +74,6 @@ class ProgressListener:
             TimeRemainingColumn(), console=stderr, disable=not bars, transient=False)
         self._tasks: dict[str, TaskID] = {}
         self._embedded = 0
-
-    def __enter__(self) -> ProgressListener:
-        self._progress.start()
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
-        self._progress.stop()
 
     def _task(self, name: str, total: int | None = None) -> TaskID:
         if name not in self._tasks:
@@ -105,7 +112,7 @@ class ProgressListener:
                               "reason": skipped.reason}, ensure_ascii=False), flush=True)
 
 
-class StageProgress:
+class StageProgress(_Bars):
     """One bar per stage of a long run (training, the knowledge graph), with a note (the
     loss) and the time left."""
 
@@ -116,14 +123,6 @@ class StageProgress:
             TimeRemainingColumn(), console=stderr, disable=not bars)
         self._task: TaskID | None = None
         self._description = ""
-
-    def __enter__(self) -> StageProgress:
-        self._progress.start()
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
-        self._progress.stop()
 
     def stage(self, description: str, total: int | None = None) -> None:
         if self._task is not None:

@@ -7,14 +7,21 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from lore.errors import ConfigError
-from lore.query.classifier import Labelled, features, fit, labels_from_traces, read_traces
+from lore.query.classifier import (
+    Labelled,
+    RouterModel,
+    features,
+    fit,
+    labels_from_traces,
+    read_traces,
+)
 from lore.query.router import route
 from lore.train.catalog import TrainedModel, TrainingData, next_name, publish, staging_dir
 
@@ -38,19 +45,15 @@ def train_router(kb: KnowledgeBase, traces: Sequence[Path], held_out: float = 0.
         raise ConfigError(f"{len(labelled)} questions are answered in every trace; a router "
                           f"needs {MIN_QUESTIONS} or more")
     train, test = _split(labelled, held_out)
-    train = [item for item in train if max(item.f1.values()) > 0]  # see the note below
-    if not train:
-        raise ConfigError("no strategy answered any of the training questions (every F1 is "
-                          "0): the traces cannot say which strategy suits which question")
     strategies = sorted({item.strategy for item in labelled})
-    model = fit(_rows(kb, train), [item.strategy for item in train], strategies)
-    predicted = [model.route(item.question, kb.embedder.embed_query(item.question)).strategy
-                 for item in test]
+    embed = kb.embedder.embed_query
+    model, train = fit_router(train, strategies, embed)
+    predicted = [model.route(item.question, embed(item.question)).strategy for item in test]
     rules = [route(i.question).strategy for i in test]
-    metrics = {"before": {"accuracy": _accuracy(rules, test), "f1": _routed_f1(rules, test)},
-               "after": {"accuracy": _accuracy(predicted, test),
-                         "f1": _routed_f1(predicted, test)},
-               **{f"always {name}": {"f1": _routed_f1([name] * len(test), test)}
+    metrics = {"before": {"accuracy": label_accuracy(rules, test), "f1": routed_f1(rules, test)},
+               "after": {"accuracy": label_accuracy(predicted, test),
+                         "f1": routed_f1(predicted, test)},
+               **{f"always {name}": {"f1": routed_f1([name] * len(test), test)}
                   for name in strategies}}
     digest = hashlib.sha256("\n".join(f"{i.id}\t{i.strategy}" for i in labelled)
                             .encode()).hexdigest()[:16]
@@ -74,17 +77,25 @@ def _split(labelled: Sequence[Labelled], share: float) -> tuple[list[Labelled], 
     return [i for i in labelled if not held(i)], [i for i in labelled if held(i)]
 
 
-def _rows(kb: KnowledgeBase, items: Sequence[Labelled]) -> np.ndarray:
-    return np.stack([features(i.question, kb.embedder.embed_query(i.question)) for i in items])
+def fit_router(labelled: Sequence[Labelled], strategies: Sequence[str],
+               embed_query: Callable[[str], np.ndarray]) -> tuple[RouterModel, list[Labelled]]:
+    """The router fitted on the questions of ``labelled`` some strategy answered, and those
+    questions (see ``train_router``)."""
+    answered = [item for item in labelled if max(item.f1.values()) > 0]
+    if not answered:
+        raise ConfigError("no strategy answered any of the training questions (every F1 is "
+                          "0): the traces cannot say which strategy suits which question")
+    rows = np.stack([features(i.question, embed_query(i.question)) for i in answered])
+    return fit(rows, [item.strategy for item in answered], strategies), answered
 
 
-def _accuracy(predicted: Sequence[str], truth: Sequence[Labelled]) -> float:
+def label_accuracy(predicted: Sequence[str], truth: Sequence[Labelled]) -> float:
     if not truth:
         return float("nan")
     return sum(p == t.strategy for p, t in zip(predicted, truth, strict=True)) / len(truth)
 
 
-def _routed_f1(predicted: Sequence[str], truth: Sequence[Labelled]) -> float:
+def routed_f1(predicted: Sequence[str], truth: Sequence[Labelled]) -> float:
     """Mean F1 over the held-out questions had each gone where ``predicted`` sends it; a
     question sent to a strategy no trace holds is left out."""
     scores = [t.f1[p] for p, t in zip(predicted, truth, strict=True) if p in t.f1]

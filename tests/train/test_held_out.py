@@ -9,9 +9,10 @@ from lore.testing.fakes import HashEmbedder
 from lore.train.held_out import (
     build_pool,
     fit_threshold,
+    pool_scores,
     ranking_metrics,
+    rankings,
     score_embedder,
-    score_reranker,
     split_by_query,
 )
 from lore.train.pairs import Pair
@@ -46,8 +47,9 @@ def test_the_pool_ranks_each_query_over_its_found_passages_and_its_positives() -
     assert len(pool.candidates["dogs bark"]) == 3
     embedder = HashEmbedder()
     assert score_embedder(embedder, pool)["mrr@10"] == 1.0
-    backwards = score_reranker(
-        lambda q, ps: -(embedder.embed_documents(ps) @ embedder.embed_query(q)), pool)
+    backwards = ranking_metrics(rankings(pool_scores(
+        lambda q, ps: -(embedder.embed_documents(ps) @ embedder.embed_query(q)), pool)),
+        pool.relevant)
     assert backwards["mrr@10"] < 1.0
 
 

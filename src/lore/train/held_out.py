@@ -96,11 +96,6 @@ def score_vectors(pool: Pool, queries: Mapping[str, np.ndarray], passages: np.nd
     return ranking_metrics(rankings, pool.relevant)
 
 
-def score_reranker(rerank: Rerank, pool: Pool) -> dict[str, float]:
-    """The pool's metrics when ``rerank`` orders each query's candidates."""
-    return ranking_metrics(rankings(pool_scores(rerank, pool)), pool.relevant)
-
-
 def pool_scores(rerank: Rerank, pool: Pool) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Query -> (its candidates' indexes, their scores by ``rerank``)."""
     scored = {}
