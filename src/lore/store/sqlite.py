@@ -150,8 +150,8 @@ class SqliteStore(Store):
             for record in files:
                 db.execute(sql.UPSERT_FILE, (record.path, record.size, record.mtime,
                                              record.hash, now))
-            if documents or removed_documents or removed_files:
-                db.execute(sql.SET_META, ("last_update", now))
+            if added or removed:  # the contract: the time of the last write that changed
+                db.execute(sql.SET_META, ("last_update", now))  # documents, not of a no-op
         return WriteResult(added, removed)
 
     # -- vectors ---------------------------------------------------------------------------
