@@ -5,6 +5,8 @@ read everything? Both answer the same questions from the same knowledge base; lo
 
     python benchmarks/long_context.py                     # needles, then SQuAD articles
     python benchmarks/long_context.py --sizes 1024,4096 --articles 5
+    python benchmarks/long_context.py --sizes '' --articles 8 --add   # articles, kept beside
+                                                                        # the needles on record
 
 1. Needle in a haystack: SQuAD paragraphs concatenated to 1k ... 32k tokens with one planted
    fact ("The access code for the north archive is 4817.") at several depths; right when
@@ -163,13 +165,15 @@ def main() -> int:
     parser.add_argument("--one", nargs=5, help=argparse.SUPPRESS)
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
     parser.add_argument("--articles", type=int, default=20)
+    parser.add_argument("--add", action="store_true",
+                        help="keep the recorded runs of every row this run does not measure")
     args = parser.parse_args()
     if args.one:
         kind, size, depth, strategy, question = args.one
         print(json.dumps(one_run(kind, int(size), float(depth), strategy, question)))
         return 0
     runs = []
-    for size in map(int, args.sizes.split(",")):
+    for size in (int(size) for size in args.sizes.split(",") if size):
         for depth in (DEPTHS if size < BIG else (0.5,)):
             for strategy in ("single", "long-context"):
                 runs.append(spawn("needle", size, depth, strategy, "-"))
@@ -179,19 +183,43 @@ def main() -> int:
             runs.append(spawn("article", 0, 0, strategy, question))
             Console().print(runs[-1])
     RESULTS.mkdir(exist_ok=True)
+    record: Row = {"machine": machine(), "model": MODEL}
+    if args.add:
+        runs, record["note"] = recorded_beside(runs)
     summary = summarize(runs)
     (RESULTS / "long_context.json").write_text(json.dumps(
-        {"machine": machine(), "model": MODEL, "summary": summary, "runs": runs}, indent=2,
-        ensure_ascii=False) + "\n")
+        {**record, "summary": summary, "runs": runs}, indent=2, ensure_ascii=False) + "\n")
     print_table(summary)
     draw(summary, RESULTS / "long_context.png")
     return 0
 
 
+def recorded_beside(runs: list[Row]) -> tuple[list[Row], str]:
+    """The recorded runs of rows this run did not measure, then this run's; and a note that
+    says which rows come from an earlier run."""
+    path = RESULTS / "long_context.json"
+    if not path.exists():
+        return runs, ""
+    record = json.loads(path.read_text())
+    measured = {row_key(run) for run in runs}
+    kept = [run for run in record["runs"] if row_key(run) not in measured]
+    earlier = sorted({f"{kind} {size or 'article'} {strategy}"
+                      for kind, size, strategy in map(row_key, kept)})
+    note = f"rows from an earlier run (commit {record['machine'].get('commit')}): " + \
+        ", ".join(earlier)
+    if record.get("note"):
+        note += f"; its note: {record['note']}"
+    return kept + runs, note
+
+
+def row_key(run: Row) -> tuple[str, int, str]:
+    return run["kind"], run["size"], run["strategy"]
+
+
 def summarize(runs: list[Row]) -> list[Row]:
     groups: dict[tuple[str, int, str], list[Row]] = {}
     for run in runs:
-        groups.setdefault((run["kind"], run["size"], run["strategy"]), []).append(run)
+        groups.setdefault(row_key(run), []).append(run)
     return [{"kind": kind, "size": size, "strategy": strategy, "runs": len(rows),
              "right": statistics.mean(r["right"] for r in rows),
              "first_token_s": statistics.median(r["first_token_s"] for r in rows),

@@ -99,6 +99,7 @@ class KnowledgeBase(Learning, Graphing, Asking):
         self._query_batcher: QueryBatcher | None = None
         self._tuning = Tuning.from_json(self._store.get_meta("tuning"))
         self._catalog = Catalog(directory, lambda: self._store.get_meta("kb_id"))
+        self._rag_systems: dict[str, Any] = {}
         self._use_embedder(create_embedder(replace(config.embed,
                                                    model=self._embedder_source(self._model))))
 
@@ -166,8 +167,8 @@ class KnowledgeBase(Learning, Graphing, Asking):
 
     def search(self, query: str, k: int | None = None, mode: SearchMode | None = None,
                where: Filter | Sequence[str] | None = None, diversity: float | None = None,
-               rerank: str | None = None, retrievers: Sequence[str] | None = None
-               ) -> list[Hit]:
+               rerank: str | None = None, retrievers: Sequence[str] | None = None,
+               query_encoder: str | Embedder | None = None) -> list[Hit]:
         """Ranked hits for ``query``, each with every retriever's score and rank.
 
         Args:
@@ -180,10 +181,17 @@ class KnowledgeBase(Learning, Graphing, Asking):
                 for none); it reorders the first ``retrieve.rerank_depth`` hits.
             retrievers: the retrievers to run and fuse, by name (``lore.retrieve.registry``);
                 overrides ``mode``.
+            query_encoder: embeds the query for dense search in place of the embedder: a
+                trained RAG system's spec (``trained:<name>``, from ``lore train rag``), or an
+                embedder whose query vectors share the stored vectors' space.
         """
         settings = self.config.retrieve
         spec = settings.reranker if rerank is None else rerank
         request = search_request(settings, query, k, mode, where, diversity, retrievers, spec)
+        if query_encoder is not None:
+            encoder = (self.rag_system(query_encoder).encoder
+                       if isinstance(query_encoder, str) else query_encoder)
+            request = replace(request, embed_query=encoder.embed_query)
         if not spec:
             return self._searcher.search(request)
         scorer = self._reranking(spec)

@@ -40,7 +40,7 @@ from lore.doctor import exit_status, run_checks
 from lore.errors import LoreError
 from lore.eval.answers import run_qa, write_qa_traces
 from lore.eval.beir import load_beir
-from lore.eval.qa import aggregate, by_strategy, load_qa
+from lore.eval.qa import SplitSide, aggregate, by_strategy, load_qa
 from lore.eval.report import write_comparison
 from lore.eval.retrieval import Aggregate, EvalSettings, evaluate, open_indexed, write_traces
 from lore.models.files import default_cache_dir
@@ -336,9 +336,13 @@ def eval_retrieval(directory: Path, split: str, mode: SearchMode, compare: str |
 @click.option("--limit", type=click.IntRange(min=1), help="Only N questions.")
 @click.option("--seed", type=int, help="Sample the N questions at random with this seed "
                                        "(default: the first N).")
+@click.option("--split", type=click.Choice(["train", "test"]),
+              help="Only one side of lore's split by article (lore.train.qa_split), before "
+                   "--limit: test questions are those `lore train rag` never reads.")
 @click.option("--mode", type=click.Choice(get_args(AnswerModeName)), default="stuff",
               show_default=True)
-@click.option("--model", envvar="LORE_GENERATOR", help="Answering model (default qwen-0.5b).")
+@click.option("--model", envvar="LORE_GENERATOR", help="Answering model (default qwen-0.5b), "
+              "or a trained RAG system, trained:<name>.")
 @click.option("--template", default="short", show_default=True,
               help="Prompt template; short asks for the answer span, as the metrics expect.")
 @click.option("-k", "k", type=click.IntRange(1, 50), default=3, show_default=True,
@@ -354,7 +358,8 @@ def eval_retrieval(directory: Path, split: str, mode: SearchMode, compare: str |
               help="Where corpus indexes are kept (default: ~/.cache/lore/eval).")
 @strategy_option
 @json_option
-def eval_qa(directory: Path, limit: int | None, seed: int | None, mode: AnswerModeName,
+def eval_qa(directory: Path, limit: int | None, seed: int | None, split: SplitSide | None,
+            mode: AnswerModeName,
             model: str | None, template: str, k: int, answer_tokens: int,
             question_likelihood: float | None, gold_context: bool, trace: Path | None,
             cache: Path | None, strategy: StrategyName | None, as_json: bool) -> None:
@@ -368,7 +373,7 @@ def eval_qa(directory: Path, limit: int | None, seed: int | None, mode: AnswerMo
         settings = dataclasses.replace(settings, question_likelihood=question_likelihood)
     cache = cache or default_cache_dir(os.environ) / "eval"
     try:
-        qa = load_qa(directory, limit, seed)
+        qa = load_qa(directory, limit, seed, split)
         dataset = load_beir(directory, "test", 1)
         with ProgressListener(bars=not as_json) as listener:
             kb = open_indexed(dataset, cache, config, None, listener)
@@ -382,7 +387,7 @@ def eval_qa(directory: Path, limit: int | None, seed: int | None, mode: AnswerMo
     records = [t.record for t in traces]
     scores = aggregate(records).as_dict()
     report = {"dataset": qa.name, "mode": mode, "model": settings.model, "template": template,
-              "k": k, "gold_context": gold_context, "seed": seed,
+              "k": k, "gold_context": gold_context, "seed": seed, "split": split,
               "strategy": strategy or config.query.strategy, "metrics": scores,
               "by_strategy": {name: each.as_dict()
                               for name, each in by_strategy(records).items()}}

@@ -4,6 +4,7 @@ data, and list what was learned."""
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -16,13 +17,22 @@ from lore.cli_common import LoreUsageError, interruptible, json_option, kb_optio
 from lore.cli_output import ProgressListener, StageProgress, shown, stderr, stdout
 from lore.errors import LoreError
 from lore.eval.beir import beir_pairs
+from lore.eval.qa import qa_examples
 from lore.fitting import fit_tuning
 from lore.learning import HEAD_TRAINING, RERANKER_TRAINING, Training
+from lore.rag_training import RagTraining
 from lore.rerank.heads import HEAD_KINDS, HeadKind
 from lore.synthesis import synthetic_pairs
 from lore.train.catalog import TrainedModel
 from lore.train.negatives import Mining
 from lore.train.pairs import PairSet, load_pairs
+from lore.train.settings import (
+    DEFAULT_TEMPERATURE,
+    OBJECTIVES,
+    Objective,
+    RagSettings,
+    TrainSettings,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -234,6 +244,70 @@ def report(model: TrainedModel, as_json: bool, next_step: str) -> None:
         stdout.print(f"use it: {next_step}")
 
 
+@train_group.command(name="rag")
+@click.option("--qa", "qa_path", required=True, type=click.Path(exists=True, path_type=Path),
+              help="A QA folder (qa.jsonl beside its corpus: its training side of lore's "
+                   "split; the test side's documents are never read), or a JSONL file of "
+                   '{"_id", "question", "answers"} lines, all trained on.')
+@click.option("--train", "part", type=click.Choice(["query-encoder"]), default="query-encoder",
+              show_default=True, help="What learns: the query encoder, the answering model "
+              "frozen.")
+@click.option("--objective", type=click.Choice(OBJECTIVES), default="rag-sequence",
+              show_default=True, help="rag-sequence: -log Σ p(z|x) p(y|x,z) (EMDR²); "
+              "rag-token: mixed per token; replug: KL to the model's preference.")
+@click.option("--k", "k", type=click.IntRange(2, 50), default=8, show_default=True,
+              help="Candidate passages a question.")
+@click.option("--limit", type=click.IntRange(1), help="Train on this many questions (a "
+              "seeded sample).")
+@click.option("--epochs", type=click.IntRange(1, 100), default=1, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1, 4096), default=16, show_default=True)
+@click.option("--lr", "learning_rate", type=click.FloatRange(0, min_open=True), default=2e-5,
+              show_default=True)
+@click.option("--temperature", type=click.FloatRange(0, min_open=True),
+              default=DEFAULT_TEMPERATURE, show_default=True,
+              help="τ of the retriever's softmax over cosines.")
+@click.option("--generator", help="The answering model that scores passages (default: "
+              "generate.model).")
+@click.option("--template", default="short", show_default=True)
+@click.option("--held-out", type=click.FloatRange(0, 0.5), default=0.1, show_default=True)
+@click.option("--keep-unanswerable", is_flag=True, help="Train on questions whose answer "
+              "no candidate passage holds too.")
+@click.option("--name", help="The model's name (default rag-<n>).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@kb_option
+@json_option
+def train_rag(qa_path: Path, part: str, objective: Objective, k: int, limit: int | None,
+              epochs: int, batch_size: int, learning_rate: float, temperature: float,
+              generator: str | None, template: str, held_out: float, keep_unanswerable: bool,
+              name: str | None, seed: int, kb: Path | None, as_json: bool) -> None:
+    """Train retrieval from the answering model on (question, answers) pairs: the RAG
+    paper's marginal likelihood over the top-k passages, or REPLUG's KL."""
+    try:
+        examples, split = qa_examples(qa_path)
+        if qa_path.is_dir():
+            examples, excluded = list(split.train), split.test_documents
+            stderr.print(f"{qa_path.name}: {split.describe()}; training reads none of the "
+                         f"{len(excluded)} test documents")
+        else:
+            excluded = frozenset()
+        if limit is not None and limit < len(examples):
+            examples = random.Random(seed).sample(examples, limit)
+    except LoreError as error:
+        raise LoreUsageError(str(error)) from None
+    settings = TrainSettings(epochs=epochs, batch_size=batch_size,
+                             learning_rate=learning_rate, seed=seed)
+    plan = RagTraining(settings, RagSettings(objective, temperature), k, held_out, generator,
+                       template, name, keep_unanswerable)
+    with opened(kb) as base, StageProgress(bars=not as_json) as progress, interruptible(
+            "run the same command again: scored passages are kept, and training resumes "
+            "from its last checkpoint"):
+        try:
+            model = base.train_rag(examples, str(qa_path), excluded, plan, progress)
+        except LoreError as error:
+            raise LoreUsageError(str(error)) from None
+    report(model, as_json, f"lore ask QUESTION --model {model.spec} --template {template}")
+
+
 @click.group(name="models")
 def models_group() -> None:
     """The models trained for this knowledge base."""
@@ -256,6 +330,14 @@ def list_models(kb: Path | None, as_json: bool) -> None:
         after = model.metrics.get("after", {})
         before = model.metrics.get("before", {})
         mark = " (in use)" if model.spec == in_use else ""
+        if model.kind == "rag":
+            stdout.print(f"{shown(model.spec)}  rag: query encoder over {shown(model.base)}, "
+                         f"answering model {model.settings['generator']}, "
+                         f"{model.settings['objective']}, {model.data.pairs} questions of "
+                         f"{shown(model.data.origin)}, held-out first source holds the answer "
+                         f"{before.get('first_holds_answer', 0):.3f} -> "
+                         f"{after.get('first_holds_answer', 0):.3f}, {model.created}")
+            continue
         if model.kind == "router":
             routes = ", ".join(model.settings["strategies"])
             stdout.print(f"{shown(model.spec)}  router over {routes}, "

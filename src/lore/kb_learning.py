@@ -24,12 +24,14 @@ from lore.learning import (
     train_reranker,
     train_retriever,
 )
+from lore.rag_training import RagSystem, RagTraining, load_rag_system, train_rag
 from lore.rerank.heads import HeadKind
 from lore.retrieve.tuning import Tuning
 from lore.routing import train_router
 from lore.store.protocol import Store
 from lore.train.catalog import Catalog, TrainedModel, trained_name
 from lore.train.pairs import PairSet
+from lore.train.qa_split import QAExample
 from lore.types import Chunk, Filter
 
 if TYPE_CHECKING:
@@ -44,6 +46,7 @@ class Learning:
     _store: Store
     _catalog: Catalog
     _tuning: Tuning
+    _rag_systems: dict[str, RagSystem]
 
     def _writing(self) -> AbstractContextManager[None]:
         raise NotImplementedError
@@ -123,3 +126,21 @@ class Learning:
                                   "model_dir", base))
         return train_reranker(self._kb, pairs, training or RERANKER_TRAINING, folder, base,
                               listener)
+
+    def train_rag(self, examples: Sequence[QAExample], origin: str,
+                  excluded: frozenset[str] = frozenset(), training: RagTraining | None = None,
+                  listener: TrainListener | None = None) -> TrainedModel:
+        """Train the query encoder from the answering model's judgement of each retrieved
+        passage, never reading the ``excluded`` documents (``lore.rag_training``); ask with
+        ``model=result.spec``."""
+        return train_rag(self._kb, examples, origin, excluded, training or RagTraining(),
+                         listener)
+
+    def rag_system(self, spec: str) -> RagSystem:
+        """The trained RAG system ``spec`` (``trained:<name>``) names, loaded once."""
+        if spec not in self._rag_systems:
+            model = self._catalog.model(spec, "rag")
+            self._rag_systems[spec] = load_rag_system(
+                self._kb, model, self._store.get_meta("embedder") or "")
+        return self._rag_systems[spec]
+

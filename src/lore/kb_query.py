@@ -17,10 +17,11 @@ from lore.query.classifier import RouterModel
 from lore.query.protocol import CommunityReader, Planning
 from lore.query.registry import retrieving_named, run_strategy, strategy_named
 from lore.query.router import Route, route
+from lore.rag_training import RagSystem
 from lore.retrieve.filters import parse_where
 from lore.store.metadata import MetadataRows
 from lore.store.protocol import Store
-from lore.train.catalog import Catalog
+from lore.train.catalog import Catalog, trained_name
 from lore.types import Answer, AnswerMode, Filter, Hit, Passage, SearchMode, Step
 
 
@@ -37,14 +38,17 @@ class Asking:
 
     def search(self, query: str, k: int | None = None, mode: SearchMode | None = None,
                where: Filter | Sequence[str] | None = None, diversity: float | None = None,
-               rerank: str | None = None, retrievers: Sequence[str] | None = None
-               ) -> list[Hit]:
+               rerank: str | None = None, retrievers: Sequence[str] | None = None,
+               query_encoder: str | Embedder | None = None) -> list[Hit]:
         raise NotImplementedError
 
     def passages(self, hits: Sequence[Hit]) -> list[Passage]:
         raise NotImplementedError
 
     def answerer(self, settings: GenerateConfig) -> Answerer:
+        raise NotImplementedError
+
+    def rag_system(self, spec: str) -> RagSystem:
         raise NotImplementedError
 
     def community_reader(self, test: str, where: Filter | None = None) -> CommunityReader:
@@ -73,7 +77,9 @@ class Asking:
             k: sources to retrieve (default ``generate.k``).
             mode: ``stuff``, ``rag-sequence`` or ``rag-token`` (default ``generate.mode``).
             model: a generator spec (default ``generate.model``): ``qwen-0.5b``, a ``.gguf``
-                path, or ``openai:http://host:port/v1/<model>``.
+                path, or ``openai:http://host:port/v1/<model>``; or a trained RAG system,
+                ``trained:<name>`` (``lore train rag``): its query encoder searches and its
+                answering model answers.
             template: a prompt template name (``lore.generate.prompt.TEMPLATES``).
             where: metadata filters, as for ``search``.
             settings: every generation setting at once (the arguments above override it).
@@ -104,7 +110,12 @@ class Asking:
                            template=template or settings.template)
         planning = planning or self.config.query
         chosen = strategy_named(strategy or planning.strategy)
-        plan = replace(self._planning(settings, planning, where, started), show=show_path)
+        encoder = None
+        if trained_name(settings.model) is not None:
+            system = self.rag_system(settings.model)
+            settings, encoder = replace(settings, model=system.generator), system.encoder
+        plan = replace(self._planning(settings, planning, where, started, encoder),
+                       show=show_path)
         yield from run_strategy(chosen, question, plan)
 
     def plan_search(self, query: str, strategy: StrategyName, k: int | None = None,
@@ -125,14 +136,15 @@ class Asking:
                 for doc in order if doc in texts]
 
     def _planning(self, settings: GenerateConfig, planning: QueryConfig,
-                  where: Filter | Sequence[str] | None, started: float) -> Planning:
+                  where: Filter | Sequence[str] | None, started: float,
+                  encoder: Embedder | None = None) -> Planning:
         answerer = self.answerer(settings)
         asked = where if isinstance(where, Filter) else parse_where(where or ())
 
         def search(text: str, k: int, retrievers: Sequence[str] | None = None,
                    where: Filter | None = None) -> list[Hit]:
             return self.search(text, k=k, where=asked if where is None else where,
-                               retrievers=retrievers)
+                               retrievers=retrievers, query_encoder=encoder)
 
         def metadata(statement: str) -> MetadataRows:
             return self._store.metadata(statement, planning.sql_rows, planning.sql_seconds)

@@ -157,10 +157,10 @@ def train_retriever(kb: KnowledgeBase, pairs: PairSet, training: Training,
     staging, checkpoint = _staging(kb, "retriever", embedder.model_dir, ready.train, training)
     from lore.train.trainer import train_bi_encoder  # torch loads only to train
 
-    report = train_bi_encoder(embedder.model_dir, as_read(embedder, ready.train.pairs),
-                              training.settings, staging / "model",
-                              _progress(listener, f"training on {len(ready.train.pairs)} pairs"),
-                              checkpoint)
+    report = train_bi_encoder(
+        embedder.model_dir, as_read(embedder, ready.train.pairs), training.settings,
+        staging / "model", step_progress(listener, f"training on {len(ready.train.pairs)} pairs"),
+        checkpoint)
     record_text_form(staging / "model", embedder.text_form)
     listener.stage("scoring the held-out pairs after training")
     after = score_after(staging / "model", kb.embedder, ready.pool)
@@ -184,7 +184,7 @@ def train_reranker(kb: KnowledgeBase, pairs: PairSet, training: Training, base: 
     negatives = training.mining.count if training.mining else 3
     report = train_cross_encoder(
         base, ready.train.pairs, training.settings, staging / "model", negatives,
-        _progress(listener, f"training on {len(ready.train.pairs)} pairs"), checkpoint)
+        step_progress(listener, f"training on {len(ready.train.pairs)} pairs"), checkpoint)
     listener.stage("scoring the held-out pairs after training")
     scored = pool_scores(CrossEncoderReranker(staging / "model").score, ready.pool)
     after = ranking_metrics(rankings(scored), ready.pool.relevant)
@@ -211,7 +211,7 @@ def train_head(kb: KnowledgeBase, pairs: PairSet, training: Training, kind: Head
     from lore.train.heads import train_head as fit_head  # torch loads only to train
 
     head, report = fit_head(kind, examples, training.settings,
-                            _progress(listener, f"training on {len(examples)} pairs"))
+                            step_progress(listener, f"training on {len(examples)} pairs"))
     after = score_vectors(ready.pool, pool_queries, pool_passages, head.score_vectors)
     staging = staging_dir(kb.directory,
                           _fingerprint("head", Path(kind), ready.train, training)["key"])
@@ -362,7 +362,7 @@ def _settings(training: Training) -> dict[str, object]:
     return recorded
 
 
-def _progress(listener: TrainListener, description: str) -> Callable[[int, int, float], None]:
+def step_progress(listener: TrainListener, description: str) -> Callable[[int, int, float], None]:
     """The trainer's per-step callback as listener calls (a resumed run starts past step 1)."""
     staged = False
 

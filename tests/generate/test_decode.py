@@ -180,6 +180,9 @@ class FixedLogits:
     def text_logprob(self, messages: Sequence[Message], text: str) -> float:
         return 0.0
 
+    def text_token_logprobs(self, messages: Sequence[Message], text: str) -> np.ndarray:
+        return np.zeros(1)
+
 
 def picked(sampling: Sampling, prompt: Sequence[int] = (0, 1)) -> list[int]:
     return [s.token for s in decode_steps(FixedLogits([5.0, 4.0, 3.0]), prompt, sampling)]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePath
 
 from lore.api import KnowledgeBase
@@ -20,7 +20,10 @@ from lore.errors import ConfigError
 from lore.eval.answer_scores import Language, answer_in_context, exact_match, f1
 from lore.eval.qa import QARecord, QASet
 from lore.generate.citations import MARKER
+from lore.rag_training import trained_questions
 from lore.records import step_record
+from lore.train.catalog import trained_name
+from lore.train.qa_split import overlap
 from lore.types import Answer, Chunk, Hit, Passage
 
 
@@ -56,8 +59,9 @@ def run_qa(kb: KnowledgeBase, qa: QASet, settings: GenerateConfig,
     if gold_context and not qa.gold_docs:
         raise ConfigError(f"--gold-context needs gold documents: the lines of {qa.name}'s "
                           "qa.jsonl carry no doc_id or gold_doc_ids")
+    check_unseen(kb, qa, settings.model)
     golds_text = _gold_texts(qa, corpus) if gold_context and corpus else {}
-    answerer = kb.answerer(settings)
+    answerer = kb.answerer(answering(kb, settings))  # loads the model before any timing
     for item in qa.items:
         started = time.perf_counter()
         if gold_context:
@@ -69,6 +73,25 @@ def run_qa(kb: KnowledgeBase, qa: QASet, settings: GenerateConfig,
                             planning=planning)
         yield _scored(item.id, item.question, answer, qa)
         advance()
+
+
+def answering(kb: KnowledgeBase, settings: GenerateConfig) -> GenerateConfig:
+    """``settings`` with a trained RAG system's answering model in place of its spec."""
+    if trained_name(settings.model) is None:
+        return settings
+    return replace(settings, model=kb.rag_system(settings.model).generator)
+
+
+def check_unseen(kb: KnowledgeBase, qa: QASet, model: str) -> None:
+    """Refuse to measure a trained RAG system on questions it was trained on."""
+    if trained_name(model) is None:
+        return
+    seen = overlap(trained_questions(kb.rag_system(model).model),
+                   (item.question for item in qa.items))
+    if seen:
+        raise ConfigError(f"{len(seen)} of {qa.name}'s {len(qa.items)} questions were trained "
+                          f"on by {model}, the first {seen[0]!r}; measure it on questions it "
+                          "never saw (--split test)")
 
 
 def write_qa_traces(traces: list[QATrace], path: Path) -> None:

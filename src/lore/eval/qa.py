@@ -19,10 +19,13 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from lore.errors import ConfigError
 from lore.eval.answer_scores import Language, language_of
+from lore.train.qa_split import QAExample, QASplit, split_examples
+
+SplitSide = Literal["train", "test"]
 
 # --- loading -------------------------------------------------------------------------------
 
@@ -57,7 +60,8 @@ class QASet:
     """``"zh"`` when at least half the questions hold a CJK ideograph: the scoring rule."""
 
 
-def load_qa(folder: Path, limit: int | None = None, seed: int | None = None) -> QASet:
+def load_qa(folder: Path, limit: int | None = None, seed: int | None = None,
+            split: SplitSide | None = None) -> QASet:
     """Read ``folder/qa.jsonl`` (or the ``.jsonl`` file itself when given one).
 
     Args:
@@ -65,6 +69,8 @@ def load_qa(folder: Path, limit: int | None = None, seed: int | None = None) -> 
         limit: keep this many questions: the first ones in file order, or with ``seed`` a
             reproducible sample, ``random.Random(seed).sample(in_file_order, limit)`` in the
             order it draws them. ``seed`` alone keeps every question in file order.
+        split: keep only the ``train`` or ``test`` side of ``lore.train.qa_split``'s rule
+            (titles from the folder's ``corpus.jsonl``), before ``limit``.
 
     Raises:
         ConfigError: the file is missing, or a line is not JSON or lacks ``_id``, ``question``
@@ -79,6 +85,10 @@ def load_qa(folder: Path, limit: int | None = None, seed: int | None = None) -> 
     if limit is not None and limit < 0:
         raise ConfigError(f"limit must be 0 or more, got {limit}")
     items, gold, gold_docs = _read_lines(path)
+    if split is not None:
+        side = split_qa(path, items, gold, gold_docs)
+        wanted = {e.id for e in (side.test if split == "test" else side.train)}
+        items = [item for item in items if item.id in wanted]
     if limit is not None:
         items = (random.Random(seed).sample(items, min(limit, len(items))) if seed is not None
                  else items[:limit])
@@ -87,6 +97,38 @@ def load_qa(folder: Path, limit: int | None = None, seed: int | None = None) -> 
         gold_docs = {qid: docs for qid, docs in gold_docs.items() if qid in kept}
     name = path.parent.name if path.name == "qa.jsonl" else path.stem
     return QASet(name, items, gold, gold_docs, _set_language(items))
+
+
+def split_qa(path: Path, items: Sequence[QAItem], gold: dict[str, list[str]],
+             gold_docs: dict[str, list[str]]) -> QASplit:
+    """The questions of ``path`` (a ``qa.jsonl``) split by ``lore.train.qa_split``'s rule."""
+    examples = [QAExample(i.id, i.question, tuple(gold[i.id]), tuple(gold_docs.get(i.id, ())))
+                for i in items]
+    return split_examples(examples, corpus_titles(path.parent / "corpus.jsonl"))
+
+
+def qa_examples(folder: Path) -> tuple[list[QAExample], QASplit]:
+    """Every question of a QA folder as training reads it, and the split of them."""
+    path = Path(folder).expanduser()
+    path = path / "qa.jsonl" if path.is_dir() else path
+    if not path.is_file():
+        raise ConfigError(f"{path} is missing: a QA folder holds qa.jsonl")
+    items, gold, gold_docs = _read_lines(path)
+    split = split_qa(path, items, gold, gold_docs)
+    return [*split.train, *split.test, *split.left_out], split
+
+
+def corpus_titles(corpus: Path) -> dict[str, str]:
+    """Document key -> title, from a BEIR ``corpus.jsonl`` (empty when there is none)."""
+    if not corpus.is_file():
+        return {}
+    titles: dict[str, str] = {}
+    with corpus.open(encoding="utf-8") as lines:
+        for line in lines:
+            if line.strip():
+                record = json.loads(line)
+                titles[str(record["_id"])] = str(record.get("title", ""))
+    return titles
 
 
 def _read_lines(path: Path) -> tuple[list[QAItem], dict[str, list[str]], dict[str, list[str]]]:

@@ -152,6 +152,11 @@ class Answerer:
                 for number, (passage, prior) in enumerate(zip(kept, priors, strict=True),
                                                           start=1)]
 
+    def source_prompt(self, question: str, passage: Passage) -> Prompt:
+        """The prompt that reads ``passage`` alone, cut as the answer step cuts it: what
+        p(answer | question, passage) is scored on."""
+        return self._prompt(question, [Source(1, self._fitting(passage), 1.0)])
+
     def _weighed(self, question: str, passages: Sequence[Passage], priors: np.ndarray
                  ) -> np.ndarray:
         """p(z | x) proportional to priors * p(x | z) ** weight, p(x | z) from a prompt with

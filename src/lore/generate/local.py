@@ -54,6 +54,10 @@ class LocalGenerator:
         """log p(text | what precedes it) for the last occurrence of ``text`` in the rendered
         prompt, its tokens scored in one pass; the prompt up to there stays in the KV cache,
         so answering the same prompt next costs only what follows ``text``."""
+        return float(self.text_token_logprobs(messages, text).sum())
+
+    def text_token_logprobs(self, messages: Sequence[Message], text: str) -> np.ndarray:
+        """``text_logprob`` token by token: log p of each of ``text``'s tokens."""
         rendered = self._rendered(messages)
         at = rendered.rfind(text)
         if not text or at < 0:
@@ -62,7 +66,7 @@ class LocalGenerator:
         start = max(_shared(tokens, self.runner.tokenize(rendered[:at], special=True)), 1)
         end = _shared(tokens, self.runner.tokenize(rendered[:at + len(text)], special=True))
         with self.reserve():  # at least one token, should the text's merge with the next
-            return float(self.runner.token_logprobs(tokens, start, max(end, start + 1)).sum())
+            return self.runner.token_logprobs(tokens, start, max(end, start + 1))
 
     def stream(self, messages: Sequence[Message], sampling: Sampling = Sampling()
                ) -> Iterator[str]:

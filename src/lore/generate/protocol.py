@@ -101,7 +101,8 @@ class TokenScorer(Protocol):
       control tokens); ``ends_turn(token)`` is true for tokens that end the answer.
     - ``text_logprob(messages, text)`` is log p(text | what precedes it) at the last
       occurrence of ``text`` in the rendered prompt; ``ValueError`` when ``text`` is empty
-      or not there.
+      or not there. ``text_token_logprobs`` gives the same token by token (their sum is
+      ``text_logprob``): what RAG-Token training mixes per token.
 
     Example::
 
@@ -121,3 +122,5 @@ class TokenScorer(Protocol):
     def ends_turn(self, token: int) -> bool: ...
 
     def text_logprob(self, messages: Sequence[Message], text: str) -> float: ...
+
+    def text_token_logprobs(self, messages: Sequence[Message], text: str) -> np.ndarray: ...

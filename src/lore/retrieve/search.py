@@ -53,6 +53,9 @@ class SearchRequest:
     """Scores the first ``depth`` candidates of the vector-reading retrievers' lists (of
     every list when none reads vectors) from their stored vectors, before fusion: a learned
     similarity in place of cosine."""
+    embed_query: Callable[[str], np.ndarray] | None = None
+    """Embeds the query in place of the knowledge base's embedder: a trained query encoder
+    whose vectors live in the stored vectors' space (``lore train rag``)."""
 
 
 class Searcher:
@@ -108,7 +111,8 @@ class Searcher:
         allowed = self._store.filtered_rowids(request.where) if request.where else None
         if allowed is not None and allowed.size == 0:
             return None
-        vector = (self._embed_query(request.text) if request.rescore is not None
+        embed = request.embed_query or self._embed_query
+        vector = (embed(request.text) if request.rescore is not None
                   or any(r.reads_vector for r in chosen) else None)
         return chosen, allowed, Query(request.text, vector)
 

@@ -240,6 +240,14 @@ class TokenScorerContract(GeneratorContract):
         with pytest.raises(ValueError, match="not in the prompt"):
             scorer.text_logprob(self.question, "Who wrote Hamlet?")
 
+    def test_token_logprobs_sum_to_the_text_logprob(self, generator: Generator) -> None:
+        scorer = self.token_scorer(generator)
+        text = self.question[-1].content
+        tokens = scorer.text_token_logprobs(self.question, text)
+        assert tokens.ndim == 1 and len(tokens) >= 1 and (tokens <= 0).all()
+        assert float(tokens.sum()) == pytest.approx(scorer.text_logprob(self.question, text),
+                                                    abs=1e-4)
+
     @staticmethod
     def token_scorer(generator: Generator) -> TokenScorer:
         assert isinstance(generator, TokenScorer), f"{generator.name} is not a TokenScorer"

@@ -190,7 +190,7 @@ class ScriptedGenerator:
         """(messages, text) of each ``text_logprob`` call."""
         self._queue: list[str] = []
         self._scripts: list[tuple[str, dict[bytes, float]]] = []
-        self._likelihoods: list[tuple[str, float]] = []
+        self._likelihoods: list[tuple[str, list[float]]] = []
         self._held = threading.local()
 
     def enqueue(self, *answers: str) -> None:
@@ -213,9 +213,12 @@ class ScriptedGenerator:
             script[b""] = script.get(b"", 0.0) + rest
         self._scripts.append((when, script))
 
-    def likelihood(self, logprob: float, when: str = "") -> None:
-        """``text_logprob`` gives ``logprob`` for a text after a prompt containing ``when``."""
-        self._likelihoods.append((when, logprob))
+    def likelihood(self, logprob: float | Sequence[float], when: str = "") -> None:
+        """``text_logprob`` gives ``logprob`` for a text after a prompt containing ``when``;
+        a sequence is the text's per-token log-probabilities (``text_token_logprobs``), one
+        value one token."""
+        values = [logprob] if isinstance(logprob, int | float) else list(logprob)
+        self._likelihoods.append((when, values))
 
     def reset(self) -> None:
         """Forget every script, queued answer and record."""
@@ -273,14 +276,17 @@ class ScriptedGenerator:
         return token == END
 
     def text_logprob(self, messages: Sequence[Message], text: str) -> float:
+        return float(self.text_token_logprobs(messages, text).sum())
+
+    def text_token_logprobs(self, messages: Sequence[Message], text: str) -> np.ndarray:
         rendered = render_messages(messages)
         at = rendered.rfind(text)
         if not text or at < 0:
             raise ValueError(f"{text!r} is not in the prompt")
         self.scored.append((tuple(messages), text))
-        for when, logprob in reversed(self._likelihoods):
+        for when, logprobs in reversed(self._likelihoods):
             if when in rendered[:at]:
-                return logprob
+                return np.array(logprobs, dtype=np.float64)
         raise GenerationError(f"no likelihood scripted for {text!r} after this prompt; call "
                               f"likelihood(logprob, when=...) first: {rendered[:at][-200:]!r}")
 

@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from lore.errors import ConfigError
 
-ModelKind = Literal["retriever", "reranker", "head", "router"]
+ModelKind = Literal["retriever", "reranker", "head", "router", "rag"]
 TRAINED = "trained:"
 """The prefix of a spec naming a model of this knowledge base's catalog."""
 MODELS_DIR = "models"

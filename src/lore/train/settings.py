@@ -28,3 +28,20 @@ class TrainSettings:
     dtype: Dtype = "auto"
     """``auto``: the forward pass in bfloat16 under autocast where the CPU has native bf16
     matmuls (``lore.models.dtype``), else float32; the weights stay float32."""
+
+
+Objective = Literal["rag-sequence", "rag-token", "replug"]
+"""What trains retrieval from the answering model (``lore.train.rag_objectives``)."""
+OBJECTIVES: tuple[Objective, ...] = ("rag-sequence", "rag-token", "replug")
+DEFAULT_TEMPERATURE = 0.05
+"""τ of the retriever's softmax over cosines: MiniLM's cosines of one question's passages lie
+within a few tenths of each other, and τ = 1 would make p(z | x) nearly uniform."""
+DEFAULT_LM_TEMPERATURE = 1.0
+"""REPLUG's β: Q_LM(z) = softmax(log p(y | x, z) / β)."""
+
+
+@dataclass(frozen=True)
+class RagSettings:
+    objective: Objective = "rag-sequence"
+    temperature: float = DEFAULT_TEMPERATURE
+    lm_temperature: float = DEFAULT_LM_TEMPERATURE
