@@ -37,6 +37,7 @@ from lore.kb_graph import Graphing
 from lore.kb_learning import Learning
 from lore.kb_query import Asking
 from lore.pipeline import IndexListener, IndexRun, SilentListener, embed_missing
+from lore.rag_training import RagSystem
 from lore.rerank.heads import ScoringHead, load_head
 from lore.rerank.protocol import Reranker
 from lore.rerank.registry import create_reranker
@@ -99,7 +100,6 @@ class KnowledgeBase(Learning, Graphing, Asking):
         self._query_batcher: QueryBatcher | None = None
         self._tuning = Tuning.from_json(self._store.get_meta("tuning"))
         self._catalog = Catalog(directory, lambda: self._store.get_meta("kb_id"))
-        self._rag_systems: dict[str, Any] = {}
         self._use_embedder(create_embedder(replace(config.embed,
                                                    model=self._embedder_source(self._model))))
 
@@ -241,6 +241,7 @@ class KnowledgeBase(Learning, Graphing, Asking):
     def _use_embedder(self, embedder: Embedder) -> None:
         """Bind the embedder, its vector index and the retrievers reading both."""
         self._embedder = embedder
+        self._rag_systems: dict[str, RagSystem] = {}  # each checked against this embedder
         self._vectors: DerivedIndex[VectorIndex] = DerivedIndex(
             self._store, self.directory / "index" / "vectors",
             VectorFeed(self._store, embedder.dim, self.config.index))

@@ -1,0 +1,184 @@
+"""Retrieval trained from the answering model (``lore train rag``), before and after, on test
+questions whose articles training never read.
+
+    python benchmarks/rag_training.py --set squad --train 1000 --k 4
+    python benchmarks/rag_training.py --set cmrc2018 --train 1000 --k 4 --test 200
+    python benchmarks/rag_training.py --set squad --use trained:rag-1   # measure a model again
+
+1. The set's questions are split by ``lore.train.qa_split`` (by article title); ``--train``
+   questions are drawn (seed 0) from the training side, and training never reads a document
+   of the test side.
+2. ``KnowledgeBase.train_rag`` trains the query encoder with qwen-0.5b frozen (its scores of
+   each candidate passage cached under the knowledge base's models folder); the wall time and
+   questions per second are recorded.
+3. Retrieval on every test question: the share whose first (and first three) hybrid hits hold
+   a gold answer, untrained and trained.
+4. Answers on a seeded sample of ``--test`` test questions (``short`` template, k=3, the
+   default answer settings), untrained and trained: F1, exact match, the share whose first
+   source holds a gold answer, and the median first-token and total seconds.
+
+Results are merged into ``results/rag_training.json`` by run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from common import machine
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from lore.api import KnowledgeBase
+from lore.config import GenerateConfig, LoreConfig
+from lore.eval.answer_scores import Language, answer_in_context
+from lore.eval.answers import QATrace, run_qa
+from lore.eval.beir import load_beir
+from lore.eval.qa import QASet, load_qa, qa_examples
+from lore.eval.retrieval import open_indexed
+from lore.models.files import default_cache_dir
+from lore.rag_training import RagTraining
+from lore.train.catalog import TrainedModel
+from lore.train.qa_split import QAExample
+from lore.train.settings import OBJECTIVES, RagSettings, TrainSettings
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SETS = {"squad": "squad-v1.1-dev", "cmrc2018": "cmrc2018-dev",
+        "hotpotqa": "hotpotqa-dev-distractor-500"}
+RESULTS = Path(__file__).resolve().parent / "results"
+Row = dict[str, Any]
+
+
+class Stages:
+    """``TrainListener`` as a rich progress bar per stage."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._task: Any = None
+        self._started = time.perf_counter()
+
+    def stage(self, description: str, total: int | None = None) -> None:
+        self._task = self._progress.add_task(description, total=total)
+        self._started = time.perf_counter()
+
+    def advance(self, done: int, note: str = "") -> None:
+        rate = done / max(time.perf_counter() - self._started, 1e-9)
+        self._progress.update(self._task, completed=done,
+                              description=f"{note} ({rate:.2f}/s)" if note else None)
+
+
+def train(kb: KnowledgeBase, examples: list[QAExample], excluded: frozenset[str],
+          args: argparse.Namespace) -> tuple[TrainedModel, float]:
+    plan = RagTraining(TrainSettings(epochs=args.epochs, batch_size=16,
+                                     learning_rate=args.lr),
+                       RagSettings(args.objective), args.k, generator="qwen-0.5b")
+    started = time.perf_counter()
+    with Progress() as progress:
+        model = kb.train_rag(examples, f"{args.set} training side, {len(examples)} questions",
+                             excluded, plan, Stages(progress))
+    return model, time.perf_counter() - started
+
+
+def retrieval(kb: KnowledgeBase, test: list[QAExample], language: Language,
+              encoder: str | None) -> Row:
+    first = top3 = 0
+    with Progress(transient=True) as progress:
+        task = progress.add_task(f"search {encoder or 'untrained'}", total=len(test))
+        for example in test:
+            hits = kb.search(example.question, k=3, mode="hybrid", rerank="",
+                             query_encoder=encoder)
+            golds = list(example.answers)
+            first += bool(hits) and answer_in_context(hits[0].chunk.text, golds, language)
+            top3 += any(answer_in_context(h.chunk.text, golds, language) for h in hits)
+            progress.advance(task)
+    return {"first_hit_holds_answer": first / len(test), "top3_holds_answer": top3 / len(test)}
+
+
+def answers(kb: KnowledgeBase, qa: QASet, model: str) -> Row:
+    settings = GenerateConfig(model=model, template="short", k=3, answer_tokens=64)
+    with Progress(transient=True) as progress:
+        task = progress.add_task(f"answers {model}", total=len(qa.items))
+        traces = list(run_qa(kb, qa, settings, lambda: progress.advance(task)))
+    return {"f1": 100 * statistics.mean(t.record.f1 for t in traces),
+            "exact_match": 100 * statistics.mean(t.record.exact_match for t in traces),
+            "first_source_holds_answer": statistics.mean(
+                first_holds(t, qa) for t in traces),
+            "first_token_s": statistics.median(t.answer.timings.first_token for t in traces),
+            "total_s": statistics.median(t.answer.timings.total for t in traces)}
+
+
+def first_holds(trace: QATrace, qa: QASet) -> bool:
+    sources = trace.answer.sources
+    return bool(sources) and answer_in_context(sources[0].passage.text, qa.gold[trace.id],
+                                               qa.language)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--set", choices=SETS, default="squad")
+    parser.add_argument("--train", type=int, default=1000, help="training questions")
+    parser.add_argument("--k", type=int, default=4, help="candidate passages a question")
+    parser.add_argument("--objective", choices=OBJECTIVES, default="rag-sequence")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--lr", type=float, default=2e-5)
+    parser.add_argument("--test", type=int, default=200, help="test questions answered")
+    parser.add_argument("--use", help="measure this trained:<name> instead of training")
+    args = parser.parse_args()
+    folder = DATA / SETS[args.set]
+    config = LoreConfig.from_env(os.environ)
+    _, split = qa_examples(folder)
+    chosen = random.Random(0).sample(list(split.train), min(args.train, len(split.train)))
+    qa = load_qa(folder, args.test, 0, "test")
+    run: Row = {"set": args.set, "split": split.describe(), "machine": machine()}
+    with open_indexed(load_beir(folder, "test", 1), default_cache_dir(os.environ) / "eval",
+                      config) as kb:
+        if args.use:
+            model = kb.rag_system(args.use).model
+        else:
+            model, seconds = train(kb, chosen, split.test_documents, args)
+            run |= {"train_seconds": seconds, "questions_per_second": len(chosen) / seconds}
+        run |= {"model": model.spec, "manifest": model.to_json()}
+        for label, encoder, answering in (("untrained", None, config.generate.model),
+                                          ("trained", model.spec, model.spec)):
+            run[label] = {**retrieval(kb, list(split.test), qa.language, encoder),
+                          **answers(kb, qa, answering)}
+    key = f"{args.set}:{model.data.pairs + model.data.held_out}:k{model.settings['k']}:" \
+          f"{model.settings['objective']}"
+    path = RESULTS / "rag_training.json"
+    recorded = json.loads(path.read_text()) if path.exists() else {}
+    recorded[key] = run
+    RESULTS.mkdir(exist_ok=True)
+    path.write_text(json.dumps(recorded, indent=2, ensure_ascii=False) + "\n")
+    show(key, run, len(split.test), len(qa.items))
+    return 0
+
+
+def show(key: str, run: Row, searched: int, answered: int) -> None:
+    table = Table(title=f"{key}: {run['split']}")
+    table.add_column("system")
+    for column in (f"first hit holds answer ({searched})", "top 3 hold answer",
+                   f"F1 ({answered})", "EM", "first source holds answer", "first token s",
+                   "total s"):
+        table.add_column(column, justify="right")
+    for label in ("untrained", "trained"):
+        row = run[label]
+        table.add_row(label, f"{row['first_hit_holds_answer']:.3f}",
+                      f"{row['top3_holds_answer']:.3f}", f"{row['f1']:.1f}",
+                      f"{row['exact_match']:.1f}", f"{row['first_source_holds_answer']:.3f}",
+                      f"{row['first_token_s']:.2f}", f"{row['total_s']:.2f}")
+    Console().print(table)
+    if "train_seconds" in run:
+        Console().print(f"trained in {run['train_seconds']:.0f} s "
+                        f"({run['questions_per_second']:.2f} questions/s)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
