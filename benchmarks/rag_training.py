@@ -129,7 +129,8 @@ def main() -> int:
     parser.add_argument("--objective", choices=OBJECTIVES, default="rag-sequence")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--lr", type=float, default=2e-5)
-    parser.add_argument("--test", type=int, default=200, help="test questions answered")
+    parser.add_argument("--test", type=int, default=200,
+                        help="test questions answered (0: retrieval only)")
     parser.add_argument("--use", help="measure this trained:<name> instead of training")
     args = parser.parse_args()
     folder = DATA / SETS[args.set]
@@ -148,10 +149,12 @@ def main() -> int:
         run |= {"model": model.spec, "manifest": model.to_json()}
         for label, encoder, answering in (("untrained", None, config.generate.model),
                                           ("trained", model.spec, model.spec)):
-            run[label] = {**retrieval(kb, list(split.test), qa.language, encoder),
-                          **answers(kb, qa, answering)}
+            run[label] = retrieval(kb, list(split.test), qa.language, encoder)
+            if qa.items:
+                run[label] |= answers(kb, qa, answering)
+    trained = model.settings["settings"]
     key = f"{args.set}:{model.data.pairs + model.data.held_out}:k{model.settings['k']}:" \
-          f"{model.settings['objective']}"
+          f"{model.settings['objective']}:lr{trained['learning_rate']:g}:e{trained['epochs']}"
     path = RESULTS / "rag_training.json"
     recorded = json.loads(path.read_text()) if path.exists() else {}
     recorded[key] = run
@@ -170,10 +173,11 @@ def show(key: str, run: Row, searched: int, answered: int) -> None:
         table.add_column(column, justify="right")
     for label in ("untrained", "trained"):
         row = run[label]
+        cells = [f"{row[key]:{form}}" if key in row else "" for key, form in (
+            ("f1", ".1f"), ("exact_match", ".1f"), ("first_source_holds_answer", ".3f"),
+            ("first_token_s", ".2f"), ("total_s", ".2f"))]
         table.add_row(label, f"{row['first_hit_holds_answer']:.3f}",
-                      f"{row['top3_holds_answer']:.3f}", f"{row['f1']:.1f}",
-                      f"{row['exact_match']:.1f}", f"{row['first_source_holds_answer']:.3f}",
-                      f"{row['first_token_s']:.2f}", f"{row['total_s']:.2f}")
+                      f"{row['top3_holds_answer']:.3f}", *cells)
     Console().print(table)
     if "train_seconds" in run:
         Console().print(f"trained in {run['train_seconds']:.0f} s "

@@ -169,8 +169,9 @@ question_likelihood_option = click.option(
 @click.argument("question")
 @kb_option
 @click.option("--model", envvar="LORE_GENERATOR",
-              help="Answering model: qwen-0.5b (default), qwen-1.5b, smollm2, a .gguf path, or "
-                   "openai:http://host:port/v1/<model>.")
+              help="Answering model: qwen-0.5b (default), qwen-1.5b, smollm2, a .gguf path, "
+                   "openai:http://host:port/v1/<model>, or a system from `lore train rag`, "
+                   "trained:<name>.")
 @click.option("--mode", type=click.Choice(get_args(AnswerModeName)), envvar="LORE_ANSWER_MODE",
               help="stuff (default): all sources in one prompt; rag-sequence / rag-token: "
                    "marginalise over sources (local models).")

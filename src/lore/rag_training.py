@@ -16,6 +16,7 @@ import random
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -119,26 +120,14 @@ def train_rag(kb: KnowledgeBase, examples: Sequence[QAExample], origin: str,
     ready = prepare(kb, embedder, answerer, examples, excluded, training, scores, listener)
     listener.stage("measuring the held-out questions before training")
     before = measure(kb, embedder, ready, training)
-    from lore.train.checkpoint import Checkpoint
-    from lore.train.query_encoder import train_query_encoder  # torch loads only to train
-
-    fingerprint = {"kind": "rag", "base": str(embedder.model_dir), "data": digest,
-                   "generator": settings.model, "settings": repr(asdict(replace(training,
-                                                                               name=None)))}
-    key = hashlib.sha256(repr(sorted(fingerprint.items())).encode()).hexdigest()[:12]
-    staging = staging_dir(kb.directory, f"rag-{key}")
-    checkpoint = Checkpoint(staging / "checkpoint", fingerprint, training.checkpoint_every)
-    report = train_query_encoder(
-        embedder.model_dir, ready.train, training.settings, training.rag, staging / "model",
-        step_progress(listener, f"training the query encoder on {len(ready.train)} questions"),
-        checkpoint)
-    record_text_form(staging / "model", embedder.text_form)
+    staging, losses = train_encoder(kb, embedder, ready, digest, settings.model, training,
+                                    listener)
     listener.stage("measuring the held-out questions after training")
     trained = TransformerEmbedder(staging / "model", name=f"{name} query encoder",
                                   batch_size=embedder.batch_size)
     after = measure(kb, trained, ready, training)
-    trained_on = {question_key(e.question) for e in examples}
-    (staging / QUESTIONS_FILE).write_text("".join(f"{key}\n" for key in sorted(trained_on)))
+    asked = sorted({question_key(e.question) for e in examples})
+    (staging / QUESTIONS_FILE).write_text("".join(f"{question}\n" for question in asked))
     data = TrainingData(origin, digest, len(ready.train), len(ready.held_out))
     recorded = {"generator": settings.model, "template": training.template, "k": training.k,
                 "objective": training.rag.objective, "temperature": training.rag.temperature,
@@ -147,8 +136,30 @@ def train_rag(kb: KnowledgeBase, examples: Sequence[QAExample], origin: str,
                 "keep_unanswerable": training.keep_unanswerable,
                 "settings": asdict(training.settings)}
     return publish(staging, TrainedModel(name, "rag", spec, kb.identity(), data, recorded,
-                                         report.losses, {"before": before, "after": after},
+                                         losses, {"before": before, "after": after},
                                          round(time.perf_counter() - started, 1)))
+
+
+def train_encoder(kb: KnowledgeBase, embedder: TransformerEmbedder, ready: Prepared,
+                  digest: str, generator: str, training: RagTraining,
+                  listener: TrainListener) -> tuple[Path, list[float]]:
+    """Train the query encoder into a staging folder that resumes from its checkpoint;
+    returns the folder and the losses."""
+    from lore.train.checkpoint import Checkpoint
+    from lore.train.query_encoder import train_query_encoder  # torch loads only to train
+
+    fingerprint = {"kind": "rag", "base": str(embedder.model_dir), "data": digest,
+                   "generator": generator,
+                   "settings": repr(asdict(replace(training, name=None)))}
+    key = hashlib.sha256(repr(sorted(fingerprint.items())).encode()).hexdigest()[:12]
+    staging = staging_dir(kb.directory, f"rag-{key}")
+    checkpoint = Checkpoint(staging / "checkpoint", fingerprint, training.checkpoint_every)
+    report = train_query_encoder(
+        embedder.model_dir, ready.train, training.settings, training.rag, staging / "model",
+        step_progress(listener, f"training the query encoder on {len(ready.train)} questions"),
+        checkpoint)
+    record_text_form(staging / "model", embedder.text_form)
+    return staging, report.losses
 
 
 def prepare(kb: KnowledgeBase, embedder: Embedder, answerer: Answerer,

@@ -159,3 +159,20 @@ def test_reads_the_shared_sets(name: str, count: int, language: str) -> None:
 def test_hotpotqa_names_both_gold_paragraphs() -> None:
     qa = load_qa(DATA / "hotpotqa-dev-distractor-500")
     assert all(len(docs) == 2 for docs in qa.gold_docs.values())
+
+
+def test_a_split_keeps_one_side_of_the_rule_by_article(tmp_path: Path) -> None:
+    articles = [f"Article {n}" for n in range(30)]
+    (tmp_path / "corpus.jsonl").write_text("".join(
+        json.dumps({"_id": f"{a}-{p}", "title": title, "text": "..."}) + "\n"
+        for a, title in enumerate(articles) for p in range(2)))
+    (tmp_path / "qa.jsonl").write_text("".join(
+        json.dumps({"_id": f"q{a}-{p}", "question": f"question {a} {p}?", "answers": ["x"],
+                    "doc_id": f"{a}-{p}"}) + "\n"
+        for a in range(len(articles)) for p in range(2)))
+    test, train = load_qa(tmp_path, split="test"), load_qa(tmp_path, split="train")
+    assert test.items and train.items
+    assert len(test.items) + len(train.items) == 2 * len(articles)
+    article_of = {item.id: item.id.split("-")[0] for item in test.items + train.items}
+    assert not {article_of[i.id] for i in test.items} & {article_of[i.id] for i in train.items}
+    assert load_qa(tmp_path, limit=3, seed=0, split="test").items[0] in test.items
