@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import random
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -62,7 +63,8 @@ class RagTraining:
     k: int = 8
     """Candidate passages per question, from hybrid search."""
     held_out: float = 0.1
-    """Share of the training questions kept out to measure before and after."""
+    """Share of the training questions kept out to measure before and after, whole
+    articles at a time (``QAExample.group``)."""
     generator: str | None = None
     """The answering model whose scores teach the retriever (default ``generate.model``)."""
     template: str = "short"
@@ -182,11 +184,28 @@ def prepare(kb: KnowledgeBase, embedder: Embedder, answerer: Answerer,
         raise ConfigError(f"only {len(kept)} of {len(examples)} questions have their answer in "
                           f"a retrieved passage; at least {MIN_QUESTIONS} are needed "
                           "(index the documents they ask about, or --keep-unanswerable)")
-    rng = random.Random(training.settings.seed)
-    held = set(rng.sample(range(len(kept)), round(len(kept) * training.held_out)))
+    held = held_out_rows([example for example, _ in kept], training.held_out,
+                         training.settings.seed)
     return Prepared([c for i, (_, c) in enumerate(kept) if i not in held],
                     [c for i, (_, c) in enumerate(kept) if i in held],
                     [e for i, (e, _) in enumerate(kept) if i in held], unanswerable)
+
+
+def held_out_rows(examples: Sequence[QAExample], share: float, seed: int) -> set[int]:
+    """Rows of ``examples`` to hold out: whole groups (articles), about ``share`` of the
+    questions, so the held-out numbers are about articles training did not read."""
+    groups = sorted({example.group or example.id for example in examples})
+    random.Random(seed).shuffle(groups)
+    sizes = Counter(example.group or example.id for example in examples)
+    chosen: set[str] = set()
+    held = 0
+    for group in groups[:-1]:  # at least one group is left to train on
+        if held >= share * len(examples):
+            break
+        chosen.add(group)
+        held += sizes[group]
+    return {row for row, example in enumerate(examples)
+            if (example.group or example.id) in chosen}
 
 
 def candidates_for(kb: KnowledgeBase, embedder: Embedder, answerer: Answerer,

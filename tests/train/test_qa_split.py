@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lore.rag_training import held_out_rows
 from lore.train.qa_split import (
     QAExample,
     in_test,
@@ -61,3 +62,15 @@ def test_overlap_ignores_case_and_spacing_only() -> None:
     trained = {question_key("Who wrote Hamlet?")}
     found = overlap(trained, ["who  wrote HAMLET?", "Who wrote Macbeth?"])
     assert found == ["who  wrote HAMLET?"]
+
+
+def test_held_out_questions_are_whole_articles_and_never_all() -> None:
+    examples, titles = article_examples(20)
+    split = split_examples(examples, titles)
+    rows = held_out_rows(split.train, 0.1, seed=0)
+    held = {split.train[row].group for row in rows}
+    kept = {e.group for row, e in enumerate(split.train) if row not in rows}
+    assert rows and held and not held & kept
+    assert 0.1 * len(split.train) <= len(rows) < 0.1 * len(split.train) + 3
+    one = [QAExample(f"q{n}", "?", ("x",), group="only") for n in range(5)]
+    assert held_out_rows(one, 0.5, seed=0) == set()

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 TEST_SHARE = 0.2
 """The share of keys (titles, or question ids) that go to test."""
@@ -35,6 +35,8 @@ class QAExample:
     answers: tuple[str, ...]
     documents: tuple[str, ...] = ()
     """Its gold documents' keys, where the set names them (the split reads them)."""
+    group: str = ""
+    """Its ``split_key``: questions of one group (an article) are held out together."""
 
 
 @dataclass(frozen=True)
@@ -68,8 +70,10 @@ def split_key(example: QAExample, titles: Mapping[str, str]) -> str:
 
 def split_examples(examples: Sequence[QAExample], titles: Mapping[str, str],
                    share: float = TEST_SHARE) -> QASplit:
-    """Split by the module's rule; ``titles`` maps document keys to titles (the corpus's)."""
-    test = [e for e in examples if in_test(split_key(e, titles), share)]
+    """Split by the module's rule; ``titles`` maps document keys to titles (the corpus's).
+    Each example comes back with its ``group``."""
+    examples = [replace(e, group=split_key(e, titles)) for e in examples]
+    test = [e for e in examples if in_test(e.group, share)]
     test_titles = {titles[d] for e in test if len(e.documents) == 1
                    for d in e.documents if titles.get(d)}
     held = {d for e in test for d in e.documents}
