@@ -164,7 +164,7 @@ def train_encoder(kb: KnowledgeBase, embedder: TransformerEmbedder, ready: Prepa
     return staging, report.losses
 
 
-def prepare(kb: KnowledgeBase, embedder: Embedder, answerer: Answerer,
+def prepare(kb: KnowledgeBase, embedder: TransformerEmbedder, answerer: Answerer,
             examples: Sequence[QAExample], excluded: frozenset[str], training: RagTraining,
             cache: ScoreCache, listener: TrainListener) -> Prepared:
     """Each question's candidates, their stored vectors and the model's scores; the held-out
@@ -208,7 +208,7 @@ def held_out_rows(examples: Sequence[QAExample], share: float, seed: int) -> set
             if (example.group or example.id) in chosen}
 
 
-def candidates_for(kb: KnowledgeBase, embedder: Embedder, answerer: Answerer,
+def candidates_for(kb: KnowledgeBase, embedder: TransformerEmbedder, answerer: Answerer,
                    example: QAExample, excluded: frozenset[str], training: RagTraining,
                    cache: ScoreCache) -> Candidates | None:
     """The question's first k passages outside ``excluded``, scored; None when none holds an
@@ -239,9 +239,7 @@ def candidates_for(kb: KnowledgeBase, embedder: Embedder, answerer: Answerer,
         assert row is not None
         rows[i, :len(row)] = row
     vectors = embedder.embed_documents([hit.chunk.view for hit in hits])
-    query = embedder.query_input(example.question) if isinstance(
-        embedder, TransformerEmbedder) else example.question
-    return Candidates(query, vectors, rows)
+    return Candidates(embedder.query_input(example.question), vectors, rows)
 
 
 def holds(text: str, answers: Sequence[str]) -> bool:
@@ -264,20 +262,14 @@ def measure(kb: KnowledgeBase, encoder: Embedder, ready: Prepared, training: Rag
         first += bool(hits) and holds(hits[0].chunk.text, example.answers)
         top3 += any(holds(hit.chunk.text, example.answers) for hit in hits)
     marginal = []
-    for candidates in ready.held_out:
-        query = encoder.embed_query(_bare_question(candidates.query, encoder))
+    for example, candidates in zip(ready.held_questions, ready.held_out, strict=True):
+        query = encoder.embed_query(example.question)
         logits = candidates.passages @ query / training.rag.temperature
         log_prior = logits - np.logaddexp.reduce(logits)
         marginal.append(float(np.logaddexp.reduce(log_prior + candidates.lm.sum(axis=1))))
     count = len(ready.held_questions)
     return {"first_holds_answer": first / count, "top3_holds_answer": top3 / count,
             "answer_loglik": float(np.mean(marginal))}
-
-
-def _bare_question(read: str, encoder: Embedder) -> str:
-    """The question before the encoder's query prefix (``Candidates.query`` is as read)."""
-    prefix = getattr(encoder, "query_prefix", "")
-    return read[len(prefix):] if prefix and read.startswith(prefix) else read
 
 
 def load_rag_system(kb: KnowledgeBase, model: TrainedModel, embedder_in_use: str) -> RagSystem:
