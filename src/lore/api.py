@@ -213,10 +213,26 @@ class KnowledgeBase(Learning, Graphing, Asking):
         return widen_hits(hits, texts, settings.widen if widen is None else widen,
                           settings.window_sentences if sentences is None else sentences)
 
-    def answerer(self, settings: GenerateConfig) -> Answerer:
-        """The answer step for ``settings``, with the relevance floor of this embedder."""
+    def answerer(self, settings: GenerateConfig, query_encoder: Embedder | None = None
+                 ) -> Answerer:
+        """The answer step for ``settings``, with the relevance floor of this embedder; hits
+        that another ``query_encoder`` found are gated on this embedder's cosines, the scale
+        its floor was calibrated on."""
+        gate = None if query_encoder in (None, self._embedder) else self._embedder_cosines
         return Answerer(create_generator(settings), settings,
-                        relevance_floor=self._relevance_floor())
+                        relevance_floor=self._relevance_floor(), gate_scores=gate)
+
+    def _embedder_cosines(self, question: str, passages: Sequence[Passage]) -> list[float]:
+        """The embedder's cosine of ``question`` with each passage's stored chunk vector;
+        passages whose chunk is gone meanwhile are left out."""
+        rowids = self._store.chunk_rowids([passage.hit.chunk.id for passage in passages])
+        keys = np.array([rowids[p.hit.chunk.id] for p in passages if p.hit.chunk.id in rowids],
+                        dtype=np.int64)
+        if keys.size == 0:
+            return []
+        vectors = self._store.vectors_by_rowid(keys, self._embedder.dim)
+        cosines: np.ndarray = vectors @ self._embed_query(question)  # inner product, as searched
+        return [float(value) for value in cosines]
 
     def status(self) -> Status:
         state = kb_status(self.directory, self._store, self._vectors, self._terms,

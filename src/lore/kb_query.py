@@ -45,7 +45,8 @@ class Asking:
     def passages(self, hits: Sequence[Hit]) -> list[Passage]:
         raise NotImplementedError
 
-    def answerer(self, settings: GenerateConfig) -> Answerer:
+    def answerer(self, settings: GenerateConfig, query_encoder: Embedder | None = None
+                 ) -> Answerer:
         raise NotImplementedError
 
     def rag_system(self, spec: str) -> RagSystem:
@@ -138,7 +139,7 @@ class Asking:
     def _planning(self, settings: GenerateConfig, planning: QueryConfig,
                   where: Filter | Sequence[str] | None, started: float,
                   encoder: Embedder | None = None) -> Planning:
-        answerer = self.answerer(settings)
+        answerer = self.answerer(settings, encoder)
         asked = where if isinstance(where, Filter) else parse_where(where or ())
 
         def search(text: str, k: int, retrievers: Sequence[str] | None = None,

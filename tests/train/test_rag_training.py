@@ -4,6 +4,7 @@ MiniLM), the scripted generator's scores, the trained query encoder used by ``as
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -120,6 +121,43 @@ def test_ask_searches_with_the_trained_encoder_and_answers_with_its_model(
         scripted.enqueue("the moon [1]")
         answer = kb.ask("what pulls on the oceans?", model=model.spec, template="short")
         assert answer.text.startswith("the moon")
+
+
+class Drifted:
+    """The knowledge base's embedder with each query pulled toward one fixed direction: unit
+    vectors still, but every cosine lower, as a trained query encoder's can sit."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.name, self.dim, self.max_tokens = "drifted", embedder.dim, embedder.max_tokens
+        self._embedder = embedder
+        direction = np.random.default_rng(0).standard_normal(embedder.dim)
+        self._direction = (direction / np.linalg.norm(direction)).astype(np.float32)
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return self._embedder.embed_documents(texts)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        pulled = self._embedder.embed_query(text) + 2.0 * self._direction
+        unit: np.ndarray = pulled / np.linalg.norm(pulled)
+        return unit
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return self._embedder.count_tokens(texts)
+
+
+def test_hits_of_another_query_encoder_are_gated_on_the_embedders_own_cosines(
+        kb_dir: Path, scripted: ScriptedGenerator) -> None:
+    question = "what makes the sea rise and fall?"  # no passage holds all its words
+    settings = GenerateConfig(model="scripted", template="short")
+    with lore.open(kb_dir) as kb:
+        drifted = Drifted(kb.embedder)
+        passages = kb.passages(kb.search(question, k=3, mode="dense", query_encoder=drifted))
+        floor = kb.answerer(settings).floor
+        assert floor is not None and max(p.hit.scores["dense"] for p in passages) < floor
+        assert not kb.answerer(settings).relevant(question, passages)
+        assert kb.answerer(settings, drifted).relevant(question, passages)
+        assert not kb.answerer(settings, drifted).relevant("how do I bake sourdough bread?",
+                                                           passages)
 
 
 def test_a_system_is_refused_on_vectors_it_was_not_trained_against(

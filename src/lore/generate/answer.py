@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -20,6 +20,9 @@ from lore.generate.prompt import Prompt, build_prompt, question_language, templa
 from lore.generate.protocol import Generator, Sampling, TokenScorer
 from lore.text.analyze import analyze
 from lore.types import Answer, Passage, Source, Timings
+
+GateScores = Callable[[str, Sequence[Passage]], Sequence[float]]
+"""Per passage, the dense score the relevance floor is compared with."""
 
 NOT_FOUND = {
     "en": "The knowledge base does not contain the answer to this question.",
@@ -43,13 +46,17 @@ class Answerer:
     """
 
     def __init__(self, generator: Generator, settings: GenerateConfig,
-                 relevance_floor: float | None = None) -> None:
+                 relevance_floor: float | None = None,
+                 gate_scores: GateScores | None = None) -> None:
         """``relevance_floor``: the ``relevance`` under which a question is answered "not in
         the knowledge base", calibrated per embedder (its registry entry in
         ``lore.embed.registry``); ``generate.min_relevance`` overrides it, None turns the gate
-        off."""
+        off. ``gate_scores``: the embedder's own scores of the passages, for hits a trained
+        query encoder found, whose cosines sit on another scale than the floor's (by default
+        the hits' dense scores)."""
         self.generator = generator
         self.settings = settings
+        self.gate_scores = gate_scores
         self.floor = (settings.min_relevance if settings.min_relevance is not None
                       else relevance_floor)
         template_named(settings.template)  # an unknown name fails before any question
@@ -126,7 +133,10 @@ class Answerer:
         """Whether the passages clear the embedder's relevance floor (``relevance``)."""
         if not passages:
             return False
-        return self.floor is None or relevance(question, passages) >= self.floor
+        if self.floor is None:
+            return True
+        scores = self.gate_scores(question, passages) if self.gate_scores else None
+        return relevance(question, passages, scores) >= self.floor
 
     def sources(self, passages: Sequence[Passage], question: str = "") -> list[Source]:
         """Numbered sources with p(source | question); a widened passage too long for the
@@ -222,14 +232,17 @@ class Answerer:
                        uncited=checked.uncited, timings=timings)
 
 
-def relevance(question: str, passages: Sequence[Passage]) -> float:
+def relevance(question: str, passages: Sequence[Passage],
+              dense: Sequence[float] | None = None) -> float:
     """What the relevance floor is compared with: the best dense score (cosine) among the
-    passages; infinite when one passage holds every term of the question (an identifier such
-    as ``ttl`` that the embedder cannot read, but BM25 can) or none has a dense score; minus
-    infinity for no passages. ``benchmarks/relevance.py`` calibrates the floors on it."""
+    passages (``dense``, or the hits' own); infinite when one passage holds every term of the
+    question (an identifier such as ``ttl`` that the embedder cannot read, but BM25 can) or
+    none has a dense score; minus infinity for no passages. ``benchmarks/relevance.py``
+    calibrates the floors on it."""
     if not passages:
         return -math.inf
-    dense = [p.hit.scores["dense"] for p in passages if "dense" in p.hit.scores]
+    if dense is None:
+        dense = [p.hit.scores["dense"] for p in passages if "dense" in p.hit.scores]
     terms = set(analyze(question))
     if not dense or (terms and any(terms <= set(analyze(p.hit.chunk.view)) for p in passages)):
         return math.inf
