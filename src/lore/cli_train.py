@@ -29,7 +29,10 @@ from lore.train.pairs import PairSet, load_pairs
 from lore.train.settings import (
     DEFAULT_TEMPERATURE,
     OBJECTIVES,
+    PARTS,
+    LoraSettings,
     Objective,
+    Part,
     RagSettings,
     TrainSettings,
 )
@@ -249,9 +252,10 @@ def report(model: TrainedModel, as_json: bool, next_step: str) -> None:
               help="A QA folder (qa.jsonl beside its corpus: its training side of lore's "
                    "split; the test side's documents are never read), or a JSONL file of "
                    '{"_id", "question", "answers"} lines, all trained on.')
-@click.option("--train", "part", type=click.Choice(["query-encoder"]), default="query-encoder",
-              show_default=True, help="What learns: the query encoder, the answering model "
-              "frozen.")
+@click.option("--train", "part", type=click.Choice(PARTS), default="query-encoder",
+              show_default=True, help="What learns: query-encoder (the answering model frozen, "
+              "its scores cached), joint (the query encoder and a LoRA on the answering model, "
+              "one loss), or generator (the LoRA alone, on each question's gold passage).")
 @click.option("--objective", type=click.Choice(OBJECTIVES), default="rag-sequence",
               show_default=True, help="rag-sequence: -log Σ p(z|x) p(y|x,z) (EMDR²); "
               "rag-token: mixed per token; replug: KL to the model's preference.")
@@ -272,16 +276,23 @@ def report(model: TrainedModel, as_json: bool, next_step: str) -> None:
 @click.option("--held-out", type=click.FloatRange(0, 0.5), default=0.1, show_default=True)
 @click.option("--keep-unanswerable", is_flag=True, help="Train on questions whose answer "
               "no candidate passage holds too.")
+@click.option("--lora-rank", type=click.IntRange(1, 256), default=8, show_default=True,
+              help="The answering model's adapter rank (joint, generator).")
+@click.option("--lora-layers", type=click.IntRange(1), help="Adapt only the model's last N "
+              "layers (backpropagation stops below them); default every layer.")
+@click.option("--lora-lr", type=click.FloatRange(0, min_open=True), default=1e-4,
+              show_default=True, help="The adapter's learning rate.")
 @click.option("--name", help="The model's name (default rag-<n>).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @kb_option
 @json_option
-def train_rag(qa_path: Path, part: str, objective: Objective, k: int, limit: int | None,
+def train_rag(qa_path: Path, part: Part, objective: Objective, k: int, limit: int | None,
               epochs: int, batch_size: int, learning_rate: float, temperature: float,
               generator: str | None, template: str, held_out: float, keep_unanswerable: bool,
+              lora_rank: int, lora_layers: int | None, lora_lr: float,
               name: str | None, seed: int, kb: Path | None, as_json: bool) -> None:
-    """Train retrieval from the answering model on (question, answers) pairs: the RAG
-    paper's marginal likelihood over the top-k passages, or REPLUG's KL."""
+    """Train retrieval from the answering model on (question, answers) pairs (the RAG paper's
+    marginal likelihood over the top-k passages, or REPLUG's KL), or train both together."""
     try:
         examples, split = qa_examples(qa_path)
         if qa_path.is_dir():
@@ -296,8 +307,10 @@ def train_rag(qa_path: Path, part: str, objective: Objective, k: int, limit: int
         raise LoreUsageError(str(error)) from None
     settings = TrainSettings(epochs=epochs, batch_size=batch_size,
                              learning_rate=learning_rate, seed=seed)
+    lora = LoraSettings(rank=lora_rank, alpha=2 * lora_rank, layers=lora_layers,
+                        learning_rate=lora_lr)
     plan = RagTraining(settings, RagSettings(objective, temperature), k, held_out, generator,
-                       template, name, keep_unanswerable)
+                       template, name, keep_unanswerable, train=part, lora=lora)
     with opened(kb) as base, StageProgress(bars=not as_json) as progress, interruptible(
             "run the same command again: scored passages are kept, and training resumes "
             "from its last checkpoint"):
@@ -331,7 +344,9 @@ def list_models(kb: Path | None, as_json: bool) -> None:
         before = model.metrics.get("before", {})
         mark = " (in use)" if model.spec == in_use else ""
         if model.kind == "rag":
-            stdout.print(f"{shown(model.spec)}  rag: query encoder over {shown(model.base)}, "
+            trained = {"joint": "query encoder and adapter", "generator": "adapter"}.get(
+                str(model.settings.get("train")), "query encoder")
+            stdout.print(f"{shown(model.spec)}  rag: {trained} over {shown(model.base)}, "
                          f"answering model {model.settings['generator']}, "
                          f"{model.settings['objective']}, {model.data.pairs} questions of "
                          f"{shown(model.data.origin)}, held-out first source holds the answer "

@@ -24,6 +24,7 @@ from lore.learning import (
     train_reranker,
     train_retriever,
 )
+from lore.rag_joint import train_generator_system
 from lore.rag_training import RagSystem, RagTraining, load_rag_system, train_rag
 from lore.rerank.heads import HeadKind
 from lore.retrieve.tuning import Tuning
@@ -131,10 +132,14 @@ class Learning:
                   excluded: frozenset[str] = frozenset(), training: RagTraining | None = None,
                   listener: TrainListener | None = None) -> TrainedModel:
         """Train the query encoder from the answering model's judgement of each retrieved
-        passage, never reading the ``excluded`` documents (``lore.rag_training``); ask with
-        ``model=result.spec``."""
-        return train_rag(self._kb, examples, origin, excluded, training or RagTraining(),
-                         listener)
+        passage (``lore.rag_training``), or with ``training.train`` ``joint`` or
+        ``generator`` the answering model too (``lore.rag_joint``), never reading the
+        ``excluded`` documents; ask with ``model=result.spec``."""
+        training = training or RagTraining()
+        if training.train != "query-encoder":
+            return train_generator_system(self._kb, examples, origin, excluded, training,
+                                          listener)
+        return train_rag(self._kb, examples, origin, excluded, training, listener)
 
     def rag_system(self, spec: str) -> RagSystem:
         """The trained RAG system ``spec`` (``trained:<name>``) names, loaded once."""

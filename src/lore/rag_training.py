@@ -29,6 +29,7 @@ from lore.errors import ConfigError
 from lore.generate.answer import Answerer
 from lore.generate.protocol import Message, TokenScorer
 from lore.learning import SilentTraining, TrainListener, step_progress, trainable
+from lore.models.gguf import ADAPTER_MARK, gguf_identity, resolve_gguf
 from lore.train.catalog import (
     TrainedModel,
     TrainingData,
@@ -40,7 +41,8 @@ from lore.train.catalog import (
 )
 from lore.train.lm_scores import Candidates, ScoreCache, score_key
 from lore.train.qa_split import RULE, QAExample, question_key
-from lore.train.settings import RagSettings, TrainSettings
+from lore.train.settings import LoraSettings, Part, RagSettings, TrainSettings
+from lore.types import Hit
 
 if TYPE_CHECKING:
     from lore.api import KnowledgeBase
@@ -49,6 +51,8 @@ MIN_QUESTIONS = 8
 SCORES_DIR = ".lm-scores"
 """Under the knowledge base's models folder: the answering model's scores, one file per set
 of questions, model and candidate settings, shared by every run that trains on them."""
+ADAPTER_FILE = "generator.gguf"
+"""In a trained system's folder: the answering model's llama.cpp adapter, if it learned."""
 QUESTIONS_FILE = "trained-questions.txt"
 """``question_key`` of every question trained on: evaluation refuses test questions among
 them."""
@@ -74,6 +78,11 @@ class RagTraining:
     counted, reported and left out: the model's scores then say only which passage misleads
     least)."""
     checkpoint_every: int = 20
+    train: Part = "query-encoder"
+    """What learns: the query encoder from the frozen model's cached scores, both parts on
+    one loss (``joint``), or the answering model alone on gold passages (``generator``)."""
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    """The answering model's adapter, for ``joint`` and ``generator``."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,7 @@ class RagSystem:
     encoder: Embedder
     """Embeds queries into the stored vectors' space."""
     generator: str
+    """The answering model's spec, with its trained adapter when it has one."""
 
 
 @dataclass(frozen=True)
@@ -116,7 +126,7 @@ def train_rag(kb: KnowledgeBase, examples: Sequence[QAExample], origin: str,
     if answerer.scorer is None:
         raise ConfigError(f"the answering model {settings.model!r} gives no token scores; "
                           "train with a local model (--generator qwen-0.5b)")
-    digest = _digest(examples, excluded)
+    digest = examples_digest(examples, excluded)
     scores = ScoreCache(models_root(kb.directory) / SCORES_DIR /
                         f"{_key(digest, spec, settings.model, training)}.jsonl")
     ready = prepare(kb, embedder, answerer, examples, excluded, training, scores, listener)
@@ -213,15 +223,12 @@ def candidates_for(kb: KnowledgeBase, embedder: TransformerEmbedder, answerer: A
                    cache: ScoreCache) -> Candidates | None:
     """The question's first k passages outside ``excluded``, scored; None when none holds an
     answer and unanswerable questions are not kept."""
-    hits = kb.search(example.question, k=min(1000, 2 * training.k + 8), mode="hybrid",
-                     rerank="")
-    hits = [hit for hit in hits if hit.doc_key not in excluded][:training.k]
-    if not hits:
-        return None
+    hits = candidate_hits(kb, example.question, excluded, training.k)
     prompts = [answerer.source_prompt(example.question, p) for p in kb.passages(hits)]
     answer = example.answers[0]
     read = [prompt.sources[0].passage.text for prompt in prompts]
-    if not training.keep_unanswerable and not any(holds(text, example.answers) for text in read):
+    if not hits or not training.keep_unanswerable and not any(
+            holds(text, example.answers) for text in read):
         return None
     scorer = answerer.scorer
     assert isinstance(scorer, TokenScorer)  # checked by train_rag
@@ -242,6 +249,13 @@ def candidates_for(kb: KnowledgeBase, embedder: TransformerEmbedder, answerer: A
     return Candidates(embedder.query_input(example.question), vectors, rows)
 
 
+def candidate_hits(kb: KnowledgeBase, question: str, excluded: frozenset[str], k: int
+                   ) -> list[Hit]:
+    """The question's first ``k`` hybrid hits outside the ``excluded`` documents."""
+    hits = kb.search(question, k=min(1000, 2 * k + 8), mode="hybrid", rerank="")
+    return [hit for hit in hits if hit.doc_key not in excluded][:k]
+
+
 def holds(text: str, answers: Sequence[str]) -> bool:
     """Whether ``text`` holds one of ``answers`` (case and spacing aside)."""
     flat = " ".join(text.casefold().split())
@@ -255,21 +269,28 @@ def measure(kb: KnowledgeBase, encoder: Embedder, ready: Prepared, training: Rag
     over their candidates, log Σ_z p(z|x) p(y|x,z)."""
     if not ready.held_out:
         return {}
-    first = top3 = 0
-    for example in ready.held_questions:
-        hits = kb.search(example.question, k=3, mode="hybrid", rerank="",
-                         query_encoder=encoder)
-        first += bool(hits) and holds(hits[0].chunk.text, example.answers)
-        top3 += any(holds(hit.chunk.text, example.answers) for hit in hits)
     marginal = []
     for example, candidates in zip(ready.held_questions, ready.held_out, strict=True):
         query = encoder.embed_query(example.question)
         logits = candidates.passages @ query / training.rag.temperature
         log_prior = logits - np.logaddexp.reduce(logits)
         marginal.append(float(np.logaddexp.reduce(log_prior + candidates.lm.sum(axis=1))))
-    count = len(ready.held_questions)
-    return {"first_holds_answer": first / count, "top3_holds_answer": top3 / count,
+    return {**first_hits(kb, encoder, ready.held_questions),
             "answer_loglik": float(np.mean(marginal))}
+
+
+def first_hits(kb: KnowledgeBase, encoder: Embedder, questions: Sequence[QAExample]
+               ) -> dict[str, float]:
+    """The share of ``questions`` whose first (and first 3) hybrid hits hold an answer with
+    ``encoder`` embedding the query."""
+    first = top3 = 0
+    for example in questions:
+        hits = kb.search(example.question, k=3, mode="hybrid", rerank="",
+                         query_encoder=encoder)
+        first += bool(hits) and holds(hits[0].chunk.text, example.answers)
+        top3 += any(holds(hit.chunk.text, example.answers) for hit in hits)
+    count = max(1, len(questions))
+    return {"first_holds_answer": first / count, "top3_holds_answer": top3 / count}
 
 
 def load_rag_system(kb: KnowledgeBase, model: TrainedModel, embedder_in_use: str) -> RagSystem:
@@ -280,9 +301,19 @@ def load_rag_system(kb: KnowledgeBase, model: TrainedModel, embedder_in_use: str
                           f"train it again (`lore train rag`) or `lore reembed --model "
                           f"{model.base}`")
     batch = getattr(kb.embedder, "batch_size", 32)
-    encoder = TransformerEmbedder(model.model_dir, name=f"{model.spec} query encoder",
-                                  batch_size=batch)
-    return RagSystem(model, encoder, str(model.settings["generator"]))
+    encoder = (TransformerEmbedder(model.model_dir, name=f"{model.spec} query encoder",
+                                   batch_size=batch)
+               if model.model_dir.is_dir() else kb.embedder)  # the generator alone learned
+    generator = str(model.settings["generator"])
+    adapter = model.path / ADAPTER_FILE
+    if adapter.is_file():
+        trained_on, base = model.settings.get("generator_base"), resolve_gguf(generator)
+        if trained_on != gguf_identity(base):
+            raise ConfigError(f"{model.spec}'s adapter was trained on another {generator!r} "
+                              f"than {base}; train it again (`lore train rag --train "
+                              f"{model.settings.get('train')}`)")
+        generator = f"{generator}{ADAPTER_MARK}{adapter}"
+    return RagSystem(model, encoder, generator)
 
 
 def trained_questions(model: TrainedModel) -> set[str]:
@@ -290,7 +321,7 @@ def trained_questions(model: TrainedModel) -> set[str]:
     return set(path.read_text().split()) if path.is_file() else set()
 
 
-def _digest(examples: Sequence[QAExample], excluded: frozenset[str]) -> str:
+def examples_digest(examples: Sequence[QAExample], excluded: frozenset[str]) -> str:
     hasher = hashlib.sha256()
     for example in examples:
         for text in (example.id, example.question, *example.answers):

@@ -21,7 +21,9 @@ from lore.models.gguf import (
     WheelModel,
     assemble,
     find_wheel_files,
+    gguf_identity,
     resolve_gguf,
+    split_adapter,
 )
 
 
@@ -193,3 +195,20 @@ def test_a_hub_file_is_fetched_and_checked(monkeypatch: pytest.MonkeyPatch,
     with pytest.raises(ConfigError, match="fetching it from the Hugging Face hub failed: .*"
                        "not a GGUF model file"):
         resolve_gguf("owner/repo/page.gguf")
+
+
+def test_a_spec_names_a_model_and_its_adapter(tmp_path: Path) -> None:
+    adapter = tmp_path / "adapter.gguf"
+    adapter.write_bytes(b"GGUF")
+    assert split_adapter("qwen-0.5b") == ("qwen-0.5b", None)
+    assert split_adapter(f"qwen-0.5b+lora:{adapter}") == ("qwen-0.5b", adapter)
+    with pytest.raises(ConfigError, match="the LoRA adapter .*gone.gguf.* is not a file"):
+        split_adapter(f"qwen-0.5b+lora:{tmp_path / 'gone.gguf'}")
+
+
+def test_a_files_identity_changes_with_its_weights(tmp_path: Path) -> None:
+    model = tmp_path / "model.gguf"
+    model.write_bytes(b"GGUF" + bytes(100))
+    first = gguf_identity(model)
+    model.write_bytes(b"GGUF" + bytes(99) + b"\x01")
+    assert gguf_identity(model) != first and first.startswith("104:")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,12 +21,14 @@ from lore.embed.transformer import TransformerEmbedder
 from lore.errors import ConfigError
 from lore.eval.answers import run_qa
 from lore.eval.qa import load_qa
+from lore.models.gguf import resolve_gguf
+from lore.rag_joint import check_memory
 from lore.rag_training import RagTraining, load_rag_system
 from lore.testing.fakes import ScriptedGenerator
 from lore.train.lm_scores import Candidates
 from lore.train.qa_split import QAExample
 from lore.train.query_encoder import train_query_encoder
-from lore.train.settings import RagSettings, TrainSettings
+from lore.train.settings import LoraSettings, RagSettings, TrainSettings
 
 FACTS = {
     "tides": "The tides rise and fall twice a day because the moon pulls on the oceans.",
@@ -202,6 +205,47 @@ def test_the_command_trains_on_the_training_side_of_a_qa_folder(
     record = json.loads(result.output.strip().splitlines()[-1])
     assert record["kind"] == "rag" and record["settings"]["excluded_documents"] >= 1
     assert "test questions" in result.stderr
+
+
+JOINT = RagTraining(TrainSettings(epochs=1, batch_size=4, learning_rate=5e-5, dtype="float32"),
+                    k=2, held_out=0.2, generator="smollm2", train="joint",
+                    lora=LoraSettings(rank=4, alpha=8, learning_rate=1e-3))
+
+
+def test_joint_training_publishes_an_adapter_that_llama_cpp_answers_with(kb_dir: Path) -> None:
+    with lore.open(kb_dir) as kb:
+        model = kb.train_rag(examples(), "facts", frozenset({HELD}), JOINT)
+        adapter = model.path / "generator.gguf"
+        assert model.settings["train"] == "joint" and adapter.is_file()
+        assert set(model.metrics["after"]) == {"first_holds_answer", "top3_holds_answer",
+                                               "answer_loglik"}
+        system = kb.rag_system(model.spec)
+        assert system.generator == f"smollm2+lora:{adapter}"
+        assert system.encoder is not kb.embedder
+        answer = kb.ask("what pulls on the oceans?", model=model.spec, template="short")
+        assert answer.text and answer.model == system.generator
+
+
+def test_the_generator_alone_learns_on_gold_passages_over_the_embedder(kb_dir: Path) -> None:
+    with lore.open(kb_dir) as kb:
+        model = kb.train_rag(examples(), "facts", frozenset({HELD}),
+                             replace(JOINT, train="generator"))
+        assert model.settings["k"] == 1 and not model.model_dir.exists()
+        assert kb.rag_system(model.spec).encoder is kb.embedder
+        moved = replace(model, settings={**model.settings, "generator_base": "1:other"})
+        with pytest.raises(ConfigError, match="adapter was trained on another 'smollm2'"):
+            load_rag_system(kb, moved, kb.status().embedder)
+
+
+def test_replug_trains_no_answering_model(kb_dir: Path) -> None:
+    with lore.open(kb_dir) as kb, pytest.raises(ConfigError, match="REPLUG trains the "
+                                                                  "retriever alone"):
+        kb.train_rag(examples(), "facts", frozenset(), replace(JOINT, rag=RagSettings("replug")))
+
+
+def test_a_machine_without_the_memory_is_told_before_loading() -> None:
+    with pytest.raises(ConfigError, match="needs about .* GiB of memory and 1.0 GiB is free"):
+        check_memory(resolve_gguf("smollm2"), available=1 << 30)
 
 
 def test_the_encoder_learns_the_passage_the_model_prefers(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ import numpy as np
 from lore.errors import ConfigError
 from lore.generate.decode import decode_steps, text_pieces
 from lore.generate.protocol import Message, Sampling
-from lore.models.gguf import resolve_gguf
+from lore.models.gguf import resolve_gguf, split_adapter
 from lore.models.llama import LlamaRunner, load_runner
 
 DEFAULT_CONTEXT = 4096
@@ -35,11 +35,14 @@ class LocalGenerator:
 
     def __init__(self, spec: str = "qwen-0.5b", context_tokens: int = DEFAULT_CONTEXT,
                  threads: int | None = None, seed: int = 0) -> None:
+        """``spec``: a model, or ``<model>+lora:<adapter.gguf>`` for the model with a
+        llama.cpp LoRA adapter applied (``lore train rag --train joint`` writes one)."""
         self.name = spec
         self.context_tokens = context_tokens
-        self._path = resolve_gguf(spec)
+        base, self._adapter = split_adapter(spec)
+        self._path = resolve_gguf(base)
         self._threads = threads
-        self.runner = load_runner(self._path, context_tokens, threads)
+        self.runner = load_runner(self._path, context_tokens, threads, adapter=self._adapter)
         self._slots = {0: self.runner}
         self._rng = np.random.default_rng(seed)
 
@@ -58,6 +61,15 @@ class LocalGenerator:
 
     def text_token_logprobs(self, messages: Sequence[Message], text: str) -> np.ndarray:
         """``text_logprob`` token by token: log p of each of ``text``'s tokens."""
+        tokens, start, end = self.text_token_span(messages, text)
+        with self.reserve():
+            return self.runner.token_logprobs(tokens, start, end)
+
+    def text_token_span(self, messages: Sequence[Message], text: str
+                        ) -> tuple[list[int], int, int]:
+        """The rendered messages' tokens and where the last occurrence of ``text`` lies among
+        them, ``tokens[start:end]``: what ``text_token_logprobs`` scores, and what training
+        the model on ``text`` reads."""
         rendered = self._rendered(messages)
         at = rendered.rfind(text)
         if not text or at < 0:
@@ -65,8 +77,8 @@ class LocalGenerator:
         tokens = self.runner.tokenize(rendered, special=True)
         start = max(_shared(tokens, self.runner.tokenize(rendered[:at], special=True)), 1)
         end = _shared(tokens, self.runner.tokenize(rendered[:at + len(text)], special=True))
-        with self.reserve():  # at least one token, should the text's merge with the next
-            return self.runner.token_logprobs(tokens, start, max(end, start + 1))
+        # At least one token, should the text's last merge with what follows it.
+        return tokens, start, max(end, start + 1)
 
     def stream(self, messages: Sequence[Message], sampling: Sampling = Sampling()
                ) -> Iterator[str]:
@@ -102,7 +114,8 @@ class LocalGenerator:
         runner = self._slots.get(slot)
         if runner is None:
             runner = self._slots[slot] = load_runner(self._path, self.context_tokens,
-                                                     self._threads, slot=slot)
+                                                     self._threads, slot=slot,
+                                                     adapter=self._adapter)
         return runner
 
     def _rendered(self, messages: Sequence[Message]) -> str:

@@ -103,6 +103,31 @@ dependencies (``llm``, an older ``llama-cpp-python``) are not needed by lore."""
 DEFAULT_GGUF = "qwen-0.5b"
 
 
+ADAPTER_MARK = "+lora:"
+"""Joins a model spec and a llama.cpp LoRA adapter file: ``qwen-0.5b+lora:/kb/adapter.gguf``."""
+
+
+def split_adapter(spec: str) -> tuple[str, Path | None]:
+    """(the model spec, the adapter file or None) of ``spec``."""
+    base, mark, adapter = spec.partition(ADAPTER_MARK)
+    if not mark:
+        return spec, None
+    path = Path(adapter).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"the LoRA adapter {adapter!r} in the model spec {spec!r} is not a "
+                          "file; give the path of a llama.cpp adapter (.gguf)")
+    return base, path
+
+
+def gguf_identity(path: Path) -> str:
+    """What an adapter trained on the GGUF ``path`` records of it, to be refused on another
+    model: the size and the sha256 of the first MiB, which holds every tensor's name, shape
+    and type and the start of the weights (cheap on a 1 GB file)."""
+    with path.open("rb") as file:
+        head = hashlib.sha256(file.read(1 << 20)).hexdigest()[:16]
+    return f"{path.stat().st_size}:{head}"
+
+
 def resolve_gguf(spec: str = DEFAULT_GGUF, *, cache_dir: Path | None = None) -> Path:
     """The local ``.gguf`` file ``spec`` names, reassembling split wheel models once.
 

@@ -203,7 +203,7 @@ def _log_softmax_at(logits: np.ndarray, token: int) -> float:
     return float(logits[token] - top - np.log(np.exp(logits - top).sum()))
 
 
-_runners: dict[tuple[str, int, int | None, int], LlamaRunner] = {}
+_runners: dict[tuple[str, int, int | None, int, str], LlamaRunner] = {}
 _runners_lock = threading.Lock()
 
 
@@ -217,8 +217,8 @@ def _close_runners() -> None:
         _runners.clear()
 
 
-def load_runner(path: Path, n_ctx: int, threads: int | None = None, slot: int = 0
-                ) -> LlamaRunner:
+def load_runner(path: Path, n_ctx: int, threads: int | None = None, slot: int = 0,
+                adapter: Path | None = None) -> LlamaRunner:
     """The process's one ``LlamaRunner`` for this file, context size, thread count and slot.
 
     Args:
@@ -227,27 +227,36 @@ def load_runner(path: Path, n_ctx: int, threads: int | None = None, slot: int = 
         threads: llama.cpp threads; ``None``: chosen before each prompt from the cores other
             work leaves idle (``lore.models.load.llama_threads``).
         slot: another copy with its own KV cache (the memory-mapped weights are shared).
+        adapter: a llama.cpp LoRA adapter file applied to the weights.
     """
-    key = (str(path.resolve()), n_ctx, threads, slot)
+    key = (str(path.resolve()), n_ctx, threads, slot, str(adapter))
     with _runners_lock:
         runner = _runners.get(key)
         if runner is None:
-            llama = _load_llama(path, n_ctx, threads or llama_threads(_cores(), load_average()))
+            llama = _load_llama(path, n_ctx, threads or llama_threads(_cores(), load_average()),
+                                adapter)
             runner = _runners[key] = LlamaRunner(llama, adaptive=threads is None)
         return runner
 
 
-def _load_llama(path: Path, n_ctx: int, threads: int) -> Any:
+def _load_llama(path: Path, n_ctx: int, threads: int, adapter: Path | None = None) -> Any:
     try:
         from llama_cpp import Llama
     except ImportError:
         raise MissingDependency(INSTALL_HINT) from None
     check_runs(path)  # a build that cannot run here would kill this process on the first batch
     try:
-        return Llama(str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
-                     seed=0, verbose=False)
+        llama = Llama(str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
+                      seed=0, verbose=False, lora_path=str(adapter) if adapter else None)
     except (ValueError, RuntimeError) as exc:
         raise ModelError(f"llama.cpp could not load {path}: {exc}") from exc
+    # llama.cpp refuses an adapter whose architecture or shapes differ by returning NULL, and
+    # llama-cpp-python, comparing that pointer with None, goes on without it.
+    if adapter is not None and not getattr(llama, "_lora_adapter", None):
+        raise ModelError(f"llama.cpp could not apply the adapter {adapter} to {path.name}: it "
+                         "was trained for another model; train it again on this one "
+                         "(lore train rag --train joint)")
+    return llama
 
 
 def _cores() -> int:

@@ -45,3 +45,26 @@ class RagSettings:
     objective: Objective = "rag-sequence"
     temperature: float = DEFAULT_TEMPERATURE
     lm_temperature: float = DEFAULT_LM_TEMPERATURE
+
+
+Part = Literal["query-encoder", "joint", "generator"]
+"""What ``lore train rag`` trains (``RagTraining.train``)."""
+PARTS: tuple[Part, ...] = ("query-encoder", "joint", "generator")
+
+DEFAULT_BATCH_TOKENS = 2048
+"""Padded tokens per forward pass of the answering model: rows are grouped up to this many."""
+LORA_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+"""Every linear map of a Qwen2 or Llama layer: what the adapter may adapt."""
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    rank: int = 8
+    alpha: int = 16
+    """The adapter's output is scaled by alpha / rank."""
+    layers: int | None = None
+    """Adapt only the last this many layers; None: every layer. Layers below the first
+    adapted one carry no gradient, so backpropagation stops there."""
+    learning_rate: float = 1e-4
+    modules: tuple[str, ...] = LORA_MODULES
+    batch_tokens: int = DEFAULT_BATCH_TOKENS
