@@ -4,18 +4,26 @@ questions whose articles training never read.
     python benchmarks/rag_training.py --set squad --train 1000 --k 4
     python benchmarks/rag_training.py --set cmrc2018 --train 1000 --k 4 --test 200
     python benchmarks/rag_training.py --set squad --use trained:rag-1   # measure a model again
+    python benchmarks/rag_training.py --set squad --train 300 --k 3 --part joint --lora-layers 8
+    python benchmarks/rag_training.py --set squad --test 100 \
+        --compare trained:rag-5,trained:rag-6          # several systems, side by side
 
 1. The set's questions are split by ``lore.train.qa_split`` (by article title); ``--train``
    questions are drawn (seed 0) from the training side, and training never reads a document
    of the test side.
 2. ``KnowledgeBase.train_rag`` trains the query encoder with qwen-0.5b frozen (its scores of
-   each candidate passage cached under the knowledge base's models folder); the wall time and
-   questions per second are recorded.
+   each candidate passage cached under the knowledge base's models folder), or with
+   ``--part joint`` the query encoder and a LoRA on qwen-0.5b together, or with
+   ``--part generator`` the LoRA alone on gold passages; the wall time, questions per second
+   and peak resident memory are recorded.
 3. Retrieval on every test question: the share whose first (and first three) hybrid hits hold
    a gold answer, untrained and trained.
 4. Answers on a seeded sample of ``--test`` test questions (``short`` template, k=3, the
    default answer settings), untrained and trained: F1, exact match, the share whose first
    source holds a gold answer, and the median first-token and total seconds.
+
+With ``--compare``, nothing trains: the untrained system and each named one are measured on
+the same test questions, one after the other, in one run.
 
 Results are merged into ``results/rag_training.json`` by run.
 """
@@ -26,9 +34,11 @@ import argparse
 import json
 import os
 import random
+import resource
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +58,7 @@ from lore.models.files import default_cache_dir
 from lore.rag_training import RagTraining
 from lore.train.catalog import TrainedModel
 from lore.train.qa_split import QAExample
-from lore.train.settings import OBJECTIVES, RagSettings, TrainSettings
+from lore.train.settings import OBJECTIVES, PARTS, LoraSettings, RagSettings, TrainSettings
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SETS = {"squad": "squad-v1.1-dev", "cmrc2018": "cmrc2018-dev",
@@ -77,9 +87,13 @@ class Stages:
 
 def train(kb: KnowledgeBase, examples: list[QAExample], excluded: frozenset[str],
           args: argparse.Namespace) -> tuple[TrainedModel, float]:
-    plan = RagTraining(TrainSettings(epochs=args.epochs, batch_size=16,
+    lora = LoraSettings(rank=args.lora_rank, alpha=2 * args.lora_rank, layers=args.lora_layers,
+                        learning_rate=args.lora_lr)
+    batch = 16 if args.part == "query-encoder" else 4
+    plan = RagTraining(TrainSettings(epochs=args.epochs, batch_size=batch,
                                      learning_rate=args.lr),
-                       RagSettings(args.objective), args.k, generator="qwen-0.5b")
+                       RagSettings(args.objective), args.k, generator="qwen-0.5b",
+                       train=args.part, lora=lora)
     started = time.perf_counter()
     with Progress() as progress:
         model = kb.train_rag(examples, f"{args.set} training side, {len(examples)} questions",
@@ -132,7 +146,15 @@ def main() -> int:
     parser.add_argument("--test", type=int, default=200,
                         help="test questions answered (0: retrieval only)")
     parser.add_argument("--use", help="measure this trained:<name> instead of training")
+    parser.add_argument("--compare", help="trained:<name>,... measured beside the untrained "
+                        "system, none trained")
+    parser.add_argument("--part", choices=PARTS, default="query-encoder")
+    parser.add_argument("--lora-rank", type=int, default=8)
+    parser.add_argument("--lora-layers", type=int, help="adapt the last N layers (all)")
+    parser.add_argument("--lora-lr", type=float, default=1e-4)
     args = parser.parse_args()
+    if args.compare:
+        return compare(args)
     folder = DATA / SETS[args.set]
     config = LoreConfig.from_env(os.environ)
     _, split = qa_examples(folder)
@@ -145,33 +167,81 @@ def main() -> int:
             model = kb.rag_system(args.use).model
         else:
             model, seconds = train(kb, chosen, split.test_documents, args)
-            run |= {"train_seconds": seconds, "questions_per_second": len(chosen) / seconds}
+            run |= {"train_seconds": seconds, "questions_per_second": len(chosen) / seconds,
+                    "peak_rss_gib": peak_rss_gib()}
         run |= {"model": model.spec, "manifest": model.to_json()}
         for label, encoder, answering in (("untrained", None, config.generate.model),
                                           ("trained", model.spec, model.spec)):
             run[label] = retrieval(kb, list(split.test), qa.language, encoder)
             if qa.items:
                 run[label] |= answers(kb, qa, answering)
+    key = run_key(args.set, model)
+    record(key, run)
+    show(key, run, len(split.test), len(qa.items), ("untrained", "trained"))
+    return 0
+
+
+def compare(args: argparse.Namespace) -> int:
+    """The untrained system and each ``--compare`` model on the same test questions."""
+    folder = DATA / SETS[args.set]
+    config = LoreConfig.from_env(os.environ)
+    _, split = qa_examples(folder)
+    qa = load_qa(folder, args.test, 0, "test")
+    run: Row = {"set": args.set, "split": split.describe(), "machine": machine(),
+                "systems": {}}
+    specs = [spec.strip() for spec in args.compare.split(",") if spec.strip()]
+    with open_indexed(load_beir(folder, "test", 1), default_cache_dir(os.environ) / "eval",
+                      config) as kb:
+        systems: list[tuple[str, str | None, str]] = [
+            ("untrained", None, config.generate.model)]
+        for spec in specs:
+            model = kb.rag_system(spec).model
+            systems.append((f"{spec} {model.settings.get('train', 'query-encoder')} "
+                            f"{model.settings['objective']}", spec, spec))
+            run["systems"][spec] = {"key": run_key(args.set, model),
+                                    "manifest": model.to_json()}
+        for label, encoder, answering in systems:
+            run[label] = retrieval(kb, list(split.test), qa.language, encoder)
+            if qa.items:
+                run[label] |= answers(kb, qa, answering)
+    key = f"{args.set}:compare:{','.join(specs)}:test{len(qa.items)}"
+    record(key, run)
+    show(key, run, len(split.test), len(qa.items), [label for label, _, _ in systems])
+    return 0
+
+
+def run_key(name: str, model: TrainedModel) -> str:
     trained = model.settings["settings"]
-    key = f"{args.set}:{model.data.pairs + model.data.held_out}:k{model.settings['k']}:" \
+    part = model.settings.get("train", "query-encoder")
+    key = f"{name}:{model.data.pairs + model.data.held_out}:k{model.settings['k']}:" \
           f"{model.settings['objective']}:lr{trained['learning_rate']:g}:e{trained['epochs']}"
+    if part == "query-encoder":
+        return key
+    lora = model.settings["lora"]
+    return f"{key}:{part}:r{lora['rank']}:layers{lora['layers']}:lora-lr{lora['learning_rate']:g}"
+
+
+def record(key: str, run: Row) -> None:
     path = RESULTS / "rag_training.json"
     recorded = json.loads(path.read_text()) if path.exists() else {}
     recorded[key] = run
     RESULTS.mkdir(exist_ok=True)
     path.write_text(json.dumps(recorded, indent=2, ensure_ascii=False) + "\n")
-    show(key, run, len(split.test), len(qa.items))
-    return 0
 
 
-def show(key: str, run: Row, searched: int, answered: int) -> None:
+def peak_rss_gib() -> float:
+    """This process's peak resident memory so far (Linux reports it in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def show(key: str, run: Row, searched: int, answered: int, labels: Sequence[str]) -> None:
     table = Table(title=f"{key}: {run['split']}")
     table.add_column("system")
     for column in (f"first hit holds answer ({searched})", "top 3 hold answer",
                    f"F1 ({answered})", "EM", "first source holds answer", "first token s",
                    "total s"):
         table.add_column(column, justify="right")
-    for label in ("untrained", "trained"):
+    for label in labels:
         row = run[label]
         cells = [f"{row[key]:{form}}" if key in row else "" for key, form in (
             ("f1", ".1f"), ("exact_match", ".1f"), ("first_source_holds_answer", ".3f"),
@@ -181,7 +251,8 @@ def show(key: str, run: Row, searched: int, answered: int) -> None:
     Console().print(table)
     if "train_seconds" in run:
         Console().print(f"trained in {run['train_seconds']:.0f} s "
-                        f"({run['questions_per_second']:.2f} questions/s)")
+                        f"({run['questions_per_second']:.2f} questions/s, peak memory "
+                        f"{run['peak_rss_gib']:.1f} GiB)")
 
 
 if __name__ == "__main__":
