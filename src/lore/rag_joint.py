@@ -108,16 +108,22 @@ def train_generator_system(kb: KnowledgeBase, examples: Sequence[QAExample], ori
     asked = sorted({question_key(e.question) for e in examples})
     (staging / QUESTIONS_FILE).write_text("".join(f"{question}\n" for question in asked))
     data = TrainingData(origin, digest, len(ready.train), len(ready.held_out))
-    recorded = {"train": training.train, "generator": settings.model,
-                "generator_base": gguf_identity(base), "template": training.template,
-                "k": training.k if joint else 1, "objective": training.rag.objective,
-                "temperature": training.rag.temperature, "split_rule": RULE,
-                "excluded_documents": len(excluded), "unanswerable": ready.unanswerable,
-                "keep_unanswerable": training.keep_unanswerable,
-                "settings": asdict(training.settings), "lora": asdict(training.lora)}
+    recorded = _recorded(training, settings.model, base, len(excluded), ready.unanswerable)
     return publish(staging, TrainedModel(name, "rag", spec, kb.identity(), data, recorded,
                                          losses, {"before": before, "after": after},
                                          round(time.perf_counter() - started, 1)))
+
+
+def _recorded(training: RagTraining, generator: str, base: Path, excluded: int,
+              unanswerable: int) -> dict[str, Any]:
+    """The manifest's settings: what was trained, on what, and how."""
+    return {"train": training.train, "generator": generator,
+            "generator_base": gguf_identity(base), "template": training.template,
+            "k": training.k if training.train == "joint" else 1,
+            "objective": training.rag.objective, "temperature": training.rag.temperature,
+            "split_rule": RULE, "excluded_documents": excluded, "unanswerable": unanswerable,
+            "keep_unanswerable": training.keep_unanswerable,
+            "settings": asdict(training.settings), "lora": asdict(training.lora)}
 
 
 def prepare(kb: KnowledgeBase, embedder: TransformerEmbedder, answerer: Answerer,

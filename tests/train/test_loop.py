@@ -77,3 +77,18 @@ def test_bf16_autocast_trains_float32_weights() -> None:
     report = run_steps(model.parameters(), batches, lambda b: (model(b) - 1).pow(2).mean(),
                        0.05, 0.1, lambda folder: None, dtype="bfloat16")
     assert model.weight.dtype == torch.float32 and report.losses[-1] < report.losses[0]
+
+
+def test_a_batch_back_propagated_in_parts_takes_the_same_step() -> None:
+    batch = torch.arange(12, dtype=torch.float32).reshape(6, 2) / 10
+
+    def trained(part_size: int | None) -> tuple[list[float], torch.Tensor]:
+        torch.manual_seed(0)
+        model = torch.nn.Linear(2, 1)
+        report = run_steps(model.parameters(), [batch, batch], lambda b: model(b).pow(2).mean(),
+                           0.1, 0.0, lambda _: None, part_size=part_size)
+        return report.losses, model.weight.detach().clone()
+
+    whole, parts = trained(None), trained(4)
+    assert whole[0] == pytest.approx(parts[0])
+    assert torch.allclose(whole[1], parts[1], atol=1e-6)

@@ -189,8 +189,7 @@ def test_too_few_answerable_questions_are_refused(kb_dir: Path,
         kb.train_rag(examples()[-1:], "facts", frozenset(), QUICK)
 
 
-def test_the_command_trains_on_the_training_side_of_a_qa_folder(
-        kb_dir: Path, tmp_path: Path, scripted: ScriptedGenerator) -> None:
+def qa_folder(tmp_path: Path) -> Path:
     folder = tmp_path / "set"
     folder.mkdir()
     (folder / "corpus.jsonl").write_text("".join(
@@ -199,8 +198,14 @@ def test_the_command_trains_on_the_training_side_of_a_qa_folder(
     (folder / "qa.jsonl").write_text("".join(
         json.dumps({"_id": key, "question": q, "answers": [a], "doc_id": key}) + "\n"
         for key, (q, a) in ASKED.items()))
-    result = CliRunner().invoke(main, ["train", "rag", "--qa", str(folder), "--kb", str(kb_dir),
-                                       "--generator", "scripted", "--k", "3", "--json"])
+    return folder
+
+
+def test_the_command_trains_on_the_training_side_of_a_qa_folder(
+        kb_dir: Path, tmp_path: Path, scripted: ScriptedGenerator) -> None:
+    result = CliRunner().invoke(main, ["train", "rag", "--qa", str(qa_folder(tmp_path)),
+                                       "--kb", str(kb_dir), "--generator", "scripted", "--k",
+                                       "3", "--json"])
     assert result.exit_code == 0, result.output
     record = json.loads(result.output.strip().splitlines()[-1])
     assert record["kind"] == "rag" and record["settings"]["excluded_documents"] >= 1
@@ -246,6 +251,18 @@ def test_replug_trains_no_answering_model(kb_dir: Path) -> None:
 def test_a_machine_without_the_memory_is_told_before_loading() -> None:
     with pytest.raises(ConfigError, match="needs about .* GiB of memory and 1.0 GiB is free"):
         check_memory(resolve_gguf("smollm2"), available=1 << 30)
+
+
+def test_the_command_trains_the_answering_model_with_its_adapter_options(
+        kb_dir: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["train", "rag", "--qa", str(qa_folder(tmp_path)),
+                                       "--kb", str(kb_dir), "--train", "generator",
+                                       "--generator", "smollm2", "--lora-rank", "2",
+                                       "--lora-layers", "4", "--json"])
+    assert result.exit_code == 0, result.output
+    settings = json.loads(result.output.strip().splitlines()[-1])["settings"]
+    assert settings["train"] == "generator" and settings["generator"] == "smollm2"
+    assert (settings["lora"]["rank"], settings["lora"]["layers"]) == (2, 4)
 
 
 def test_the_encoder_learns_the_passage_the_model_prefers(tmp_path: Path) -> None:

@@ -80,7 +80,7 @@ def train_joint(encoder_dir: Path | None, lm: Any, examples: Sequence[JointExamp
         report = run_steps(groups, batches,
                            lambda batch: joint_loss(encoder, adapted, batch, rag, lora),
                            settings.learning_rate, settings.warmup, save, saved, checkpoint,
-                           progress, settings.dtype)
+                           progress, settings.dtype, part_size=1)  # one question's activations
         save(out)
     adapted.eval()
     return report, adapted

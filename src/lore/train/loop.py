@@ -42,11 +42,15 @@ def run_steps(parameters: Parameters, batches: Sequence[Batch],
               batch_loss: Callable[[Batch], torch.Tensor], learning_rate: float, warmup: float,
               save_model: Callable[[Path], None], saved: Saved | None = None,
               checkpoint: Checkpoint | None = None, progress: Progress | None = None,
-              dtype: Dtype = "float32") -> TrainReport:
+              dtype: Dtype = "float32", part_size: int | None = None) -> TrainReport:
     """Train over ``batches``, from the ``saved`` checkpoint when there is one.
 
     With ``dtype`` bfloat16 (or ``auto`` on a CPU with native bf16 matmuls) the forward pass
-    runs under autocast: matmuls in bf16, the weights, gradients and optimizer in float32."""
+    runs under autocast: matmuls in bf16, the weights, gradients and optimizer in float32.
+
+    With ``part_size``, each batch (a sequence) is back-propagated in parts of that many
+    items, their gradients summed: memory then holds one part's activations, and for a loss
+    that is a mean over the batch's items the step is the same."""
     bf16 = resolve_dtype(dtype) == "bfloat16"
     optimizer = torch.optim.AdamW(parameters, lr=learning_rate)
     schedule = linear_schedule(optimizer, len(batches), warmup)
@@ -54,18 +58,31 @@ def run_steps(parameters: Parameters, batches: Sequence[Batch],
     if saved is not None:
         report.losses = saved.restore(optimizer, schedule)
     for step in range(report.steps + 1, len(batches) + 1):
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            value = batch_loss(batches[step - 1])
-        value.float().backward()  # type: ignore[no-untyped-call]
+        batch = batches[step - 1]
+        total = 0.0
+        for part, share in _parts(batch, part_size):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                value = batch_loss(part) * share
+            value.float().backward()  # type: ignore[no-untyped-call]
+            total += float(value.detach())
         optimizer.step()
         schedule.step()
         optimizer.zero_grad()
-        report.losses.append(float(value.detach()))
+        report.losses.append(total)
         if checkpoint is not None and checkpoint.due(step, len(batches)):
             checkpoint.save(save_model, optimizer, schedule, report.losses)
         if progress is not None:
             progress(step, len(batches), report.losses[-1])
     return report
+
+
+def _parts(batch: Batch, size: int | None) -> list[tuple[Batch, float]]:
+    """``batch`` in parts of ``size`` items, each with its share of the batch's items."""
+    if size is None:
+        return [(batch, 1.0)]
+    items: Any = batch
+    return [(items[at:at + size], len(items[at:at + size]) / len(items))
+            for at in range(0, len(items), size)]
 
 
 def shuffled_batches(items: Sequence[Batch], batch_size: int, epochs: int, seed: int
