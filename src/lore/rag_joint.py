@@ -49,6 +49,7 @@ from lore.types import Hit
 
 if TYPE_CHECKING:
     from lore.api import KnowledgeBase
+    from lore.train.causal_lm import TokenRow
     from lore.train.joint import JointExample
 
 GOLD_DEPTH = 50
@@ -176,10 +177,21 @@ def joint_example(kb: KnowledgeBase, embedder: TransformerEmbedder, answerer: An
             holds(text, example.answers) for text in read):
         return None
     answer = example.answers[0]
-    rows = tuple(generator.text_token_span((*prompt.messages, Message("assistant", answer)),
-                                           answer) for prompt in prompts)
+    rows = tuple(answer_row(generator, prompt.messages, answer) for prompt in prompts)
     vectors = embedder.embed_documents([hit.chunk.view for hit in hits])
     return JointExample(embedder.query_input(example.question), vectors, rows)
+
+
+def answer_row(generator: LocalGenerator, messages: Sequence[Message], answer: str
+               ) -> TokenRow:
+    """The prompt with ``answer`` as the assistant's turn, in the model's tokens, and the span
+    trained on: the answer and the token that ends the turn, so the model learns to stop
+    where the answer does (trained on the answer alone, it learned to run on)."""
+    tokens, start, end = generator.text_token_span((*messages, Message("assistant", answer)),
+                                                   answer)
+    if end < len(tokens) and generator.ends_turn(tokens[end]):
+        end += 1
+    return tokens, start, end
 
 
 def check_memory(base: Path, available: int | None = None) -> None:

@@ -14,6 +14,7 @@ from lore.embed.transformer import TransformerEmbedder
 from lore.generate.local import LocalGenerator
 from lore.generate.protocol import Message
 from lore.models.gguf import resolve_gguf
+from lore.rag_joint import answer_row
 from lore.train.causal_lm import answer_logprobs, load_causal_lm, token_groups
 from lore.train.joint import JointExample, held_out_loglik, padded_scores, train_joint
 from lore.train.settings import LoraSettings, RagSettings, TrainSettings
@@ -58,11 +59,18 @@ def examples() -> list[JointExample]:
     embedder = create_embedder(EmbedConfig(model="minilm"))
     out = []
     for question, answer, passage, other in FACTS:
-        rows = tuple(generator.text_token_span(
-            (Message("user", f"Passage: {text}\nQuestion: {question}"),
-             Message("assistant", answer)), answer) for text in (passage, other))
+        rows = tuple(answer_row(generator, [Message("user", f"Passage: {text}\nQuestion: "
+                                                    f"{question}")], answer)
+                     for text in (passage, other))
         out.append(JointExample(question, embedder.embed_documents([passage, other]), rows))
     return out
+
+
+def test_the_model_learns_the_answer_and_where_its_turn_ends() -> None:
+    generator = LocalGenerator("smollm2")
+    tokens, start, end = answer_row(generator, [Message("user", "Say tides.")], "tides")
+    assert generator.ends_turn(tokens[end - 1])
+    assert generator.piece(tokens[end - 2]).decode().strip().endswith("es")
 
 
 @pytest.mark.slow

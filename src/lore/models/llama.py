@@ -8,6 +8,8 @@ size and thread count; each runner carries a lock, since a KV cache serves one c
 from __future__ import annotations
 
 import atexit
+import contextlib
+import io
 import os
 import threading
 from collections.abc import Sequence
@@ -245,17 +247,21 @@ def _load_llama(path: Path, n_ctx: int, threads: int, adapter: Path | None = Non
     except ImportError:
         raise MissingDependency(INSTALL_HINT) from None
     check_runs(path)  # a build that cannot run here would kill this process on the first batch
+    said = io.StringIO()  # llama.cpp reports on an adapter past verbose=False, line by line
     try:
-        llama = Llama(str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
-                      seed=0, verbose=False, lora_path=str(adapter) if adapter else None)
+        with contextlib.redirect_stderr(said) if adapter else contextlib.nullcontext():
+            llama = Llama(str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
+                          seed=0, verbose=False, lora_path=str(adapter) if adapter else None)
     except (ValueError, RuntimeError) as exc:
         raise ModelError(f"llama.cpp could not load {path}: {exc}") from exc
     # llama.cpp refuses an adapter whose architecture or shapes differ by returning NULL, and
     # llama-cpp-python, comparing that pointer with None, goes on without it.
     if adapter is not None and not getattr(llama, "_lora_adapter", None):
-        raise ModelError(f"llama.cpp could not apply the adapter {adapter} to {path.name}: it "
-                         "was trained for another model; train it again on this one "
-                         "(lore train rag --train joint)")
+        lines = said.getvalue().strip().splitlines()
+        reason = f" ({lines[-1].strip()})" if lines else ""
+        raise ModelError(f"llama.cpp could not apply the adapter {adapter} to {path.name}"
+                         f"{reason}: it was trained for another model; train it again on "
+                         "this one (lore train rag --train joint)")
     return llama
 
 
