@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,13 +27,13 @@ from lore.learning import SilentTraining, TrainListener, step_progress, trainabl
 from lore.models.gguf import gguf_identity, resolve_gguf, split_adapter
 from lore.rag_training import (
     ADAPTER_FILE,
-    MIN_QUESTIONS,
     QUESTIONS_FILE,
+    Prepared,
     RagTraining,
     candidate_hits,
     examples_digest,
     first_hits,
-    held_out_rows,
+    gathered,
     holds,
 )
 from lore.train.catalog import (
@@ -54,14 +54,6 @@ if TYPE_CHECKING:
 
 GOLD_DEPTH = 50
 """Hits searched for a question's gold passage (``--train generator``)."""
-
-
-@dataclass(frozen=True)
-class Ready:
-    train: list[JointExample]
-    held_out: list[JointExample]
-    held_questions: list[QAExample]
-    unanswerable: int
 
 
 def train_generator_system(kb: KnowledgeBase, examples: Sequence[QAExample], origin: str,
@@ -130,29 +122,16 @@ def _recorded(training: RagTraining, generator: str, base: Path, excluded: int,
 def prepare(kb: KnowledgeBase, embedder: TransformerEmbedder, answerer: Answerer,
             generator: LocalGenerator, examples: Sequence[QAExample],
             excluded: frozenset[str], training: RagTraining, listener: TrainListener
-            ) -> Ready:
+            ) -> Prepared[JointExample]:
     """Each question's passages (its top k, or its gold passage) as the model's tokens."""
     listener.stage("finding and reading each question's passages", len(examples))
-    kept: list[tuple[QAExample, JointExample]] = []
-    unanswerable = 0
-    for done, example in enumerate(examples, start=1):
+
+    def made(example: QAExample) -> JointExample | None:
         hits = (candidate_hits(kb, example.question, excluded, training.k)
                 if training.train == "joint" else gold_hits(kb, example, excluded))
-        ready = joint_example(kb, embedder, answerer, generator, example, hits, training)
-        if ready is None:
-            unanswerable += 1
-        else:
-            kept.append((example, ready))
-        listener.advance(done, f"{unanswerable} without the answer in any passage")
-    if len(kept) < MIN_QUESTIONS:
-        raise ConfigError(f"only {len(kept)} of {len(examples)} questions have their answer in "
-                          f"a retrieved passage; at least {MIN_QUESTIONS} are needed "
-                          "(index the documents they ask about, or --keep-unanswerable)")
-    held = held_out_rows([example for example, _ in kept], training.held_out,
-                         training.settings.seed)
-    return Ready([c for i, (_, c) in enumerate(kept) if i not in held],
-                 [c for i, (_, c) in enumerate(kept) if i in held],
-                 [e for i, (e, _) in enumerate(kept) if i in held], unanswerable)
+        return joint_example(kb, embedder, answerer, generator, example, hits, training)
+
+    return gathered(examples, made, training, listener)
 
 
 def gold_hits(kb: KnowledgeBase, example: QAExample, excluded: frozenset[str]) -> list[Hit]:
@@ -195,8 +174,9 @@ def answer_row(generator: LocalGenerator, messages: Sequence[Message], answer: s
 
 
 def check_memory(base: Path, available: int | None = None) -> None:
-    """Refuse a run the machine's free memory cannot hold: the dequantised float32 weights
-    take about seven times a 4-5 bit file, and training about 1 GiB more."""
+    """Refuse a run the machine's free memory cannot hold even at its least: the dequantised
+    float32 weights take about seven times a 4-5 bit file, and training 1 GiB more at the
+    very least (activations grow with the prompts; docs/training.md has measured peaks)."""
     needed = 7 * base.stat().st_size + (1 << 30)
     free = available if available is not None else _available_memory()
     if free is not None and free < needed:
@@ -217,7 +197,7 @@ def _local_model(answerer: Answerer, spec: str) -> tuple[LocalGenerator, Path]:
     return generator, resolve_gguf(base)
 
 
-def _train(kb: KnowledgeBase, embedder: TransformerEmbedder, lm: Any, ready: Ready,
+def _train(kb: KnowledgeBase, embedder: TransformerEmbedder, lm: Any, ready: Prepared[JointExample],
            digest: str, generator: str, training: RagTraining, listener: TrainListener
            ) -> tuple[Path, list[float], Any]:
     from lore.train.checkpoint import Checkpoint
@@ -241,8 +221,8 @@ def _train(kb: KnowledgeBase, embedder: TransformerEmbedder, lm: Any, ready: Rea
     return staging, report.losses, adapted
 
 
-def _measure(kb: KnowledgeBase, encoder: TransformerEmbedder, lm: Any, ready: Ready,
-             training: RagTraining) -> dict[str, float]:
+def _measure(kb: KnowledgeBase, encoder: TransformerEmbedder, lm: Any,
+             ready: Prepared[JointExample], training: RagTraining) -> dict[str, float]:
     """On the held-out questions: the first hits with ``encoder``, and the answers' marginal
     log-likelihood over their passages (with ``joint``, weighed by ``encoder``)."""
     from sentence_transformers import SentenceTransformer

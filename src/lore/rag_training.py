@@ -15,10 +15,10 @@ import hashlib
 import random
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import numpy as np
 
@@ -47,6 +47,8 @@ from lore.types import Hit
 if TYPE_CHECKING:
     from lore.api import KnowledgeBase
 
+Example = TypeVar("Example")
+"""What a trainer reads of one question (``Candidates``, ``JointExample``)."""
 MIN_QUESTIONS = 8
 SCORES_DIR = ".lm-scores"
 """Under the knowledge base's models folder: the answering model's scores, one file per set
@@ -97,9 +99,11 @@ class RagSystem:
 
 
 @dataclass(frozen=True)
-class Prepared:
-    train: list[Candidates]
-    held_out: list[Candidates]
+class Prepared(Generic[Example]):
+    """The questions made ready to train on, and the held-out share."""
+
+    train: list[Example]
+    held_out: list[Example]
     held_questions: list[QAExample]
     unanswerable: int
 
@@ -152,7 +156,8 @@ def train_rag(kb: KnowledgeBase, examples: Sequence[QAExample], origin: str,
                                          round(time.perf_counter() - started, 1)))
 
 
-def train_encoder(kb: KnowledgeBase, embedder: TransformerEmbedder, ready: Prepared,
+def train_encoder(kb: KnowledgeBase, embedder: TransformerEmbedder,
+                  ready: Prepared[Candidates],
                   digest: str, generator: str, training: RagTraining,
                   listener: TrainListener) -> tuple[Path, list[float]]:
     """Train the query encoder into a staging folder that resumes from its checkpoint;
@@ -176,19 +181,31 @@ def train_encoder(kb: KnowledgeBase, embedder: TransformerEmbedder, ready: Prepa
 
 def prepare(kb: KnowledgeBase, embedder: TransformerEmbedder, answerer: Answerer,
             examples: Sequence[QAExample], excluded: frozenset[str], training: RagTraining,
-            cache: ScoreCache, listener: TrainListener) -> Prepared:
+            cache: ScoreCache, listener: TrainListener) -> Prepared[Candidates]:
     """Each question's candidates, their stored vectors and the model's scores; the held-out
     share drawn with the seed."""
     listener.stage(f"scoring passages with {answerer.generator.name} "
                    f"({len(cache)} scores from an earlier run)", len(examples))
-    kept: list[tuple[QAExample, Candidates]] = []
+    return gathered(examples, lambda example: candidates_for(
+        kb, embedder, answerer, example, excluded, training, cache), training, listener)
+
+
+def gathered(examples: Sequence[QAExample], make: Callable[[QAExample], Example | None],
+             training: RagTraining, listener: TrainListener) -> Prepared[Example]:
+    """What ``make`` reads of each question (None: no passage holds its answer), counted on
+    ``listener``'s stage, with whole groups held out by the seed.
+
+    Raises:
+        ConfigError: fewer than ``MIN_QUESTIONS`` questions are left.
+    """
+    kept: list[tuple[QAExample, Example]] = []
     unanswerable = 0
     for done, example in enumerate(examples, start=1):
-        candidates = candidates_for(kb, embedder, answerer, example, excluded, training, cache)
-        if candidates is None:
+        made = make(example)
+        if made is None:
             unanswerable += 1
         else:
-            kept.append((example, candidates))
+            kept.append((example, made))
         listener.advance(done, f"{unanswerable} without the answer in any passage")
     if len(kept) < MIN_QUESTIONS:
         raise ConfigError(f"only {len(kept)} of {len(examples)} questions have their answer in "
@@ -262,7 +279,8 @@ def holds(text: str, answers: Sequence[str]) -> bool:
     return any(" ".join(a.casefold().split()) in flat for a in answers if a.strip())
 
 
-def measure(kb: KnowledgeBase, encoder: Embedder, ready: Prepared, training: RagTraining
+def measure(kb: KnowledgeBase, encoder: Embedder, ready: Prepared[Candidates],
+            training: RagTraining
             ) -> dict[str, float]:
     """On the held-out questions: the share whose first (and first 3) hybrid hits hold an
     answer with ``encoder`` embedding the query, and the answer's marginal log-likelihood
