@@ -282,6 +282,10 @@ def report(model: TrainedModel, as_json: bool, next_step: str) -> None:
               "layers (backpropagation stops below them); default every layer.")
 @click.option("--lora-lr", type=click.FloatRange(0, min_open=True), default=1e-4,
               show_default=True, help="The adapter's learning rate.")
+@click.option("--merge/--no-merge", default=True, show_default=True,
+              help="Also write the answering model with the adapter merged in, which `ask` "
+              "runs at the plain model's speed (--no-merge keeps only the small adapter, "
+              "applied at run time).")
 @click.option("--name", help="The model's name (default rag-<n>).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @kb_option
@@ -289,7 +293,7 @@ def report(model: TrainedModel, as_json: bool, next_step: str) -> None:
 def train_rag(qa_path: Path, part: Part, objective: Objective, k: int, limit: int | None,
               epochs: int, batch_size: int, learning_rate: float, temperature: float,
               generator: str | None, template: str, held_out: float, keep_unanswerable: bool,
-              lora_rank: int, lora_layers: int | None, lora_lr: float,
+              lora_rank: int, lora_layers: int | None, lora_lr: float, merge: bool,
               name: str | None, seed: int, kb: Path | None, as_json: bool) -> None:
     """Train retrieval from the answering model on (question, answers) pairs (the RAG paper's
     marginal likelihood over the top-k passages, or REPLUG's KL), or train both together."""
@@ -310,7 +314,7 @@ def train_rag(qa_path: Path, part: Part, objective: Objective, k: int, limit: in
     lora = LoraSettings(rank=lora_rank, alpha=2 * lora_rank, layers=lora_layers,
                         learning_rate=lora_lr)
     plan = RagTraining(settings, RagSettings(objective, temperature), k, held_out, generator,
-                       template, name, keep_unanswerable, train=part, lora=lora)
+                       template, name, keep_unanswerable, train=part, lora=lora, merge=merge)
     with opened(kb) as base, StageProgress(bars=not as_json) as progress, interruptible(
             "run the same command again: scored passages are kept, and training resumes "
             "from its last checkpoint"):

@@ -27,6 +27,7 @@ from lore.learning import SilentTraining, TrainListener, step_progress, trainabl
 from lore.models.gguf import gguf_identity, resolve_gguf, split_adapter
 from lore.rag_training import (
     ADAPTER_FILE,
+    MERGED_FILE,
     QUESTIONS_FILE,
     Prepared,
     RagTraining,
@@ -98,6 +99,8 @@ def train_generator_system(kb: KnowledgeBase, examples: Sequence[QAExample], ori
     listener.stage("measuring the held-out questions after training")
     after = _measure(kb, encoder, adapted, ready, training)
     _write_adapter(adapted, training, base, staging / ADAPTER_FILE)
+    if training.merge:
+        _merge(base, staging, listener)
     asked = sorted({question_key(e.question) for e in examples})
     (staging / QUESTIONS_FILE).write_text("".join(f"{question}\n" for question in asked))
     data = TrainingData(origin, digest, len(ready.train), len(ready.held_out))
@@ -115,7 +118,7 @@ def _recorded(training: RagTraining, generator: str, base: Path, excluded: int,
             "k": training.k if training.train == "joint" else 1,
             "objective": training.rag.objective, "temperature": training.rag.temperature,
             "split_rule": RULE, "excluded_documents": excluded, "unanswerable": unanswerable,
-            "keep_unanswerable": training.keep_unanswerable,
+            "keep_unanswerable": training.keep_unanswerable, "merged": training.merge,
             "settings": asdict(training.settings), "lora": asdict(training.lora)}
 
 
@@ -246,6 +249,15 @@ def _write_adapter(adapted: Any, training: RagTraining, base: Path, out: Path) -
     write_llama_adapter(lora_weights(adapted), training.lora.alpha, config.model_type,
                         (config.num_attention_heads, config.num_key_value_heads),
                         gguf_identity(base), out)
+
+
+def _merge(base: Path, staging: Path, listener: TrainListener) -> None:
+    from lore.train.llama_merge import merge_adapter
+
+    listener.stage(f"merging the adapter into a copy of {base.name}")
+    adapter = staging / ADAPTER_FILE
+    merge_adapter(base, adapter, staging / MERGED_FILE, gguf_identity(adapter),
+                  lambda done, total: listener.advance(done))
 
 
 def _available_memory() -> int | None:

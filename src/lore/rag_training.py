@@ -55,6 +55,9 @@ SCORES_DIR = ".lm-scores"
 of questions, model and candidate settings, shared by every run that trains on them."""
 ADAPTER_FILE = "generator.gguf"
 """In a trained system's folder: the answering model's llama.cpp adapter, if it learned."""
+MERGED_FILE = "generator-merged.gguf"
+"""Beside it, unless trained with ``merge=False``: the answering model with the adapter merged
+in, which ``ask`` runs instead (an adapter applied at run time slows every token)."""
 QUESTIONS_FILE = "trained-questions.txt"
 """``question_key`` of every question trained on: evaluation refuses test questions among
 them."""
@@ -85,6 +88,8 @@ class RagTraining:
     one loss (``joint``), or the answering model alone on gold passages (``generator``)."""
     lora: LoraSettings = field(default_factory=LoraSettings)
     """The answering model's adapter, for ``joint`` and ``generator``."""
+    merge: bool = True
+    """Also write the answering model with its adapter merged in (``MERGED_FILE``)."""
 
 
 @dataclass(frozen=True)
@@ -323,8 +328,10 @@ def load_rag_system(kb: KnowledgeBase, model: TrainedModel, embedder_in_use: str
                                    batch_size=batch)
                if model.model_dir.is_dir() else kb.embedder)  # the generator alone learned
     generator = str(model.settings["generator"])
-    adapter = model.path / ADAPTER_FILE
-    if adapter.is_file():
+    adapter, merged = model.path / ADAPTER_FILE, model.path / MERGED_FILE
+    if merged.is_file():
+        generator = str(merged)
+    elif adapter.is_file():
         trained_on, base = model.settings.get("generator_base"), resolve_gguf(generator)
         if trained_on != gguf_identity(base):
             raise ConfigError(f"{model.spec}'s adapter was trained on another {generator!r} "

@@ -16,6 +16,7 @@ from lore.generate.protocol import Message
 from lore.models.gguf import ADAPTER_MARK, gguf_identity, resolve_gguf
 from lore.train.causal_lm import answer_logprobs, load_causal_lm, lora_weights, with_lora
 from lore.train.llama_adapter import llama_tensors, rotary_permuted, write_llama_adapter
+from lore.train.llama_merge import merge_adapter
 from lore.train.settings import LORA_MODULES, LoraSettings
 
 MESSAGES = (Message("system", "Answer from the passage."),
@@ -81,6 +82,47 @@ def test_an_adapter_for_another_model_is_refused(smollm2: Path, tmp_path: Path) 
                         (config.num_attention_heads, config.num_key_value_heads), "x", out)
     with pytest.raises(ModelError, match="trained for another model"):
         LocalGenerator(f"qwen-0.5b{ADAPTER_MARK}{out}")
+
+
+@pytest.mark.slow
+def test_the_merged_model_scores_as_the_model_beside_its_adapter(smollm2: Path,
+                                                                 tmp_path: Path) -> None:
+    """Merged into a copy of the model, the adapter changes each answer token's
+    log-probability as it does applied beside the model at run time."""
+    lm = load_causal_lm(smollm2)
+    adapted = with_lora(lm, LoraSettings(rank=4, alpha=8))
+    with torch.no_grad():
+        _randomise(adapted)
+    adapter = _written(adapted, smollm2, tmp_path / "adapter.gguf")
+    merged = tmp_path / "merged.gguf"
+    assert merge_adapter(smollm2, adapter, merged) == 7 * lm.config.num_hidden_layers
+    messages = (*MESSAGES, Message("assistant", ANSWER))
+    plain = LocalGenerator(str(smollm2)).text_token_logprobs(messages, ANSWER)
+    beside = LocalGenerator(f"{smollm2}{ADAPTER_MARK}{adapter}").text_token_logprobs(
+        messages, ANSWER)
+    inside = LocalGenerator(str(merged)).text_token_logprobs(messages, ANSWER)
+    change_beside, change_inside = beside - plain, inside - plain
+    assert np.abs(change_beside).mean() > 0.1
+    assert np.corrcoef(change_beside, change_inside)[0, 1] > 0.95
+    assert np.abs(change_beside - change_inside).mean() < 0.2 * np.abs(change_beside).mean()
+
+
+@pytest.mark.slow
+def test_an_adapter_is_not_merged_into_another_model(smollm2: Path, tmp_path: Path) -> None:
+    adapted = with_lora(load_causal_lm(smollm2), LoraSettings(rank=2, alpha=4))
+    adapter = _written(adapted, smollm2, tmp_path / "adapter.gguf")
+    with pytest.raises(ConfigError, match="trained for another model"):
+        merge_adapter(resolve_gguf("qwen-0.5b"), adapter, tmp_path / "merged.gguf")
+    assert not list(tmp_path.glob("merged*"))
+
+
+def _written(adapted: Any, base: Path, out: Path) -> Path:
+    config = adapted.get_base_model().config
+    write_llama_adapter(lora_weights(adapted), adapted.peft_config["default"].lora_alpha,
+                        config.model_type,
+                        (config.num_attention_heads, config.num_key_value_heads),
+                        gguf_identity(base), out)
+    return out
 
 
 def _randomise(model: Any) -> None:

@@ -217,15 +217,17 @@ JOINT = RagTraining(TrainSettings(epochs=1, batch_size=4, learning_rate=5e-5, dt
                     lora=LoraSettings(rank=4, alpha=8, learning_rate=1e-3))
 
 
-def test_joint_training_publishes_an_adapter_that_llama_cpp_answers_with(kb_dir: Path) -> None:
+def test_joint_training_publishes_a_merged_model_that_llama_cpp_answers_with(
+        kb_dir: Path) -> None:
     with lore.open(kb_dir) as kb:
         model = kb.train_rag(examples(), "facts", frozenset({HELD}), JOINT)
-        adapter = model.path / "generator.gguf"
+        adapter, merged = model.path / "generator.gguf", model.path / "generator-merged.gguf"
         assert model.settings["train"] == "joint" and adapter.is_file()
+        assert model.settings["merged"] is True
         assert set(model.metrics["after"]) == {"first_holds_answer", "top3_holds_answer",
                                                "answer_loglik"}
         system = kb.rag_system(model.spec)
-        assert system.generator == f"smollm2+lora:{adapter}"
+        assert system.generator == str(merged)
         assert system.encoder is not kb.embedder
         answer = kb.ask("what pulls on the oceans?", model=model.spec, template="short")
         assert answer.text and answer.model == system.generator
@@ -234,9 +236,12 @@ def test_joint_training_publishes_an_adapter_that_llama_cpp_answers_with(kb_dir:
 def test_the_generator_alone_learns_on_gold_passages_over_the_embedder(kb_dir: Path) -> None:
     with lore.open(kb_dir) as kb:
         model = kb.train_rag(examples(), "facts", frozenset({HELD}),
-                             replace(JOINT, train="generator"))
+                             replace(JOINT, train="generator", merge=False))
         assert model.settings["k"] == 1 and not model.model_dir.exists()
-        assert kb.rag_system(model.spec).encoder is kb.embedder
+        system = kb.rag_system(model.spec)
+        assert system.encoder is kb.embedder
+        assert system.generator == f"smollm2+lora:{model.path / 'generator.gguf'}"
+        assert not (model.path / "generator-merged.gguf").exists()
         moved = replace(model, settings={**model.settings, "generator_base": "1:other"})
         with pytest.raises(ConfigError, match="adapter was trained on another 'smollm2'"):
             load_rag_system(kb, moved, kb.status().embedder)
@@ -258,10 +263,11 @@ def test_the_command_trains_the_answering_model_with_its_adapter_options(
     result = CliRunner().invoke(main, ["train", "rag", "--qa", str(qa_folder(tmp_path)),
                                        "--kb", str(kb_dir), "--train", "generator",
                                        "--generator", "smollm2", "--lora-rank", "2",
-                                       "--lora-layers", "4", "--json"])
+                                       "--lora-layers", "4", "--no-merge", "--json"])
     assert result.exit_code == 0, result.output
     settings = json.loads(result.output.strip().splitlines()[-1])["settings"]
     assert settings["train"] == "generator" and settings["generator"] == "smollm2"
+    assert settings["merged"] is False
     assert (settings["lora"]["rank"], settings["lora"]["layers"]) == (2, 4)
 
 
