@@ -7,6 +7,8 @@ questions whose articles training never read.
     python benchmarks/rag_training.py --set squad --train 300 --k 3 --part joint --lora-layers 8
     python benchmarks/rag_training.py --set squad --test 100 \
         --compare trained:rag-5,trained:rag-6          # several systems, side by side
+    python benchmarks/rag_training.py --set squad --test 100 \
+        --compare trained:rag-3,qwen-0.5b+lora:KB/models/rag-3/generator.gguf   # merged or not
 
 1. The set's questions are split by ``lore.train.qa_split`` (by article title); ``--train``
    questions are drawn (seed 0) from the training side, and training never reads a document
@@ -23,7 +25,9 @@ questions whose articles training never read.
    source holds a gold answer, and the median first-token and total seconds.
 
 With ``--compare``, nothing trains: the untrained system and each named one are measured on
-the same test questions, one after the other, in one run.
+the same test questions, one after the other, in one run. A name that is no ``trained:`` one
+is an answering model spec, measured over the untrained retrieval (a trained generator's
+adapter applied at run time, say, beside the same model merged).
 
 Results are merged into ``results/rag_training.json`` by run.
 """
@@ -55,6 +59,7 @@ from lore.eval.beir import load_beir
 from lore.eval.qa import QASet, load_qa, qa_examples
 from lore.eval.retrieval import open_indexed
 from lore.models.files import default_cache_dir
+from lore.models.gguf import ADAPTER_MARK, split_adapter
 from lore.rag_training import RagTraining
 from lore.train.catalog import TrainedModel
 from lore.train.qa_split import QAExample
@@ -146,8 +151,8 @@ def main() -> int:
     parser.add_argument("--test", type=int, default=200,
                         help="test questions answered (0: retrieval only)")
     parser.add_argument("--use", help="measure this trained:<name> instead of training")
-    parser.add_argument("--compare", help="trained:<name>,... measured beside the untrained "
-                        "system, none trained")
+    parser.add_argument("--compare", help="trained:<name> or answering model specs, comma "
+                        "separated, measured beside the untrained system; none trained")
     parser.add_argument("--part", choices=PARTS, default="query-encoder")
     parser.add_argument("--lora-rank", type=int, default=8)
     parser.add_argument("--lora-layers", type=int, help="adapt the last N layers (all)")
@@ -195,6 +200,9 @@ def compare(args: argparse.Namespace) -> int:
         systems: list[tuple[str, str | None, str]] = [
             ("untrained", None, config.generate.model)]
         for spec in specs:
+            if not spec.startswith("trained:"):  # an answering model, retrieval untrained
+                systems.append((short_spec(spec), None, spec))
+                continue
             model = kb.rag_system(spec).model
             systems.append((f"{spec} {model.settings.get('train', 'query-encoder')} "
                             f"{model.settings['objective']}", spec, spec))
@@ -208,6 +216,12 @@ def compare(args: argparse.Namespace) -> int:
     record(key, run)
     show(key, run, len(split.test), len(qa.items), [label for label, _, _ in systems])
     return 0
+
+
+def short_spec(spec: str) -> str:
+    """A model spec with an adapter file named by its model's folder: ``qwen-0.5b+lora:rag-3``."""
+    base, adapter = split_adapter(spec)
+    return f"{base}{ADAPTER_MARK}{adapter.parent.name}" if adapter else spec
 
 
 def run_key(name: str, model: TrainedModel) -> str:
