@@ -24,7 +24,13 @@ from typing import Any
 import numpy as np
 
 from lore.config import MAX_K, GenerateConfig, IngestConfig, LoreConfig
-from lore.directory import files_under, prepare_directory, resolve_kb_dir, writer_lock
+from lore.directory import (
+    files_under,
+    open_store,
+    prepare_directory,
+    resolve_kb_dir,
+    writer_lock,
+)
 from lore.embed.batching import QueryBatcher
 from lore.embed.choose import AUTO, ENGLISH, Choice, choose_model, wanted_model
 from lore.embed.protocol import Embedder
@@ -50,7 +56,6 @@ from lore.status import kb_status
 from lore.store.ann import missing_ann_warning
 from lore.store.derived import ConceptFeed, DerivedIndex, TermFeed, VectorFeed
 from lore.store.protocol import Store, VectorIndex
-from lore.store.sqlite import STORE_FILE, SqliteStore
 from lore.train.catalog import Catalog, check_head_vectors, trained_name
 from lore.types import Filter, Hit, IndexReport, Passage, SearchMode, Status
 
@@ -61,7 +66,7 @@ __all__ = ["MODES", "KnowledgeBase", "open", "resolve_kb_dir"]
 
 def open(path: str | Path | None = None, *, model: str | None = None,
          config: LoreConfig | None = None, switch_model: bool = False,
-         create: bool = True) -> KnowledgeBase:
+         create: bool = True, store: str | None = None) -> KnowledgeBase:
     """Open (or create) the knowledge base in directory ``path``.
 
     Args:
@@ -72,21 +77,26 @@ def open(path: str | Path | None = None, *, model: str | None = None,
         switch_model: accept a ``model`` other than the recorded one, to ``reembed`` with it.
         create: make a new knowledge base when there is none; ``False`` raises a
             ``StoreError`` instead (a mistyped path then says so rather than finding nothing).
+        store: a ``postgresql://`` URL to keep the documents in (default ``config.store``);
+            the directory then holds only what is derived from them. Recorded on first use.
     """
     config = config or LoreConfig.from_env(os.environ)
+    if store is not None:
+        config = replace(config, store=store)
     directory = resolve_kb_dir(path, os.environ) if path is not None else config.kb_dir
     return KnowledgeBase(directory, config, model, switch_model=switch_model, create=create)
 
 
 class KnowledgeBase(Learning, Graphing, Asking):
-    """A directory holding the store (``lore.db``) and its derived indexes (``index/``)."""
+    """A directory holding the store (``lore.db``, or the URL of a database that holds it) and
+    its derived indexes (``index/``)."""
 
     def __init__(self, directory: Path, config: LoreConfig, model: str | None = None, *,
                  switch_model: bool = False, create: bool = True) -> None:
         prepare_directory(directory, create)
         self.directory = directory
         self.config = config
-        self._store: Store = SqliteStore(directory / STORE_FILE)
+        self._store: Store = open_store(directory, config.store)
         self._terms = DerivedIndex(self._store, directory / "index" / "bm25",
                                    TermFeed(self._store))
         self._concept_feed = ConceptFeed(self._store)

@@ -1,5 +1,5 @@
-"""What every command shares: the ``--kb`` and ``--json`` options, and opening the knowledge
-base with lore's own errors shown as one line."""
+"""What every command shares: the ``--kb``, ``--store`` and ``--json`` options, and opening
+the knowledge base with lore's own errors shown as one line."""
 
 from __future__ import annotations
 
@@ -26,9 +26,32 @@ class LoreUsageError(click.ClickException):
 
 
 def kb_option(command: F) -> F:
+    """``--kb DIR``, and ``--store URL`` beside it (kept for ``opened``, not passed on)."""
     option = click.option("--kb", "kb", envvar="LORE_HOME", type=click.Path(path_type=Path),
                           help="Knowledge-base directory (default: $LORE_HOME, else ./.lore).")
-    return option(command)
+    store = click.option(
+        "--store", envvar="LORE_STORE", metavar="URL", expose_value=False,
+        callback=_remember_store,
+        help="Keep the documents in PostgreSQL with pgvector: postgresql://user@host/db "
+             "(?schema=NAME for several collections in one database). Recorded in the --kb "
+             "folder on first use; without it, the folder's own SQLite file holds them.")
+    return option(store(command))
+
+
+_STORE_KEY = "lore.store"
+
+
+def _remember_store(context: click.Context, parameter: click.Parameter,
+                    value: str | None) -> str | None:
+    if value:
+        context.meta[_STORE_KEY] = value
+    return value
+
+
+def given_store() -> str | None:
+    """The ``--store`` (or ``LORE_STORE``) of the command running now, if any."""
+    context = click.get_current_context(silent=True)
+    return context.meta.get(_STORE_KEY) if context is not None else None
 
 
 def json_option(command: F) -> F:
@@ -45,7 +68,7 @@ def opened(kb: Path | None, model: str | None = None, switch_model: bool = False
     try:
         with api.open(kb if kb is not None else api.resolve_kb_dir(None, os.environ),
                       model=model, switch_model=switch_model, config=config,
-                      create=create) as base:
+                      create=create, store=given_store()) as base:
             yield base
     except LoreError as error:
         raise LoreUsageError(str(error)) from None

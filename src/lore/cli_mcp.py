@@ -14,12 +14,12 @@ import click
 
 import lore
 from lore.api import resolve_kb_dir
+from lore.cli_common import given_store, kb_option
 from lore.errors import LoreError
 
 
 @click.command()
-@click.option("--kb", "kb", envvar="LORE_HOME", type=click.Path(path_type=Path),
-              help="Knowledge-base directory (default: $LORE_HOME, else ./.lore).")
+@kb_option
 def mcp(kb: Path | None) -> None:
     """Serve a knowledge base to MCP clients over stdio: tools `search` and `ask`.
 
@@ -30,7 +30,7 @@ def mcp(kb: Path | None) -> None:
 
     directory = resolve_kb_dir(kb, os.environ)
     try:
-        base = lore.open(directory, create=False)
+        base = lore.open(directory, create=False, store=given_store())
     except LoreError as error:
         raise click.ClickException(str(error)) from None
     with base:

@@ -277,6 +277,10 @@ class ServeConfig:
 @dataclass(frozen=True)
 class LoreConfig:
     kb_dir: Path = DEFAULT_KB_DIR
+    store: str | None = None
+    """Where the documents live: ``None`` for the knowledge base's own SQLite file, or a
+    ``postgresql://`` URL (``LORE_STORE``, ``--store``); the directory then keeps only
+    derived indexes and models."""
     ingest: IngestConfig = field(default_factory=IngestConfig)
     embed: EmbedConfig = field(default_factory=EmbedConfig)
     retrieve: RetrieveConfig = field(default_factory=RetrieveConfig)
@@ -293,10 +297,12 @@ class LoreConfig:
         ``LORE_QUESTION_LIKELIHOOD``, ``LORE_SOURCE_MASS``, ``LORE_LLAMA_THREADS``,
         ``LORE_GRAPH_WEIGHT``, ``LORE_GRAPH_ANCHOR``, ``LORE_STRATEGY``, ``LORE_ROUTER``,
         ``LORE_SERVE_DIR``, ``LORE_HOST``, ``LORE_PORT``, ``LORE_MAX_BODY``, ``LORE_MAX_UPLOAD``,
-        ``LORE_ASK_QUEUE``, ``LORE_MODEL_THREADS``, ``LORE_BATCH_WINDOW``."""
+        ``LORE_ASK_QUEUE``, ``LORE_MODEL_THREADS``, ``LORE_BATCH_WINDOW``, ``LORE_STORE``."""
         config = cls()
         if "LORE_HOME" in environ:
             config = replace(config, kb_dir=Path(environ["LORE_HOME"]))
+        if environ.get("LORE_STORE"):
+            config = replace(config, store=environ["LORE_STORE"])
         embed = _override(config.embed, environ, {
             "LORE_MODEL": ("model", str),
             "LORE_BATCH_SIZE": ("batch_size", _positive_int),

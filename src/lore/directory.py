@@ -10,7 +10,12 @@ from pathlib import Path
 
 from lore.config import LoreConfig
 from lore.errors import ConfigError, StoreError
-from lore.store.sqlite import STORE_FILE
+from lore.store.protocol import Store
+from lore.store.sqlite import STORE_FILE, SqliteStore
+
+STORE_LOCATION = "store-location"
+"""In a knowledge-base directory whose documents live in a database: its URL, written once
+(readable by this user alone, as it may hold a password), so later commands find it."""
 
 
 def resolve_kb_dir(explicit: str | Path | None, environ: Mapping[str, str]) -> Path:
@@ -25,7 +30,8 @@ def prepare_directory(directory: Path, create: bool) -> None:
     if directory.exists() and not directory.is_dir():
         raise ConfigError(f"knowledge base path {directory} is a file; point --kb (or "
                           "LORE_HOME) at a directory, which lore creates when missing")
-    if not create and not (directory / STORE_FILE).exists():
+    if not create and not (directory / STORE_FILE).exists() \
+            and not (directory / STORE_LOCATION).exists():
         raise StoreError(f"no knowledge base at {directory}: check the path (--kb or "
                          f"LORE_HOME), or build one with `lore index PATH --kb {directory}`")
     try:
@@ -34,6 +40,37 @@ def prepare_directory(directory: Path, create: bool) -> None:
         raise ConfigError(f"cannot create the knowledge base folder {directory}: "
                           f"{exc.strerror}; point --kb (or LORE_HOME) at a folder you may "
                           "write") from None
+
+
+def open_store(directory: Path, location: str | None) -> Store:
+    """The store of the knowledge base in ``directory``: the database it recorded (or
+    ``location``, recorded now), else its own SQLite file.
+
+    Raises:
+        ConfigError: ``location`` is no ``postgresql://`` URL, or another than the one the
+            directory recorded.
+        StoreError: the database cannot be opened (the message says why).
+    """
+    from lore.store.postgres import PostgresStore, is_postgres, redacted
+
+    recorded_file = directory / STORE_LOCATION
+    recorded = recorded_file.read_text().strip() if recorded_file.exists() else None
+    if location is not None and not is_postgres(location):
+        raise ConfigError(f"--store {location!r} is not a postgresql:// URL; leave it out to "
+                          f"keep the documents in {directory / STORE_FILE}")
+    if location is not None and recorded is not None and location != recorded:
+        raise ConfigError(f"{directory} keeps its documents in {redacted(recorded)}, not "
+                          f"{redacted(location)}; use another --kb folder for another store")
+    if location is None and recorded is None:
+        return SqliteStore(directory / STORE_FILE)
+    if location is not None and (directory / STORE_FILE).exists():
+        raise ConfigError(f"{directory} keeps its documents in its own {STORE_FILE}; use "
+                          "another --kb folder for a knowledge base in a database")
+    store = PostgresStore(location or recorded or "")
+    if recorded is None and location is not None:
+        recorded_file.touch(mode=0o600)
+        recorded_file.write_text(location + "\n")
+    return store
 
 
 @contextmanager

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,14 @@ SELECT d.path AS path,
        (SELECT count(*) FROM main.chunks AS c WHERE c.doc_id = d.id) AS chunks
 FROM main.documents AS d LEFT JOIN main.files AS f ON f.path = d.path
 """
+COPY_TABLES = (
+    "CREATE TABLE documents (id TEXT, path TEXT, key TEXT, title TEXT, format TEXT, "
+    "language TEXT, mtime REAL, chunks INTEGER)",
+    "CREATE TABLE files (path TEXT PRIMARY KEY, size INTEGER, indexed_at TEXT)")
+"""A copy of what the view reads, for a store that is no SQLite file (``query_copy``): each
+document's chunks counted already."""
+COPY_VIEW_SQL = VIEW_SQL.replace(
+    "(SELECT count(*) FROM main.chunks AS c WHERE c.doc_id = d.id)", "d.chunks")
 SCHEMA = """\
 documents(          -- one row per indexed document (a file, or one record of a JSONL file)
   path TEXT,        -- absolute path of the file, e.g. '/home/me/docs/report.pdf'
@@ -84,25 +93,60 @@ def query_metadata(path: Path, statement: str, row_limit: int, seconds: float
             allowed function, fails to prepare, or runs past ``seconds``; the message says
             which.
     """
+    statement = _one_select(statement)
+    db = _read_only(path)
+    try:
+        return _run(db, VIEW_SQL, statement, row_limit, seconds)
+    finally:
+        db.close()
+
+
+DocumentRow = tuple[str, str, str, str, str, str, float, int | None, str | None, int]
+"""id, path, key, title, format, language, mtime, file size, indexed at, chunks."""
+
+
+def query_copy(documents: Iterable[DocumentRow], statement: str, row_limit: int,
+               seconds: float) -> MetadataRows:
+    """``query_metadata`` for a store that is no SQLite file: ``documents`` (read from it in
+    one state) are copied into an in-memory database that the same view, guard and SQL
+    dialect then read."""
+    statement = _one_select(statement)
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        for table in COPY_TABLES:
+            db.execute(table)
+        rows = list(documents)
+        db.executemany("INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                       [(*row[:7], row[9]) for row in rows])
+        db.executemany("INSERT OR IGNORE INTO files VALUES (?, ?, ?)",
+                       [(row[1], row[7], row[8]) for row in rows if row[7] is not None])
+        return _run(db, COPY_VIEW_SQL, statement, row_limit, seconds)
+    finally:
+        db.close()
+
+
+def _one_select(statement: str) -> str:
     statement = statement.strip().rstrip(";").strip()
     if not _STARTS.match(statement):
         raise QueryError(f"refused metadata query {statement[:80]!r}: only one SELECT over "
                          f"the {VIEW} view may run")
-    db = _read_only(path)
+    return statement
+
+
+def _run(db: sqlite3.Connection, view_sql: str, statement: str, row_limit: int,
+         seconds: float) -> MetadataRows:
+    """``statement`` over the view ``view_sql`` makes, with the guard and the limits."""
+    db.execute(view_sql)  # in the connection's own temp schema: the file is not written
+    db.execute("PRAGMA query_only = ON")
+    db.set_authorizer(_authorize)
+    deadline = time.monotonic() + seconds
+    db.set_progress_handler(lambda: int(time.monotonic() > deadline), 1000)
     try:
-        db.execute(VIEW_SQL)  # in the connection's own temp schema: the file is not written
-        db.execute("PRAGMA query_only = ON")
-        db.set_authorizer(_authorize)
-        deadline = time.monotonic() + seconds
-        db.set_progress_handler(lambda: int(time.monotonic() > deadline), 1000)
-        try:
-            cursor = db.execute(statement)
-            rows = cursor.fetchmany(row_limit + 1)
-        except sqlite3.Error as error:
-            raise QueryError(_refusal(statement, error, seconds)) from None
-        columns = tuple(column[0] for column in cursor.description or ())
-    finally:
-        db.close()
+        cursor = db.execute(statement)
+        rows = cursor.fetchmany(row_limit + 1)
+    except sqlite3.Error as error:
+        raise QueryError(_refusal(statement, error, seconds)) from None
+    columns = tuple(column[0] for column in cursor.description or ())
     kept = tuple(tuple(_cell(value) for value in row) for row in rows[:row_limit])
     return MetadataRows(statement, columns, kept, truncated=len(rows) > row_limit)
 
@@ -117,7 +161,7 @@ def _read_only(path: Path) -> sqlite3.Connection:
 
 _VIEW_SOURCES = {("documents", "path"), ("documents", "key"), ("documents", "title"),
                  ("documents", "format"), ("documents", "language"), ("documents", "mtime"),
-                 ("documents", "id"), ("files", "size"),
+                 ("documents", "id"), ("documents", "chunks"), ("files", "size"),
                  ("files", "indexed_at"), ("files", "path"), ("chunks", "doc_id")}
 """The stored columns the view reads: a statement may reach them only through the view."""
 

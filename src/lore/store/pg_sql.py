@@ -1,0 +1,175 @@
+"""Every statement the PostgreSQL store runs, and its numbered migrations.
+
+Tables live in the store's own schema (``lore`` unless the URL names another), which every
+connection puts first on its ``search_path``; so these statements name tables bare.
+Never edit a released migration: add one.
+"""
+
+M001_CREATE_TABLES = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE files (
+    path TEXT PRIMARY KEY,
+    size BIGINT NOT NULL,
+    mtime DOUBLE PRECISION NOT NULL,
+    hash TEXT NOT NULL,
+    indexed_at TEXT NOT NULL
+);
+CREATE TABLE documents (
+    id TEXT PRIMARY KEY,
+    path TEXT NOT NULL,
+    key TEXT NOT NULL,
+    title TEXT NOT NULL,
+    format TEXT NOT NULL,
+    language TEXT NOT NULL,
+    mtime DOUBLE PRECISION NOT NULL,
+    hash TEXT NOT NULL,
+    text TEXT NOT NULL,
+    meta JSONB NOT NULL
+);
+CREATE INDEX documents_by_path ON documents(path);
+CREATE TABLE chunks (
+    rowid BIGSERIAL PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    doc_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    ord INTEGER NOT NULL,
+    span_start INTEGER NOT NULL,
+    span_end INTEGER NOT NULL,
+    line_start INTEGER,
+    line_end INTEGER,
+    page INTEGER,
+    kind TEXT NOT NULL,
+    section JSONB NOT NULL,
+    parent_start INTEGER,
+    parent_end INTEGER,
+    symbol TEXT NOT NULL,
+    text TEXT NOT NULL,
+    view TEXT NOT NULL,
+    view_hash TEXT NOT NULL,
+    terms TEXT NOT NULL
+);
+CREATE INDEX chunks_by_doc ON chunks(doc_id);
+CREATE INDEX chunks_by_view ON chunks(view_hash);
+CREATE TABLE vectors (hash TEXT PRIMARY KEY, vector vector NOT NULL);
+CREATE TABLE changes (
+    seq BIGSERIAL PRIMARY KEY,
+    chunk BIGINT NOT NULL,
+    added BOOLEAN NOT NULL
+);
+"""
+"""The first schema. Vectors are pgvector's ``vector`` without a fixed dimension, so any
+embedder's fit; an approximate index casts them to its dimension."""
+
+MIGRATIONS: tuple[str, ...] = (M001_CREATE_TABLES,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+CREATE_VERSION_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_version (one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
+                                           version INTEGER NOT NULL)
+"""
+GET_VERSION = "SELECT version FROM schema_version"
+SET_VERSION = """
+INSERT INTO schema_version(version) VALUES (%s)
+ON CONFLICT (one) DO UPDATE SET version = excluded.version
+"""
+HAS_SCHEMA = "SELECT 1 FROM pg_namespace WHERE nspname = %s"
+HAS_VERSION_TABLE = "SELECT to_regclass(format('%%I.schema_version', %s::text)) IS NOT NULL"
+LOCK_SESSION = "SELECT pg_advisory_lock(hashtext(%s))"
+UNLOCK_SESSION = "SELECT pg_advisory_unlock(hashtext(%s))"
+LOCK_STORE = "SELECT pg_advisory_xact_lock(hashtext(%s))"
+"""Held by each write transaction until it ends: writers to one store take turns, so change
+numbers commit in order (a reader never sees seq 10 before seq 9 is there)."""
+
+GET_META = "SELECT value FROM meta WHERE key = %s"
+SET_META = """
+INSERT INTO meta(key, value) VALUES (%s, %s)
+ON CONFLICT (key) DO UPDATE SET value = excluded.value
+"""
+
+GET_FILE = "SELECT path, size, mtime, hash FROM files WHERE path = %s"
+UPSERT_FILE = """
+INSERT INTO files(path, size, mtime, hash, indexed_at) VALUES (%s, %s, %s, %s, %s)
+ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime = excluded.mtime,
+    hash = excluded.hash, indexed_at = excluded.indexed_at
+"""
+DELETE_FILE = "DELETE FROM files WHERE path = %s"
+LIST_FILE_PATHS = "SELECT path FROM files ORDER BY path COLLATE \"C\""
+
+DOCUMENT_HASHES_OF_FILE = "SELECT id, hash FROM documents WHERE path = %s"
+DOCUMENT_IDS_OF_FILE = "SELECT id FROM documents WHERE path = %s"
+UPSERT_DOCUMENT = """
+INSERT INTO documents(id, path, key, title, format, language, mtime, hash, text, meta)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (id) DO UPDATE SET title = excluded.title, format = excluded.format,
+    language = excluded.language, mtime = excluded.mtime, hash = excluded.hash,
+    text = excluded.text, meta = excluded.meta
+"""
+DELETE_DOCUMENT = "DELETE FROM documents WHERE id = %s"
+
+CHUNKS_OF_DOCUMENT = "SELECT rowid, id, view_hash FROM chunks WHERE doc_id = %s"
+INSERT_CHUNK = """
+INSERT INTO chunks(id, doc_id, ord, span_start, span_end, line_start, line_end, page, kind,
+    section, parent_start, parent_end, symbol, text, view, view_hash, terms)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+RETURNING rowid
+"""
+UPDATE_CHUNK_ORDER = "UPDATE chunks SET ord = %s WHERE rowid = %s"
+DELETE_CHUNKS = "DELETE FROM chunks WHERE rowid = ANY(%s)"
+GET_CHUNKS_BY_ROWID = """
+SELECT c.rowid, c.doc_id, c.span_start, c.span_end, c.line_start, c.line_end, c.page, c.kind,
+       c.section, c.parent_start, c.parent_end, c.symbol, c.text, c.view,
+       d.path, d.title, d.key
+FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE c.rowid = ANY(%s)
+"""
+
+ALL_TERMS = "SELECT rowid, terms FROM chunks"
+TERMS_BY_ROWID = "SELECT rowid, terms FROM chunks WHERE rowid = ANY(%s)"
+
+STORED_HASHES = "SELECT hash FROM vectors WHERE hash = ANY(%s)"
+INSERT_VECTOR = "INSERT INTO vectors(hash, vector) VALUES (%s, %b) ON CONFLICT (hash) DO NOTHING"
+DELETE_ORPHAN_VECTORS = """
+DELETE FROM vectors v WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.view_hash = v.hash)
+"""
+DELETE_ALL_VECTORS = "DELETE FROM vectors"
+VIEWS_WITHOUT_VECTORS = """
+SELECT c.view_hash, MIN(c.view) FROM chunks c
+WHERE NOT EXISTS (SELECT 1 FROM vectors v WHERE v.hash = c.view_hash) GROUP BY c.view_hash
+"""
+CHUNK_VECTORS = "SELECT c.rowid, v.vector FROM chunks c JOIN vectors v ON v.hash = c.view_hash"
+CHUNK_VECTORS_BY_ROWID = f"{CHUNK_VECTORS} WHERE c.rowid = ANY(%s)"
+
+LOG_CHANGES = "INSERT INTO changes(chunk, added) SELECT unnest(%s::bigint[]), %s"
+CHANGES_SINCE = "SELECT seq, chunk, added FROM changes WHERE seq > %s ORDER BY seq"
+LAST_CHANGE = """
+SELECT GREATEST(COALESCE((SELECT MAX(seq) FROM changes), 0),
+                COALESCE((SELECT value::bigint FROM meta WHERE key = 'changes_floor'), 0))
+"""
+"""The highest number logged: the log's last, or once trimmed empty, the floor it was trimmed
+to (a sequence's own counter would count numbers of writes rolled back too)."""
+TRIM_CHANGES = "DELETE FROM changes WHERE seq <= %s"
+
+CHUNK_KINDS = "SELECT kind FROM chunks WHERE rowid = ANY(%s)"
+CHUNK_ROWIDS = "SELECT id, rowid FROM chunks WHERE id = ANY(%s)"
+DOCUMENT_TEXTS = "SELECT id, text FROM documents WHERE id = ANY(%s)"
+COUNT_DOCUMENTS = "SELECT COUNT(*) FROM documents"
+COUNT_CHUNKS = "SELECT COUNT(*) FROM chunks"
+COUNT_VECTORS = "SELECT COUNT(*) FROM vectors"
+SIZE_BYTES = """
+SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind = 'r'
+"""
+
+DOCUMENT_ROWS = """
+SELECT d.id, d.path, d.key, d.title, d.format, d.language, d.mtime, f.size, f.indexed_at,
+       (SELECT COUNT(*) FROM chunks c WHERE c.doc_id = d.id)
+FROM documents d LEFT JOIN files f ON f.path = d.path
+"""
+"""What a metadata query may read of each document (``lore.store.metadata``)."""
+
+FILTERED_CHUNK_ROWIDS = """
+SELECT c.rowid FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE {where}
+"""
+FILTER_PATH = "(d.path ~ %s OR d.path ~ %s)"
+FILTER_FORMAT = "d.format = ANY(%s)"
+FILTER_LANGUAGE = "d.language = ANY(%s)"
+FILTER_KIND = "c.kind = ANY(%s)"
+FILTER_MODIFIED = "d.mtime {op} %s"

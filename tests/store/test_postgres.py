@@ -1,0 +1,88 @@
+"""PostgresStore keeps every ``Store`` promise (``StoreContract``) on a real PostgreSQL with
+pgvector; below it, what only a server has: URLs, schemas, a server that is not there."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import closing
+
+import numpy as np
+import pytest
+
+from lore.errors import StoreError
+from lore.store.postgres import PostgresStore, glob_regex, redacted, split_location
+from lore.store.protocol import StoreOpener
+from lore.testing import postgres
+from lore.testing.store_contract import NewLocation, SchemaRecord, StoreContract
+from lore.testing.store_processes import document, write
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    url = postgres.server_url()
+    yield url
+    if os.environ.get(postgres.ENV):
+        postgres.drop_all(url)
+
+
+class TestPostgresStore(StoreContract):
+    @pytest.fixture
+    def new_location(self, server: str) -> NewLocation:
+        return lambda: postgres.location(server)
+
+    @pytest.fixture
+    def opener(self) -> StoreOpener:
+        return PostgresStore
+
+    @pytest.fixture
+    def schema_record(self) -> SchemaRecord:
+        return postgres.PostgresSchemaRecord()
+
+
+def test_two_collections_in_one_database_are_apart(server: str) -> None:
+    first, second = postgres.location(server), postgres.location(server)
+    with closing(PostgresStore(first)) as a, closing(PostgresStore(second)) as b:
+        write(a, document("/kb/a.md", ["Only in the first."]))
+        assert (a.document_count(), b.document_count()) == (1, 0)
+
+
+def test_vectors_come_back_as_they_went(server: str) -> None:
+    written = document("/kb/a.md", ["One.", "Two."])
+    rows = np.random.default_rng(0).normal(size=(2, 384)).astype(np.float32)
+    with closing(PostgresStore(postgres.location(server))) as store:
+        write(store, written)
+        store.put_vectors([c.view_hash for c in written.chunks], rows)
+        keys, matrix = store.chunk_vectors(dim=384)
+        assert matrix.dtype == np.float32
+        assert np.array_equal(matrix[np.argsort(keys)], rows)
+
+
+def test_an_unreachable_server_is_one_line_that_names_the_fix() -> None:
+    with pytest.raises(StoreError, match=r"cannot reach the PostgreSQL store "
+                       r"postgresql://lore:\*\*\*@127.0.0.1:9/x\S*: .*Connection refused; "
+                       "check the host, port"):
+        PostgresStore("postgresql://lore:secret@127.0.0.1:9/x?connect_timeout=2")
+
+
+def test_a_schema_that_is_no_plain_name_is_refused() -> None:
+    with pytest.raises(StoreError, match="is not a plain name"):
+        split_location("postgresql://h/db?schema=x;drop")
+
+
+def test_the_schema_parameter_is_lore_s_own() -> None:
+    assert split_location("postgresql://u@h/db?sslmode=require&schema=kb2") == (
+        "postgresql://u@h/db?sslmode=require", "kb2")
+    assert split_location("postgresql://u@h/db")[1] == "lore"
+    assert redacted("postgresql://u:pw@h/db") == "postgresql://u:***@h/db"
+
+
+@pytest.mark.parametrize(("pattern", "path", "matches"), [
+    ("*.md", "/a/b.md", True), ("/a/?.md", "/a/b.md", True), ("/a/?.md", "/a/bc.md", False),
+    ("/[ab]/x", "/b/x", True), ("/[^ab]/x", "/b/x", False), ("a.md", "/x/aXmd", False),
+    ("/p/(x)+", "/p/(x)+", True),
+])
+def test_globs_become_regular_expressions(pattern: str, path: str, matches: bool) -> None:
+    import re
+
+    assert bool(re.match(glob_regex(pattern), path)) is matches

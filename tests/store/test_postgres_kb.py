@@ -1,0 +1,78 @@
+"""A knowledge base whose documents live in PostgreSQL answers as one in its own SQLite file:
+the same index run, the same hits in every search mode, through the API and the commands."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import lore
+from lore.cli import main
+from lore.config import LoreConfig
+from lore.directory import STORE_LOCATION
+from lore.errors import ConfigError
+from lore.testing import postgres
+from lore.types import SearchMode
+
+SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sample"
+QUESTIONS = ("how are expired cache entries removed?", "retry policy on a 503",
+             "where is the configuration read", "what does the index store")
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    url = postgres.server_url()
+    yield url
+    if os.environ.get(postgres.ENV):
+        postgres.drop_all(url)
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> LoreConfig:
+    return LoreConfig(kb_dir=tmp_path / "unused")
+
+
+def _hits(kb: lore.KnowledgeBase, mode: SearchMode) -> list[list[tuple[str, float]]]:
+    return [[(hit.chunk.id, round(hit.score, 5)) for hit in kb.search(q, k=5, mode=mode)]
+            for q in QUESTIONS]
+
+
+def test_the_same_documents_give_the_same_hits_in_every_mode(
+        server: str, tmp_path: Path, config: LoreConfig) -> None:
+    location = postgres.location(server)
+    with lore.open(tmp_path / "sqlite", model="hash", config=config) as local, \
+            lore.open(tmp_path / "pg", model="hash", config=config, store=location) as shared:
+        local_report, shared_report = local.index([SAMPLE]), shared.index([SAMPLE])
+        assert shared_report.documents_added == local_report.documents_added > 0
+        assert shared.status().chunks == local.status().chunks
+        modes: tuple[SearchMode, ...] = ("lexical", "dense", "hybrid")
+        for mode in modes:
+            assert _hits(shared, mode) == _hits(local, mode), mode
+    assert not (tmp_path / "pg" / "lore.db").exists()
+    assert (tmp_path / "pg" / STORE_LOCATION).stat().st_mode & 0o077 == 0
+
+
+def test_the_folder_remembers_its_database(server: str, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LORE_HOME", raising=False)
+    monkeypatch.delenv("LORE_STORE", raising=False)
+    monkeypatch.setenv("LORE_MODEL", "hash")
+    runner, kb, location = CliRunner(), str(tmp_path / "kb"), postgres.location(server)
+    indexed = runner.invoke(main, ["index", str(SAMPLE), "--kb", kb, "--store", location,
+                                   "--json"])
+    assert indexed.exit_code == 0, indexed.output
+    found = runner.invoke(main, ["search", "expired cache entries", "--kb", kb, "--json"])
+    assert found.exit_code == 0, found.output
+    assert json.loads(found.stdout)["hits"]
+    other = runner.invoke(main, ["status", "--kb", kb, "--store", postgres.location(server)])
+    assert other.exit_code == 2 and "keeps its documents in" in other.stderr
+
+
+def test_a_store_that_is_no_database_url_is_refused(tmp_path: Path, config: LoreConfig) -> None:
+    with pytest.raises(ConfigError, match="is not a postgresql:// URL"):
+        lore.open(tmp_path / "kb", model="hash", config=config, store="/tmp/other.db")
