@@ -1,12 +1,12 @@
 """kill -9 a real indexing process at several points: nothing reported indexed is lost, and
-the next run repairs the rest into exactly the state a clean run produces."""
+the next run repairs the rest into exactly the state a clean run produces, whether the
+documents live in the folder's SQLite file or in PostgreSQL."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -15,6 +15,9 @@ from pathlib import Path
 import pytest
 
 import lore
+from lore.directory import STORE_LOCATION, open_store
+from lore.testing import postgres
+from lore.types import Filter
 
 pytestmark = pytest.mark.slow
 
@@ -36,8 +39,9 @@ def lore_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "lore.cli", *args]
 
 
-def start_index(corpus: Path, kb: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(lore_command("index", str(corpus), "--kb", str(kb), "--jsonl"),
+def start_index(corpus: Path, kb: Path, store: list[str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(lore_command("index", str(corpus), "--kb", str(kb), "--jsonl",
+                                         *store),
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
 
 
@@ -67,18 +71,21 @@ def kill_after_seconds(process: subprocess.Popen[str], seconds: float) -> list[d
 
 
 def stored_state(kb: Path) -> dict[str, object]:
-    with sqlite3.connect(kb / "lore.db") as db:
-        chunks = db.execute("SELECT c.id, d.path FROM chunks c JOIN documents d "
-                            "ON d.id = c.doc_id ORDER BY c.id").fetchall()
-        unembedded = db.execute("SELECT COUNT(*) FROM chunks c WHERE NOT EXISTS "
-                                "(SELECT 1 FROM vectors v WHERE v.hash = c.view_hash)").fetchone()
-        unsearchable = db.execute(
-            "SELECT COUNT(*) FROM chunks c WHERE NOT EXISTS "
-            "(SELECT 1 FROM chunk_terms t WHERE t.rowid = c.rowid)").fetchone()
-        per_doc = dict(db.execute("SELECT d.path, COUNT(c.rowid) FROM documents d "
-                                  "LEFT JOIN chunks c ON c.doc_id = d.id GROUP BY d.id").fetchall())
-    return {"chunks": chunks, "unembedded": unembedded[0], "unsearchable": unsearchable[0],
-            "per_doc": per_doc}
+    """What the knowledge base at ``kb`` stores, read through the ``Store`` protocol so that
+    every store is compared alike."""
+    store = open_store(kb, None)
+    try:
+        stored = store.chunks(store.filtered_rowids(Filter()).tolist())
+        term_keys, _ = store.chunk_terms()
+        per_doc = {path: 0 for path in store.file_paths()}
+        for item in stored.values():
+            per_doc[item.path] = per_doc.get(item.path, 0) + 1
+        return {"chunks": sorted((item.chunk.id, item.path) for item in stored.values()),
+                "unembedded": len(store.views_without_vectors()),
+                "unsearchable": len(set(stored) - set(term_keys.tolist())),
+                "per_doc": per_doc}
+    finally:
+        store.close()
 
 
 def assert_reported_documents_kept(kb: Path, reported: list[dict[str, object]]) -> None:
@@ -105,27 +112,34 @@ def reference(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     return stored_state(kb)
 
 
-@pytest.mark.parametrize("kill", ["events:0", "events:1", "events:30", "events:90",
-                                  "seconds:2.0", "seconds:4.0", "seconds:6.0"])
-def test_kill_then_resume_loses_nothing(kill: str, corpus: Path, tmp_path: Path,
+KILLS = ["events:0", "events:1", "events:30", "events:90", "seconds:2.0", "seconds:4.0",
+         "seconds:6.0"]
+
+
+@pytest.mark.parametrize(("kill", "where"), [
+    *((kill, "sqlite") for kill in KILLS),
+    *((kill, "postgres") for kill in ("events:0", "events:30", "seconds:2.0", "seconds:6.0"))])
+def test_kill_then_resume_loses_nothing(kill: str, where: str, corpus: Path, tmp_path: Path,
                                         reference: dict[str, object]) -> None:
     kb = tmp_path / "kb"
+    store = ["--store", postgres.location()] if where == "postgres" else []
     how, amount = kill.split(":")
-    process = start_index(corpus, kb)
+    process = start_index(corpus, kb, store)
     if how == "events":
         reported = kill_after_events(process, int(amount))
     else:
         reported = kill_after_seconds(process, float(amount))
     if how == "events":
         assert len(reported) == int(amount)  # killed mid-run, right after that many reports
-    if (kb / "lore.db").exists():
+    if (kb / "lore.db").exists() or (kb / STORE_LOCATION).exists():
         assert_reported_documents_kept(kb, reported)
-    resumed = subprocess.run(lore_command("index", str(corpus), "--kb", str(kb), "--json"),
+    resumed = subprocess.run(lore_command("index", str(corpus), "--kb", str(kb), "--json",
+                                          *store),
                              check=True, capture_output=True, text=True)
     report = json.loads(resumed.stdout)
     # More may have been committed between the last event read and the kill, never fewer.
     assert report["documents_added"] <= 120 - len(reported)
-    assert stored_state(kb) == reference
+    assert stored_state(kb) == reference  # the same as a clean run into SQLite
     with lore.open(kb) as base:
         hits = base.search("note 7 explains backups detail number 50", k=3, mode="lexical")
         assert hits and hits[0].path.endswith("note_007.md")

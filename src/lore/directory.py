@@ -68,9 +68,19 @@ def open_store(directory: Path, location: str | None) -> Store:
                           "another --kb folder for a knowledge base in a database")
     store = PostgresStore(location or recorded or "")
     if recorded is None and location is not None:
-        recorded_file.touch(mode=0o600)
-        recorded_file.write_text(location + "\n")
+        _record_location(recorded_file, location)
     return store
+
+
+def _record_location(path: Path, location: str) -> None:
+    """Write ``location`` to ``path`` whole or not at all, readable by this user alone."""
+    partial = path.with_name(path.name + ".part")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(location + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    partial.replace(path)
 
 
 @contextmanager

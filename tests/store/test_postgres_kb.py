@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,3 +78,38 @@ def test_the_folder_remembers_its_database(server: str, tmp_path: Path,
 def test_a_store_that_is_no_database_url_is_refused(tmp_path: Path, config: LoreConfig) -> None:
     with pytest.raises(ConfigError, match="is not a postgresql:// URL"):
         lore.open(tmp_path / "kb", model="hash", config=config, store="/tmp/other.db")
+
+
+@pytest.mark.slow
+def test_two_index_runs_at_once_store_every_document_once(server: str, tmp_path: Path) -> None:
+    """Two folders (two machines, say) index overlapping trees into one collection at the
+    same time: each document is there once, with the chunks a lone run gives it."""
+    corpus = tmp_path / "corpus"
+    for part in ("shared", "own"):
+        (corpus / part).mkdir(parents=True)
+    for i in range(60):
+        part = "shared" if i % 2 else "own"
+        (corpus / part / f"note_{i:02d}.md").write_text(
+            f"# Note {i}\n\n" + "\n\n".join(f"Paragraph {j} of note {i}: " + "word " * 60
+                                            for j in range(3)))
+    location = postgres.location(server)
+    env = {**os.environ, "LORE_MODEL": "hash"}
+    env.pop("LORE_HOME", None)
+    runs = [subprocess.Popen([sys.executable, "-m", "lore.cli", "index", str(tree), "--kb",
+                              str(tmp_path / f"kb{n}"), "--store", location, "--json"],
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for n, tree in enumerate((corpus, corpus / "shared"))]
+    for run in runs:
+        out, err = run.communicate(timeout=300)
+        assert run.returncode == 0, err
+    config = LoreConfig(kb_dir=tmp_path / "unused")
+    with lore.open(tmp_path / "alone", model="hash", config=config) as alone:
+        alone.index([corpus])
+        expected = alone.status()
+    for n in range(2):
+        with lore.open(tmp_path / f"kb{n}", config=config) as shared:
+            status = shared.status()
+            assert (status.documents, status.chunks, status.vectors) == (
+                expected.documents, expected.chunks, expected.vectors)
+            assert shared.search("paragraph 2 of note 17", k=1, mode="lexical")[0].path \
+                .endswith("note_17.md")
