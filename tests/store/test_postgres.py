@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import closing
+from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import pytest
@@ -65,6 +66,31 @@ def test_an_unreachable_server_is_one_line_that_names_the_fix() -> None:
         PostgresStore("postgresql://lore:secret@127.0.0.1:9/x?connect_timeout=2")
 
 
+def test_a_database_without_pgvector_that_the_user_may_not_enable_says_who_can(
+        server: str) -> None:
+    import psycopg
+
+    name = f"noext_{os.getpid()}"
+    try:
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f"CREATE ROLE {name} LOGIN")
+            conn.execute(f"CREATE DATABASE {name} OWNER {name}")
+    except psycopg.errors.InsufficientPrivilege:
+        pytest.skip("making a role and a database needs a superuser of the test server")
+    try:
+        parts = urlsplit(server)
+        plain = urlunsplit(parts._replace(netloc=f"{name}@{parts.hostname or ''}"
+                                          + (f":{parts.port}" if parts.port else ""),
+                                          path=f"/{name}"))
+        with pytest.raises(StoreError, match="pgvector is not enabled in the database of "
+                           ".*ask a superuser of the server to run CREATE EXTENSION vector"):
+            PostgresStore(plain)
+    finally:
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE {name}")
+            conn.execute(f"DROP ROLE {name}")
+
+
 def test_a_schema_that_is_no_plain_name_is_refused() -> None:
     with pytest.raises(StoreError, match="is not a plain name"):
         split_location("postgresql://h/db?schema=x;drop")
@@ -75,6 +101,7 @@ def test_the_schema_parameter_is_lore_s_own() -> None:
         "postgresql://u@h/db?sslmode=require", "kb2")
     assert split_location("postgresql://u@h/db")[1] == "lore"
     assert redacted("postgresql://u:pw@h/db") == "postgresql://u:***@h/db"
+    assert redacted("postgresql://u:@h/db") == "postgresql://u:@h/db"
 
 
 @pytest.mark.parametrize(("pattern", "path", "matches"), [

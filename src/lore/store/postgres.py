@@ -304,7 +304,7 @@ def split_location(location: str) -> tuple[str, str]:
 def redacted(location: str) -> str:
     """``location`` with its password hidden, for messages."""
     parts = urlsplit(location)
-    if parts.password is None:
+    if not parts.password:
         return location
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
     return urlunsplit(parts._replace(netloc=netloc))
@@ -413,8 +413,8 @@ def _create_extension(conn: psycopg.Connection[Any], location: str) -> None:
                          "then run again") from None
     except psycopg.errors.InsufficientPrivilege:
         raise StoreError(f"pgvector is not enabled in the database of {location}, and this "
-                         "user may not enable it: ask its owner to run CREATE EXTENSION "
-                         "vector there") from None
+                         "user may not enable it: ask a superuser of the server to run "
+                         "CREATE EXTENSION vector in that database") from None
 
 
 # -- vectors in pgvector's binary form ---------------------------------------------------------
