@@ -4,8 +4,9 @@ pgvector; below it, what only a server has: URLs, schemas, a server that is not 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import closing
+from typing import Any, overload
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
@@ -13,10 +14,10 @@ import pytest
 
 from lore.errors import StoreError
 from lore.store.postgres import PostgresStore, glob_regex, redacted, split_location
-from lore.store.protocol import StoreOpener
+from lore.store.protocol import DocumentWrite, StoreOpener
 from lore.testing import postgres
 from lore.testing.store_contract import NewLocation, SchemaRecord, StoreContract
-from lore.testing.store_processes import document, write
+from lore.testing.store_processes import batch, document, write
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +58,49 @@ def test_vectors_come_back_as_they_went(server: str) -> None:
         keys, matrix = store.chunk_vectors(dim=384)
         assert matrix.dtype == np.float32
         assert np.array_equal(matrix[np.argsort(keys)], rows)
+
+
+class _DroppingMidway(Sequence[DocumentWrite]):
+    """Documents that, the first time the write reaches the ``at``-th, end every server
+    connection of the store's schema, as a restarted server or a network cut would."""
+
+    def __init__(self, items: list[DocumentWrite], at: int, server: str, schema: str) -> None:
+        self.items, self.at, self.server, self.schema, self.dropped = items, at, server, schema, 0
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @overload
+    def __getitem__(self, index: int) -> DocumentWrite: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[DocumentWrite]: ...
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if index == self.at and not self.dropped:
+            self.dropped = _drop_connections(self.server, self.schema)
+        return self.items[index]
+
+
+def _drop_connections(server: str, schema: str) -> int:
+    import psycopg
+
+    with psycopg.connect(server, autocommit=True) as conn:
+        return len(conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                "WHERE application_name = %s", (f"lore:{schema}",)).fetchall())
+
+
+def test_a_connection_dropped_midway_through_a_write_is_retried_and_loses_nothing(
+        server: str) -> None:
+    location = postgres.location(server)
+    with closing(PostgresStore(location)) as store:
+        write(store, *batch("old", 2, 2))
+        _drop_connections(server, store.schema)  # idle pooled connections die too
+        assert store.document_count() == 2
+        documents = _DroppingMidway(batch("new", 6, 3), 3, server, store.schema)
+        written = store.write(documents)
+        assert documents.dropped >= 1 and written.chunks_added == 18
+        assert (store.document_count(), store.chunk_count()) == (8, 22)
+        assert len(store.changes_since(0)) == 22
 
 
 def test_an_unreachable_server_is_one_line_that_names_the_fix() -> None:

@@ -21,9 +21,8 @@ import json
 import re
 import struct
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
@@ -44,6 +43,11 @@ DEFAULT_SCHEMA = "lore"
 POOL_SIZE = 4
 """Connections a store object keeps open at most: reads in several threads run at once."""
 CONNECT_SECONDS = 10.0
+RETRIES = 5
+RETRY_PAUSE = 0.2
+"""Seconds before the second try of a read or write whose connection was lost; doubled each
+time after (0.2 + 0.4 + 0.8 + 1.6 s in all, a server restart's worth)."""
+T = TypeVar("T")
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _MIGRATION_LOCK = "lore:migrate"
 """One advisory lock for every migration in a database: creating the extension is not safe to
@@ -80,13 +84,15 @@ class PostgresStore(Store):
         options = f"-c search_path={self.schema},public"
         if read_only:
             options += " -c default_transaction_read_only=on"
-        self._kwargs: dict[str, Any] = {"autocommit": True, "options": options}
+        self._kwargs: dict[str, Any] = {"autocommit": True, "options": options,
+                                        "application_name": f"lore:{self.schema}"}
         with self._connect() as conn:
             _migrate(conn, self.schema, self.location, read_only)
         self._lock_key = f"lore:{self.schema}"
         self._pool: ConnectionPool[Any] = ConnectionPool(
             self.conninfo, min_size=1, max_size=POOL_SIZE, kwargs=self._kwargs,
-            configure=_register_vector, open=False, name=f"lore-{self.schema}")
+            configure=_register_vector, open=False, name=f"lore-{self.schema}",
+            timeout=CONNECT_SECONDS)
         self._pool.open(wait=True, timeout=CONNECT_SECONDS)
 
     def _connect(self) -> psycopg.Connection[Any]:
@@ -108,18 +114,46 @@ class PostgresStore(Store):
             raise StoreError(f"the store {self.location} was opened read-only: searching "
                              "works, changing it needs it opened again for writing")
 
-    @contextmanager
-    def _transaction(self) -> Iterator[psycopg.Connection[Any]]:
+    def _transaction(self, work: Callable[[psycopg.Connection[Any]], T]) -> T:
+        """``work`` in one transaction holding the store's lock, again on a new connection
+        when the connection is lost (every write is idempotent: applied twice, it leaves
+        what once does)."""
         self.require_writable()
-        with self._pool.connection() as conn, conn.transaction():
-            conn.execute(sql.LOCK_STORE, (self._lock_key,))
-            yield conn
+
+        def attempt() -> T:
+            with self._pool.connection() as conn, conn.transaction():
+                conn.execute(sql.LOCK_STORE, (self._lock_key,))
+                return work(conn)
+
+        return self._retrying(attempt)
 
     def _read(self, query: str, params: Sequence[object] = (), *,
               binary: bool = False) -> list[Any]:
-        with self._pool.connection() as conn:
-            rows: list[Any] = conn.execute(query, params, binary=binary).fetchall()
-            return rows
+        def attempt() -> list[Any]:
+            with self._pool.connection() as conn:
+                rows: list[Any] = conn.execute(query, params, binary=binary).fetchall()
+                return rows
+
+        return self._retrying(attempt)
+
+    def _retrying(self, attempt: Callable[[], T]) -> T:
+        """``attempt()``, tried again with growing pauses while the connection is lost or
+        none can be had; then a ``StoreError`` that says so."""
+        import psycopg
+        from psycopg_pool import PoolTimeout
+
+        for tried in range(1, RETRIES + 1):
+            try:
+                return attempt()
+            except (psycopg.OperationalError, PoolTimeout) as error:
+                if tried == RETRIES:
+                    raise StoreError(
+                        f"lost the connection to the PostgreSQL store {self.location} "
+                        f"({_first_line(error)}), {RETRIES} times in a row; check that the "
+                        "server runs, then run the command again: nothing it reported done "
+                        "is lost") from None
+                time.sleep(min(RETRY_PAUSE * 2 ** (tried - 1), 5.0))
+        raise AssertionError("unreachable")
 
     # -- metadata ------------------------------------------------------------------------
 
@@ -128,8 +162,7 @@ class PostgresStore(Store):
         return str(rows[0][0]) if rows else None
 
     def set_meta(self, values: Mapping[str, str]) -> None:
-        with self._transaction() as conn, conn.cursor() as cursor:
-            cursor.executemany(sql.SET_META, list(values.items()))
+        self._transaction(lambda conn: _set_meta(conn, values))
 
     @property
     def schema_version(self) -> int:
@@ -154,9 +187,10 @@ class PostgresStore(Store):
               removed_documents: Sequence[str] = (), removed_files: Sequence[str] = ()
               ) -> WriteResult:
         """Apply one batch atomically: after a crash either all of it is there or none."""
-        added = removed = 0
         now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        with self._transaction() as conn:
+
+        def apply(conn: psycopg.Connection[Any]) -> WriteResult:
+            added = removed = 0
             for doc_id in removed_documents:
                 removed += _delete_document(conn, doc_id)
             for path in removed_files:
@@ -171,7 +205,9 @@ class PostgresStore(Store):
                                                      for r in files])
             if added or removed:
                 conn.execute(sql.SET_META, ("last_update", now))
-        return WriteResult(added, removed)
+            return WriteResult(added, removed)
+
+        return self._transaction(apply)
 
     # -- vectors ---------------------------------------------------------------------------
 
@@ -185,18 +221,17 @@ class PostgresStore(Store):
     def put_vectors(self, hashes: Sequence[str], vectors: np.ndarray) -> None:
         rows = [(h, np.asarray(v, dtype=np.float32))
                 for h, v in zip(hashes, vectors, strict=True)]
-        with self._transaction() as conn, conn.cursor() as cursor:
-            cursor.executemany(sql.INSERT_VECTOR, rows)
+        self._transaction(lambda conn: _execute_many(conn, sql.INSERT_VECTOR, rows))
 
     def drop_orphan_vectors(self) -> None:
-        with self._transaction() as conn:
-            conn.execute(sql.DELETE_ORPHAN_VECTORS)
+        self._transaction(lambda conn: conn.execute(sql.DELETE_ORPHAN_VECTORS))
 
     def switch_embedder(self, meta: Mapping[str, str]) -> None:
-        with self._transaction() as conn:
-            with conn.cursor() as cursor:
-                cursor.executemany(sql.SET_META, list(meta.items()))
+        def apply(conn: psycopg.Connection[Any]) -> None:
+            _set_meta(conn, meta)
             conn.execute(sql.DELETE_ALL_VECTORS)
+
+        self._transaction(apply)
 
     def views_without_vectors(self) -> list[tuple[str, str]]:
         return [(str(h), str(v)) for h, v in self._read(sql.VIEWS_WITHOUT_VECTORS)]
@@ -238,9 +273,11 @@ class PostgresStore(Store):
         return [(int(s), int(c), bool(a)) for s, c, a in self._read(sql.CHANGES_SINCE, (seq,))]
 
     def trim_changes(self, upto: int) -> None:
-        with self._transaction() as conn:
+        def apply(conn: psycopg.Connection[Any]) -> None:
             conn.execute(sql.TRIM_CHANGES, (upto,))
             conn.execute(sql.SET_META, ("changes_floor", str(upto)))
+
+        self._transaction(apply)
 
     # -- reading chunks ----------------------------------------------------------------------
 
@@ -483,6 +520,16 @@ def _replace_document(conn: psycopg.Connection[Any], item: DocumentWrite) -> tup
     if new:
         conn.execute(sql.LOG_CHANGES, (new, True))
     return len(new), len(gone)
+
+
+def _set_meta(conn: psycopg.Connection[Any], values: Mapping[str, str]) -> None:
+    _execute_many(conn, sql.SET_META, list(values.items()))
+
+
+def _execute_many(conn: psycopg.Connection[Any], statement: str,
+                  rows: Sequence[Sequence[Any]]) -> None:
+    with conn.cursor() as cursor:
+        cursor.executemany(statement, rows)
 
 
 def _delete_document(conn: psycopg.Connection[Any], doc_id: str) -> int:

@@ -35,15 +35,15 @@ def server_url() -> str:
     if given:
         return given
     if _server is None:
-        try:
-            import pgserver
-        except ImportError:
-            raise RuntimeError(f"the PostgreSQL tests need a server: pip install pgserver "
-                               f"(the test extra has it), or set {ENV} to a database "
-                               "URL") from None
-        folder = tempfile.mkdtemp(prefix="lore-pg-")
         with warnings.catch_warnings():  # it asks for a runtime folder it does not need
             warnings.simplefilter("ignore")
+            try:
+                import pgserver
+            except ImportError:
+                raise RuntimeError(f"the PostgreSQL tests need a server: pip install pgserver "
+                                   f"(the test extra has it), or set {ENV} to a database "
+                                   "URL") from None
+            folder = tempfile.mkdtemp(prefix="lore-pg-")
             _server = pgserver.get_server(  # type: ignore[attr-defined]
                 folder, cleanup_mode="delete")
     return str(_server.get_uri())
