@@ -106,13 +106,26 @@ ON CONFLICT (id) DO UPDATE SET title = excluded.title, format = excluded.format,
 DELETE_DOCUMENT = "DELETE FROM documents WHERE id = %s"
 
 CHUNKS_OF_DOCUMENT = "SELECT rowid, id, view_hash FROM chunks WHERE doc_id = %s"
-INSERT_CHUNK = """
+INSERT_CHUNKS = """
 INSERT INTO chunks(id, doc_id, ord, span_start, span_end, line_start, line_end, page, kind,
     section, parent_start, parent_end, symbol, text, view, view_hash, terms)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+SELECT id, doc_id, ord, span_start, span_end, line_start, line_end, page, kind,
+    section::jsonb, parent_start, parent_end, symbol, text, view, view_hash, terms
+FROM unnest(%s::text[], %s::text[], %s::int[], %s::int[], %s::int[], %s::int[], %s::int[],
+            %s::int[], %s::text[], %s::text[], %s::int[], %s::int[], %s::text[], %s::text[],
+            %s::text[], %s::text[], %s::text[])
+     WITH ORDINALITY AS new(id, doc_id, ord, span_start, span_end, line_start, line_end, page,
+                            kind, section, parent_start, parent_end, symbol, text, view,
+                            view_hash, terms, n)
+ORDER BY n
 RETURNING rowid
 """
-UPDATE_CHUNK_ORDER = "UPDATE chunks SET ord = %s WHERE rowid = %s"
+"""A document's new chunks in one statement, one array per column, inserted in the order
+given so that their rowids rise in it."""
+UPDATE_CHUNK_ORDER = """
+UPDATE chunks c SET ord = kept.ord FROM unnest(%s::bigint[], %s::int[]) AS kept(rowid, ord)
+WHERE c.rowid = kept.rowid AND c.ord <> kept.ord
+"""
 DELETE_CHUNKS = "DELETE FROM chunks WHERE rowid = ANY(%s)"
 GET_CHUNKS_BY_ROWID = """
 SELECT c.rowid, c.doc_id, c.span_start, c.span_end, c.line_start, c.line_end, c.page, c.kind,
@@ -137,7 +150,10 @@ WHERE NOT EXISTS (SELECT 1 FROM vectors v WHERE v.hash = c.view_hash) GROUP BY c
 CHUNK_VECTORS = "SELECT c.rowid, v.vector FROM chunks c JOIN vectors v ON v.hash = c.view_hash"
 CHUNK_VECTORS_BY_ROWID = f"{CHUNK_VECTORS} WHERE c.rowid = ANY(%s)"
 
-LOG_CHANGES = "INSERT INTO changes(chunk, added) SELECT unnest(%s::bigint[]), %s"
+LOG_CHANGES = """
+INSERT INTO changes(chunk, added)
+SELECT rowid, %s FROM unnest(%s::bigint[]) WITH ORDINALITY AS logged(rowid, n) ORDER BY n
+"""
 CHANGES_SINCE = "SELECT seq, chunk, added FROM changes WHERE seq > %s ORDER BY seq"
 LAST_CHANGE = """
 SELECT GREATEST(COALESCE((SELECT MAX(seq) FROM changes), 0),

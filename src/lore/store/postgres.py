@@ -508,18 +508,21 @@ def _replace_document(conn: psycopg.Connection[Any], item: DocumentWrite) -> tup
     wanted = {(chunk.id, chunk.view_hash) for chunk in item.chunks}
     gone = [rowid for identity, rowid in existing.items() if identity not in wanted]
     _delete_chunks(conn, gone)
-    new: list[int] = []
+    kept: list[tuple[int, int]] = []
+    fresh: list[tuple[object, ...]] = []
     for order, (chunk, terms) in enumerate(zip(item.chunks, item.terms, strict=True)):
-        kept = existing.get((chunk.id, chunk.view_hash))
-        if kept is not None:
-            conn.execute(sql.UPDATE_CHUNK_ORDER, (order, kept))
-            continue
-        row = conn.execute(sql.INSERT_CHUNK, (*_chunk_row(chunk, order), terms)).fetchone()
-        assert row is not None  # INSERT ... RETURNING gives one row
-        new.append(int(row[0]))
-    if new:
-        conn.execute(sql.LOG_CHANGES, (new, True))
-    return len(new), len(gone)
+        rowid = existing.get((chunk.id, chunk.view_hash))
+        if rowid is not None:
+            kept.append((rowid, order))
+        else:
+            fresh.append((*_chunk_row(chunk, order), terms))
+    if kept:
+        conn.execute(sql.UPDATE_CHUNK_ORDER, [list(column) for column in zip(*kept, strict=True)])
+    if fresh:
+        columns = [list(column) for column in zip(*fresh, strict=True)]
+        new = sorted(int(row[0]) for row in conn.execute(sql.INSERT_CHUNKS, columns))
+        conn.execute(sql.LOG_CHANGES, (True, new))
+    return len(fresh), len(gone)
 
 
 def _set_meta(conn: psycopg.Connection[Any], values: Mapping[str, str]) -> None:
@@ -542,17 +545,15 @@ def _delete_document(conn: psycopg.Connection[Any], doc_id: str) -> int:
 def _delete_chunks(conn: psycopg.Connection[Any], rowids: list[int]) -> None:
     if rowids:
         conn.execute(sql.DELETE_CHUNKS, (rowids,))
-        conn.execute(sql.LOG_CHANGES, (rowids, False))
+        conn.execute(sql.LOG_CHANGES, (False, rowids))
 
 
 def _chunk_row(chunk: Chunk, order: int) -> tuple[object, ...]:
-    from psycopg.types.json import Jsonb
-
     lines = chunk.lines or (None, None)
     parent = chunk.parent or (None, None)
     return (chunk.id, chunk.doc_id, order, chunk.start, chunk.end, lines[0], lines[1],
-            chunk.page, chunk.kind, Jsonb(list(chunk.section)), parent[0], parent[1],
-            chunk.symbol, chunk.text, chunk.view, chunk.view_hash)
+            chunk.page, chunk.kind, json.dumps(list(chunk.section), ensure_ascii=False),
+            parent[0], parent[1], chunk.symbol, chunk.text, chunk.view, chunk.view_hash)
 
 
 def _stored_chunk(row: Any) -> StoredChunk:
