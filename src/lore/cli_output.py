@@ -262,7 +262,8 @@ def print_status(state: Status) -> None:
         ("chunks", f"{state.chunks:,}"), ("vectors", f"{state.vectors:,}"),
         ("embedder", f"{state.embedder} ({state.dimension} dims)"
                      + (f"; {state.embedder_reason}" if state.embedder_reason else "")),
-        ("vector index", state.ann), ("store size", _size(state.store_bytes)),
+        ("vector index", state.ann), ("store", state.store),
+        ("store size", _size(state.store_bytes)),
         ("index size", _size(state.index_bytes)), ("last update", state.last_update),
         ("schema", str(state.schema_version)),
     ]

@@ -212,6 +212,9 @@ class Status:
     index_bytes: int
     last_update: str
     schema_version: int
+    store: str = ""
+    """Where the documents live (``Store.location``): the folder's ``lore.db``, or a database
+    URL with its password hidden."""
     embedder_reason: str = ""
     """Why this embedder: ``configured``, ``chosen``, or what ``auto`` saw in the text."""
     trained: tuple[str, ...] = ()

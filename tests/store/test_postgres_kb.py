@@ -52,6 +52,8 @@ def test_the_same_documents_give_the_same_hits_in_every_mode(
         local_report, shared_report = local.index([SAMPLE]), shared.index([SAMPLE])
         assert shared_report.documents_added == local_report.documents_added > 0
         assert shared.status().chunks == local.status().chunks
+        assert (shared.status().store, local.status().store) == (
+            location, str(tmp_path / "sqlite" / "lore.db"))
         modes: tuple[SearchMode, ...] = ("lexical", "dense", "hybrid")
         for mode in modes:
             assert _hits(shared, mode) == _hits(local, mode), mode

@@ -79,7 +79,7 @@ class PostgresStore(Store):
         from psycopg_pool import ConnectionPool
 
         self.conninfo, self.schema = split_location(location)
-        self.location = redacted(location)
+        self._location = redacted(location)
         self.read_only = read_only
         options = f"-c search_path={self.schema},public"
         if read_only:
@@ -87,7 +87,7 @@ class PostgresStore(Store):
         self._kwargs: dict[str, Any] = {"autocommit": True, "options": options,
                                         "application_name": f"lore:{self.schema}"}
         with self._connect() as conn:
-            _migrate(conn, self.schema, self.location, read_only)
+            _migrate(conn, self.schema, self._location, read_only)
         self._lock_key = f"lore:{self.schema}"
         self._pool: ConnectionPool[Any] = ConnectionPool(
             self.conninfo, min_size=1, max_size=POOL_SIZE, kwargs=self._kwargs,
@@ -102,7 +102,7 @@ class PostgresStore(Store):
             return psycopg.connect(self.conninfo, connect_timeout=int(CONNECT_SECONDS),
                                    **self._kwargs)
         except psycopg.OperationalError as error:
-            raise StoreError(f"cannot reach the PostgreSQL store {self.location}: "
+            raise StoreError(f"cannot reach the PostgreSQL store {self._location}: "
                              f"{_first_line(error)}; check the host, port, user and password "
                              "in the URL, and that the server runs") from None
 
@@ -111,7 +111,7 @@ class PostgresStore(Store):
 
     def require_writable(self) -> None:
         if self.read_only:
-            raise StoreError(f"the store {self.location} was opened read-only: searching "
+            raise StoreError(f"the store {self._location} was opened read-only: searching "
                              "works, changing it needs it opened again for writing")
 
     def _transaction(self, work: Callable[[psycopg.Connection[Any]], T]) -> T:
@@ -148,7 +148,7 @@ class PostgresStore(Store):
             except (psycopg.OperationalError, PoolTimeout) as error:
                 if tried == RETRIES:
                     raise StoreError(
-                        f"lost the connection to the PostgreSQL store {self.location} "
+                        f"lost the connection to the PostgreSQL store {self._location} "
                         f"({_first_line(error)}), {RETRIES} times in a row; check that the "
                         "server runs, then run the command again: nothing it reported done "
                         "is lost") from None
@@ -167,6 +167,10 @@ class PostgresStore(Store):
     @property
     def schema_version(self) -> int:
         return sql.SCHEMA_VERSION
+
+    @property
+    def location(self) -> str:
+        return self._location
 
     # -- files and documents ---------------------------------------------------------------
 

@@ -163,6 +163,12 @@ class Store(Protocol):
         """The schema version this store is at: the newest this code writes."""
         ...
 
+    @property
+    def location(self) -> str:
+        """Where it lives, for people to read: a file path, ``:memory:``, or a database URL
+        with its password hidden."""
+        ...
+
     def close(self) -> None: ...
 
     def require_writable(self) -> None:

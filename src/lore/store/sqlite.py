@@ -116,6 +116,10 @@ class SqliteStore(Store):
     def schema_version(self) -> int:
         return SCHEMA_VERSION
 
+    @property
+    def location(self) -> str:
+        return str(self.path) if self.path is not None else ":memory:"
+
     # -- files and documents ---------------------------------------------------------------
 
     def file_record(self, path: str) -> FileRecord | None:
