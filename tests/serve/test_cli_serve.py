@@ -37,6 +37,13 @@ def test_keys_are_created_listed_and_revoked(tmp_path: Path) -> None:
     assert again.exit_code == 2 and "no live key" in again.output
 
 
+def test_serving_collections_from_postgresql_is_refused_until_it_is_built(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LORE_STORE", "postgresql://me@127.0.0.1/lore")
+    result = CliRunner().invoke(main, ["serve", "--data", str(tmp_path), "--port", "1"])
+    assert result.exit_code == 1 and "unset LORE_STORE for lore serve" in result.output
+
+
 def test_a_read_key_needs_its_collection(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["keys", "create", "--data", str(tmp_path)])
     assert result.exit_code == 2 and "--collection NAME" in result.output

@@ -40,6 +40,10 @@ class Collections:
     """Creates, opens, lists and deletes collections; knowledge bases open once each."""
 
     def __init__(self, data_dir: Path, config: LoreConfig) -> None:
+        if config.store is not None:  # every collection would share one schema
+            raise ConfigError("the server keeps each collection's documents in its data "
+                              "folder; collections in PostgreSQL are not served yet: unset "
+                              "LORE_STORE for lore serve")
         self.root = data_dir / "collections"
         self.root.mkdir(parents=True, exist_ok=True)
         self.config = config
