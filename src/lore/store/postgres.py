@@ -405,10 +405,12 @@ def _migrate(conn: psycopg.Connection[Any], schema: str, location: str,
     already up to date is only read, so opening it never waits for a writer."""
     version = _version(conn, schema)
     check_version(version, location)
-    if read_only and version != sql.SCHEMA_VERSION:
-        raise StoreError(f"no lore store at schema {version} in {location} (this lore reads "
-                         f"schema {sql.SCHEMA_VERSION}): index into it once, opened for "
+    if read_only and version == 0:
+        raise StoreError(f"no lore store in {location}: index into it once, opened for "
                          "writing")
+    if read_only and version != sql.SCHEMA_VERSION:
+        raise StoreError(f"{location} has schema {version}, not {sql.SCHEMA_VERSION}: open it "
+                         "once for writing to upgrade it")
     if version == sql.SCHEMA_VERSION:
         return
     # A session lock, taken before the transaction begins: a transaction takes in other
