@@ -26,11 +26,17 @@ def lore_command(*args: str) -> list[str]:
 
 
 def outputs(kb: Path) -> int:
-    """Chunk outputs the ledger holds (0 before it exists)."""
+    """Chunk outputs the ledger holds (0 before it exists: the file appears a moment before
+    the run has made its tables)."""
     if not (kb / "knowledge.db").exists():
         return 0
     with sqlite3.connect(kb / "knowledge.db", timeout=30) as db:
-        return int(db.execute("SELECT COUNT(*) FROM extractions").fetchone()[0])
+        try:
+            return int(db.execute("SELECT COUNT(*) FROM extractions").fetchone()[0])
+        except sqlite3.OperationalError as error:
+            if "no such table" in str(error):
+                return 0
+            raise
 
 
 def start(corpus: Path, kb: Path) -> subprocess.Popen[str]:
