@@ -4,7 +4,7 @@ pgvector; below it, what only a server has: URLs, schemas, a server that is not 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from contextlib import closing
 from typing import Any, overload
 from urllib.parse import urlsplit, urlunsplit
@@ -18,14 +18,6 @@ from lore.store.protocol import DocumentWrite, StoreOpener
 from lore.testing import postgres
 from lore.testing.store_contract import NewLocation, SchemaRecord, StoreContract
 from lore.testing.store_processes import batch, document, write
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    url = postgres.server_url()
-    yield url
-    if os.environ.get(postgres.ENV):
-        postgres.drop_all(url)
 
 
 class TestPostgresStore(StoreContract):

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,14 +23,6 @@ from lore.types import SearchMode
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sample"
 QUESTIONS = ("how are expired cache entries removed?", "retry policy on a 503",
              "where is the configuration read", "what does the index store")
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    url = postgres.server_url()
-    yield url
-    if os.environ.get(postgres.ENV):
-        postgres.drop_all(url)
 
 
 @pytest.fixture

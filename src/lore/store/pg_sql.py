@@ -71,7 +71,6 @@ SET_VERSION = """
 INSERT INTO schema_version(version) VALUES (%s)
 ON CONFLICT (one) DO UPDATE SET version = excluded.version
 """
-HAS_SCHEMA = "SELECT 1 FROM pg_namespace WHERE nspname = %s"
 HAS_VERSION_TABLE = "SELECT to_regclass(format('%%I.schema_version', %s::text)) IS NOT NULL"
 LOCK_SESSION = "SELECT pg_advisory_lock(hashtext(%s))"
 UNLOCK_SESSION = "SELECT pg_advisory_unlock(hashtext(%s))"

@@ -17,7 +17,6 @@ Vectors travel in pgvector's binary form (float32, big-endian) both ways.
 
 from __future__ import annotations
 
-import json
 import re
 import struct
 import time
@@ -32,7 +31,8 @@ from lore.store import pg_sql as sql
 from lore.store.metadata import MetadataRows, query_copy
 from lore.store.migrations import check_version
 from lore.store.protocol import DocumentWrite, FileRecord, Store, StoredChunk, WriteResult
-from lore.types import Chunk, Filter
+from lore.store.rows import chunk_row, missing_vectors_error, stored_chunk
+from lore.types import Filter
 
 if TYPE_CHECKING:
     import psycopg
@@ -255,9 +255,7 @@ class PostgresStore(Store):
         found = {int(rowid): vector for rowid, vector in rows}
         missing = [r for r in wanted if r not in found]
         if missing:
-            raise StoreError(f"{len(missing)} chunks (rowid {missing[0]}, ...) have no stored "
-                             "vector: the store changed during the search (search again) or "
-                             "the vector index is out of step (delete index/vectors to rebuild)")
+            raise missing_vectors_error(missing)
         if not wanted:
             return np.zeros((0, dim), dtype=np.float32)
         return np.stack([found[r] for r in wanted]).reshape(len(wanted), dim)
@@ -293,7 +291,7 @@ class PostgresStore(Store):
     def chunks(self, rowids: Sequence[int]) -> dict[int, StoredChunk]:
         if not rowids:
             return {}
-        stored = map(_stored_chunk, self._read(sql.GET_CHUNKS_BY_ROWID, (_ints(rowids),)))
+        stored = map(stored_chunk, self._read(sql.GET_CHUNKS_BY_ROWID, (_ints(rowids),)))
         return {item.rowid: item for item in stored}
 
     def chunk_rowids(self, ids: Sequence[str]) -> dict[str, int]:
@@ -521,7 +519,7 @@ def _replace_document(conn: psycopg.Connection[Any], item: DocumentWrite) -> tup
         if rowid is not None:
             kept.append((rowid, order))
         else:
-            fresh.append((*_chunk_row(chunk, order), terms))
+            fresh.append((*chunk_row(chunk, order), terms))
     if kept:
         conn.execute(sql.UPDATE_CHUNK_ORDER, [list(column) for column in zip(*kept, strict=True)])
     if fresh:
@@ -552,29 +550,6 @@ def _delete_chunks(conn: psycopg.Connection[Any], rowids: list[int]) -> None:
     if rowids:
         conn.execute(sql.DELETE_CHUNKS, (rowids,))
         conn.execute(sql.LOG_CHANGES, (False, rowids))
-
-
-def _chunk_row(chunk: Chunk, order: int) -> tuple[object, ...]:
-    lines = chunk.lines or (None, None)
-    parent = chunk.parent or (None, None)
-    return (chunk.id, chunk.doc_id, order, chunk.start, chunk.end, lines[0], lines[1],
-            chunk.page, chunk.kind, json.dumps(list(chunk.section), ensure_ascii=False),
-            parent[0], parent[1], chunk.symbol, chunk.text, chunk.view, chunk.view_hash)
-
-
-def _stored_chunk(row: Any) -> StoredChunk:
-    (rowid, doc_id, start, end, line_start, line_end, page, kind, section, parent_start,
-     parent_end, symbol, text, view, path, title, key) = row
-    chunk = Chunk(
-        doc_id=str(doc_id), text=str(text), start=int(start), end=int(end),
-        view=str(view), kind="code" if kind == "code" else "prose",
-        section=tuple(section if isinstance(section, list) else json.loads(section)),
-        parent=(int(parent_start), int(parent_end)) if parent_start is not None else None,
-        lines=(int(line_start), int(line_end)) if line_start is not None else None,
-        page=int(page) if page is not None else None,
-        symbol=str(symbol),
-    )
-    return StoredChunk(int(rowid), chunk, str(path), str(title), str(key))
 
 
 def _ints(rowids: Sequence[int] | np.ndarray) -> list[int]:

@@ -29,7 +29,8 @@ from lore.store import sql
 from lore.store.metadata import MetadataRows, query_metadata
 from lore.store.migrations import SCHEMA_VERSION, check_read_only, migrate
 from lore.store.protocol import DocumentWrite, FileRecord, Store, StoredChunk, WriteResult
-from lore.types import Chunk, Filter
+from lore.store.rows import chunk_row, missing_vectors_error, stored_chunk
+from lore.types import Filter
 
 STORE_FILE = "lore.db"
 
@@ -200,9 +201,7 @@ class SqliteStore(Store):
         blobs = {int(rowid): blob for rowid, blob in rows}
         missing = [r for r in wanted if r not in blobs]
         if missing:
-            raise StoreError(f"{len(missing)} chunks (rowid {missing[0]}, ...) have no stored "
-                             "vector: the store changed during the search (search again) or "
-                             "the vector index is out of step (delete index/vectors to rebuild)")
+            raise missing_vectors_error(missing)
         matrix = np.frombuffer(b"".join(blobs[r] for r in wanted), dtype=np.float32)
         return matrix.reshape(len(wanted), dim).copy()
 
@@ -234,7 +233,7 @@ class SqliteStore(Store):
         return np.fromiter((int(r[0]) for r in rows), dtype=np.int64, count=len(rows))
 
     def chunks(self, rowids: Sequence[int]) -> dict[int, StoredChunk]:
-        stored = map(_stored_chunk, self._read_in(sql.GET_CHUNKS_BY_ROWID, rowids))
+        stored = map(stored_chunk, self._read_in(sql.GET_CHUNKS_BY_ROWID, rowids))
         return {item.rowid: item for item in stored}
 
     def chunk_rowids(self, ids: Sequence[str]) -> dict[str, int]:
@@ -356,7 +355,7 @@ def _replace_document(db: sqlite3.Connection, item: DocumentWrite) -> tuple[int,
         if kept is not None:
             db.execute(sql.UPDATE_CHUNK_ORDER, (order, kept))
             continue
-        cursor = db.execute(sql.INSERT_CHUNK, _chunk_row(chunk, order))
+        cursor = db.execute(sql.INSERT_CHUNK, chunk_row(chunk, order))
         rowid = int(cursor.lastrowid or 0)
         db.execute(sql.INSERT_TERMS, (rowid, terms))
         db.execute(sql.LOG_CHANGE, (rowid, 1))
@@ -376,29 +375,6 @@ def _delete_chunk(db: sqlite3.Connection, rowid: int) -> None:
     db.execute(sql.DELETE_TERMS, (rowid,))
     db.execute(sql.DELETE_CHUNK, (rowid,))
     db.execute(sql.LOG_CHANGE, (rowid, 0))
-
-
-def _chunk_row(chunk: Chunk, order: int) -> tuple[object, ...]:
-    lines = chunk.lines or (None, None)
-    parent = chunk.parent or (None, None)
-    return (chunk.id, chunk.doc_id, order, chunk.start, chunk.end, lines[0], lines[1],
-            chunk.page, chunk.kind, json.dumps(list(chunk.section), ensure_ascii=False),
-            parent[0], parent[1], chunk.symbol, chunk.text, chunk.view, chunk.view_hash)
-
-
-def _stored_chunk(row: Any) -> StoredChunk:
-    (rowid, doc_id, start, end, line_start, line_end, page, kind, section, parent_start,
-     parent_end, symbol, text, view, path, title, key) = row
-    chunk = Chunk(
-        doc_id=str(doc_id), text=str(text), start=int(start), end=int(end),
-        view=str(view), kind="code" if kind == "code" else "prose",
-        section=tuple(json.loads(str(section))),
-        parent=(int(parent_start), int(parent_end)) if parent_start is not None else None,
-        lines=(int(line_start), int(line_end)) if line_start is not None else None,
-        page=int(page) if page is not None else None,
-        symbol=str(symbol),
-    )
-    return StoredChunk(int(rowid), chunk, str(path), str(title), str(key))
 
 
 T = TypeVar("T")

@@ -102,7 +102,7 @@ def _check_targets(pairs: dict[str, tuple[np.ndarray, np.ndarray]], tensors: dic
     for name, (a, b) in pairs.items():
         tensor = tensors.get(name)
         rows_cols = (b.shape[0], a.shape[1])
-        if tensor is None or tuple(int(n) for n in reversed(tensor.shape)) != rows_cols:
+        if tensor is None or _matrix_shape(tensor) != rows_cols:
             raise ConfigError(f"{adapter} adapts {name} as {rows_cols[0]} × {rows_cols[1]}, "
                               f"which {base.name} does not hold: it was trained for another "
                               "model; merge it into the model it was trained on")
@@ -142,18 +142,22 @@ def _stored_shape(tensor: Any, merged: Any) -> tuple[int, ...]:
     a quantised type."""
     from gguf.quants import quant_shape_to_byte_shape
 
-    shape = tuple(int(n) for n in reversed(tensor.shape))
+    shape = _matrix_shape(tensor)
     if _float_dtype(merged) is not None:
         return shape
     return tuple(quant_shape_to_byte_shape(shape, merged))
 
 
+def _matrix_shape(tensor: Any) -> tuple[int, ...]:
+    """A GGUF tensor's shape in numpy's order (rows first); GGUF lists it columns first."""
+    return tuple(int(n) for n in reversed(tensor.shape))
+
+
 def _dequantised(tensor: Any) -> np.ndarray:
     from gguf.quants import dequantize
 
-    shape = tuple(int(n) for n in reversed(tensor.shape))
     return np.asarray(dequantize(tensor.data, tensor.tensor_type),
-                      dtype=np.float32).reshape(shape)
+                      dtype=np.float32).reshape(_matrix_shape(tensor))
 
 
 def _stored(weight: np.ndarray, merged: Any) -> np.ndarray:
