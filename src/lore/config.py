@@ -21,13 +21,14 @@ dense; ``rrf``: reciprocal rank fusion (Cormack et al. 2009). ``benchmarks/fusio
 them on the five shared sets."""
 CodeView = Literal["both", "description", "code"]
 """What search reads of a code chunk: its natural-language description, its code, or both."""
-AnnChoice = Literal["auto", "exact", "hnsw", "ivfpq", "lsh"]
+AnnChoice = Literal["auto", "exact", "hnsw", "ivfpq", "lsh", "pgvector"]
 """Which vector index: ``exact`` scans every vector; ``hnsw`` walks a graph (float32 vectors
 plus links); ``ivfpq`` scans product-quantised codes (~16x smaller) and re-scores its shortlist
 exactly from the store; ``lsh`` ranks random-hyperplane bits by Hamming distance, re-scored the
 same way. ``auto`` picks exact below ``hnsw_threshold`` vectors, HNSW up to
 ``ivfpq_threshold`` and IVF-PQ from there (where HNSW's memory no longer fits); LSH only when
-named."""
+named. ``pgvector`` searches pgvector's HNSW graph inside a PostgreSQL store; with such a
+store, ``auto`` chooses it wherever it would choose HNSW or IVF-PQ."""
 Dtype = Literal["auto", "bfloat16", "float32"]
 """``auto`` uses bfloat16 where the CPU has native bf16 instructions (avx512_bf16 / amx)."""
 
@@ -125,6 +126,14 @@ class IndexConfig:
     and the page cache. Raise it on a machine with memory to spare, lower it where memory is
     short. ``lsh`` is never picked by size: its scan is linear. ``benchmarks/ann_family.py``
     measures the family at 50k and 1M vectors (docs/vector-indexes.md)."""
+    pgvector_m: int = 16
+    """Links per node of the HNSW graph in PostgreSQL (``ann = "pgvector"``); pgvector's
+    default. A change builds the graph again."""
+    pgvector_ef_construction: int = 64
+    """Candidates while that graph is built; pgvector's default. A change builds it again."""
+    pgvector_ef_search: int = 100
+    """Candidates per search of that graph (raised to the rows a search asks for, at most
+    1,000). ``python benchmarks/pg_scale.py`` measures recall@10 against it (docs/postgres.md)."""
 
 
 AnswerModeName = Literal["stuff", "rag-sequence", "rag-token"]

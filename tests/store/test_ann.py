@@ -20,18 +20,23 @@ from lore.store.flat import ExactIndex
 from lore.store.hnsw import HnswIndex
 from lore.store.ivfpq import IvfPqIndex
 from lore.store.lsh import LshIndex
+from lore.store.pgvector import PgvectorIndex
+
+IN_MEMORY = sorted(set(ANN_BACKENDS) - {"pgvector"})
+"""The kinds that hold their data themselves (pgvector's is the store's: tests/store/
+test_pgvector.py)."""
 
 
 def test_registry_names_every_backend() -> None:
     assert {"exact": ExactIndex, "hnsw": HnswIndex, "ivfpq": IvfPqIndex,
-            "lsh": LshIndex} == ANN_BACKENDS
+            "lsh": LshIndex, "pgvector": PgvectorIndex} == ANN_BACKENDS
 
 
 def test_every_ann_choice_but_auto_is_a_backend() -> None:
     assert set(get_args(AnnChoice)) == {"auto", *ANN_BACKENDS}
 
 
-@pytest.mark.parametrize("kind", sorted(ANN_BACKENDS))
+@pytest.mark.parametrize("kind", IN_MEMORY)
 def test_create_index_makes_an_empty_index_of_that_kind(kind: str) -> None:
     index = create_index(kind, dim=12)
     assert (index.kind, index.dim, len(index)) == (kind, 12, 0)
@@ -42,7 +47,7 @@ def test_unknown_kind_names_the_choices() -> None:
         create_index("ivf", dim=12)
 
 
-@pytest.mark.parametrize("kind", sorted(ANN_BACKENDS))
+@pytest.mark.parametrize("kind", IN_MEMORY)
 @pytest.mark.parametrize("mmap", [False, True])
 def test_load_index_reads_the_kind_from_params(kind: str, mmap: bool, tmp_path: Path) -> None:
     vectors = np.eye(4, dtype=np.float32)

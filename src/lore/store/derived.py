@@ -40,6 +40,8 @@ from lore.store.ann import choose_kind, create_index, load_index
 from lore.store.bm25 import BM25Index
 from lore.store.concepts import ConceptIndex
 from lore.store.ivfpq import IvfPqIndex
+from lore.store.pgvector import MAX_EF_SEARCH, PgvectorIndex
+from lore.store.postgres import PostgresStore
 from lore.store.protocol import Rescoring, Store, VectorIndex
 from lore.text.concepts import MAX_PHRASE_WORDS, concepts
 from lore.types import Filter
@@ -72,13 +74,17 @@ class Feed(Protocol[IndexT]):
 
 class VectorFeed:
     """Feeds the vector index from the store's vectors, and lends the store to indexes that
-    re-score from it (``ivfpq``, ``lsh``): they keep codes, the store keeps the vectors."""
+    re-score from it (``ivfpq``, ``lsh``): they keep codes, the store keeps the vectors. An
+    index that searches inside the store (``pgvector``) is fed by the store's own writes: it
+    is only told to catch up."""
 
     def __init__(self, store: Store, dim: int, config: IndexConfig) -> None:
         self._store, self.dim, self._config = store, dim, config
+        self._in_database = isinstance(store, PostgresStore)
 
     def create(self, size: int) -> VectorIndex:
-        return self._attach(create_index(choose_kind(size, self._config), self.dim))
+        kind = choose_kind(size, self._config, in_database=self._in_database)
+        return self._attach(create_index(kind, self.dim, self._config))
 
     def load(self, directory: Path) -> VectorIndex:
         index = load_index(directory)
@@ -88,6 +94,9 @@ class VectorFeed:
         return self._attach(index)
 
     def fill(self, index: VectorIndex, rowids: Sequence[int] | None) -> None:
+        if isinstance(index, PgvectorIndex):
+            index.sync()
+            return
         keys, vectors = self._store.chunk_vectors(rowids, dim=self.dim)
         if len(keys):
             index.add(keys, vectors)
@@ -95,11 +104,18 @@ class VectorFeed:
     def fits(self, index: VectorIndex) -> bool:
         if isinstance(index, IvfPqIndex) and index.outgrown():
             return False  # its lists were sized for a much smaller collection
-        return choose_kind(len(index), self._config, current=index.kind) == index.kind
+        if isinstance(index, PgvectorIndex) and (index.m, index.ef_construction) != (
+                self._config.pgvector_m, self._config.pgvector_ef_construction):
+            return False
+        return choose_kind(len(index), self._config, current=index.kind,
+                           in_database=self._in_database) == index.kind
 
     def _attach(self, index: VectorIndex) -> VectorIndex:
         if isinstance(index, Rescoring):
             index.rescore_source = self._vectors_of
+        if isinstance(index, PgvectorIndex):
+            index.attach(self._store)
+            index.ef_search = min(self._config.pgvector_ef_search, MAX_EF_SEARCH)
         return index
 
     def _vectors_of(self, keys: np.ndarray) -> np.ndarray:

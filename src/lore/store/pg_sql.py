@@ -162,6 +162,47 @@ SELECT GREATEST(COALESCE((SELECT MAX(seq) FROM changes), 0),
 to (a sequence's own counter would count numbers of writes rolled back too)."""
 TRIM_CHANGES = "DELETE FROM changes WHERE seq <= %s"
 
+# -- search inside the database (lore.store.pgvector) ------------------------------------------
+
+HNSW_PREFIX = "vectors_hnsw_"
+HNSW_INDEXES = """
+SELECT indexname FROM pg_indexes
+WHERE schemaname = %s AND tablename = 'vectors' AND indexname LIKE 'vectors\\_hnsw\\_%%'
+"""
+CREATE_HNSW = """
+CREATE INDEX IF NOT EXISTS {name} ON vectors
+USING hnsw ((vector::vector({dim})) vector_ip_ops) WITH (m = {m}, ef_construction = {ef})
+WHERE vector_dims(vector) = {dim}
+"""
+"""One HNSW graph over the vectors of one dimension, by inner product (lore's vectors are
+unit length, so it ranks as cosine does). The column has no fixed dimension, so the index
+casts to one, and its predicate keeps vectors of another (a new embedder's) out of it."""
+DROP_INDEX = "DROP INDEX IF EXISTS {name}"
+BUILD_MEMORY = "SELECT set_config('maintenance_work_mem', %s, true)"
+SET_EF_SEARCH = "SELECT set_config('hnsw.ef_search', %s, true)"
+NEAREST = """
+SELECT c.rowid, n.score FROM (
+    SELECT hash, -(vector::vector({dim}) <#> %(query)b::vector({dim})) AS score FROM vectors
+    WHERE vector_dims(vector) = {dim}
+    ORDER BY vector::vector({dim}) <#> %(query)b::vector({dim}) LIMIT %(limit)s) n
+JOIN chunks c ON c.view_hash = n.hash
+ORDER BY n.score DESC, c.rowid
+"""
+"""The ``limit`` nearest vectors by the graph (the ORDER BY matches the index's expression and
+the WHERE its predicate, or the planner would scan), then the chunks that share each."""
+NEAREST_AMONG = """
+SELECT c.rowid, -(v.vector <#> %(query)b) AS score
+FROM chunks c JOIN vectors v ON v.hash = c.view_hash
+WHERE c.rowid = ANY(%(allowed)s)
+ORDER BY v.vector <#> %(query)b, c.rowid LIMIT %(k)s
+"""
+"""Exact scores of the allowed chunks only (a filter that lets few through)."""
+COUNT_CHUNKS_WITH_VECTORS = """
+SELECT COUNT(*) FROM chunks c JOIN vectors v ON v.hash = c.view_hash
+WHERE vector_dims(v.vector) = %s
+"""
+INDEX_SIZE = "SELECT pg_relation_size(to_regclass(format('%%I.%%I', %s::text, %s::text)))"
+
 CHUNK_KINDS = "SELECT kind FROM chunks WHERE rowid = ANY(%s)"
 CHUNK_ROWIDS = "SELECT id, rowid FROM chunks WHERE id = ANY(%s)"
 DOCUMENT_TEXTS = "SELECT id, text FROM documents WHERE id = ANY(%s)"

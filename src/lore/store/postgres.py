@@ -127,7 +127,7 @@ class PostgresStore(Store):
 
         return self._retrying(attempt)
 
-    def _read(self, query: str, params: Sequence[object] = (), *,
+    def _read(self, query: str, params: Sequence[object] | Mapping[str, object] = (), *,
               binary: bool = False) -> list[Any]:
         def attempt() -> list[Any]:
             with self._pool.connection() as conn:
@@ -233,6 +233,8 @@ class PostgresStore(Store):
     def switch_embedder(self, meta: Mapping[str, str]) -> None:
         def apply(conn: psycopg.Connection[Any]) -> None:
             _set_meta(conn, meta)
+            for (name,) in conn.execute(sql.HNSW_INDEXES, (self.schema,)).fetchall():
+                conn.execute(sql.DROP_INDEX.format(name=name))
             conn.execute(sql.DELETE_ALL_VECTORS)
 
         self._transaction(apply)
@@ -307,6 +309,60 @@ class PostgresStore(Store):
             else []
         return {str(doc_id): str(text) for doc_id, text in rows}
 
+    # -- search inside the database (lore.store.pgvector) -----------------------------------
+
+    def build_hnsw(self, dim: int, m: int, ef_construction: int, memory: str) -> None:
+        """Build the HNSW graph over the ``dim``-dimensional vectors with these settings, unless
+        it is there, and drop graphs built with others. It is built in one pass over the rows
+        (much faster than growing it row by row) and then kept up by every write; writers wait
+        for the build, readers do not. ``memory`` is the build's ``maintenance_work_mem``: a
+        graph that outgrows it builds many times slower. A store opened read-only builds
+        nothing: its searches scan every vector until a writer builds the graph."""
+        name = hnsw_name(dim, m, ef_construction)
+        built = [str(row[0]) for row in self._read(sql.HNSW_INDEXES, (self.schema,))]
+        if built == [name] or self.read_only:
+            return
+
+        def apply(conn: psycopg.Connection[Any]) -> None:
+            for (other,) in conn.execute(sql.HNSW_INDEXES, (self.schema,)).fetchall():
+                if other != name:
+                    conn.execute(sql.DROP_INDEX.format(name=other))
+            conn.execute(sql.BUILD_MEMORY, (memory,))
+            conn.execute(sql.CREATE_HNSW.format(name=name, dim=dim, m=m, ef=ef_construction))
+
+        self._transaction(apply)
+
+    def hnsw_size_bytes(self, dim: int, m: int, ef_construction: int) -> int:
+        """Disk the graph takes (0 when it is not built)."""
+        row = self._read(sql.INDEX_SIZE, (self.schema, hnsw_name(dim, m, ef_construction)))
+        return int(row[0][0] or 0)
+
+    def nearest(self, query: np.ndarray, limit: int, ef_search: int
+                ) -> list[tuple[int, float]]:
+        """``(rowid, inner product)`` of the chunks whose vectors the graph finds nearest
+        ``query``, best first: ``limit`` vectors and every chunk that shares one."""
+        dim = len(query)
+
+        def attempt() -> list[tuple[int, float]]:
+            with self._pool.connection() as conn, conn.transaction():
+                conn.execute(sql.SET_EF_SEARCH, (str(ef_search),))
+                rows = conn.execute(sql.NEAREST.format(dim=dim),
+                                    {"query": query, "limit": limit}).fetchall()
+                return [(int(rowid), float(score)) for rowid, score in rows]
+
+        return self._retrying(attempt)
+
+    def nearest_among(self, query: np.ndarray, allowed: np.ndarray, k: int
+                      ) -> list[tuple[int, float]]:
+        """The ``k`` chunks of ``allowed`` nearest ``query`` by exact inner product."""
+        rows = self._read(sql.NEAREST_AMONG, {"query": query, "allowed": _ints(allowed),
+                                              "k": k})
+        return [(int(rowid), float(score)) for rowid, score in rows]
+
+    def searchable_count(self, dim: int) -> int:
+        """Chunks whose vector has ``dim`` dimensions."""
+        return int(self._read(sql.COUNT_CHUNKS_WITH_VECTORS, (dim,))[0][0])
+
     # -- statistics --------------------------------------------------------------------------
 
     def metadata(self, statement: str, row_limit: int, seconds: float) -> MetadataRows:
@@ -325,6 +381,12 @@ class PostgresStore(Store):
 
     def size_bytes(self) -> int:
         return int(self._read(sql.SIZE_BYTES, (self.schema,))[0][0])
+
+
+def hnsw_name(dim: int, m: int, ef_construction: int) -> str:
+    """The graph's index name: its settings, so a graph built with others is found and
+    replaced."""
+    return f"{sql.HNSW_PREFIX}d{dim}_m{m}_ef{ef_construction}"
 
 
 def split_location(location: str) -> tuple[str, str]:
