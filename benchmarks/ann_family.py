@@ -267,14 +267,7 @@ def write_perturbed(folder: Path, base: np.ndarray) -> dict[str, float]:
     0.72 there, against 0.83 with shaped noise.
     """
     n0 = len(base)
-    sample = np.random.default_rng(SEED + 2).choice(n0, min(2_000, n0), replace=False)
-    sims = base[sample] @ base.T
-    sims[np.arange(len(sample)), sample] = -np.inf
-    target = float(np.median(sims.max(axis=1)))
-    evals, evecs = np.linalg.eigh(np.cov(base.T))
-    evals = np.clip(evals, 0, None)
-    scale = float(np.sqrt(1 / target**2 - 1))  # |noise| for cos(copy, source) = target
-    shape = (evecs * np.sqrt(evals / evals.sum())).T.astype(np.float32)  # E|z @ shape|^2 = 1
+    scale, shape, model = noise_model(base)
     out = np.lib.format.open_memmap(folder / "vectors.npy", mode="w+", dtype=np.float32,
                                     shape=(n0 * (COPIES + 1), DIM))
     out[:n0] = base
@@ -291,11 +284,27 @@ def write_perturbed(folder: Path, base: np.ndarray) -> dict[str, float]:
     del out
     np.save(folder / "keys.npy", np.arange(n0 * (COPIES + 1), dtype=np.int64))
     write_params(folder, {"kind": "exact", "dim": DIM, "count": n0 * (COPIES + 1)})
-    return {"copies_per_vector": COPIES, "noise": "Gaussian, covariance of the real vectors",
-            "noise_norm": scale, "noise_sigma_per_dim_rms": scale / np.sqrt(DIM),
-            "effective_dims_of_real_data": float(evals.sum() ** 2 / (evals**2).sum()),
-            "target_cos_median_real_nn1": target,
+    return {"copies_per_vector": COPIES, **model,
             "mean_cos_copy_to_source": cos_sum / (n0 * COPIES)}
+
+
+def noise_model(base: np.ndarray) -> tuple[float, np.ndarray, dict[str, Any]]:
+    """``(scale, shape, facts)`` of the copies' noise: a copy of ``x`` is ``x + scale * z @
+    shape``, renormalised, with ``z`` standard normal (``write_perturbed`` says why)."""
+    n0 = len(base)
+    sample = np.random.default_rng(SEED + 2).choice(n0, min(2_000, n0), replace=False)
+    sims = base[sample] @ base.T
+    sims[np.arange(len(sample)), sample] = -np.inf
+    target = float(np.median(sims.max(axis=1)))
+    evals, evecs = np.linalg.eigh(np.cov(base.T))
+    evals = np.clip(evals, 0, None)
+    scale = float(np.sqrt(1 / target**2 - 1))  # |noise| for cos(copy, source) = target
+    shape = (evecs * np.sqrt(evals / evals.sum())).T.astype(np.float32)  # E|z @ shape|^2 = 1
+    return scale, shape, {
+        "noise": "Gaussian, covariance of the real vectors", "noise_norm": scale,
+        "noise_sigma_per_dim_rms": scale / np.sqrt(base.shape[1]),
+        "effective_dims_of_real_data": float(evals.sum() ** 2 / (evals**2).sum()),
+        "target_cos_median_real_nn1": target}
 
 
 def exact_top(vectors: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

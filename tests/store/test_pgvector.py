@@ -225,3 +225,11 @@ def test_a_knowledge_base_on_postgres_searches_the_graph_as_it_searches_exactly(
     with lore.open(tmp_path / "exact", model="hash", config=exact, store=location) as kb:
         assert searched == [[h.chunk.id for h in kb.search(q, k=5, mode="dense")]
                             for q in ("cache expiry", "retry on 503", "configuration file")]
+
+
+def test_the_build_asks_for_the_memory_its_graph_needs() -> None:
+    from lore.store.pgvector import build_memory
+
+    assert build_memory(0, 384, 16) == "64MB"  # PostgreSQL's default is the floor
+    assert build_memory(1_000_000, 384, 16) == "2213MB"  # 1.25 x 1,856 bytes a node
+    assert build_memory(10**9, 384, 16) == "16384MB"

@@ -95,16 +95,21 @@ LIST_FILE_PATHS = "SELECT path FROM files ORDER BY path COLLATE \"C\""
 
 DOCUMENT_HASHES_OF_FILE = "SELECT id, hash FROM documents WHERE path = %s"
 DOCUMENT_IDS_OF_FILE = "SELECT id FROM documents WHERE path = %s"
-UPSERT_DOCUMENT = """
+UPSERT_DOCUMENTS = """
 INSERT INTO documents(id, path, key, title, format, language, mtime, hash, text, meta)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+SELECT id, path, key, title, format, language, mtime, hash, text, meta::jsonb
+FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
+            %s::float8[], %s::text[], %s::text[], %s::text[])
+     AS new(id, path, key, title, format, language, mtime, hash, text, meta)
 ON CONFLICT (id) DO UPDATE SET title = excluded.title, format = excluded.format,
     language = excluded.language, mtime = excluded.mtime, hash = excluded.hash,
     text = excluded.text, meta = excluded.meta
 """
+"""A batch's documents in one statement, one array per column (each id once)."""
 DELETE_DOCUMENT = "DELETE FROM documents WHERE id = %s"
 
 CHUNKS_OF_DOCUMENT = "SELECT rowid, id, view_hash FROM chunks WHERE doc_id = %s"
+CHUNKS_OF_DOCUMENTS = "SELECT doc_id, rowid, id, view_hash FROM chunks WHERE doc_id = ANY(%s)"
 INSERT_CHUNKS = """
 INSERT INTO chunks(id, doc_id, ord, span_start, span_end, line_start, line_end, page, kind,
     section, parent_start, parent_end, symbol, text, view, view_hash, terms)
@@ -119,8 +124,8 @@ FROM unnest(%s::text[], %s::text[], %s::int[], %s::int[], %s::int[], %s::int[], 
 ORDER BY n
 RETURNING rowid
 """
-"""A document's new chunks in one statement, one array per column, inserted in the order
-given so that their rowids rise in it."""
+"""A batch's new chunks in one statement, one array per column, inserted in the order given
+so that each document's rowids rise in it."""
 UPDATE_CHUNK_ORDER = """
 UPDATE chunks c SET ord = kept.ord FROM unnest(%s::bigint[], %s::int[]) AS kept(rowid, ord)
 WHERE c.rowid = kept.rowid AND c.ord <> kept.ord

@@ -39,9 +39,9 @@ EF_SEARCH = 100
 """Candidates while searching, raised to the number of rows asked for."""
 MAX_EF_SEARCH = 1_000
 """pgvector's ceiling for ``hnsw.ef_search``."""
-BUILD_MEMORY = "2GB"
-"""``maintenance_work_mem`` while the graph is built: a million 384-dimensional vectors' graph
-fits, and a graph that does not builds many times slower."""
+BUILD_MEMORY_MB = (64, 16_384)
+"""Bounds of the ``maintenance_work_mem`` asked for while the graph is built
+(``build_memory``): PostgreSQL's default, and a ceiling for a server's sake."""
 OVERSAMPLE = 2.0
 """A filtered search asks the graph for ``k * OVERSAMPLE / share-allowed`` rows, then filters."""
 EXACT_ALLOWED = 20_000
@@ -92,8 +92,10 @@ class PgvectorIndex:
         """Build the graph if it is missing (the first time, or after a new embedder), and
         count the chunks it can find."""
         store = self._attached()
-        store.build_hnsw(self.dim, self.m, self.ef_construction, BUILD_MEMORY)
-        self._count = store.searchable_count(self.dim)
+        count = store.searchable_count(self.dim)
+        store.build_hnsw(self.dim, self.m, self.ef_construction,
+                         build_memory(count, self.dim, self.m))
+        self._count = count
 
     def size_bytes(self) -> int:
         """Disk the graph takes in the database."""
@@ -151,6 +153,16 @@ class PgvectorIndex:
             raise StoreError("this pgvector index has no store attached; open it through a "
                              "knowledge base whose store is PostgreSQL")
         return self._store
+
+
+def build_memory(count: int, dim: int, m: int) -> str:
+    """``maintenance_work_mem`` for building a graph of ``count`` vectors: its size in memory
+    (each node's float32 vector, up to ``2 m`` neighbours on the bottom layer at 8 bytes, and
+    a node's bookkeeping) with a quarter to spare. A graph that outgrows the setting is still
+    built, many times slower."""
+    node = 4 * dim + 8 * 2 * m + 64
+    low, high = BUILD_MEMORY_MB
+    return f"{min(max(math.ceil(1.25 * count * node / 2**20), low), high)}MB"
 
 
 def _pairs(pairs: list[tuple[int, float]]) -> tuple[np.ndarray, np.ndarray]:

@@ -17,6 +17,7 @@ Vectors travel in pgvector's binary form (float32, big-endian) both ways.
 
 from __future__ import annotations
 
+import json
 import re
 import struct
 import time
@@ -201,9 +202,8 @@ class PostgresStore(Store):
                 for (doc_id,) in conn.execute(sql.DOCUMENT_IDS_OF_FILE, (path,)).fetchall():
                     removed += _delete_document(conn, doc_id)
                 conn.execute(sql.DELETE_FILE, (path,))
-            for item in documents:
-                a, r = _replace_document(conn, item)
-                added, removed = added + a, removed + r
+            a, r = _replace_documents(conn, documents)
+            added, removed = added + a, removed + r
             with conn.cursor() as cursor:
                 cursor.executemany(sql.UPSERT_FILE, [(r.path, r.size, r.mtime, r.hash, now)
                                                      for r in files])
@@ -560,35 +560,40 @@ def _register_vector(conn: psycopg.Connection[Any]) -> None:
 # -- writing documents -------------------------------------------------------------------------
 
 
-def _replace_document(conn: psycopg.Connection[Any], item: DocumentWrite) -> tuple[int, int]:
-    """Upsert a document; keep chunks whose text and view are unchanged, delete the rest, add
-    the new."""
-    from psycopg.types.json import Jsonb
-
-    doc = item.document
-    conn.execute(sql.UPSERT_DOCUMENT, (doc.id, doc.path, doc.key, doc.title, doc.format,
-                                       doc.language, doc.mtime, doc.content_hash, doc.text,
-                                       Jsonb(dict(doc.meta))))
-    existing = {(str(cid), str(view)): int(rowid) for rowid, cid, view in
-                conn.execute(sql.CHUNKS_OF_DOCUMENT, (doc.id,)).fetchall()}
-    wanted = {(chunk.id, chunk.view_hash) for chunk in item.chunks}
-    gone = [rowid for identity, rowid in existing.items() if identity not in wanted]
-    _delete_chunks(conn, gone)
+def _replace_documents(conn: psycopg.Connection[Any], items: Sequence[DocumentWrite]
+                       ) -> tuple[int, int]:
+    """Upsert a batch of documents; keep chunks whose text and view are unchanged, delete the
+    rest, add the new: a few statements for the whole batch, whatever its size (a round trip
+    per document would bound a bulk load by the network's latency)."""
+    latest = list({item.document.id: item for item in items}.values())  # a repeat: the last
+    if not latest:
+        return 0, 0
+    docs = [item.document for item in latest]
+    conn.execute(sql.UPSERT_DOCUMENTS, [
+        [d.id for d in docs], [d.path for d in docs], [d.key for d in docs],
+        [d.title for d in docs], [d.format for d in docs], [d.language for d in docs],
+        [d.mtime for d in docs], [d.content_hash for d in docs], [d.text for d in docs],
+        [json.dumps(dict(d.meta)) for d in docs]])
+    existing: dict[tuple[str, str, str], int] = {
+        (str(doc_id), str(cid), str(view)): int(rowid) for doc_id, rowid, cid, view in
+        conn.execute(sql.CHUNKS_OF_DOCUMENTS, ([d.id for d in docs],)).fetchall()}
     kept: list[tuple[int, int]] = []
     fresh: list[tuple[object, ...]] = []
-    for order, (chunk, terms) in enumerate(zip(item.chunks, item.terms, strict=True)):
-        rowid = existing.get((chunk.id, chunk.view_hash))
-        if rowid is not None:
-            kept.append((rowid, order))
-        else:
-            fresh.append((*chunk_row(chunk, order), terms))
+    for item in latest:
+        for order, (chunk, terms) in enumerate(zip(item.chunks, item.terms, strict=True)):
+            rowid = existing.pop((item.document.id, chunk.id, chunk.view_hash), None)
+            if rowid is not None:
+                kept.append((rowid, order))
+            else:
+                fresh.append((*chunk_row(chunk, order), terms))
+    _delete_chunks(conn, sorted(existing.values()))  # what no document kept
     if kept:
         conn.execute(sql.UPDATE_CHUNK_ORDER, [list(column) for column in zip(*kept, strict=True)])
     if fresh:
         columns = [list(column) for column in zip(*fresh, strict=True)]
         new = sorted(int(row[0]) for row in conn.execute(sql.INSERT_CHUNKS, columns))
         conn.execute(sql.LOG_CHANGES, (True, new))
-    return len(fresh), len(gone)
+    return len(fresh), len(existing)
 
 
 def _set_meta(conn: psycopg.Connection[Any], values: Mapping[str, str]) -> None:
