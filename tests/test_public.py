@@ -37,6 +37,7 @@ def test_environment_is_read_through_a_mapping() -> None:
                                    "LORE_SOURCE_MASS": "0.5", "LORE_LLAMA_THREADS": "1"}).generate
     assert (answers.question_likelihood, answers.source_mass, answers.threads) == (0.1, 0.5, 1)
     assert LoreConfig.from_env({}).generate.threads is None
+    assert LoreConfig.from_env({"LORE_EF_SEARCH": "300"}).index.pgvector_ef_search == 300
 
 
 def test_bad_environment_values_name_the_key() -> None:

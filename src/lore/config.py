@@ -301,12 +301,13 @@ class LoreConfig:
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> LoreConfig:
         """Read ``LORE_*`` variables: ``LORE_HOME``, ``LORE_MODEL``, ``LORE_BATCH_SIZE``,
-        ``LORE_DTYPE``, ``LORE_FUSION``, ``LORE_ANN``, ``LORE_CHUNK_TOKENS``, ``LORE_CODE_VIEW``,
-        ``LORE_RERANKER``, ``LORE_GENERATOR``, ``LORE_ANSWER_MODE``, ``LORE_API_KEY_ENV``,
-        ``LORE_QUESTION_LIKELIHOOD``, ``LORE_SOURCE_MASS``, ``LORE_LLAMA_THREADS``,
-        ``LORE_GRAPH_WEIGHT``, ``LORE_GRAPH_ANCHOR``, ``LORE_STRATEGY``, ``LORE_ROUTER``,
-        ``LORE_SERVE_DIR``, ``LORE_HOST``, ``LORE_PORT``, ``LORE_MAX_BODY``, ``LORE_MAX_UPLOAD``,
-        ``LORE_ASK_QUEUE``, ``LORE_MODEL_THREADS``, ``LORE_BATCH_WINDOW``, ``LORE_STORE``."""
+        ``LORE_DTYPE``, ``LORE_FUSION``, ``LORE_ANN``, ``LORE_EF_SEARCH``, ``LORE_CHUNK_TOKENS``,
+        ``LORE_CODE_VIEW``, ``LORE_RERANKER``, ``LORE_GENERATOR``, ``LORE_ANSWER_MODE``,
+        ``LORE_API_KEY_ENV``, ``LORE_QUESTION_LIKELIHOOD``, ``LORE_SOURCE_MASS``,
+        ``LORE_LLAMA_THREADS``, ``LORE_GRAPH_WEIGHT``, ``LORE_GRAPH_ANCHOR``, ``LORE_STRATEGY``,
+        ``LORE_ROUTER``, ``LORE_SERVE_DIR``, ``LORE_HOST``, ``LORE_PORT``, ``LORE_MAX_BODY``,
+        ``LORE_MAX_UPLOAD``, ``LORE_ASK_QUEUE``, ``LORE_MODEL_THREADS``, ``LORE_BATCH_WINDOW``,
+        ``LORE_STORE``."""
         config = cls()
         if "LORE_HOME" in environ:
             config = replace(config, kb_dir=Path(environ["LORE_HOME"]))
@@ -323,7 +324,10 @@ class LoreConfig:
             "LORE_GRAPH_WEIGHT": ("graph_weight", float),
             "LORE_GRAPH_ANCHOR": ("graph_anchor", _non_negative_int),
         })
-        index = _override(config.index, environ, {"LORE_ANN": ("ann", _choice(AnnChoice))})
+        index = _override(config.index, environ, {
+            "LORE_ANN": ("ann", _choice(AnnChoice)),
+            "LORE_EF_SEARCH": ("pgvector_ef_search", _positive_int),
+        })
         ingest = _override(config.ingest, environ, {
             "LORE_CHUNK_TOKENS": ("chunk_tokens", _positive_int),
             "LORE_CODE_VIEW": ("code_view", _choice(CodeView)),
