@@ -436,11 +436,13 @@ def table(results: list[dict[str, Any]]) -> Table:
 def write_markdown(report: dict[str, Any], path: Path) -> None:
     lines = ["# PostgreSQL + pgvector by size", "", "`python benchmarks/pg_scale.py`", "",
              "| chunks | load (chunks/s) | graph build (s) | disk (GiB) | graph (GiB) | "
-             "recall@10 at ef 100 | dense median ms | lexical median ms | hybrid median ms "
-             "| hybrid p99 ms | BM25 in memory ms | BM25 in SQL ms |",
+             f"recall@10 at ef {report['defaults']['ef_search']} | dense median ms "
+             "| lexical median ms | hybrid median ms | hybrid p99 ms | BM25 in memory ms "
+             "| BM25 in SQL ms |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in report["results"]:
-        default = next(p for p in r["graph_sweep"] if p["ef_search"] == pgvector.EF_SEARCH)
+        default = next(p for p in r["graph_sweep"]
+                       if p["ef_search"] == report["defaults"]["ef_search"])
         s = r["search"]
         lines.append(
             f"| {r['chunks']:,} | {r['load']['chunks_per_s']:,.0f} | {r['graph_build_s']:.0f} "
