@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from lore._native import release_freed_memory
 from lore.config import MAX_K, GenerateConfig, IngestConfig, LoreConfig
 from lore.directory import (
     files_under,
@@ -320,6 +321,7 @@ class KnowledgeBase(Learning, Graphing, Asking):
         self._concept_feed.report = listener.on_concepts if listener is not None else None
         try:
             for index in saved:
+                release_freed_memory()  # what embedding or the last build freed, first
                 index.save()
         finally:
             self._concept_feed.report = None

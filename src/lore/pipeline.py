@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from lore._native import release_freed_memory
 from lore.config import IngestConfig
 from lore.embed.protocol import Embedder
 from lore.errors import IngestError, os_error_reason
@@ -283,6 +284,7 @@ def embed_views(store: Store, embedder: Embedder, views: list[tuple[str, str]],
             piece = window[piece_start:piece_start + EMBED_SLICE]
             hashes = [h for h, _ in piece]
             store.put_vectors(hashes, embedder.embed_documents([v for _, v in piece]))
+            release_freed_memory()
             listener.on_embedded(len(piece))
             if on_stored is not None:
                 on_stored(set(hashes))
