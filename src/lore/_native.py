@@ -37,8 +37,9 @@ def release_freed_memory() -> None:
     Embedding allocates activations of a new shape for every batch, from several threads;
     glibc keeps what they free in its heaps, fragmented, so resident memory climbs with every
     batch though little is in use. Called after each slice of an index run and before each
-    derived index is built, it takes back most of that growth at no measurable cost
-    (docs/postgres.md, "Memory while indexing"). Elsewhere than glibc it does nothing.
+    derived index is built, it takes back most of that growth for a few percent more time
+    (``python benchmarks/ingest_memory.py``; docs/postgres.md). Elsewhere than glibc it does
+    nothing.
     """
     if sys.platform != "linux":
         return

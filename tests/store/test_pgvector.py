@@ -3,7 +3,7 @@ search over the same stored vectors, and kept by the knowledge base as a derived
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from lore.store.derived import DerivedIndex, VectorFeed
 from lore.store.flat import ExactIndex
 from lore.store.pgvector import PgvectorIndex
 from lore.store.postgres import PostgresStore, hnsw_name
+from lore.store.protocol import DocumentWrite
 from lore.store.sqlite import SqliteStore
 from lore.testing import postgres
 from lore.testing.store_processes import batch, rowids_by_chunk, write
@@ -32,15 +33,26 @@ DOCUMENTS, CHUNKS = 150, 8
 def filled(server: str) -> Iterator[tuple[PostgresStore, ExactIndex]]:
     """A store of random unit vectors, one per chunk, and an exact index over the same."""
     with closing(PostgresStore(postgres.location(server))) as store:
-        writes = batch("v", DOCUMENTS, CHUNKS)
-        write(store, *writes)
-        hashes = [chunk.view_hash for w in writes for chunk in w.chunks]
-        vectors = _unit(np.random.default_rng(7).standard_normal((len(hashes), DIM)))
-        store.put_vectors(hashes, vectors)
+        writes = _stored(store, "v", DOCUMENTS, CHUNKS, _random(7))
+        vectors = _random(7)(DOCUMENTS * CHUNKS)
         rowids = rowids_by_chunk(store)
         exact = ExactIndex(DIM)
         exact.add(np.array([rowids[c.id] for w in writes for c in w.chunks]), vectors)
         yield store, exact
+
+
+def _stored(store: PostgresStore, tag: str, documents: int, chunks: int,
+            vectors: Callable[[int], np.ndarray]) -> list[DocumentWrite]:
+    """Write ``documents`` of ``chunks`` each, with ``vectors(n)`` as their chunks' vectors."""
+    writes = batch(tag, documents, chunks)
+    write(store, *writes)
+    hashes = [chunk.view_hash for w in writes for chunk in w.chunks]
+    store.put_vectors(hashes, vectors(len(hashes)))
+    return writes
+
+
+def _random(seed: int) -> Callable[[int], np.ndarray]:
+    return lambda n: _unit(np.random.default_rng(seed).standard_normal((n, DIM)))
 
 
 def _unit(matrix: np.ndarray) -> np.ndarray:
@@ -119,11 +131,7 @@ def test_an_oversampled_filter_falls_back_to_exact_when_too_few_pass(
 
 def test_written_and_removed_chunks_are_searched_without_a_rebuild(server: str) -> None:
     with closing(PostgresStore(postgres.location(server))) as store:
-        first = batch("a", 40, 4)
-        write(store, *first)
-        hashes = [c.view_hash for w in first for c in w.chunks]
-        store.put_vectors(hashes, _unit(np.random.default_rng(1).standard_normal(
-            (len(hashes), DIM))))
+        _stored(store, "a", 40, 4, _random(1))
         index = _index(store)
         late = batch("b", 1, 1)[0]
         write(store, late)
@@ -141,10 +149,8 @@ def test_written_and_removed_chunks_are_searched_without_a_rebuild(server: str) 
 
 def test_new_settings_or_a_new_embedder_replace_the_graph(server: str) -> None:
     with closing(PostgresStore(postgres.location(server))) as store:
-        writes = batch("s", 20, 2)
-        write(store, *writes)
+        writes = _stored(store, "s", 20, 2, lambda n: _unit(np.ones((n, DIM))))
         hashes = [c.view_hash for w in writes for c in w.chunks]
-        store.put_vectors(hashes, _unit(np.ones((len(hashes), DIM))))
         _index(store)
         _index(store, m=8, ef_construction=32)
         assert _graphs(store) == [hnsw_name(DIM, 8, 32)]
@@ -190,11 +196,7 @@ def test_auto_searches_inside_postgres_where_it_would_build_a_graph() -> None:
 def test_the_derived_index_builds_the_graph_and_follows_the_store(server: str,
                                                                   tmp_path: Path) -> None:
     with closing(PostgresStore(postgres.location(server))) as store:
-        writes = batch("d", 30, 3)
-        write(store, *writes)
-        hashes = [c.view_hash for w in writes for c in w.chunks]
-        store.put_vectors(hashes, _unit(np.random.default_rng(3).standard_normal(
-            (len(hashes), DIM))))
+        _stored(store, "d", 30, 3, _random(3))
         config = IndexConfig(ann="pgvector", pgvector_ef_search=64)
         derived = DerivedIndex(store, tmp_path / "vectors", VectorFeed(store, DIM, config))
         assert derived.current().kind == "pgvector" and len(derived.current()) == 90
@@ -202,9 +204,7 @@ def test_the_derived_index_builds_the_graph_and_follows_the_store(server: str,
         again = DerivedIndex(store, tmp_path / "vectors", VectorFeed(store, DIM, config))
         index = again.current()
         assert isinstance(index, PgvectorIndex) and index.ef_search == 64
-        write(store, *batch("e", 2, 2))
-        store.put_vectors([c.view_hash for w in batch("e", 2, 2) for c in w.chunks],
-                          _unit(np.ones((4, DIM))))
+        _stored(store, "e", 2, 2, lambda n: _unit(np.ones((n, DIM))))
         assert len(again.current()) == 94
         assert len(again.current().search(_unit(np.ones((1, DIM)))[0], k=4)[0]) == 4
 

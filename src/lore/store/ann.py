@@ -5,10 +5,9 @@
 ``lsh`` (``lsh.LshIndex``) ranks random-hyperplane sign bits by Hamming distance, both then
 re-scoring their shortlist exactly from the store (``protocol.Rescoring``); ``pgvector``
 (``pgvector.PgvectorIndex``) has PostgreSQL search its HNSW graph inside a PostgreSQL store.
-Each saves to a
-directory as ``params.json`` plus data files; ``params.json`` names the kind, so ``load_index``
-needs no other hint. An index is derived data: when ``load_index`` raises ``StoreError`` the
-caller rebuilds it from the store.
+Each saves to a directory as ``params.json`` plus data files; ``params.json`` names the kind,
+so ``load_index`` needs no other hint. An index is derived data: when ``load_index`` raises
+``StoreError`` the caller rebuilds it from the store.
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ from lore.store.ann import choose_kind, create_index, load_index
 from lore.store.bm25 import BM25Index
 from lore.store.concepts import ConceptIndex
 from lore.store.ivfpq import IvfPqIndex
-from lore.store.pgvector import MAX_EF_SEARCH, PgvectorIndex
+from lore.store.pgvector import PgvectorIndex
 from lore.store.postgres import PostgresStore
 from lore.store.protocol import Rescoring, Store, VectorIndex
 from lore.text.concepts import MAX_PHRASE_WORDS, concepts
@@ -115,7 +115,7 @@ class VectorFeed:
             index.rescore_source = self._vectors_of
         if isinstance(index, PgvectorIndex):
             index.attach(self._store)
-            index.ef_search = min(self._config.pgvector_ef_search, MAX_EF_SEARCH)
+            index.ef_search = self._config.pgvector_ef_search
         return index
 
     def _vectors_of(self, keys: np.ndarray) -> np.ndarray:

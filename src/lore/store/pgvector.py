@@ -25,20 +25,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from lore.config import IndexConfig
 from lore.errors import ConfigError, StoreError
 from lore.store.flat import check_k, check_query, param_int, read_params, write_params
 
 if TYPE_CHECKING:
     from lore.store.postgres import PostgresStore
 
-M = 16
-"""Links per node (pgvector's default)."""
-EF_CONSTRUCTION = 64
-"""Candidates while building (pgvector's default)."""
-EF_SEARCH = 200
-"""Candidates while searching, raised to the number of rows asked for. At 1M chunks, 100 found
-0.93 of the exact top 10 and 200 found 0.97, for 2.4 ms more a search
-(``python benchmarks/pg_scale.py``; docs/postgres.md)."""
+M = IndexConfig.pgvector_m
+EF_CONSTRUCTION = IndexConfig.pgvector_ef_construction
+EF_SEARCH = IndexConfig.pgvector_ef_search
+"""The defaults are the configuration's (``IndexConfig`` says how each was chosen)."""
 MAX_EF_SEARCH = 1_000
 """pgvector's ceiling for ``hnsw.ef_search``."""
 BUILD_MEMORY_MB = (64, 16_384)
@@ -76,7 +73,9 @@ class PgvectorIndex:
                               f"ef_search; got m={m}, ef_construction={ef_construction}, "
                               f"ef_search={ef_search}")
         self.dim, self.m, self.ef_construction = dim, m, ef_construction
-        self.ef_search = min(ef_search, MAX_EF_SEARCH)
+        self.ef_search = ef_search
+        """Candidates per search; each search raises it to the rows it asks for and caps it at
+        ``MAX_EF_SEARCH``."""
         self._store: PostgresStore | None = None
         self._count = 0
 

@@ -233,8 +233,7 @@ class PostgresStore(Store):
     def switch_embedder(self, meta: Mapping[str, str]) -> None:
         def apply(conn: psycopg.Connection[Any]) -> None:
             _set_meta(conn, meta)
-            for (name,) in conn.execute(sql.HNSW_INDEXES, (self.schema,)).fetchall():
-                conn.execute(sql.DROP_INDEX.format(name=name))
+            _drop_graphs(conn, self.schema)
             conn.execute(sql.DELETE_ALL_VECTORS)
 
         self._transaction(apply)
@@ -324,9 +323,7 @@ class PostgresStore(Store):
             return
 
         def apply(conn: psycopg.Connection[Any]) -> None:
-            for (other,) in conn.execute(sql.HNSW_INDEXES, (self.schema,)).fetchall():
-                if other != name:
-                    conn.execute(sql.DROP_INDEX.format(name=other))
+            _drop_graphs(conn, self.schema, keep=name)
             conn.execute(sql.BUILD_MEMORY, (memory,))
             conn.execute(sql.CREATE_HNSW.format(name=name, dim=dim, m=m, ef=ef_construction))
 
@@ -594,6 +591,13 @@ def _replace_documents(conn: psycopg.Connection[Any], items: Sequence[DocumentWr
         new = sorted(int(row[0]) for row in conn.execute(sql.INSERT_CHUNKS, columns))
         conn.execute(sql.LOG_CHANGES, (True, new))
     return len(fresh), len(existing)
+
+
+def _drop_graphs(conn: psycopg.Connection[Any], schema: str, keep: str = "") -> None:
+    """Drop the schema's HNSW graphs, but ``keep``."""
+    for (name,) in conn.execute(sql.HNSW_INDEXES, (schema,)).fetchall():
+        if name != keep:
+            conn.execute(sql.DROP_INDEX.format(name=name))
 
 
 def _set_meta(conn: psycopg.Connection[Any], values: Mapping[str, str]) -> None:

@@ -1,0 +1,132 @@
+"""Resident memory of ``lore index`` by phase, with and without handing freed memory back.
+
+    python benchmarks/ingest_memory.py [--corpus PATH] [--model auto]
+
+Indexes ``--corpus`` (default SciFact's ``corpus.jsonl``) into a fresh knowledge base, once as
+lore runs and once with ``lore._native.release_freed_memory`` made a no-op, each in its own
+process, one after the other. A thread samples the process's resident memory every 50 ms and
+keeps the peak of each phase, the phase told by the index run's progress events: parsing and
+chunking, embedding, then building each derived index. Also the run's seconds.
+
+Writes ``results/ingest_memory.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from common import machine
+from rich.console import Console
+from rich.table import Table
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+RESULTS = Path(__file__).resolve().parent / "results"
+VARIANTS = ("release", "keep")
+"""``release``: as lore runs; ``keep``: freed memory stays with the allocator."""
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class PhasePeaks:
+    """An index listener that names the phase, and a sampler that keeps each phase's peak."""
+
+    def __init__(self) -> None:
+        self.phase = "open"
+        self.peaks: dict[str, float] = {}
+        threading.Thread(target=self._sample, daemon=True).start()
+
+    def _sample(self) -> None:
+        while True:
+            phase = self.phase
+            self.peaks[phase] = max(self.peaks.get(phase, 0.0), rss_mb())
+            time.sleep(0.05)
+
+    def on_scanned(self, files: int) -> None: self.phase = "parse and chunk"
+    def on_file(self, path: str) -> None: pass
+    def on_to_embed(self, views: int) -> None: self.phase = "embed"
+    def on_embedded(self, views: int) -> None: pass
+    def on_indexed(self, document: Any, chunks: int) -> None: pass
+    def on_skipped(self, skipped: Any) -> None: pass
+    def on_concepts(self, done: int, total: int) -> None: pass
+
+
+def child(corpus: str, model: str, variant: str) -> None:
+    """Index ``corpus`` in this process and print the phases' peaks as JSON."""
+    import lore
+    import lore.api
+    import lore.pipeline
+    from lore.store import derived
+
+    if variant == "keep":
+        for module in (lore.api, lore.pipeline):
+            module.release_freed_memory = lambda: None  # type: ignore[attr-defined]
+    peaks = PhasePeaks()
+    save = derived.DerivedIndex.save
+
+    def naming_save(index: derived.DerivedIndex[Any]) -> None:
+        peaks.phase = f"derive {index._directory.name if index._directory else ''}"
+        save(index)
+
+    derived.DerivedIndex.save = naming_save  # type: ignore[method-assign]
+    with tempfile.TemporaryDirectory() as folder:
+        kb = lore.open(Path(folder) / "kb", model=model)
+        began = time.perf_counter()
+        report = kb.index([Path(corpus)], peaks)
+        seconds = time.perf_counter() - began
+        time.sleep(0.2)
+        kb.close()
+    print(json.dumps({"variant": variant, "chunks": report.chunks_added, "seconds": seconds,
+                      "peaks_mb": peaks.peaks, "peak_mb": max(peaks.peaks.values())}))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--corpus", default=str(DATA / "scifact" / "corpus.jsonl"))
+    parser.add_argument("--model", default="auto")
+    parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.corpus, args.model, args.child)
+        return 0
+    runs = []
+    for variant in VARIANTS:
+        done = subprocess.run([sys.executable, __file__, "--corpus", args.corpus, "--model",
+                               args.model, "--child", variant], capture_output=True, text=True,
+                              check=True)
+        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    report = {"machine": machine(), "corpus": args.corpus, "model": args.model, "runs": runs}
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "ingest_memory.json").write_text(json.dumps(report, indent=2) + "\n")
+    show(runs)
+    return 0
+
+
+def show(runs: list[dict[str, Any]]) -> None:
+    table = Table(title=f"lore index, peak resident memory by phase (MiB), "
+                        f"{runs[0]['chunks']:,} chunks")
+    table.add_column("phase")
+    for run in runs:
+        table.add_column(run["variant"], justify="right")
+    phases = list(dict.fromkeys(p for run in runs for p in run["peaks_mb"]))
+    for phase in phases:
+        table.add_row(phase, *(f"{run['peaks_mb'].get(phase, 0):,.0f}" for run in runs))
+    table.add_row("whole run", *(f"{run['peak_mb']:,.0f}" for run in runs))
+    table.add_row("seconds", *(f"{run['seconds']:.0f}" for run in runs))
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
