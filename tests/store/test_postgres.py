@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from contextlib import closing
+from pathlib import Path
 from typing import Any, overload
 from urllib.parse import urlsplit, urlunsplit
 
@@ -125,6 +126,45 @@ def test_a_database_without_pgvector_that_the_user_may_not_enable_says_who_can(
         with psycopg.connect(server, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE {name}")
             conn.execute(f"DROP ROLE {name}")
+
+
+def test_a_wrong_password_is_one_line_that_names_the_fix(server: str) -> None:
+    import psycopg
+
+    name = f"pw_{os.getpid()}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        if not conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+                            ).fetchone()[0]:
+            pytest.skip("asking for a password needs a superuser of the test server")
+        hba = Path(conn.execute("SHOW hba_file").fetchone()[0])
+        conn.execute(f"CREATE ROLE {name} LOGIN PASSWORD 'right-password'")
+    original = hba.read_text()
+    try:
+        # This role alone must give a password; every other login stays as it was.
+        hba.write_text(f"local all {name} scram-sha-256\nhost all {name} 127.0.0.1/32 "
+                       f"scram-sha-256\n" + original)
+        _reload(server)
+        parts = urlsplit(server)
+        wrong = urlunsplit(parts._replace(netloc=f"{name}:not-it@{parts.hostname or ''}"
+                                          + (f":{parts.port}" if parts.port else "")))
+        with pytest.raises(StoreError) as raised:
+            PostgresStore(wrong)
+        message = str(raised.value)
+        assert "\n" not in message and "not-it" not in message
+        assert f"the PostgreSQL server refused the password of {name}" in message
+        assert "check the password in the URL" in message
+    finally:
+        hba.write_text(original)
+        _reload(server)
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f"DROP ROLE {name}")
+
+
+def _reload(server: str) -> None:
+    import psycopg
+
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute("SELECT pg_reload_conf()")
 
 
 def test_a_schema_that_is_no_plain_name_is_refused() -> None:

@@ -103,6 +103,11 @@ class PostgresStore(Store):
             return psycopg.connect(self.conninfo, connect_timeout=int(CONNECT_SECONDS),
                                    **self._kwargs)
         except psycopg.OperationalError as error:
+            if _refused_password(error):
+                user = urlsplit(self.conninfo).username or "this user"
+                raise StoreError(f"the PostgreSQL server refused the password of {user} for "
+                                 f"{self._location}; check the password in the URL (or "
+                                 "PGPASSWORD, or ~/.pgpass)") from None
             raise StoreError(f"cannot reach the PostgreSQL store {self._location}: "
                              f"{_first_line(error)}; check the host, port, user and password "
                              "in the URL, and that the server runs") from None
@@ -625,6 +630,13 @@ def _delete_chunks(conn: psycopg.Connection[Any], rowids: list[int]) -> None:
 
 def _ints(rowids: Sequence[int] | np.ndarray) -> list[int]:
     return [int(r) for r in np.asarray(rowids).tolist()]
+
+
+def _refused_password(error: BaseException) -> bool:
+    """Whether a failed login was the password's fault (SQLSTATE 28P01; libpq's text where a
+    connection error carries no state)."""
+    return (getattr(error, "sqlstate", None) == "28P01"
+            or "password authentication failed" in str(error))
 
 
 def _first_line(error: BaseException) -> str:
