@@ -78,7 +78,7 @@ from lore.models.files import default_cache_dir  # noqa: E402
 from lore.store import pgvector  # noqa: E402
 from lore.store.derived import DerivedIndex, TermFeed  # noqa: E402
 from lore.store.pgvector import PgvectorIndex  # noqa: E402
-from lore.store.postgres import PostgresStore  # noqa: E402
+from lore.store.postgres import PostgresStore, with_schema  # noqa: E402
 from lore.store.protocol import DocumentWrite  # noqa: E402
 from lore.store.sqlite import SqliteStore  # noqa: E402
 from lore.testing import postgres  # noqa: E402
@@ -359,7 +359,7 @@ def kb_search(location: str, texts: list[str]) -> dict[str, Any]:
 def measure(url: str, label: str, n: int, sources: list[Source], real: np.ndarray,
             meta: dict[str, str], texts: list[str], queries: np.ndarray) -> dict[str, Any]:
     console = Console(stderr=True)
-    location = postgres.with_schema(url, f"scale_{label}_{os.getpid()}")
+    location = with_schema(url, f"scale_{label}_{os.getpid()}")
     store = PostgresStore(location)
     try:
         store.set_meta(meta)

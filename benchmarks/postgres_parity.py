@@ -39,6 +39,7 @@ from lore.config import LoreConfig
 from lore.eval.beir import load_beir
 from lore.eval.retrieval import document_ranking, open_indexed, score_query
 from lore.models.files import default_cache_dir
+from lore.store.postgres import with_schema
 from lore.testing import postgres
 from lore.types import SearchMode
 
@@ -90,7 +91,7 @@ def main() -> int:
     config = LoreConfig.from_env(os.environ)
     dataset = load_beir(DATA, "test")
     url = args.server or postgres.server_url()
-    location = postgres.with_schema(url, f"parity_{os.getpid()}")
+    location = with_schema(url, f"parity_{os.getpid()}")
     with tempfile.TemporaryDirectory() as folder, \
             open_indexed(dataset, default_cache_dir(os.environ) / "eval", config) as local:
         model = local.status().embedder

@@ -62,6 +62,7 @@ from common import load_beir, machine
 from rich.console import Console
 from rich.table import Table
 
+from lore.serve.control import SqliteControl
 from lore.serve.keys import ANY_COLLECTION, KeyStore
 from lore.testing.isolation import probe
 from lore.testing.server import wait_for_job
@@ -180,7 +181,7 @@ def free_port() -> int:
 
 def admin_key(data_dir: Path) -> str:
     """A new admin key in the server's key file (made before the server starts)."""
-    store = KeyStore(data_dir / "keys.db")
+    store = KeyStore(SqliteControl(data_dir / "keys.db"))
     try:
         return store.create(ANY_COLLECTION, "admin", label="benchmarks/serve.py")
     finally:
@@ -565,7 +566,7 @@ MARKER = "zebra-quartz-17"
 def isolation_phase(port: int, token: str, data_dir: Path) -> list[Row]:
     """Every route with missing, malformed, unknown, revoked and foreign keys: 0 leaks."""
     admin = {"Authorization": f"Bearer {token}"}
-    store = KeyStore(data_dir / "keys.db")
+    store = KeyStore(SqliteControl(data_dir / "keys.db"))
     with httpx.Client(base_url=f"http://{HOST}:{port}", timeout=60) as http:
         for name in ("secret", "other"):
             http.post("/collections", json={"name": name}, headers=admin)

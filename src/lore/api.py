@@ -43,7 +43,7 @@ from lore.ingest.sample import sample_prose
 from lore.kb_graph import Graphing
 from lore.kb_learning import Learning
 from lore.kb_query import Asking
-from lore.pipeline import IndexListener, IndexRun, SilentListener, embed_missing
+from lore.pipeline import IndexListener, IndexRun, SilentListener, StoredRoot, embed_missing
 from lore.rag_training import RagSystem
 from lore.rerank.heads import ScoringHead, load_head
 from lore.rerank.protocol import Reranker
@@ -138,13 +138,15 @@ class KnowledgeBase(Learning, Graphing, Asking):
         """Paths of every file the store holds documents of."""
         return set(self._store.file_paths())
 
-    def index(self, paths: Sequence[str | Path], listener: IndexListener | None = None
-              ) -> IndexReport:
-        """Index files and folders; unchanged inputs cost nothing, vanished files leave."""
+    def index(self, paths: Sequence[str | Path], listener: IndexListener | None = None, *,
+              stored_as: StoredRoot | None = None) -> IndexReport:
+        """Index files and folders; unchanged inputs cost nothing, vanished files leave.
+        ``stored_as`` names the files under one folder as the store should know them."""
         roots = [Path(p) for p in paths]
         with self._writing():
             choice = self._choose_model(roots)
-            report = _index_run(self._store, self._embedder, self.config.ingest, roots, listener)
+            report = _index_run(self._store, self._embedder, self.config.ingest, roots, listener,
+                                stored_as)
             self._save_derived(listener)
         warnings = [choice.reason] if choice is not None and choice.degraded else []
         ann = missing_ann_warning(self._store.vector_count(), self.config.index)
@@ -333,13 +335,13 @@ class KnowledgeBase(Learning, Graphing, Asking):
 
 
 def _index_run(store: Store, embedder: Embedder, ingest: IngestConfig, roots: Sequence[Path],
-               listener: IndexListener | None) -> IndexReport:
+               listener: IndexListener | None, stored_as: StoredRoot | None) -> IndexReport:
     """One ``IndexRun``; every file is chunked again when the chunker changed since the last."""
     signature = chunking_signature(ingest)
     recorded = store.get_meta("chunking")
     # A store from before signatures were recorded has none: chunk it again too.
     reparse = recorded != signature and store.document_count() > 0
-    run = IndexRun(store, embedder, ingest, listener, reparse)
+    run = IndexRun(store, embedder, ingest, listener, reparse, stored_as)
     report = run.run(roots)
     if not reparse or set(store.file_paths()) <= run.visited:
         store.set_meta({"chunking": signature})  # every file is chunked so

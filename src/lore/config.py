@@ -277,6 +277,9 @@ class ServeConfig:
     """Questions that may wait while the local model answers one; past this, 503."""
     batch_window: float = 0.002
     """Seconds a query embedding waits for others to share its forward pass."""
+    job_lease: float = 30.0
+    """Seconds after its last heartbeat (sent every third of that) that a running ingestion
+    job counts as abandoned, and another replica over the same store takes it up."""
     model_threads: int = 1
     """Threads each embedding forward pass uses. Concurrent requests already keep the cores
     busy; a pass split across threads then waits for a busy core, and was measured slower
@@ -308,7 +311,7 @@ class LoreConfig:
         ``LORE_LLAMA_THREADS``, ``LORE_GRAPH_WEIGHT``, ``LORE_GRAPH_ANCHOR``, ``LORE_STRATEGY``,
         ``LORE_ROUTER``, ``LORE_SERVE_DIR``, ``LORE_HOST``, ``LORE_PORT``, ``LORE_MAX_BODY``,
         ``LORE_MAX_UPLOAD``, ``LORE_ASK_QUEUE``, ``LORE_MODEL_THREADS``, ``LORE_BATCH_WINDOW``,
-        ``LORE_STORE``."""
+        ``LORE_JOB_LEASE``, ``LORE_STORE``."""
         config = cls()
         if "LORE_HOME" in environ:
             config = replace(config, kb_dir=Path(environ["LORE_HOME"]))
@@ -354,6 +357,7 @@ class LoreConfig:
             "LORE_ASK_QUEUE": ("ask_queue", _non_negative_int),
             "LORE_MODEL_THREADS": ("model_threads", _positive_int),
             "LORE_BATCH_WINDOW": ("batch_window", float),
+            "LORE_JOB_LEASE": ("job_lease", _positive_float),
         })
         return replace(config, embed=embed, retrieve=retrieve, index=index, ingest=ingest,
                        generate=generate, query=query, serve=serve)
@@ -378,6 +382,13 @@ def _positive_int(value: str) -> int:
     number = int(value)
     if number <= 0:
         raise ValueError("must be a positive integer")
+    return number
+
+
+def _positive_float(value: str) -> float:
+    number = float(value)
+    if not number > 0:
+        raise ValueError("must be a positive number of seconds")
     return number
 
 

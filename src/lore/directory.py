@@ -101,7 +101,8 @@ def writer_lock(directory: Path, name: str = ".write.lock", doing: str = "writin
 
 
 def files_under(known: Sequence[str], paths: Sequence[str | Path]) -> list[str]:
-    """The ``known`` file paths that are one of ``paths`` or lie inside one of them."""
-    targets = [str(Path(p).expanduser().resolve()) for p in paths]
+    """The ``known`` file paths that are one of ``paths`` or lie inside one of them: as given
+    (a name the store knows that is on no disk here) or resolved."""
+    targets = [form for p in paths for form in (str(p), str(Path(p).expanduser().resolve()))]
     return [f for f in known
             if any(f == t or f.startswith(t.rstrip(os.sep) + os.sep) for t in targets)]

@@ -17,7 +17,7 @@ import hashlib
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -93,12 +93,36 @@ class _Counts:
     skipped: list[Skipped] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class StoredRoot:
+    """Files under the folder ``local`` are known to the store as under ``stored``.
+
+    For a folder that has a copy on each of several machines writing one store (a server
+    replica's uploads): every copy then names its files, and so its documents, alike.
+    ``stored`` is an absolute POSIX path that need not exist.
+    """
+
+    local: str
+    """A resolved folder."""
+    stored: str
+
+    def stored_name(self, resolved: str) -> str:
+        return self.stored + resolved[len(self.local):] if within(resolved, [self.local]) \
+            else resolved
+
+    def local_name(self, stored: str) -> str:
+        return self.local + stored[len(self.stored):] if within(stored, [self.stored]) \
+            else stored
+
+
 class IndexRun:
     """One pass over the given roots. Create, call ``run``, read the report."""
 
     def __init__(self, store: Store, embedder: Embedder, config: IngestConfig,
-                 listener: IndexListener | None = None, reparse: bool = False) -> None:
+                 listener: IndexListener | None = None, reparse: bool = False,
+                 stored_as: StoredRoot | None = None) -> None:
         self._reparse = reparse
+        self._stored_as = stored_as
         """Parse and chunk every file again though unchanged (the chunker or its settings
         changed); views that come out the same keep their vectors."""
         self._store = store
@@ -117,7 +141,7 @@ class IndexRun:
         files = list(discover(roots, self._config, on_skip=self._skip))
         self._listener.on_scanned(len(files))
         inside = [str(root.resolve()) for root in roots]
-        keys = [_file_key(path, inside) for path in files]
+        keys = [self._stored_name(_file_key(path, inside)) for path in files]
         for path, key in zip(files, keys, strict=True):
             self._visit(path, key)
             if len(self._queued_views) >= PENDING_LIMIT:
@@ -145,7 +169,10 @@ class IndexRun:
             return
         for warning in parsed.warnings:
             self._skip(Skipped(resolved, warning))
-        self._plan(record, parsed.documents)
+        documents = parsed.documents
+        if self._stored_as is not None:  # documents are named as the store names the file
+            documents = [replace(d, path=resolved) for d in documents]
+        self._plan(record, documents)
 
     def _changed_record(self, path: Path, resolved: str) -> FileRecord | None:
         """The file's new record, or None when its content is what the store already has."""
@@ -240,14 +267,20 @@ class IndexRun:
 
     def _remove_vanished(self, roots: Iterable[Path], seen: set[str]) -> None:
         """Forget files under the roots that no longer exist on disk."""
-        prefixes = [str(r.expanduser().resolve()) for r in roots]
-        gone = [p for p in self._store.file_paths()
-                if p not in seen and within(p, prefixes) and not os.path.exists(p)]
+        prefixes = [self._stored_name(str(r.expanduser().resolve())) for r in roots]
+        gone = [p for p in self._store.file_paths() if p not in seen and within(p, prefixes)
+                and not os.path.exists(self._local_name(p))]
         if gone:
             before = self._store.document_count()
             result = self._store.write([], removed_files=gone)
             self._counts.removed += before - self._store.document_count()
             self._counts.chunks_removed += result.chunks_removed
+
+    def _stored_name(self, resolved: str) -> str:
+        return self._stored_as.stored_name(resolved) if self._stored_as else resolved
+
+    def _local_name(self, stored: str) -> str:
+        return self._stored_as.local_name(stored) if self._stored_as else stored
 
     def _skip(self, skipped: Skipped) -> None:
         self._counts.skipped.append(skipped)

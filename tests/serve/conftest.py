@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from lore.testing import postgres
 from lore.testing.server import bearer, make_app
 
 
@@ -63,3 +65,13 @@ def documents() -> list[dict[str, str]]:
         {"id": "tea", "title": "茶的冲泡",
          "text": "绿茶用八十度的水冲泡两分钟，红茶用沸水冲泡三到五分钟。"},
     ]
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A real PostgreSQL with pgvector (``lore.testing.postgres``); its test schemas are
+    dropped afterwards when it outlives the tests."""
+    url = postgres.server_url()
+    yield url
+    if os.environ.get(postgres.ENV):
+        postgres.drop_all(url)

@@ -69,7 +69,7 @@ def test_files_upload_with_harmless_names(client: TestClient, admin: dict[str, s
     names = [d["name"] for d in response.json()["documents"]]
     assert names == ["evil.md", "notes.md"]
     wait_for_job(client, "docs", response.json()["job"]["id"], admin)
-    files_dir = app.state.server.collections.files_dir("docs").resolve()
+    files_dir = app.state.server.collections.place("docs").files_dir.resolve()
     stored = [p for p in files_dir.rglob("*.md")]
     assert len(stored) == 2 and all(files_dir in p.parents for p in stored)
 

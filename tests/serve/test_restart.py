@@ -3,6 +3,7 @@ loss; answers in flight finish."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -78,3 +79,44 @@ def test_an_answer_in_flight_finishes_during_shutdown(tmp_path: Path) -> None:
     # The server has shut down (serving() waited for it); the answer still arrived whole.
     asker.join(timeout=60)
     assert "event: answer" in received
+
+
+OLDER_JOBS_FILE = """
+CREATE TABLE jobs (
+    id TEXT PRIMARY KEY, collection TEXT NOT NULL, kind TEXT NOT NULL, state TEXT NOT NULL,
+    files_total INTEGER NOT NULL, files_done INTEGER NOT NULL DEFAULT 0,
+    views_total INTEGER NOT NULL DEFAULT 0, views_done INTEGER NOT NULL DEFAULT 0,
+    error TEXT NOT NULL DEFAULT '', created REAL NOT NULL, finished REAL,
+    targets TEXT NOT NULL
+);
+CREATE TABLE documents (
+    id TEXT PRIMARY KEY, collection TEXT NOT NULL, name TEXT NOT NULL, path TEXT NOT NULL,
+    job TEXT NOT NULL, state TEXT NOT NULL, error TEXT NOT NULL DEFAULT '',
+    bytes INTEGER NOT NULL, created REAL NOT NULL
+);
+"""
+
+
+def test_a_job_left_running_in_an_older_servers_file_runs_on_the_next_start(
+        tmp_path: Path) -> None:
+    data = tmp_path / "server"
+    first = make_app(data)
+    token = bearer(first.state.server.keys.create("*", "admin"))
+    with TestClient(first) as client:
+        client.post("/collections", json={"name": "notes"}, headers=token)
+    folder = data / "collections" / "notes" / "files" / "d1"
+    folder.mkdir(parents=True)
+    (folder / "shelf.md").write_text("The sweeper visits shelf 7.")
+    (data / "jobs.db").unlink()
+    with sqlite3.connect(data / "jobs.db") as db:  # as a server before leases wrote it
+        db.executescript(OLDER_JOBS_FILE)
+        db.execute("INSERT INTO documents VALUES ('d1', 'notes', 'shelf.md', ?, 'j1', "
+                   "'queued', '', 27, 1.0)", (str(folder / "shelf.md"),))
+        db.execute("INSERT INTO jobs VALUES ('j1', 'notes', 'index', 'running', 1, 0, 0, 0, "
+                   "'', 1.0, NULL, '[\"d1\"]')")
+    with TestClient(make_app(data)) as client:
+        finished = wait_for_job(client, "notes", "j1", token)
+        assert (finished["state"], finished["attempts"]) == ("done", 1)
+        hits = client.get("/collections/notes/search", params={"q": "shelf 7", "k": 1},
+                          headers=token).json()["hits"]
+        assert hits[0]["path"] == "d1/shelf.md"

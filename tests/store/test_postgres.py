@@ -133,10 +133,12 @@ def test_a_wrong_password_is_one_line_that_names_the_fix(server: str) -> None:
 
     name = f"pw_{os.getpid()}"
     with psycopg.connect(server, autocommit=True) as conn:
-        if not conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
-                            ).fetchone()[0]:
+        superuser, hba_file = conn.execute(
+            "SELECT rolsuper, current_setting('hba_file') FROM pg_roles WHERE rolname = "
+            "current_user").fetchall()[0]
+        if not superuser:
             pytest.skip("asking for a password needs a superuser of the test server")
-        hba = Path(conn.execute("SHOW hba_file").fetchone()[0])
+        hba = Path(hba_file)
         conn.execute(f"CREATE ROLE {name} LOGIN PASSWORD 'right-password'")
     original = hba.read_text()
     try:

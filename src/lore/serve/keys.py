@@ -4,7 +4,7 @@ A key reads ``lore_<id>_<secret>``. The id finds the row; the secret is checked 
 SHA-256 in constant time. Secrets are 32 random bytes, so a fast hash is enough: there is
 nothing to brute-force that a slow hash would protect.
 
->>> keys = KeyStore(Path("server/keys.db"))
+>>> keys = KeyStore(open_control(config, "keys"))
 >>> token = keys.create("docs", "read")          # shown once, never stored
 >>> key = keys.verify(token)
 >>> key.allows("docs", "read"), key.allows("other", "read")
@@ -16,14 +16,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import sqlite3
-import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal, get_args
 
 from lore.errors import ConfigError
+from lore.serve.control import ControlDb, create_tables
 
 Scope = Literal["read", "write", "admin"]
 SCOPES: tuple[Scope, ...] = get_args(Scope)
@@ -39,9 +37,9 @@ CREATE TABLE IF NOT EXISTS keys (
     collection TEXT NOT NULL,
     scope TEXT NOT NULL,
     label TEXT NOT NULL,
-    created REAL NOT NULL,
-    revoked REAL
-);
+    created DOUBLE PRECISION NOT NULL,
+    revoked DOUBLE PRECISION
+)
 """
 
 
@@ -68,18 +66,15 @@ class Key:
 
 
 class KeyStore:
-    """Keys in a SQLite file; safe to share between threads."""
+    """Keys in the server's tables (``lore.serve.control``); safe to share between threads,
+    and between servers when the tables are in PostgreSQL."""
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
-        self._lock = threading.Lock()
+    def __init__(self, db: ControlDb) -> None:
+        self._db = db
+        create_tables(db, _SCHEMA)
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._db.close()
 
     def create(self, collection: str, scope: Scope, label: str = "") -> str:
         """A new key; the returned token is the only copy of its secret."""
@@ -89,9 +84,8 @@ class KeyStore:
             raise ConfigError("an admin key covers every collection (collection '*'); a read "
                               "or write key names one collection")
         key_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
-        with self._lock:
-            self._db.execute("INSERT INTO keys VALUES (?, ?, ?, ?, ?, ?, NULL)",
-                             (key_id, _digest(secret), collection, scope, label, time.time()))
+        self._db.execute("INSERT INTO keys VALUES (?, ?, ?, ?, ?, ?, NULL)",
+                         (key_id, _digest(secret), collection, scope, label, time.time()))
         return f"{_PREFIX}{key_id}_{secret}"
 
     def verify(self, token: str) -> Key | None:
@@ -100,32 +94,27 @@ class KeyStore:
         if len(parts) != 2:
             return None
         key_id, secret = parts
-        with self._lock:
-            row = self._db.execute("SELECT hash, id, collection, scope, label, created, revoked "
-                                   "FROM keys WHERE id = ?", (key_id,)).fetchone()
+        row = self._db.one("SELECT hash, id, collection, scope, label, created, revoked FROM "
+                           "keys WHERE id = ?", (key_id,))
         if row is None or not hmac.compare_digest(row[0], _digest(secret)):
             return None
         key = Key(*row[1:])
         return key if key.revoked is None else None
 
     def list(self) -> list[Key]:
-        with self._lock:
-            rows = self._db.execute("SELECT id, collection, scope, label, created, revoked "
-                                    "FROM keys ORDER BY created").fetchall()
+        rows = self._db.all("SELECT id, collection, scope, label, created, revoked FROM keys "
+                            "ORDER BY created")
         return [Key(*row) for row in rows]
 
     def revoke(self, key_id: str) -> bool:
         """Revoke a key by id; False when there is no such live key."""
-        with self._lock:
-            cursor = self._db.execute("UPDATE keys SET revoked = ? WHERE id = ? AND revoked IS "
-                                      "NULL", (time.time(), key_id))
-        return cursor.rowcount == 1
+        return self._db.execute("UPDATE keys SET revoked = ? WHERE id = ? AND revoked IS NULL",
+                                (time.time(), key_id)) == 1
 
     def revoke_collection(self, collection: str) -> None:
         """Revoke every key of a deleted collection: a new one of the same name starts clean."""
-        with self._lock:
-            self._db.execute("UPDATE keys SET revoked = ? WHERE collection = ? AND revoked IS "
-                             "NULL", (time.time(), collection))
+        self._db.execute("UPDATE keys SET revoked = ? WHERE collection = ? AND revoked IS NULL",
+                         (time.time(), collection))
 
 
 def _digest(secret: str) -> str:

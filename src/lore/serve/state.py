@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from lore.api import KnowledgeBase
 from lore.config import LoreConfig
 from lore.records import ShowPath
 from lore.serve.collections import Collections
+from lore.serve.control import open_control
 from lore.serve.errors import ApiError, not_found, unauthorized
 from lore.serve.gate import AnswerGate
 from lore.serve.jobs import Jobs
@@ -28,11 +28,15 @@ class Server:
 
     @classmethod
     def open(cls, config: LoreConfig) -> Server:
+        """The server over ``config.serve.data_dir``; with a PostgreSQL ``config.store``, one
+        replica of those sharing its keys, collections and jobs."""
         data_dir = config.serve.data_dir.expanduser()
         data_dir.mkdir(parents=True, exist_ok=True)
-        collections = Collections(data_dir, config)
-        return cls(config, KeyStore(data_dir / "keys.db"), collections,
-                   Jobs(data_dir / "jobs.db", collections), AnswerGate(config.serve.ask_queue))
+        jobs_db = open_control(config, "jobs")
+        collections = Collections(data_dir, config, jobs_db if jobs_db.shared else None)
+        return cls(config, KeyStore(open_control(config, "keys")), collections,
+                   Jobs(jobs_db, collections, config.serve.job_lease),
+                   AnswerGate(config.serve.ask_queue))
 
     def close(self) -> None:
         self.jobs.close()
@@ -41,16 +45,11 @@ class Server:
 
     def show_path(self, collection: str) -> ShowPath:
         """Stored paths as clients see them: ``<document id>/<name>``, never a server path."""
-        files = _files_prefix(self.collections.files_dir(collection))
+        files = self.collections.place(collection).stored_root + "/"
 
         def show(path: str) -> str:
             return path.removeprefix(files) if path.startswith(files) else Path(path).name
         return show
-
-
-@functools.lru_cache(maxsize=1024)
-def _files_prefix(files_dir: Path) -> str:
-    return str(files_dir.resolve()) + "/"  # resolving costs a system call per path part
 
 
 def server(request: Request) -> Server:

@@ -97,20 +97,7 @@ class PostgresStore(Store):
         self._pool.open(wait=True, timeout=CONNECT_SECONDS)
 
     def _connect(self) -> psycopg.Connection[Any]:
-        import psycopg
-
-        try:
-            return psycopg.connect(self.conninfo, connect_timeout=int(CONNECT_SECONDS),
-                                   **self._kwargs)
-        except psycopg.OperationalError as error:
-            if _refused_password(error):
-                user = urlsplit(self.conninfo).username or "this user"
-                raise StoreError(f"the PostgreSQL server refused the password of {user} for "
-                                 f"{self._location}; check the password in the URL (or "
-                                 "PGPASSWORD, or ~/.pgpass)") from None
-            raise StoreError(f"cannot reach the PostgreSQL store {self._location}: "
-                             f"{_first_line(error)}; check the host, port, user and password "
-                             "in the URL, and that the server runs") from None
+        return connect(self.conninfo, self._location, **self._kwargs)
 
     def close(self) -> None:
         self._pool.close()
@@ -389,6 +376,32 @@ def hnsw_name(dim: int, m: int, ef_construction: int) -> str:
     """The graph's index name: its settings, so a graph built with others is found and
     replaced."""
     return f"{sql.HNSW_PREFIX}d{dim}_m{m}_ef{ef_construction}"
+
+
+def connect(conninfo: str, shown: str, **kwargs: Any) -> psycopg.Connection[Any]:
+    """A connection to ``conninfo``, or a one-line ``StoreError`` naming ``shown`` (the
+    location without its password) and the fix."""
+    import psycopg
+
+    try:
+        return psycopg.connect(conninfo, connect_timeout=int(CONNECT_SECONDS), **kwargs)
+    except psycopg.OperationalError as error:
+        if _refused_password(error):
+            user = urlsplit(conninfo).username or "this user"
+            raise StoreError(f"the PostgreSQL server refused the password of {user} for "
+                             f"{shown}; check the password in the URL (or PGPASSWORD, or "
+                             "~/.pgpass)") from None
+        raise StoreError(f"cannot reach the PostgreSQL store {shown}: {_first_line(error)}; "
+                         "check the host, port, user and password in the URL, and that the "
+                         "server runs") from None
+
+
+def with_schema(location: str, schema: str) -> str:
+    """``location`` with its ``schema`` parameter set to ``schema``."""
+    parts = urlsplit(location)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+             if k != "schema"]
+    return urlunsplit(parts._replace(query=urlencode([*query, ("schema", schema)])))
 
 
 def split_location(location: str) -> tuple[str, str]:

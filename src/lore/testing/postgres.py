@@ -14,9 +14,8 @@ import os
 import tempfile
 import warnings
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from lore.store.postgres import split_location
+from lore.store.postgres import split_location, with_schema
 
 ENV = "LORE_TEST_POSTGRES"
 _server: Any = None
@@ -52,13 +51,6 @@ def server_url() -> str:
 def location(url: str | None = None) -> str:
     """A new, empty store location on the test server: a fresh schema name in its URL."""
     return with_schema(url or server_url(), f"{_prefix}{next(_names)}")
-
-
-def with_schema(url: str, schema: str) -> str:
-    parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-             if k != "schema"]
-    return urlunsplit(parts._replace(query=urlencode([*query, ("schema", schema)])))
 
 
 class PostgresSchemaRecord:
