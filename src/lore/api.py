@@ -19,7 +19,7 @@ from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -59,6 +59,9 @@ from lore.store.derived import ConceptFeed, DerivedIndex, TermFeed, VectorFeed
 from lore.store.protocol import Store, VectorIndex
 from lore.train.catalog import Catalog, check_head_vectors, trained_name
 from lore.types import Filter, Hit, IndexReport, Passage, SearchMode, Status
+
+if TYPE_CHECKING:
+    from lore.ray_ingest import RaySettings
 
 MODES = SEARCH_MODES
 
@@ -139,14 +142,16 @@ class KnowledgeBase(Learning, Graphing, Asking):
         return set(self._store.file_paths())
 
     def index(self, paths: Sequence[str | Path], listener: IndexListener | None = None, *,
-              stored_as: StoredRoot | None = None) -> IndexReport:
+              stored_as: StoredRoot | None = None, ray: RaySettings | None = None
+              ) -> IndexReport:
         """Index files and folders; unchanged inputs cost nothing, vanished files leave.
-        ``stored_as`` names the files under one folder as the store should know them."""
+        ``stored_as`` names the files under one folder as the store should know them; ``ray``
+        parses, chunks and embeds them on a Ray cluster (``lore.ray_ingest``)."""
         roots = [Path(p) for p in paths]
         with self._writing():
             choice = self._choose_model(roots)
-            report = _index_run(self._store, self._embedder, self.config.ingest, roots, listener,
-                                stored_as)
+            report = _index_run(self._store, self.config.ingest, roots,
+                                self._new_run(listener, stored_as, ray))
             self._save_derived(listener)
         warnings = [choice.reason] if choice is not None and choice.degraded else []
         ann = missing_ann_warning(self._store.vector_count(), self.config.index)
@@ -304,6 +309,21 @@ class KnowledgeBase(Learning, Graphing, Asking):
             return self._query_batcher.embed_query(query)
         return self._embedder.embed_query(query)
 
+    def _new_run(self, listener: IndexListener | None, stored_as: StoredRoot | None,
+                 ray: RaySettings | None) -> IndexRun:
+        """An index run; every file is chunked again when the chunker changed since the last
+        (a store from before signatures were recorded has none)."""
+        ingest = self.config.ingest
+        reparse = (self._store.get_meta("chunking") != chunking_signature(ingest)
+                   and self._store.document_count() > 0)
+        if ray is None:
+            return IndexRun(self._store, self._embedder, ingest, listener, reparse, stored_as)
+        from lore.ray_ingest import RayIndexRun
+
+        embed = replace(self.config.embed, model=self._embedder_source(self._model))
+        return RayIndexRun(self._store, self._embedder, ingest, listener, reparse, stored_as,
+                           settings=ray, embed_config=embed)
+
     def _choose_model(self, roots: Sequence[Path]) -> Choice | None:
         """On the first ``index`` of ``auto``, pick the embedder from the text (a still-empty
         knowledge base switches to it); record the embedder in use. Returns auto's choice."""
@@ -334,17 +354,12 @@ class KnowledgeBase(Learning, Graphing, Asking):
         return writer_lock(self.directory)
 
 
-def _index_run(store: Store, embedder: Embedder, ingest: IngestConfig, roots: Sequence[Path],
-               listener: IndexListener | None, stored_as: StoredRoot | None) -> IndexReport:
-    """One ``IndexRun``; every file is chunked again when the chunker changed since the last."""
-    signature = chunking_signature(ingest)
-    recorded = store.get_meta("chunking")
-    # A store from before signatures were recorded has none: chunk it again too.
-    reparse = recorded != signature and store.document_count() > 0
-    run = IndexRun(store, embedder, ingest, listener, reparse, stored_as)
+def _index_run(store: Store, ingest: IngestConfig, roots: Sequence[Path], run: IndexRun
+               ) -> IndexReport:
+    """``run`` over ``roots``, recording the chunker it chunked every file with."""
     report = run.run(roots)
-    if not reparse or set(store.file_paths()) <= run.visited:
-        store.set_meta({"chunking": signature})  # every file is chunked so
+    if not run.reparse or set(store.file_paths()) <= run.visited:
+        store.set_meta({"chunking": chunking_signature(ingest)})  # every file is chunked so
     return report
 
 

@@ -10,7 +10,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import get_args
+from typing import TYPE_CHECKING, get_args
 
 import click
 
@@ -48,6 +48,9 @@ from lore.query.registry import RETRIEVING, STRATEGY_NAMES
 from lore.records import answer_record, plain, step_record
 from lore.types import SearchMode, Step
 
+if TYPE_CHECKING:
+    from lore.ray_ingest import RaySettings
+
 SEARCH_STRATEGIES = tuple(RETRIEVING)
 
 
@@ -83,11 +86,17 @@ def main() -> None:
                    "(slow: the cost is printed before and after; resumable).")
 @click.option("--graph-model", envvar="LORE_GRAPH_MODEL",
               help="The model --graph llm reads with (default: the answering model).")
+@click.option("--ray", "ray_address", is_flag=False, flag_value="auto", metavar="[ADDRESS]",
+              help="Parse, chunk and embed on a Ray cluster: --ray (a cluster running here, "
+                   "else a new one), --ray local, or --ray ray://head:10001. Needs "
+                   "lore[ray]; files must be readable at the same paths on every node.")
+@click.option("--ray-actors", type=click.IntRange(1), metavar="N",
+              help="Embedding actors on the cluster, one CPU each (default: one per CPU).")
 @json_option
 def index(paths: tuple[Path, ...], kb: Path | None, model: str | None, include: tuple[str, ...],
           exclude: tuple[str, ...], hidden: bool, no_gitignore: bool, follow_links: bool,
           jsonl: bool, ann: AnnChoice | None, graph: str, graph_model: str | None,
-          as_json: bool) -> None:
+          ray_address: str | None, ray_actors: int | None, as_json: bool) -> None:
     """Index files and folders. Unchanged files cost nothing; vanished files leave."""
     config = LoreConfig.from_env(os.environ)
     config = dataclasses.replace(config, ingest=dataclasses.replace(
@@ -98,7 +107,7 @@ def index(paths: tuple[Path, ...], kb: Path | None, model: str | None, include: 
     listener = ProgressListener(events=jsonl, bars=not (as_json or jsonl))
     with opened(kb, model, config=config, create=True) as base:
         with listener:
-            report = base.index(list(paths), listener)
+            report = base.index(list(paths), listener, ray=ray_settings(ray_address, ray_actors))
         if not (as_json or jsonl):
             print_report(report)
         knowledge = build_knowledge(base, graph_model, as_json or jsonl) \
@@ -106,6 +115,16 @@ def index(paths: tuple[Path, ...], kb: Path | None, model: str | None, include: 
     if as_json:
         click.echo(json.dumps({**plain(report), **({"knowledge": knowledge} if knowledge else {})},
                               ensure_ascii=False))
+
+
+def ray_settings(address: str | None, actors: int | None) -> RaySettings | None:
+    if address is None:
+        if actors is not None:
+            raise LoreUsageError("--ray-actors needs --ray")
+        return None
+    from lore.ray_ingest import RaySettings
+
+    return RaySettings(address=address, actors=actors)
 
 
 @main.command()

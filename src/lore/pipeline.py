@@ -121,10 +121,10 @@ class IndexRun:
     def __init__(self, store: Store, embedder: Embedder, config: IngestConfig,
                  listener: IndexListener | None = None, reparse: bool = False,
                  stored_as: StoredRoot | None = None) -> None:
-        self._reparse = reparse
-        self._stored_as = stored_as
+        self.reparse = reparse
         """Parse and chunk every file again though unchanged (the chunker or its settings
         changed); views that come out the same keep their vectors."""
+        self._stored_as = stored_as
         self._store = store
         self._embedder = embedder
         self._config = config
@@ -142,11 +142,7 @@ class IndexRun:
         self._listener.on_scanned(len(files))
         inside = [str(root.resolve()) for root in roots]
         keys = [self._stored_name(_file_key(path, inside)) for path in files]
-        for path, key in zip(files, keys, strict=True):
-            self._visit(path, key)
-            if len(self._queued_views) >= PENDING_LIMIT:
-                self._drain()
-        self._drain()
+        self._read(files, keys)
         self.visited = set(keys)
         self._remove_vanished(roots, self.visited)
         self._counts.embedded += embed_missing(self._store, self._embedder, self._listener)
@@ -155,24 +151,53 @@ class IndexRun:
 
     # -- reading files ---------------------------------------------------------------------
 
+    def _read(self, files: Sequence[Path], keys: Sequence[str]) -> None:
+        """Parse, chunk, embed and write every file that changed. ``keys`` are what the store
+        calls ``files``."""
+        for path, key in zip(files, keys, strict=True):
+            self._visit(path, key)
+            if len(self._queued_views) >= PENDING_LIMIT:
+                self._drain()
+        self._drain()
+
     def _visit(self, path: Path, resolved: str) -> None:
-        self._counts.files_seen += 1
-        self._listener.on_file(resolved)
+        record = self._check(path, resolved)
+        if record is None:
+            return
         try:
-            record = self._changed_record(path, resolved)
-            if record is None:
-                self._counts.files_unchanged += 1
-                return
             parsed = parse_file(path.resolve(), self._config.max_file_bytes)
         except IngestError as error:
             self._skip(Skipped(resolved, error.reason))
             return
-        for warning in parsed.warnings:
-            self._skip(Skipped(resolved, warning))
-        documents = parsed.documents
-        if self._stored_as is not None:  # documents are named as the store names the file
-            documents = [replace(d, path=resolved) for d in documents]
-        self._plan(record, documents)
+        self._accept(record, parsed.documents, parsed.warnings)
+
+    def _check(self, path: Path, resolved: str) -> FileRecord | None:
+        """The file's new record when it must be read again; None when it is unchanged or
+        cannot be read (counted and reported)."""
+        self._counts.files_seen += 1
+        self._listener.on_file(resolved)
+        try:
+            record = self._changed_record(path, resolved)
+        except IngestError as error:
+            self._skip(Skipped(resolved, error.reason))
+            return None
+        if record is None:
+            self._counts.files_unchanged += 1
+        return record
+
+    def _accept(self, record: FileRecord, documents: Sequence[Document], warnings: Sequence[str],
+                chunked: Sequence[list[Chunk]] | None = None) -> None:
+        """Queue a parsed file's documents for writing; ``chunked`` holds their chunks when
+        they were made elsewhere."""
+        for warning in warnings:
+            self._skip(Skipped(record.path, warning))
+        self._plan(record, self.named(documents, record.path), chunked)
+
+    def named(self, documents: Sequence[Document], key: str) -> list[Document]:
+        """``documents`` of a file named as the store names the file."""
+        if self._stored_as is None:
+            return list(documents)
+        return [replace(d, path=key) for d in documents]
 
     def _changed_record(self, path: Path, resolved: str) -> FileRecord | None:
         """The file's new record, or None when its content is what the store already has."""
@@ -181,7 +206,7 @@ class IndexRun:
         except OSError as exc:
             raise IngestError(resolved, f"cannot read: {os_error_reason(exc)}") from None
         known = self._store.file_record(resolved)
-        if self._reparse:
+        if self.reparse:
             return FileRecord(resolved, stat.st_size, stat.st_mtime, _hash_file(path, resolved))
         if known and known.size == stat.st_size and known.mtime == stat.st_mtime:
             return None
@@ -194,22 +219,21 @@ class IndexRun:
             return None
         return record
 
-    def _plan(self, record: FileRecord, documents: list[Document]) -> None:
+    def _plan(self, record: FileRecord, documents: list[Document],
+              chunked: Sequence[list[Chunk]] | None = None) -> None:
         known = self._store.document_hashes(record.path)
-        unique = list({d.id: d for d in documents}.values())  # a repeated record id: last wins
-        fresh = [d for d in unique if self._reparse or known.get(d.id) != d.content_hash]
+        positions = {d.id: i for i, d in enumerate(documents)}  # a repeated id: last wins
+        unique = [documents[i] for i in positions.values()]
+        fresh = [d for d in unique if self.reparse or known.get(d.id) != d.content_hash]
         kept_ids = {d.id for d in unique}
         pending = _PendingFile(record, [i for i in known if i not in kept_ids], len(fresh))
         self._counts.removed += len(pending.removed_documents)
         if not fresh:
             self._write([], [pending])
             return
-        budget = min(self._config.chunk_tokens, self._embedder.max_tokens)
-        overlap = min(self._config.overlap_tokens, budget // 4)
-        # One call for all records of a file: the tokenizer's cost per call dominates.
-        chunked = chunk_documents(fresh, self._embedder.count_tokens, budget, overlap,
-                                  self._config.code_view)
-        for document, chunks in zip(fresh, chunked, strict=True):
+        made = (chunk_file(fresh, self._embedder, self._config) if chunked is None
+                else [chunked[positions[d.id]] for d in fresh])
+        for document, chunks in zip(fresh, made, strict=True):
             item = _PendingDocument(document, chunks, pending, replaces=document.id in known)
             self._queue.append(item)
             for chunk in chunks:
@@ -293,6 +317,15 @@ class IndexRun:
             documents_updated=c.updated, documents_removed=c.removed,
             chunks_added=c.chunks_added, chunks_removed=c.chunks_removed,
             chunks_embedded=c.embedded, skipped=tuple(c.skipped), seconds=seconds)
+
+
+def chunk_file(documents: Sequence[Document], embedder: Embedder, config: IngestConfig
+               ) -> list[list[Chunk]]:
+    """The chunks of each of a file's documents, sized by the embedder's tokens."""
+    budget = min(config.chunk_tokens, embedder.max_tokens)
+    overlap = min(config.overlap_tokens, budget // 4)
+    # One call for all records of a file: the tokenizer's cost per call dominates.
+    return chunk_documents(documents, embedder.count_tokens, budget, overlap, config.code_view)
 
 
 def sort_by_tokens(views: list[tuple[str, str]], embedder: Embedder) -> list[tuple[str, str]]:
