@@ -65,7 +65,7 @@ def same(got: dict[str, object], expected: dict[str, object]) -> None:
 def local_ray() -> Iterator[None]:
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
-    ray.shutdown()  # type: ignore[no-untyped-call]
+    ray.shutdown()
 
 
 def test_ray_builds_what_this_process_builds(tmp_path: Path, local_ray: None) -> None:
@@ -131,4 +131,4 @@ def test_a_killed_embedding_worker_is_retried_and_every_document_is_stored_once(
             here.index([docs])
             same(held, snapshot(here._store))
     finally:
-        cluster.shutdown()
+        cluster.shutdown()  # type: ignore[no-untyped-call]
