@@ -40,6 +40,8 @@ WRITE_EVERY = 1024
 """Chunks of complete files held before they are written."""
 READERS_PER = 4
 """Embedding actors per reading actor."""
+BLOCK_BYTES = 256 * 1024
+"""Ray Data's largest block: about one batch of records with their chunks and vectors."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +89,12 @@ class RayIndexRun(IndexRun):
         cpus = ray.cluster_resources().get("CPU", 1)  # type: ignore[no-untyped-call]
         actors = settings.actors or max(1, int(cpus))
         items = [{"path": f.local, "key": key} for key, f in self._arriving.items()]
+        context = ray.data.DataContext.get_current()
+        # Each batch a reader or an actor yields is sent on as a block of its own, rather
+        # than gathered into blocks of 128 MiB: one large file's records reach every actor.
+        context.target_max_block_size = BLOCK_BYTES
+        context.enable_progress_bars = False
+        context.print_on_execution_start = False
         # Readers claim no CPU, so that they run beside embedding actors holding every CPU;
         # they are few, as their work is a small part of the embedding's.
         dataset = ray.data.from_items(items).map_batches(
@@ -260,9 +268,6 @@ class connected:
                               f"{str(error).strip().splitlines()[0]}; check the address, or "
                               "use --ray local") from None
         self._started = True
-        context = ray.data.DataContext.get_current()
-        context.enable_progress_bars = False
-        context.print_on_execution_start = False
 
     def __exit__(self, *exc: object) -> None:
         if self._started:
