@@ -18,7 +18,7 @@ def test_exported_members_are_locked() -> None:
                  "generate", "records", "cli_serve", "cli_mcp", "serve", "doctor", "text",
                  "directory", "train", "learning", "cli_common", "cli_train", "kb_learning",
                  "fitting", "synthesis", "status", "query", "kb_query", "routing", "graph",
-                 "kb_graph", "cli_graph", "knowledge", "rag_training", "rag_joint"}
+                 "kb_graph", "cli_graph", "knowledge", "rag_training", "rag_joint", "ray_ingest"}
     assert exported == set(lore.__all__)
 
 
