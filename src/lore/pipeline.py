@@ -191,9 +191,9 @@ class IndexRun:
         they were made elsewhere."""
         for warning in warnings:
             self._skip(Skipped(record.path, warning))
-        self._plan(record, self.named(documents, record.path), chunked)
+        self._plan(record, self._named(documents, record.path), chunked)
 
-    def named(self, documents: Sequence[Document], key: str) -> list[Document]:
+    def _named(self, documents: Sequence[Document], key: str) -> list[Document]:
         """``documents`` of a file named as the store names the file."""
         if self._stored_as is None:
             return list(documents)
