@@ -5,6 +5,9 @@ was first run on it."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from lore.text.concepts import concepts
@@ -108,3 +111,18 @@ def test_an_english_text_that_gives_a_name_in_chinese_is_read_as_english() -> No
 
 def test_months_and_weekdays_alone_are_no_concepts() -> None:
     assert concepts("The Beatles played in May and on a Sunday in September.") == ["beatles"]
+
+
+def test_the_tagger_comes_without_nltk_and_the_package_stays_whole() -> None:
+    script = """
+import sys
+from lore.text.concepts import concepts
+print(concepts("Ada Park studied at the University of Oslo."))
+print("nltk" in sys.modules)
+import textblob
+print(hasattr(textblob, "TextBlob"))
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=120, check=True)
+    assert result.stdout.split("\n")[:3] == ["['ada park', 'university of oslo']", "False",
+                                             "True"]

@@ -15,7 +15,10 @@ Concepts are lower-cased so that one concept is one node whatever its case.
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import sys
+import types
 from functools import lru_cache
 from typing import Any
 
@@ -212,9 +215,26 @@ def _compound(run: list[str]) -> list[str]:
 
 @lru_cache(maxsize=1)
 def _parser() -> Any:
-    # Imported on first use: TextBlob loads its lexicon (about 0.4 s).
-    from textblob.en import parse
+    """TextBlob's English tagger, imported on first use (it loads its lexicon, about 0.4 s).
 
+    ``textblob/__init__`` imports nltk, and nltk scikit-learn and pandas: about 170 MB of
+    resident memory that the tagger (``textblob.en``, ``textblob._text``) never uses. Unless
+    the package is already imported, its modules are found through a bare stand-in for it,
+    which leaves afterwards, so a later ``import textblob`` gets the whole package."""
+    if "textblob" in sys.modules:
+        from textblob.en import parse
+
+        return parse
+    spec = importlib.util.find_spec("textblob")
+    if spec is None or spec.submodule_search_locations is None:
+        raise ImportError("textblob is not installed: pip install textblob")
+    stand_in = types.ModuleType("textblob")
+    stand_in.__path__ = list(spec.submodule_search_locations)
+    sys.modules["textblob"] = stand_in
+    try:
+        from textblob.en import parse
+    finally:
+        del sys.modules["textblob"]
     return parse
 
 
