@@ -185,9 +185,9 @@ class FolderCatalog:
     """Collections as folders of one server's data directory."""
 
     def __init__(self, root: Path, config: LoreConfig) -> None:
-        if config.store is not None:
-            raise ConfigError("internal: a server over a PostgreSQL store keeps its "
-                              "collections in the database")
+        if config.store is not None:  # every collection would share the store's schema
+            raise ValueError("collections in folders keep their documents there: "
+                             "config.store must be None")
         self.root = root
         self.config = config
 
@@ -249,7 +249,7 @@ class DatabaseCatalog:
         from lore.store.postgres import split_location
 
         if config.store is None:
-            raise ConfigError("internal: collections in a database need a PostgreSQL store")
+            raise ValueError("collections in a database need config.store, a PostgreSQL URL")
         self.root = root
         self.config = config
         self.store = config.store
