@@ -108,6 +108,13 @@ ON CONFLICT (id) DO UPDATE SET title = excluded.title, format = excluded.format,
 """A batch's documents in one statement, one array per column (each id once)."""
 DELETE_DOCUMENT = "DELETE FROM documents WHERE id = %s"
 
+NEXT_CHUNK_ROWIDS = ("SELECT nextval(pg_get_serial_sequence('chunks', 'rowid')) "
+                     "FROM generate_series(1, %s) ORDER BY 1")
+COPY_CHUNKS = """
+COPY chunks(rowid, id, doc_id, ord, span_start, span_end, line_start, line_end, page, kind,
+    section, parent_start, parent_end, symbol, text, view, view_hash, terms) FROM STDIN
+"""
+"""A batch's new chunks, rowids given (``NEXT_CHUNK_ROWIDS``), in the order of the rows."""
 CHUNKS_OF_DOCUMENT = "SELECT rowid, id, view_hash FROM chunks WHERE doc_id = %s"
 CHUNKS_OF_DOCUMENTS = "SELECT doc_id, rowid, id, view_hash FROM chunks WHERE doc_id = ANY(%s)"
 INSERT_CHUNKS = """
