@@ -63,6 +63,13 @@ class PhasePeaks:
     def on_concepts(self, done: int, total: int) -> None: pass
 
 
+def shown(corpus: Path) -> str:
+    """The corpus as the report names it: within the shared data folder, its path there."""
+    resolved = corpus.resolve()
+    return str(resolved.relative_to(DATA.resolve())) if resolved.is_relative_to(
+        DATA.resolve()) else corpus.name
+
+
 def child(corpus: str, model: str, variant: str) -> None:
     """Index ``corpus`` in this process and print the phases' peaks as JSON."""
     import lore
@@ -107,7 +114,8 @@ def main() -> int:
                                args.model, "--child", variant], capture_output=True, text=True,
                               check=True)
         runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
-    report = {"machine": machine(), "corpus": args.corpus, "model": args.model, "runs": runs}
+    report = {"machine": machine(), "corpus": shown(Path(args.corpus)), "model": args.model,
+              "runs": runs}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "ingest_memory.json").write_text(json.dumps(report, indent=2) + "\n")
     show(runs)

@@ -19,6 +19,7 @@ ingestion writes.
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 import shutil
@@ -67,7 +68,7 @@ class Place:
     @property
     def naming(self) -> StoredRoot | None:
         """How indexing names the uploads: None when the store knows them by their path."""
-        local = str(self.files_dir.resolve())
+        local = resolved(self.files_dir)
         return None if local == self.stored_root else StoredRoot(local, self.stored_root)
 
     def upload(self, doc_id: str, file_name: str) -> Path:
@@ -198,8 +199,8 @@ class FolderCatalog:
         folder = self.root / name
         if not (folder / "kb").is_dir():
             return None
-        return Place(name, folder / "kb", folder / "files", str((folder / "files").resolve()),
-                     None, None)
+        return Place(name, folder / "kb", folder / "files", resolved(folder / "files"), None,
+                     None)
 
     def create(self, name: str, model: str | None) -> bool:
         if self.place(name) is not None:
@@ -321,6 +322,13 @@ class DatabaseCatalog:
     def _drop(self, schema: str) -> None:
         self._db.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         shutil.rmtree(self.root / schema, ignore_errors=True)
+
+
+@functools.lru_cache(maxsize=1024)
+def resolved(folder: Path) -> str:
+    """``folder`` resolved, once: resolving costs a system call per path part, and a
+    collection's place is looked up on every request."""
+    return str(folder.resolve())
 
 
 def _schema_of(place: Place) -> str:

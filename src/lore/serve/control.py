@@ -145,19 +145,19 @@ class PostgresControl:
 
     def execute(self, query: str, params: Params = ()) -> int:
         with self._pool.connection() as conn:
-            return int(conn.execute(_pg(query), params).rowcount)
+            return _Transaction(conn).execute(query, params)
 
     def executemany(self, query: str, rows: Sequence[Params]) -> None:
-        with self._pool.connection() as conn, conn.cursor() as cursor:
-            cursor.executemany(_pg(query), rows)
+        with self._pool.connection() as conn:
+            _Transaction(conn).executemany(query, rows)
 
     def one(self, query: str, params: Params = ()) -> Any:
         with self._pool.connection() as conn:
-            return conn.execute(_pg(query), params).fetchone()
+            return _Transaction(conn).one(query, params)
 
     def all(self, query: str, params: Params = ()) -> list[Any]:
         with self._pool.connection() as conn:
-            return list(conn.execute(_pg(query), params).fetchall())
+            return _Transaction(conn).all(query, params)
 
     @contextmanager
     def transaction(self) -> Iterator[Statements]:
@@ -169,7 +169,8 @@ class PostgresControl:
 
 
 class _Transaction:
-    """Statements on one PostgreSQL connection inside its open transaction."""
+    """Statements on one PostgreSQL connection: inside its open transaction, or each its
+    own (the pool's connections commit every statement)."""
 
     def __init__(self, conn: Any) -> None:
         self._conn = conn
