@@ -26,7 +26,7 @@ from lore.config import IngestConfig
 from lore.embed.protocol import Embedder
 from lore.errors import IngestError, os_error_reason
 from lore.ingest.chunk import chunk_documents
-from lore.ingest.parse import parse_file
+from lore.ingest.parse import StreamedFile, read_file
 from lore.ingest.walk import discover, within
 from lore.store.protocol import DocumentWrite, FileRecord, Store
 from lore.text.analyze import analyze
@@ -38,6 +38,8 @@ EMBED_SLICE = 128
 """Views per model call: the grain of progress reports and of vector commits."""
 PENDING_LIMIT = 50_000
 """Views parsed ahead of the model at most, bounding memory on huge inputs."""
+STREAM_BATCH = 1_000
+"""Documents of a large JSONL file parsed and chunked at a time."""
 
 
 class IndexListener(Protocol):
@@ -66,9 +68,12 @@ class SilentListener:
 @dataclass
 class _PendingFile:
     record: FileRecord
-    removed_documents: list[str]
-    waiting: int
-    """Documents of this file not yet written."""
+    removed_documents: list[str] = field(default_factory=list)
+    waiting: int = 0
+    """Documents of this file queued and not yet written."""
+    closed: bool = False
+    """Every document of the file is queued (a streamed file's are queued batch by batch):
+    once none is waiting, the file's record can be written."""
 
 
 @dataclass
@@ -165,11 +170,14 @@ class IndexRun:
         if record is None:
             return
         try:
-            parsed = parse_file(path.resolve(), self._config.max_file_bytes)
+            read = read_file(path.resolve(), self._config.max_file_bytes, STREAM_BATCH)
         except IngestError as error:
             self._skip(Skipped(resolved, error.reason))
             return
-        self._accept(record, parsed.documents, parsed.warnings)
+        if isinstance(read, StreamedFile):
+            self._accept_streamed(record, read)
+        else:
+            self._accept(record, read.documents, read.warnings)
 
     def _check(self, path: Path, resolved: str) -> FileRecord | None:
         """The file's new record when it must be read again; None when it is unchanged or
@@ -192,6 +200,24 @@ class IndexRun:
         for warning in warnings:
             self._skip(Skipped(record.path, warning))
         self._plan(record, self._named(documents, record.path), chunked)
+
+    def _accept_streamed(self, record: FileRecord, streamed: StreamedFile) -> None:
+        """Queue a large file's documents a batch at a time, draining as the queue fills; the
+        file's record is written only when the last batch has been read and written."""
+        for warning in streamed.warnings:
+            self._skip(Skipped(record.path, warning))
+        known = self._store.document_hashes(record.path)
+        pending = _PendingFile(record)
+        kept: set[str] = set()
+        try:
+            for batch in streamed.batches:
+                kept |= self._queue_fresh(pending, known, self._named(batch, record.path))
+                if len(self._queued_views) >= PENDING_LIMIT:
+                    self._drain()
+        except IngestError as error:  # its written documents stay; the file is read again
+            self._skip(Skipped(record.path, error.reason))
+            return
+        self._close(pending, known, kept)
 
     def _named(self, documents: Sequence[Document], key: str) -> list[Document]:
         """``documents`` of a file named as the store names the file."""
@@ -222,22 +248,37 @@ class IndexRun:
     def _plan(self, record: FileRecord, documents: list[Document],
               chunked: Sequence[list[Chunk]] | None = None) -> None:
         known = self._store.document_hashes(record.path)
+        pending = _PendingFile(record)
+        self._close(pending, known, self._queue_fresh(pending, known, documents, chunked))
+
+    def _queue_fresh(self, pending: _PendingFile, known: dict[str, str],
+                     documents: list[Document], chunked: Sequence[list[Chunk]] | None = None
+                     ) -> set[str]:
+        """Chunk and queue the documents the store lacks in this version; returns the ids of
+        all of them."""
         positions = {d.id: i for i, d in enumerate(documents)}  # a repeated id: last wins
         unique = [documents[i] for i in positions.values()]
         fresh = [d for d in unique if self.reparse or known.get(d.id) != d.content_hash]
-        kept_ids = {d.id for d in unique}
-        pending = _PendingFile(record, [i for i in known if i not in kept_ids], len(fresh))
-        self._counts.removed += len(pending.removed_documents)
         if not fresh:
-            self._write([], [pending])
-            return
+            return set(positions)
         made = (chunk_file(fresh, self._embedder, self._config) if chunked is None
                 else [chunked[positions[d.id]] for d in fresh])
+        pending.waiting += len(fresh)
         for document, chunks in zip(fresh, made, strict=True):
             item = _PendingDocument(document, chunks, pending, replaces=document.id in known)
             self._queue.append(item)
             for chunk in chunks:
                 self._queued_views.setdefault(chunk.view_hash, chunk.view)
+        return set(positions)
+
+    def _close(self, pending: _PendingFile, known: dict[str, str], kept: set[str]) -> None:
+        """Every document of the file is queued: the stored ones it no longer has go with
+        its record, written now if nothing of it is waiting, else with its last document."""
+        pending.removed_documents = [i for i in known if i not in kept]
+        self._counts.removed += len(pending.removed_documents)
+        pending.closed = True
+        if pending.waiting == 0:
+            self._write([], [pending])
 
     # -- embedding and writing ---------------------------------------------------------------
 
@@ -268,7 +309,7 @@ class IndexRun:
         files = []
         for item in ready:
             item.file.waiting -= 1
-            if item.file.waiting == 0:
+            if item.file.waiting == 0 and item.file.closed:
                 files.append(item.file)
         self._write(ready, files)
 

@@ -6,7 +6,14 @@ from pathlib import Path
 import pytest
 
 from lore.errors import IngestError
-from lore.ingest.jsonl import MAX_WARNINGS, parse_json, parse_jsonl, read_json, read_jsonl
+from lore.ingest.jsonl import (
+    MAX_WARNINGS,
+    parse_json,
+    parse_jsonl,
+    read_json,
+    read_jsonl,
+    stream_jsonl,
+)
 from lore.types import Document
 
 PATH = Path("/corpus/corpus.jsonl")
@@ -147,3 +154,62 @@ def test_prose_that_mentions_definitions_stays_prose() -> None:
     line = json.dumps({"_id": "p", "text": "Define a class before you use it: def is a keyword."})
     [doc] = parse_jsonl(Path("/corpus.jsonl"), line.encode(), 0.0)
     assert doc.format == "jsonl"
+
+
+MIXED = ('\ufeff{"_id": "1", "text": "good one"}\r\n{not json\n\n[1, 2]\n'
+         '{"_id": "4", "title": "no text"}\n{"_id": "1", "text": "duplicate"}\n'
+         '{"text": "no id, named after its line"}\n{"_id": "line 9", "text": "takes a line name"}\n'
+         '{"text": "line 9\'s own"}\n'
+         + "".join(f'{{"_id": "r{n}", "title": "T{n}", "text": "Record {n}.\\n\\nMore."}}\n'
+                   for n in range(23)))
+
+
+@pytest.mark.parametrize("batch", [1, 4, 1000])
+def test_a_streamed_file_gives_what_reading_it_whole_gives(tmp_path: Path, batch: int) -> None:
+    path = tmp_path / "mixed.jsonl"
+    path.write_text(MIXED, encoding="utf-8")
+    whole, whole_warnings = read_jsonl(path, path.read_bytes(), 3.0)
+    warnings, batches = stream_jsonl(path, 3.0, batch)
+    made = [list(b) for b in batches]
+    assert all(len(b) == batch for b in made[:-1]) and 0 < len(made[-1]) <= batch
+    assert [d for b in made for d in b] == whole
+    assert warnings == whole_warnings and len(warnings) == 4
+    assert [d.key for d in whole][:4] == ["1", "line 7", "line 9", "line 9#2"]
+
+
+def test_a_streamed_file_names_a_bad_byte_as_reading_it_whole_does(tmp_path: Path) -> None:
+    path = tmp_path / "latin.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"_id": "1", "text": "ok"}\n{"_id": "2", "text": "caf\xe9"}\n')
+    with pytest.raises(IngestError) as whole:
+        read_jsonl(path, path.read_bytes(), 0.0)
+    with pytest.raises(IngestError) as streamed:
+        stream_jsonl(path, 0.0, 10)
+    assert streamed.value.reason == whole.value.reason
+    assert "offset 52" in streamed.value.reason
+
+
+def test_a_file_without_a_valid_record_fails_before_any_document(tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"title": "no text"}\n[1]\n')
+    with pytest.raises(IngestError, match="no valid records; first problem: line 1: no text"):
+        stream_jsonl(path, 0.0, 10)
+
+
+def test_a_file_changed_between_the_passes_is_an_error(tmp_path: Path) -> None:
+    def records(ids: range, text: str, prefix: str = "d") -> str:
+        return "".join(json.dumps({"_id": f"{prefix}{n}", "text": f"{text} {n}"}) + "\n"
+                       for n in ids)
+
+    path = tmp_path / "moving.jsonl"
+    path.write_text(records(range(2000), "first version"))  # past what a read buffers
+    _, batches = stream_jsonl(path, 0.0, 1)
+    assert [d.key for d in next(batches)] == ["d0"]
+    path.write_text(records(range(1), "shorter"))
+    with pytest.raises(IngestError, match="changed while being indexed"):
+        list(batches)
+    path.write_text(records(range(2000), "first version"))
+    _, batches = stream_jsonl(path, 0.0, 1)
+    next(batches)
+    path.write_text(records(range(2000), "first version", prefix="e"))  # every line as long
+    with pytest.raises(IngestError, match="changed while being indexed"):
+        list(batches)

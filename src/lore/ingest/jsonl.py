@@ -7,12 +7,13 @@ is skipped with a warning that names it, and the rest of the file is indexed.
 
 from __future__ import annotations
 
+import codecs
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lore.errors import IngestError
+from lore.errors import IngestError, os_error_reason
 from lore.ingest.code import extract_blocks
 from lore.ingest.languages import LANGUAGE_BY_SUFFIX, sniff_language
 from lore.ingest.normalize import decode_bytes, normalize_text
@@ -26,6 +27,13 @@ MAX_WARNINGS = 20
 """Bad records reported one by one; past this, one summary line counts the rest."""
 _SCALARS = (str, int, float, bool)
 _CODE_LANGUAGES = frozenset(LANGUAGE_BY_SUFFIX.values())
+
+
+@dataclass(frozen=True)
+class JsonLineError:
+    """A line that is not valid JSON: its message, to warn with."""
+
+    message: str
 
 
 @dataclass
@@ -44,8 +52,13 @@ class _Reader:
     """(where, id or "", text, record) of each record with a text, in file order."""
     warnings: list[str] = field(default_factory=list)
     bad: int = 0
+    keep_text: bool = True
+    """False: keep each record's place and key only (``stream_jsonl``'s first pass)."""
 
     def add(self, where: str, value: object) -> None:
+        if isinstance(value, JsonLineError):
+            self.warn(f"{where}: {value.message}")
+            return
         if not isinstance(value, dict):
             self.warn(f"{where}: expected a JSON object, found {type(value).__name__}; skipped")
             return
@@ -54,7 +67,8 @@ class _Reader:
             self.warn(f"{where}: no text field (expected one of {', '.join(TEXT_FIELDS)}); "
                       "skipped")
             return
-        self.records.append((where, _key(value), text, value))
+        self.records.append((where, _key(value), text, value) if self.keep_text
+                            else (where, _key(value), "", {}))
 
     def warn(self, message: str) -> None:
         self.bad += 1
@@ -63,21 +77,31 @@ class _Reader:
 
     def result(self) -> tuple[list[Document], list[str]]:
         documents = [_record_document(self.path, self.mtime, self.file_format, key, text,
-                                      value) for key, text, value in self._named()]
+                                      value) for key, (_, _, text, value) in self._named()]
+        return documents, self._finish(bool(documents))
+
+    def names(self) -> tuple[dict[str, tuple[str, str]], list[str]]:
+        """By where each record is, its document key and the id it carries (or ""), and the
+        warnings: all a second pass over the file needs to make the documents."""
+        named = {record[0]: (key, record[1]) for key, record in self._named()}
+        return named, self._finish(bool(named))
+
+    def _finish(self, found: bool) -> list[str]:
         if self.bad > MAX_WARNINGS:
             self.warnings.append(f"{self.bad - MAX_WARNINGS} more bad records not listed")
-        if not documents and self.warnings:
+        if not found and self.warnings:
             first = self.warnings[0]
             raise IngestError(str(self.path), f"no valid records; first problem: {first}")
-        return documents, self.warnings
+        return self.warnings
 
-    def _named(self) -> Iterator[tuple[str, str, dict[str, object]]]:
+    def _named(self) -> Iterator[tuple[str, tuple[str, str, str, dict[str, object]]]]:
         first_seen: dict[str, str] = {}
         for where, key, _, _ in self.records:
             if key:
                 first_seen.setdefault(key, where)
         taken = set(first_seen)
-        for where, key, text, value in self.records:
+        for record in self.records:
+            where, key = record[0], record[1]
             if key and first_seen[key] != where:
                 self.warn(f"{where}: duplicate id {key!r} (first at {first_seen[key]}); "
                           "skipped")
@@ -85,7 +109,7 @@ class _Reader:
             if not key:
                 key = _unused(where, taken)
                 taken.add(key)
-            yield key, text, value
+            yield key, record
 
 
 def _unused(name: str, taken: set[str]) -> str:
@@ -115,15 +139,82 @@ quotes, column 2); skipped'])
     reader = _Reader(path, mtime, "jsonl")
     for number, line in enumerate(decode_bytes(path, data).split("\n"), start=1):
         line = line.strip()
-        if not line:
-            continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as exc:
-            reader.warn(f"line {number}: invalid JSON ({exc.msg}, column {exc.colno}); skipped")
-            continue
-        reader.add(f"line {number}", value)
+        if line:
+            reader.add(f"line {number}", _loads(line))
     return reader.result()
+
+
+def stream_jsonl(path: Path, mtime: float, batch: int) -> tuple[list[str],
+                                                                Iterator[list[Document]]]:
+    """``read_jsonl`` for a file too large to hold parsed: the warnings, and the documents
+    in lists of ``batch``, in file order.
+
+    A first pass reads every line and settles each record's key (``read_jsonl``'s rules), so
+    the whole-file errors are raised here, before any document is made; the second reads the
+    file again and makes the documents as they are asked for. Memory holds the keys and one
+    batch, not the file.
+
+    Raises:
+        IngestError: as ``read_jsonl``; also a file that changed between the two passes.
+    """
+    reader = _Reader(path, mtime, "jsonl", keep_text=False)
+    for where, value in _records(path):
+        reader.add(where, value)
+    keys, warnings = reader.names()
+    return warnings, _documents(path, mtime, keys, batch)
+
+
+def _documents(path: Path, mtime: float, keys: dict[str, tuple[str, str]], batch: int
+               ) -> Iterator[list[Document]]:
+    made: list[Document] = []
+    for where, value in _records(path):
+        planned = keys.pop(where, None)
+        if planned is None:
+            continue  # skipped, and warned about, in the first pass
+        text = _first_string(value, TEXT_FIELDS) if isinstance(value, dict) else None
+        if text is None or not isinstance(value, dict) or _key(value) != planned[1]:
+            raise IngestError(str(path), f"changed while being indexed ({where}); index it "
+                              "again")
+        made.append(_record_document(path, mtime, "jsonl", planned[0], text, value))
+        if len(made) == batch:
+            yield made
+            made = []
+    if keys:
+        raise IngestError(str(path), "changed while being indexed (lines left); index it "
+                          "again")
+    if made:
+        yield made
+
+
+def _records(path: Path) -> Iterator[tuple[str, object]]:
+    """``("line N", parsed value)`` of each non-blank line of a UTF-8 file, read line by
+    line; a line that is not JSON gives a ``JsonLineError`` value."""
+    offset = 0  # in the text after any byte-order mark, as decode_bytes counts
+    try:
+        with open(path, "rb") as handle:
+            for number, raw in enumerate(handle, start=1):
+                if number == 1 and raw.startswith(codecs.BOM_UTF8):
+                    raw = raw[len(codecs.BOM_UTF8):]
+                start, offset = offset, offset + len(raw)
+                try:
+                    line = raw.decode("utf-8").strip()
+                except UnicodeDecodeError as exc:
+                    at = start + exc.start
+                    raise IngestError(str(path), f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} "
+                                      f"at offset {at}); convert it to UTF-8 first, for "
+                                      "example `iconv -f latin1 -t utf-8 in.txt > out.txt`"
+                                      ) from None
+                if line:
+                    yield f"line {number}", _loads(line)
+    except OSError as exc:
+        raise IngestError(str(path), f"cannot read: {os_error_reason(exc)}") from None
+
+
+def _loads(line: str) -> object:
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as exc:
+        return JsonLineError(f"invalid JSON ({exc.msg}, column {exc.colno}); skipped")
 
 
 def parse_json(path: Path, data: bytes, mtime: float) -> list[Document]:

@@ -7,18 +7,20 @@ reader that returns the warnings beside the documents; ``parse_file`` prefers it
 
 from __future__ import annotations
 
+import codecs
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from lore.errors import IngestError, os_error_reason
 from lore.ingest.code import parse_code
 from lore.ingest.html import parse_html
-from lore.ingest.jsonl import parse_json, parse_jsonl, read_json, read_jsonl
+from lore.ingest.jsonl import parse_json, parse_jsonl, read_json, read_jsonl, stream_jsonl
 from lore.ingest.languages import LANGUAGE_BY_SUFFIX
 from lore.ingest.markdown import parse_markdown
+from lore.ingest.normalize import SNIFF_BYTES
 from lore.ingest.pdf import parse_pdf, read_pdf
 from lore.ingest.text import parse_text
 from lore.types import Document
@@ -92,8 +94,7 @@ def parse_file(path: Path, max_bytes: int) -> ParsedFile:
     """
     info = _stat(path)
     if info.st_size > max_bytes:
-        raise IngestError(str(path), f"file is {info.st_size:,} bytes, over the limit of "
-                          f"{max_bytes:,}; raise ingest.max_file_bytes to index it")
+        raise _too_large(path, info.st_size, max_bytes)
     data = _read(path)
     file_format = detect_format(path)
     if file_format in CODE_FORMATS:
@@ -105,6 +106,48 @@ def parse_file(path: Path, max_bytes: int) -> ParsedFile:
         documents, warnings = READERS[file_format](path, data, info.st_mtime)
         return ParsedFile(documents, warnings)
     return ParsedFile(PARSERS[file_format](path, data, info.st_mtime), [])
+
+
+STREAM_BYTES = 4 * 2**20
+"""A JSONL file of this size or more is read a batch of documents at a time
+(``stream_jsonl``), so what indexing it holds does not grow with the file."""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamedFile:
+    """A file's documents in batches, read as they are asked for, and what its first pass
+    skipped."""
+
+    batches: Iterator[list[Document]]
+    warnings: list[str]
+
+
+def read_file(path: Path, max_bytes: int, batch: int) -> ParsedFile | StreamedFile:
+    """``stream_file`` where it streams, else ``parse_file``."""
+    return stream_file(path, max_bytes, batch) or parse_file(path, max_bytes)
+
+
+def stream_file(path: Path, max_bytes: int, batch: int) -> StreamedFile | None:
+    """A large UTF-8 JSONL file's documents, ``batch`` at a time; None for a file to read
+    whole with ``parse_file`` (any other, and a UTF-16 one).
+
+    Raises:
+        IngestError: as ``parse_file``, and before any document is made.
+    """
+    info = _stat(path)
+    if detect_format(path) != "jsonl" or info.st_size < STREAM_BYTES:
+        return None
+    if info.st_size > max_bytes:
+        raise _too_large(path, info.st_size, max_bytes)
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(SNIFF_BYTES)
+    except OSError as exc:
+        raise IngestError(str(path), f"cannot read: {os_error_reason(exc)}") from None
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in head:
+        return None  # decode_bytes tells UTF-16 from binary on the whole file
+    warnings, batches = stream_jsonl(path, info.st_mtime, batch)
+    return StreamedFile(batches, warnings)
 
 
 MINIFIED_LINE = 5_000
@@ -120,6 +163,11 @@ def _refuse_minified(path: Path, data: bytes) -> None:
     if longest >= MINIFIED_LINE and len(data) / len(lines) >= MINIFIED_MEAN:
         raise IngestError(str(path), f"minified or generated code (a line of {longest:,} "
                           "characters): not indexed, as its chunks would read as noise")
+
+
+def _too_large(path: Path, size: int, max_bytes: int) -> IngestError:
+    return IngestError(str(path), f"file is {size:,} bytes, over the limit of {max_bytes:,}; "
+                       "raise ingest.max_file_bytes to index it")
 
 
 def _stat(path: Path) -> os.stat_result:
