@@ -142,17 +142,20 @@ class KnowledgeBase(Learning, Graphing, Asking):
         return set(self._store.file_paths())
 
     def index(self, paths: Sequence[str | Path], listener: IndexListener | None = None, *,
-              stored_as: StoredRoot | None = None, ray: RaySettings | None = None
-              ) -> IndexReport:
+              stored_as: StoredRoot | None = None, ray: RaySettings | None = None,
+              keep_derived: bool = True) -> IndexReport:
         """Index files and folders; unchanged inputs cost nothing, vanished files leave.
         ``stored_as`` names the files under one folder as the store should know them; ``ray``
-        parses, chunks and embeds them on a Ray cluster (``lore.ray_ingest``)."""
+        parses, chunks and embeds them on a Ray cluster (``lore.ray_ingest``).
+        ``keep_derived=False`` drops each derived index from memory once it is saved, so the
+        run holds one at a time (for a process that indexes and exits); the next search loads
+        them again."""
         roots = [Path(p) for p in paths]
         with self._writing():
             choice = self._choose_model(roots)
             report = _index_run(self._store, self.config.ingest, roots,
                                 self._new_run(listener, stored_as, ray))
-            self._save_derived(listener)
+            self._save_derived(listener, keep=keep_derived)
         warnings = [choice.reason] if choice is not None and choice.degraded else []
         ann = missing_ann_warning(self._store.vector_count(), self.config.index)
         return replace(report, warnings=tuple(warnings + ([ann] if ann else [])))
@@ -338,13 +341,18 @@ class KnowledgeBase(Learning, Graphing, Asking):
                               self._model_reason, "dimension": str(self._embedder.dim)})
         return choice
 
-    def _save_derived(self, listener: IndexListener | None = None) -> None:
-        saved: list[DerivedIndex[Any]] = [self._vectors, self._terms, self._concepts]
+    def _save_derived(self, listener: IndexListener | None = None, keep: bool = True) -> None:
+        saved: list[DerivedIndex[Any]] = [self._vectors, self._terms]
+        if self.config.index.concepts == "index":
+            saved.append(self._concepts)
         self._concept_feed.report = listener.on_concepts if listener is not None else None
         try:
             for index in saved:
                 release_freed_memory()  # what embedding or the last build freed, first
-                index.save()
+                if keep:
+                    index.save()
+                else:
+                    index.write()
         finally:
             self._concept_feed.report = None
         self._store.trim_changes(min(index.seq for index in saved))

@@ -107,7 +107,8 @@ def index(paths: tuple[Path, ...], kb: Path | None, model: str | None, include: 
     listener = ProgressListener(events=jsonl, bars=not (as_json or jsonl))
     with opened(kb, model, config=config, create=True) as base:
         with listener:
-            report = base.index(list(paths), listener, ray=ray_settings(ray_address, ray_actors))
+            report = base.index(list(paths), listener, ray=ray_settings(ray_address, ray_actors),
+                                keep_derived=False)
         if not (as_json or jsonl):
             print_report(report)
         knowledge = build_knowledge(base, graph_model, as_json or jsonl) \

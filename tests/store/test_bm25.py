@@ -1,3 +1,4 @@
+import json
 import random
 from pathlib import Path
 
@@ -5,7 +6,7 @@ import numpy as np
 import pytest
 
 from lore.errors import ConfigError
-from lore.store.bm25 import BM25Index
+from lore.store.bm25 import BM25Index, BM25Writer
 
 bm25s = pytest.importorskip("bm25s")
 
@@ -103,3 +104,45 @@ def test_new_parameters_rescore_the_same_postings() -> None:
     assert keys.tolist() == [1, 2] and not np.allclose(before, after)
     with pytest.raises(ConfigError, match="k1=-1"):
         index.set_parameters(k1=-1, b=0.5)
+
+
+def saved_arrays(directory: Path) -> dict[str, np.ndarray]:
+    return {name: np.load(directory / f"{name}.npy")
+            for name in ("keys", "terms", "tfs", "lengths", "sizes")}
+
+
+def test_a_written_index_is_the_one_built_in_memory(tmp_path: Path) -> None:
+    documents = random_corpus(3)
+    build(documents).save(tmp_path / "held")
+    writer = BM25Writer(tmp_path / "written")
+    for start in range(0, len(documents), 64):  # batches, as a fill reads the store
+        writer.add(np.arange(start, min(start + 64, len(documents)), dtype=np.int64) + 100,
+                   documents[start:start + 64])
+    writer.finish()
+    held, written = saved_arrays(tmp_path / "held"), saved_arrays(tmp_path / "written")
+    for name, array in held.items():
+        assert written[name].dtype == array.dtype and np.array_equal(written[name], array)
+    assert BM25Index.load(tmp_path / "written").search(["w3", "w7"], k=5)[0].tolist() == \
+        build(documents).search(["w3", "w7"], k=5)[0].tolist()
+    assert not list((tmp_path / "written").glob("*.raw"))
+
+
+def test_carrying_a_copy_over_drops_changed_rows_as_replacing_them_in_memory(
+        tmp_path: Path) -> None:
+    documents = random_corpus(4)
+    index = build(documents)
+    index.save(tmp_path / "earlier")
+    changed = np.array([100, 157, 158, 299], dtype=np.int64)  # 299 is removed, not replaced
+    replacements = random_corpus(5, size=3)
+    index.remove(changed)
+    index.add(changed[:3], replacements)
+    index.save(tmp_path / "held")
+    writer = BM25Writer(tmp_path / "written")
+    writer.ROWS = 50  # several blocks
+    writer.carry(tmp_path / "earlier", changed)
+    writer.add(changed[:3], replacements)
+    writer.finish()
+    held, written = saved_arrays(tmp_path / "held"), saved_arrays(tmp_path / "written")
+    for name, array in held.items():
+        assert np.array_equal(written[name], array), name
+    assert json.loads((tmp_path / "written" / "params.json").read_text())["documents"] == 199

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from lore.config import AnnChoice, IndexConfig
-from lore.store.derived import DerivedIndex, VectorFeed
+from lore.store.derived import DerivedIndex, TermFeed, VectorFeed
 from lore.store.ivfpq import IvfPqIndex
 from lore.store.lsh import LshIndex
 from lore.store.protocol import DocumentWrite, FileRecord
@@ -95,3 +95,51 @@ def test_an_unchanged_index_is_not_written_again(tmp_path: Path) -> None:
     first = (tmp_path / "CURRENT").read_text()
     DerivedIndex(store, tmp_path, VectorFeed(store, DIM, IndexConfig())).save()
     assert (tmp_path / "CURRENT").read_text() == first
+
+
+def document_write(path: str, paragraphs: list[str]) -> DocumentWrite:
+    text = "\n\n".join(paragraphs)
+    document = Document(path=path, text=text, key="", title=Path(path).name, format="markdown",
+                        language="en", mtime=1_700_000_000.0)
+    chunks, offset = [], 0
+    for paragraph in paragraphs:
+        start = text.index(paragraph, offset)
+        offset = start + len(paragraph)
+        chunks.append(Chunk(doc_id=document.id, text=paragraph, start=start, end=offset,
+                            view=paragraph, section=(), lines=(1, 1)))
+    return DocumentWrite(document, chunks, [" ".join(analyze(c.view)) for c in chunks])
+
+
+def lexical(store: SqliteStore, directory: Path | None, query: str) -> list[int]:
+    index = DerivedIndex(store, directory, TermFeed(store)).current()
+    return index.search(analyze(query), k=50)[0].tolist()
+
+
+def test_a_written_bm25_copy_is_what_a_rebuild_holds_and_follows_changes(
+        tmp_path: Path) -> None:
+    store = SqliteStore(None)
+    store.write([document_write("/kb/a.md", [f"lighthouse keeper {i}" for i in range(30)]),
+                 document_write("/kb/c.md", [f"tower lamp {i}" for i in range(10)])])
+    DerivedIndex(store, tmp_path, TermFeed(store)).write()
+    assert (tmp_path / "CURRENT").read_text().startswith(f"{store.last_change()}-bm25-")
+    queries = ["lighthouse keeper 7", "tower lamp", "keeper lamp 3"]
+    for query in queries:
+        assert lexical(store, tmp_path, query) == lexical(store, None, query)
+    store.write([document_write("/kb/b.md", ["lamp keeper 3", "a lighthouse tower"])],
+                removed_documents=[document_write("/kb/c.md", ["x"]).document.id])
+    DerivedIndex(store, tmp_path, TermFeed(store)).write()  # carries a.md over from disk
+    assert (tmp_path / "CURRENT").read_text().startswith(f"{store.last_change()}-bm25-")
+    for query in queries:
+        assert lexical(store, tmp_path, query) == lexical(store, None, query)
+    assert len(DerivedIndex(store, tmp_path, TermFeed(store)).current()) == 32
+
+
+def test_a_damaged_copy_is_written_again_from_the_store(tmp_path: Path) -> None:
+    store = SqliteStore(None)
+    store.write([document_write("/kb/a.md", [f"lighthouse keeper {i}" for i in range(5)])])
+    DerivedIndex(store, tmp_path, TermFeed(store)).write()
+    live = tmp_path / (tmp_path / "CURRENT").read_text()
+    (live / "terms.npy").write_bytes(b"damaged")
+    store.write([document_write("/kb/b.md", ["lamp keeper"])])
+    DerivedIndex(store, tmp_path, TermFeed(store)).write()
+    assert lexical(store, tmp_path, "keeper") == lexical(store, None, "keeper")

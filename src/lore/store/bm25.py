@@ -23,15 +23,20 @@ checks the scores against bm25s's ``lucene`` method.
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from lore.errors import ConfigError, StoreError
 
 _PARTS = ("keys", "terms", "tfs", "lengths", "sizes")
+_DTYPES: dict[str, np.dtype[Any]] = {"keys": np.dtype(np.int64), "terms": np.dtype(np.int32),
+           "tfs": np.dtype(np.float32), "lengths": np.dtype(np.float32),
+           "sizes": np.dtype(np.int64)}
 
 
 class BM25Index:
@@ -67,20 +72,10 @@ class BM25Index:
         """Insert or replace the documents (lists of analysed terms) under ``keys``."""
         self.remove(keys)
         first_row = self._alive.size
-        term_ids: list[int] = []
-        tfs: list[int] = []
-        lengths, sizes = [], []
-        for offset, (key, terms) in enumerate(zip(keys.tolist(), documents, strict=True)):
-            counts = Counter(terms)
-            term_ids.extend(self._term_id(t) for t in counts)
-            tfs.extend(counts.values())
-            lengths.append(len(terms))
-            sizes.append(len(counts))
-            self._row_of[int(key)] = first_row + offset
-        self._append(keys=np.asarray(keys, np.int64), terms=np.asarray(term_ids, np.int32),
-                     tfs=np.asarray(tfs, np.float32), lengths=np.asarray(lengths, np.float32),
-                     sizes=np.asarray(sizes, np.int64))
-        self._alive = np.concatenate([self._alive, np.ones(len(lengths), dtype=bool)])
+        self._append(**rows(keys, documents, self._vocab))
+        self._row_of.update((int(key), first_row + offset)
+                            for offset, key in enumerate(keys.tolist()))
+        self._alive = np.concatenate([self._alive, np.ones(len(keys), dtype=bool)])
         self._postings = None
 
     def remove(self, keys: np.ndarray) -> None:
@@ -145,12 +140,6 @@ class BM25Index:
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _term_id(self, term: str) -> int:
-        found = self._vocab.get(term)
-        if found is None:
-            found = self._vocab[term] = len(self._vocab)
-        return found
-
     def _append(self, **arrays: np.ndarray) -> None:
         for name, array in arrays.items():
             self._parts[name].append(array)
@@ -194,3 +183,117 @@ class BM25Index:
         order = np.argsort(terms, kind="stable")
         term_ptr = np.concatenate([[0], np.cumsum(df.astype(np.int64))])
         return term_ptr, rows[order], weights[order]
+
+
+def rows(keys: np.ndarray, documents: Sequence[Sequence[str]], vocab: dict[str, int]
+         ) -> dict[str, np.ndarray]:
+    """The row-major arrays (``_PARTS``) of these documents; new terms join ``vocab``."""
+    term_ids: list[int] = []
+    tfs: list[int] = []
+    lengths, sizes = [], []
+    for terms in documents:
+        counts = Counter(terms)
+        term_ids.extend(vocab.setdefault(t, len(vocab)) for t in counts)
+        tfs.extend(counts.values())
+        lengths.append(len(terms))
+        sizes.append(len(counts))
+    return {"keys": np.asarray(keys, np.int64), "terms": np.asarray(term_ids, np.int32),
+            "tfs": np.asarray(tfs, np.float32), "lengths": np.asarray(lengths, np.float32),
+            "sizes": np.asarray(sizes, np.int64)}
+
+
+class BM25Writer:
+    """Writes what ``BM25Index.save`` writes, a batch of documents at a time, holding only the
+    vocabulary: how a large collection's index is saved without being held in memory.
+
+    >>> writer = BM25Writer(directory)
+    >>> writer.add(np.array([1, 2]), [["cach", "expir"], ["retri", "backoff"]])
+    >>> writer.finish()
+    >>> BM25Index.load(directory).search(["cach"], k=1)[0]
+    array([1])
+    """
+
+    ROWS = 100_000
+    """Rows of an earlier copy carried over at a time (``carry``)."""
+
+    def __init__(self, directory: Path, k1: float = 1.2, b: float = 0.75) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self._directory, self.k1, self.b = directory, k1, b
+        self._vocab: dict[str, int] = {}
+        for name in _PARTS:
+            self._raw_path(name).write_bytes(b"")
+        self._count = dict.fromkeys(_PARTS, 0)
+
+    def add(self, keys: np.ndarray, documents: Sequence[Sequence[str]]) -> None:
+        """Append documents (lists of analysed terms); a key must not be written twice."""
+        self._write(rows(keys, documents, self._vocab))
+
+    def carry(self, earlier: Path, dropped: np.ndarray) -> None:
+        """Append every row of the copy saved in ``earlier`` but those whose key is in
+        ``dropped``, read from disk a block at a time; its vocabulary becomes this one's."""
+        try:
+            params = json.loads((earlier / "params.json").read_text())
+            self._vocab = {t: i for i, t in enumerate(json.loads(
+                (earlier / "vocab.json").read_text()))}
+            arrays = {name: _NpyFile(earlier / f"{name}.npy") for name in _PARTS}
+        except (OSError, ValueError, KeyError) as exc:
+            raise StoreError(f"BM25 index at {earlier} is unreadable ({exc}); "
+                             "it is rebuilt from the store") from None
+        self.k1, self.b = float(params["k1"]), float(params["b"])
+        dropped = np.asarray(dropped, np.int64)
+        posting = 0
+        for start in range(0, arrays["keys"].size, self.ROWS):
+            keys = arrays["keys"].read(start, self.ROWS)
+            sizes = arrays["sizes"].read(start, self.ROWS)
+            live = ~np.isin(keys, dropped)
+            count = int(sizes.sum())
+            per_term = np.repeat(live, sizes)
+            self._write({"keys": keys[live], "sizes": sizes[live],
+                         "lengths": arrays["lengths"].read(start, self.ROWS)[live],
+                         "terms": arrays["terms"].read(posting, count)[per_term],
+                         "tfs": arrays["tfs"].read(posting, count)[per_term]})
+            posting += count
+
+    def finish(self) -> None:
+        """Write the ``.npy`` files, the vocabulary and the parameters."""
+        for name in _PARTS:
+            raw = self._raw_path(name)
+            header = {"descr": np.lib.format.dtype_to_descr(_DTYPES[name]),
+                      "fortran_order": False, "shape": (self._count[name],)}
+            with open(self._directory / f"{name}.npy", "wb") as saved, open(raw, "rb") as data:
+                np.lib.format.write_array_header_1_0(saved, header)
+                shutil.copyfileobj(data, saved, 1 << 22)
+            raw.unlink()
+        (self._directory / "vocab.json").write_text(json.dumps(list(self._vocab),
+                                                               ensure_ascii=False))
+        (self._directory / "params.json").write_text(json.dumps(
+            {"kind": BM25Index.kind, "k1": self.k1, "b": self.b,
+             "documents": self._count["keys"]}))
+
+    def _write(self, arrays: dict[str, np.ndarray]) -> None:
+        for name, array in arrays.items():
+            with open(self._raw_path(name), "ab") as raw:
+                raw.write(np.ascontiguousarray(array, dtype=_DTYPES[name]).tobytes())
+            self._count[name] += array.size
+
+    def _raw_path(self, name: str) -> Path:
+        return self._directory / f"{name}.raw"
+
+
+class _NpyFile:
+    """A one-dimensional ``.npy`` file read a slice at a time with plain reads (a memory map
+    would count every page it touched in this process's resident memory)."""
+
+    def __init__(self, path: Path) -> None:
+        with open(path, "rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            shape, _, self.dtype = (np.lib.format.read_array_header_1_0(handle)
+                                    if version == (1, 0)
+                                    else np.lib.format.read_array_header_2_0(handle))
+            self._offset = handle.tell()
+        self.path, self.size = path, int(shape[0])
+
+    def read(self, start: int, count: int) -> np.ndarray:
+        count = max(0, min(count, self.size - start))
+        return np.fromfile(self.path, dtype=self.dtype, count=count,
+                           offset=self._offset + start * self.dtype.itemsize)

@@ -28,16 +28,16 @@ import shutil
 import tempfile
 import uuid
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
 from lore.config import IndexConfig
 from lore.errors import StoreError
 from lore.store.ann import choose_kind, create_index, load_index
-from lore.store.bm25 import BM25Index
+from lore.store.bm25 import BM25Index, BM25Writer
 from lore.store.concepts import ConceptIndex
 from lore.store.ivfpq import IvfPqIndex
 from lore.store.pgvector import PgvectorIndex
@@ -72,6 +72,23 @@ class Feed(Protocol[IndexT]):
         """False when the index should be rebuilt as another kind (it outgrew exact search)."""
 
 
+FILL_BATCH = 20_000
+"""Chunks read from the store at a time while filling an index: what a fill holds beside the
+index it grows, whatever the collection's size."""
+
+
+def batches(store: Store, rowids: Sequence[int] | None, size: int = FILL_BATCH
+            ) -> Iterator[list[int]]:
+    """``rowids`` (every chunk's when None) in pieces of ``size``."""
+    every = all_rowids(store, rowids)
+    for start in range(0, len(every), size):
+        yield every[start:start + size]
+
+
+def all_rowids(store: Store, rowids: Sequence[int] | None) -> list[int]:
+    return store.filtered_rowids(Filter()).tolist() if rowids is None else list(rowids)
+
+
 class VectorFeed:
     """Feeds the vector index from the store's vectors, and lends the store to indexes that
     re-score from it (``ivfpq``, ``lsh``): they keep codes, the store keeps the vectors. An
@@ -97,9 +114,10 @@ class VectorFeed:
         if isinstance(index, PgvectorIndex):
             index.sync()
             return
-        keys, vectors = self._store.chunk_vectors(rowids, dim=self.dim)
-        if len(keys):
-            index.add(keys, vectors)
+        for batch in batches(self._store, rowids):
+            keys, vectors = self._store.chunk_vectors(batch, dim=self.dim)
+            if len(keys):
+                index.add(keys, vectors)
 
     def fits(self, index: VectorIndex) -> bool:
         if isinstance(index, IvfPqIndex) and index.outgrown():
@@ -122,9 +140,32 @@ class VectorFeed:
         return self._store.vectors_by_rowid(keys, dim=self.dim)
 
 
+@runtime_checkable
+class Writing(Protocol):
+    """A feed that can also save its index a batch at a time, never holding all of it
+    (``DerivedIndex.write``)."""
+
+    def write(self, directory: Path, earlier: Path | None, dropped: np.ndarray,
+              rowids: Sequence[int] | None) -> str:
+        """Save into ``directory`` the rows of the copy in ``earlier`` but ``dropped`` ones,
+        then the data of ``rowids`` (all chunks when None); returns the index's kind."""
+
+
 class TermFeed:
     def __init__(self, store: Store) -> None:
         self._store = store
+
+    def write(self, directory: Path, earlier: Path | None, dropped: np.ndarray,
+              rowids: Sequence[int] | None) -> str:
+        writer = BM25Writer(directory)
+        if earlier is not None:
+            writer.carry(earlier, dropped)
+        for batch in batches(self._store, rowids):
+            keys, texts = self._store.chunk_terms(batch)
+            if len(keys):
+                writer.add(keys, [text.split() for text in texts])
+        writer.finish()
+        return BM25Index.kind
 
     def create(self, size: int) -> BM25Index:
         return BM25Index()
@@ -133,9 +174,10 @@ class TermFeed:
         return BM25Index.load(directory)
 
     def fill(self, index: BM25Index, rowids: Sequence[int] | None) -> None:
-        keys, texts = self._store.chunk_terms(rowids)
-        if len(keys):
-            index.add(keys, [text.split() for text in texts])
+        for batch in batches(self._store, rowids):
+            keys, texts = self._store.chunk_terms(batch)
+            if len(keys):
+                index.add(keys, [text.split() for text in texts])
 
     def fits(self, index: BM25Index) -> bool:
         return True
@@ -159,8 +201,7 @@ class ConceptFeed:
         return ConceptIndex.load(directory)
 
     def fill(self, index: ConceptIndex, rowids: Sequence[int] | None) -> None:
-        keys = (self._store.filtered_rowids(Filter()).tolist() if rowids is None
-                else list(rowids))
+        keys = all_rowids(self._store, rowids)
         for start in range(0, len(keys), self.BATCH):
             chunks = self._store.chunks(keys[start:start + self.BATCH])
             index.add(chunks, [chunk_concepts(stored.title, stored.chunk.text)
@@ -241,18 +282,68 @@ class DerivedIndex(Generic[IndexT]):
             index = self.current()
         if self._saved(index.kind):
             return
-        self._directory.mkdir(parents=True, exist_ok=True)
-        token = uuid.uuid4().hex
-        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self._directory))
+        staging = self._staging()
         index.save(staging)
+        self._publish(staging, index.kind)
+
+    def write(self) -> None:
+        """``save``, leaving the index on disk only. A feed that writes its index a batch at a
+        time (``Writing``) never holds it: it carries the saved copy's rows over from disk,
+        less the chunks changed since, and adds those from the store (every chunk when there
+        is no usable copy)."""
+        if self._directory is None:
+            return
+        if not isinstance(self._feed, Writing):
+            self.save()
+            self.release()
+            return
+        seq = self._store.last_change()  # first: changes committed meanwhile replay later
+        usable = self._usable_copy()
+        self._index = None
+        if usable is not None and usable[1] == seq:
+            self.seq = seq
+            return
+        staging = self._staging()
+        try:
+            kind = self._write_from(staging, usable)
+        except StoreError:  # the earlier copy cannot be read: write every chunk
+            shutil.rmtree(staging, ignore_errors=True)
+            staging = self._staging()
+            kind = self._write_from(staging, None)
+        self.seq = seq
+        self._publish(staging, kind)
+
+    def _write_from(self, staging: Path, usable: tuple[Path, int] | None) -> str:
+        assert isinstance(self._feed, Writing)
+        if usable is None:
+            return self._feed.write(staging, None, np.zeros(0, np.int64), None)
+        final: dict[int, bool] = {}
+        for _, chunk, added in self._store.changes_since(usable[1]):
+            final[chunk] = added
+        return self._feed.write(staging, usable[0], np.fromiter(final, np.int64, len(final)),
+                                [chunk for chunk, added in final.items() if added])
+
+    def _staging(self) -> Path:
+        assert self._directory is not None
+        self._directory.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=".staging-", dir=self._directory))
+
+    def _publish(self, staging: Path, kind: str) -> None:
+        """Make the copy written in ``staging`` the live one, holding change ``self.seq``."""
+        assert self._directory is not None
+        token = uuid.uuid4().hex
         files = {path.name: _checksum(path) for path in sorted(staging.iterdir())}
         (staging / _STATE).write_text(json.dumps({"seq": self.seq, "token": token,
                                                   "files": files}))
-        name = f"{self.seq}-{index.kind}-{token[:8]}"
+        name = f"{self.seq}-{kind}-{token[:8]}"
         os.replace(staging, self._directory / name)
         _write_atomically(self._directory / _POINTER, name)
         self._store.set_meta({self._token_key: token})
         self._remove_stale(keep=name)
+
+    def release(self) -> None:
+        """Drop the index from memory; the next use loads the saved copy (or rebuilds)."""
+        self._index = None
 
     def reset(self) -> None:
         """Forget every saved copy: the next use rebuilds from the store (after a re-embed)."""
@@ -273,18 +364,30 @@ class DerivedIndex(Generic[IndexT]):
         return f"derived:{self._directory.name if self._directory else ''}"
 
     def _load_or_rebuild(self) -> None:
-        live = self._live_directory()
-        if live is not None:
+        usable = self._usable_copy()
+        if usable is not None:
             try:
-                state = json.loads((live / _STATE).read_text())
-                seq = int(state["seq"])
-                if self._matches(str(state["token"]), seq) and _intact(live, state["files"]):
-                    self._index, self.seq = self._feed.load(live), seq
-                    self._checked = live.name
-                    return
-            except (OSError, ValueError, KeyError, TypeError, StoreError):
+                self._index, self.seq = self._feed.load(usable[0]), usable[1]
+                self._checked = usable[0].name
+                return
+            except StoreError:
                 pass  # a damaged copy is only a cache: rebuild it
         self._rebuild()
+
+    def _usable_copy(self) -> tuple[Path, int] | None:
+        """The live saved copy and the change it holds, when it is this store's, the log
+        still reaches back to it, and its files are intact."""
+        live = self._live_directory()
+        if live is None:
+            return None
+        try:
+            state = json.loads((live / _STATE).read_text())
+            seq = int(state["seq"])
+            if self._matches(str(state["token"]), seq) and _intact(live, state["files"]):
+                return live, seq
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        return None
 
     def _saved(self, kind: str) -> bool:
         """The live copy already holds this very index: same store, change and kind."""
