@@ -103,6 +103,10 @@ class RetrieveConfig:
     rerank_depth: int = 20
 
 
+ConceptTiming = Literal["index", "first-use"]
+"""When the concept index is derived: see ``IndexConfig.concepts``."""
+
+
 @dataclass(frozen=True)
 class IndexConfig:
     ann: AnnChoice = "auto"
@@ -135,6 +139,12 @@ class IndexConfig:
     """Candidates per search of that graph (raised to the rows a search asks for, at most
     1,000): the smallest of those ``python benchmarks/pg_scale.py`` sweeps that keeps
     recall@10 above 0.95 at 1M chunks (docs/postgres.md)."""
+    concepts: ConceptTiming = "index"
+    """When the concept index (what the graph retriever walks, and global questions read) is
+    derived: ``index``, at the end of every ``lore index``, so no question waits for it;
+    ``first-use``, when a search or question first needs it. Tagging every chunk's noun
+    phrases is the slowest step of indexing once embedding is fast, so ``first-use`` suits a
+    large collection that is searched without the graph (docs/indexing.md)."""
 
 
 AnswerModeName = Literal["stuff", "rag-sequence", "rag-token"]
@@ -330,6 +340,7 @@ class LoreConfig:
         })
         index = _override(config.index, environ, {
             "LORE_ANN": ("ann", _choice(AnnChoice)),
+            "LORE_CONCEPTS": ("concepts", _choice(ConceptTiming)),
             "LORE_EF_SEARCH": ("pgvector_ef_search", _positive_int),
         })
         ingest = _override(config.ingest, environ, {

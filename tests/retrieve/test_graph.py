@@ -4,6 +4,7 @@ two-hop question through a concept the question never names."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from click.testing import CliRunner
 
 import lore
 from lore.cli import main
+from lore.config import LoreConfig
 from lore.pipeline import SilentListener
 from lore.retrieve.graph import Walk
 from lore.store.concepts import ConceptIndex
@@ -127,3 +129,13 @@ def test_indexing_reports_the_concepts_it_reads(tmp_path: Path, corpus: Path) ->
         kb.index([corpus], listener)
         chunks = kb.status().chunks
     assert listener.concepts and listener.concepts[-1] == (chunks, chunks)
+
+
+def test_concepts_on_first_use_wait_for_the_first_walk(tmp_path: Path, corpus: Path) -> None:
+    config = LoreConfig()
+    config = replace(config, index=replace(config.index, concepts="first-use"))
+    with lore.open(tmp_path / "kb", model="hash", config=config) as kb:
+        kb.index([corpus])
+        assert kb.status().concept_bytes in (None, 0)  # not derived by the index run
+        hits = kb.search(QUESTION, k=4, retrievers=["graph"], rerank="")
+    assert [Path(hit.path).name for hit in hits] == ["sweeper.md", "park.md"]
