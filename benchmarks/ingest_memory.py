@@ -81,17 +81,17 @@ def child(corpus: str, model: str, variant: str) -> None:
         for module in (lore.api, lore.pipeline):
             module.release_freed_memory = lambda: None  # type: ignore[attr-defined]
     peaks = PhasePeaks()
-    save = derived.DerivedIndex.save
+    write = derived.DerivedIndex.write  # what lore index calls for each derived index
 
-    def naming_save(index: derived.DerivedIndex[Any]) -> None:
+    def naming_write(index: derived.DerivedIndex[Any]) -> None:
         peaks.phase = f"derive {index._directory.name if index._directory else ''}"
-        save(index)
+        write(index)
 
-    derived.DerivedIndex.save = naming_save  # type: ignore[method-assign]
+    derived.DerivedIndex.write = naming_write  # type: ignore[method-assign]
     with tempfile.TemporaryDirectory() as folder:
         kb = lore.open(Path(folder) / "kb", model=model)
         began = time.perf_counter()
-        report = kb.index([Path(corpus)], peaks)
+        report = kb.index([Path(corpus)], peaks, keep_derived=False)  # as lore index runs
         seconds = time.perf_counter() - began
         time.sleep(0.2)
         kb.close()

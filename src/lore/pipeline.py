@@ -37,9 +37,8 @@ EMBED_WINDOW = 2048
 EMBED_SLICE = 128
 """Views per model call: the grain of progress reports and of vector commits."""
 PENDING_LIMIT = 8_192
-"""Views parsed ahead of the model at most (four sorting windows), bounding what a run holds
-whatever the corpus: at 50,000, ``benchmarks/ingest_scale.py`` took 512 MiB where this takes
-333 MiB, and 8% longer (docs/indexing.md)."""
+"""Views parsed ahead of the model at most (four sorting windows): what a run holds, whatever
+the corpus. A larger limit only held more (docs/indexing.md#memory-and-scale)."""
 STREAM_BATCH = 1_000
 """Documents of a large JSONL file parsed and chunked at a time."""
 

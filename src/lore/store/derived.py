@@ -72,7 +72,7 @@ class Feed(Protocol[IndexT]):
         """False when the index should be rebuilt as another kind (it outgrew exact search)."""
 
 
-FILL_BATCH = 20_000
+FILL_BATCH = 5_000
 """Chunks read from the store at a time while filling an index: what a fill holds beside the
 index it grows, whatever the collection's size."""
 
