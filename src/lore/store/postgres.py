@@ -278,8 +278,13 @@ class PostgresStore(Store):
 
     def filtered_rowids(self, conditions: Filter) -> np.ndarray:
         clause, params = where_clause(conditions)
-        rows = self._read(sql.FILTERED_CHUNK_ROWIDS.format(where=clause), params)
-        return np.fromiter((int(r[0]) for r in rows), dtype=np.int64, count=len(rows))
+        query = sql.FILTERED_CHUNK_ROWIDS.format(where=clause)
+
+        def attempt() -> np.ndarray:  # rows become Python objects one at a time
+            with self._pool.connection() as conn:
+                return np.fromiter((r[0] for r in conn.execute(query, params)), dtype=np.int64)
+
+        return self._retrying(attempt)
 
     def chunks(self, rowids: Sequence[int]) -> dict[int, StoredChunk]:
         if not rowids:

@@ -229,8 +229,9 @@ class SqliteStore(Store):
 
     def filtered_rowids(self, conditions: Filter) -> np.ndarray:
         clause, params = _where_clause(conditions)
-        rows = self._read(sql.FILTERED_CHUNK_ROWIDS.format(where=clause), params)
-        return np.fromiter((int(r[0]) for r in rows), dtype=np.int64, count=len(rows))
+        with self._lock:  # read row by row into the array: a list of every row is not made
+            rows = self._db.execute(sql.FILTERED_CHUNK_ROWIDS.format(where=clause), params)
+            return np.fromiter((r[0] for r in rows), dtype=np.int64)
 
     def chunks(self, rowids: Sequence[int]) -> dict[int, StoredChunk]:
         stored = map(stored_chunk, self._read_in(sql.GET_CHUNKS_BY_ROWID, rowids))
