@@ -67,7 +67,9 @@ class SilentListener:
 
 
 @dataclass
-class _PendingFile:
+class PendingFile:
+    """A file being read: its record is written with its last document."""
+
     record: FileRecord
     removed_documents: list[str] = field(default_factory=list)
     waiting: int = 0
@@ -81,7 +83,7 @@ class _PendingFile:
 class _PendingDocument:
     document: Document
     chunks: list[Chunk]
-    file: _PendingFile
+    file: PendingFile
     replaces: bool
     missing: set[str] = field(default_factory=set)
 
@@ -208,7 +210,7 @@ class IndexRun:
         for warning in streamed.warnings:
             self._skip(Skipped(record.path, warning))
         known = self._store.document_hashes(record.path)
-        pending = _PendingFile(record)
+        pending = PendingFile(record)
         kept: set[str] = set()
         try:
             for batch in streamed.batches:
@@ -249,10 +251,10 @@ class IndexRun:
     def _plan(self, record: FileRecord, documents: list[Document],
               chunked: Sequence[list[Chunk]] | None = None) -> None:
         known = self._store.document_hashes(record.path)
-        pending = _PendingFile(record)
+        pending = PendingFile(record)
         self._close(pending, known, self._queue_fresh(pending, known, documents, chunked))
 
-    def _queue_fresh(self, pending: _PendingFile, known: dict[str, str],
+    def _queue_fresh(self, pending: PendingFile, known: dict[str, str],
                      documents: list[Document], chunked: Sequence[list[Chunk]] | None = None
                      ) -> set[str]:
         """Chunk and queue the documents the store lacks in this version; returns the ids of
@@ -272,7 +274,7 @@ class IndexRun:
                 self._queued_views.setdefault(chunk.view_hash, chunk.view)
         return set(positions)
 
-    def _close(self, pending: _PendingFile, known: dict[str, str], kept: set[str]) -> None:
+    def _close(self, pending: PendingFile, known: dict[str, str], kept: set[str]) -> None:
         """Every document of the file is queued: the stored ones it no longer has go with
         its record, written now if nothing of it is waiting, else with its last document."""
         pending.removed_documents = [i for i in known if i not in kept]
@@ -314,7 +316,7 @@ class IndexRun:
                 files.append(item.file)
         self._write(ready, files)
 
-    def _write(self, ready: list[_PendingDocument], files: list[_PendingFile]) -> None:
+    def _write(self, ready: list[_PendingDocument], files: list[PendingFile]) -> None:
         writes = [DocumentWrite(i.document, i.chunks, [" ".join(analyze(c.view)) for c in i.chunks])
                   for i in ready]
         result = self._store.write(

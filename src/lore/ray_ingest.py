@@ -8,10 +8,11 @@ The dataset is the changed files. A few reading actors parse and chunk them (a J
 many records becomes one row per record, sent on in batches as they are chunked), then
 ``map_batches`` embeds batches of records on a pool of actors, each holding the model once.
 This process takes each record as it arrives: its vectors are committed at once (they are
-content-addressed), and a file's documents are written, in one transaction with its record,
-once all of them have come. The store's guarantees hold unchanged: a run killed at any point
-loses nothing reported indexed, and the next run does only what is missing. Ray retries a
-task or actor whose worker died; a record that arrives twice is taken once.
+content-addressed) and its document is queued for writing; a file's record is written with
+its last document, once all of them have come. The store's guarantees hold unchanged: a run
+killed at any point loses nothing reported indexed, and the next run does only what is
+missing. Ray retries a task or actor whose worker died; a record that arrives twice is taken
+once.
 """
 
 from __future__ import annotations
@@ -30,10 +31,17 @@ from lore._native import release_freed_memory
 from lore.config import EmbedConfig, IngestConfig
 from lore.embed.protocol import Embedder
 from lore.errors import ConfigError, IngestError
-from lore.ingest.parse import parse_file
-from lore.pipeline import IndexListener, IndexRun, StoredRoot, chunk_file, sort_by_tokens
+from lore.ingest.parse import ParsedFile, StreamedFile, read_file
+from lore.pipeline import (
+    IndexListener,
+    IndexRun,
+    PendingFile,
+    StoredRoot,
+    chunk_file,
+    sort_by_tokens,
+)
 from lore.store.protocol import FileRecord, Store
-from lore.types import Chunk, Document, Skipped
+from lore.types import Document, Skipped
 
 INSTALL = 'pip install "lore[ray]"'
 WRITE_EVERY = 1024
@@ -74,7 +82,8 @@ class RayIndexRun(IndexRun):
         for path, key in zip(files, keys, strict=True):
             record = self._check(path, key)
             if record is not None:
-                self._arriving[key] = _ArrivingFile(str(path.resolve()), record)
+                self._arriving[key] = _ArrivingFile(str(path.resolve()), record,
+                                                    PendingFile(record))
         if not self._arriving:
             return
         with connected(self._settings.address):
@@ -114,22 +123,32 @@ class RayIndexRun(IndexRun):
             return  # the file is already written: a retried task sent it again
         if row["kind"] == "file":
             count, warnings, error = pickle.loads(row["payload"])
-            if error is not None:
+            if error is not None:  # its queued documents stay; the file is read again
                 del self._arriving[row["key"]]
                 self._skip(Skipped(row["key"], error))
                 return
-            arriving.count, arriving.warnings = count, warnings
+            arriving.count = count
+            for warning in warnings:
+                self._skip(Skipped(arriving.record.path, warning))
         else:
             index, document, chunks, hashes, vectors = pickle.loads(row["payload"])
             self._store_vectors(hashes, vectors)
-            arriving.documents.setdefault(index, (document, chunks))
+            if index not in arriving.seen:
+                arriving.seen.add(index)
+                arriving.kept |= self._queue_fresh(
+                    arriving.pending, self._known(arriving),
+                    self._named([document], arriving.record.path), [chunks])
         if arriving.complete:
             del self._arriving[row["key"]]
-            ordered = [arriving.documents[i] for i in range(len(arriving.documents))]
-            self._accept(arriving.record, [d for d, _ in ordered], arriving.warnings,
-                         [c for _, c in ordered])
-            if len(self._queued_views) >= WRITE_EVERY:
-                self._drain()
+            self._close(arriving.pending, self._known(arriving), arriving.kept)
+        if len(self._queued_views) >= WRITE_EVERY:
+            self._drain()
+
+    def _known(self, arriving: _ArrivingFile) -> dict[str, str]:
+        """The file's documents in the store before this run, read when first needed."""
+        if arriving.known is None:
+            arriving.known = self._store.document_hashes(arriving.record.path)
+        return arriving.known
 
     def _store_vectors(self, hashes: list[str], vectors: np.ndarray) -> None:
         self._listener.on_to_embed(len(hashes))
@@ -143,16 +162,22 @@ class RayIndexRun(IndexRun):
 
 @dataclass
 class _ArrivingFile:
+    """A file whose documents come back from the cluster one by one, each queued for writing
+    as it comes; the file's record is written after the last."""
+
     local: str
     record: FileRecord
+    pending: PendingFile
     count: int | None = None
     """Its documents, once the file's own row has come."""
-    warnings: list[str] = field(default_factory=list)
-    documents: dict[int, tuple[Document, list[Chunk]]] = field(default_factory=dict)
+    seen: set[int] = field(default_factory=set)
+    """The places in the file of the documents that came (a retried task sends some again)."""
+    known: dict[str, str] | None = None
+    kept: set[str] = field(default_factory=set)
 
     @property
     def complete(self) -> bool:
-        return self.count is not None and len(self.documents) == self.count
+        return self.count is not None and len(self.seen) == self.count
 
 
 # -- on the cluster ---------------------------------------------------------------------------
@@ -171,21 +196,20 @@ class FileReader:
         embedding starts before a large file is read to its end), then the file's own row:
         how many documents, the parser's warnings, or why it could not be read."""
         for row in files.to_pylist():
-            key = row["key"]
+            key, count = row["key"], 0
             try:
-                parsed = parse_file(Path(row["path"]), self.ingest.max_file_bytes)
+                read = read_file(Path(row["path"]), self.ingest.max_file_bytes, self.batch)
+                for part in _parts(read, self.batch):  # a large JSONL file is read as it goes
+                    part = [replace(d, path=key) for d in part] if self.rename else part
+                    chunked = chunk_file(part, self.embedder, self.ingest)
+                    yield _rows([_row(key, "document", (count + i, document, chunks))
+                                 for i, (document, chunks) in enumerate(zip(part, chunked,
+                                                                            strict=True))])
+                    count += len(part)
             except IngestError as error:
                 yield _rows([_row(key, "file", (0, [], error.reason))])
                 continue
-            documents = [replace(d, path=key) for d in parsed.documents] if self.rename \
-                else parsed.documents
-            for start in range(0, len(documents), self.batch):
-                part = documents[start:start + self.batch]
-                chunked = chunk_file(part, self.embedder, self.ingest)
-                yield _rows([_row(key, "document", (start + i, document, chunks))
-                             for i, (document, chunks) in enumerate(zip(part, chunked,
-                                                                        strict=True))])
-            yield _rows([_row(key, "file", (len(documents), list(parsed.warnings), None))])
+            yield _rows([_row(key, "file", (count, list(read.warnings), None))])
 
 
 class EmbeddingActor:
@@ -212,6 +236,14 @@ class EmbeddingActor:
                 else np.zeros((0, self.embedder.dim), np.float32)
             rows[i] = _row(rows[i]["key"], "document", (index, document, chunks, hashes, mine))
         return _rows(rows)
+
+
+def _parts(read: ParsedFile | StreamedFile, size: int) -> Iterator[list[Document]]:
+    if isinstance(read, StreamedFile):
+        yield from read.batches
+        return
+    for start in range(0, len(read.documents), size):
+        yield read.documents[start:start + size]
 
 
 @functools.cache
