@@ -112,7 +112,7 @@ def document_write(path: str, paragraphs: list[str]) -> DocumentWrite:
 
 def lexical(store: SqliteStore, directory: Path | None, query: str) -> list[int]:
     index = DerivedIndex(store, directory, TermFeed(store)).current()
-    return index.search(analyze(query), k=50)[0].tolist()
+    return [int(key) for key in index.search(analyze(query), k=50)[0]]
 
 
 def test_a_written_bm25_copy_is_what_a_rebuild_holds_and_follows_changes(
