@@ -86,7 +86,7 @@ def batches(store: Store, rowids: Sequence[int] | None, size: int = FILL_BATCH
 
 
 def all_rowids(store: Store, rowids: Sequence[int] | None) -> np.ndarray:
-    """As an array: a million rowids as Python ints would take 36 MB."""
+    """As an array: a list of Python ints takes several times the memory."""
     return store.filtered_rowids(Filter()) if rowids is None else np.asarray(rowids, np.int64)
 
 
@@ -371,7 +371,7 @@ class DerivedIndex(Generic[IndexT]):
                 self._index, self.seq = self._feed.load(usable[0]), usable[1]
                 self._checked = usable[0].name
                 return
-            except StoreError:
+            except (OSError, ValueError, KeyError, TypeError, StoreError):
                 pass  # a damaged copy is only a cache: rebuild it
         self._rebuild()
 
