@@ -231,7 +231,7 @@ class TokenScorerContract(GeneratorContract):
         with scorer.reserve(2):
             first, second = scorer.next_logits(tokens, 0), scorer.next_logits(tokens, 1)
         assert first.ndim == 1 and first.shape == second.shape
-        np.testing.assert_allclose(first, second, rtol=0, atol=1e-3)
+        assert_same_next_token(first, second)
 
     def test_text_logprob_scores_text_of_the_prompt(self, generator: Generator) -> None:
         scorer = self.token_scorer(generator)
@@ -252,3 +252,17 @@ class TokenScorerContract(GeneratorContract):
     def token_scorer(generator: Generator) -> TokenScorer:
         assert isinstance(generator, TokenScorer), f"{generator.name} is not a TokenScorer"
         return generator
+
+
+def assert_same_next_token(first: np.ndarray, second: np.ndarray, most: float = 0.05) -> None:
+    """Two next-token logit vectors pick the same token and give distributions within
+    ``most`` total variation. Not equal values: llama.cpp evaluates one token and a batch of
+    tokens, or one sequence and several, with different kernels on some CPUs (those without
+    AVX-512), whose sums round differently; a wrong context moves the distribution far more."""
+    def distribution(logits: np.ndarray) -> np.ndarray:
+        shifted = np.exp(logits.astype(np.float64) - logits.max())
+        return np.asarray(shifted / shifted.sum())
+
+    assert int(first.argmax()) == int(second.argmax())
+    distance = float(np.abs(distribution(first) - distribution(second)).sum()) / 2
+    assert distance < most, f"next-token distributions {distance:.3f} apart (at most {most})"
