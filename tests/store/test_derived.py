@@ -21,9 +21,18 @@ DIM = 8
 def filled_store(n: int, seed: int = 0) -> tuple[SqliteStore, np.ndarray]:
     """A store of one document with ``n`` chunks, each with a random unit vector."""
     store = SqliteStore(None)
-    paragraphs = [f"paragraph {i}" for i in range(n)]
+    written = document_write("/kb/a.md", [f"paragraph {i}" for i in range(n)])
+    store.write([written], files=[FileRecord(written.document.path, 10, 1.0, "h")])
+    rows = np.random.default_rng(seed).standard_normal((n, DIM)).astype(np.float32)
+    store.put_vectors([c.view_hash for c in written.chunks],
+                      rows / np.linalg.norm(rows, axis=1, keepdims=True))
+    return store, store.chunk_vectors(dim=DIM)[1]
+
+
+def document_write(path: str, paragraphs: list[str]) -> DocumentWrite:
+    """A markdown document of these paragraphs, a chunk each, with its analysed terms."""
     text = "\n\n".join(paragraphs)
-    document = Document(path="/kb/a.md", text=text, key="", title="a.md", format="markdown",
+    document = Document(path=path, text=text, key="", title=Path(path).name, format="markdown",
                         language="en", mtime=1_700_000_000.0)
     chunks, offset = [], 0
     for paragraph in paragraphs:
@@ -31,12 +40,7 @@ def filled_store(n: int, seed: int = 0) -> tuple[SqliteStore, np.ndarray]:
         offset = start + len(paragraph)
         chunks.append(Chunk(doc_id=document.id, text=paragraph, start=start, end=offset,
                             view=paragraph, section=(), lines=(1, 1)))
-    store.write([DocumentWrite(document, chunks, [" ".join(analyze(c.view)) for c in chunks])],
-                files=[FileRecord(document.path, 10, 1.0, "h")])
-    rows = np.random.default_rng(seed).standard_normal((n, DIM)).astype(np.float32)
-    store.put_vectors([c.view_hash for c in chunks],
-                      rows / np.linalg.norm(rows, axis=1, keepdims=True))
-    return store, store.chunk_vectors(dim=DIM)[1]
+    return DocumentWrite(document, chunks, [" ".join(analyze(c.view)) for c in chunks])
 
 
 @pytest.mark.parametrize("ann", ["lsh", "ivfpq"])
@@ -96,18 +100,6 @@ def test_an_unchanged_index_is_not_written_again(tmp_path: Path) -> None:
     DerivedIndex(store, tmp_path, VectorFeed(store, DIM, IndexConfig())).save()
     assert (tmp_path / "CURRENT").read_text() == first
 
-
-def document_write(path: str, paragraphs: list[str]) -> DocumentWrite:
-    text = "\n\n".join(paragraphs)
-    document = Document(path=path, text=text, key="", title=Path(path).name, format="markdown",
-                        language="en", mtime=1_700_000_000.0)
-    chunks, offset = [], 0
-    for paragraph in paragraphs:
-        start = text.index(paragraph, offset)
-        offset = start + len(paragraph)
-        chunks.append(Chunk(doc_id=document.id, text=paragraph, start=start, end=offset,
-                            view=paragraph, section=(), lines=(1, 1)))
-    return DocumentWrite(document, chunks, [" ".join(analyze(c.view)) for c in chunks])
 
 
 def lexical(store: SqliteStore, directory: Path | None, query: str) -> list[int]:
