@@ -74,13 +74,25 @@ def opened(kb: Path | None, model: str | None = None, switch_model: bool = False
         raise LoreUsageError(str(error)) from None
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM inside ``interruptible``.
+
+    A subclass on purpose: ``python -m`` remembers a plain KeyboardInterrupt that passed out
+    of any ``exec`` of a string (dataclasses and namedtuples make their methods that way),
+    and ends the process by SIGINT after it has printed its message, even when the
+    interrupt was caught."""
+
+
+STOPPING_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 @contextmanager
 def interruptible(resume: str) -> Iterator[None]:
     """Ctrl-C or SIGTERM ends a run with a message saying how to ``resume`` it."""
     def stop(number: int, frame: object) -> None:
-        raise KeyboardInterrupt
+        raise Interrupted
 
-    previous = signal.signal(signal.SIGTERM, stop)
+    previous = {number: signal.signal(number, stop) for number in STOPPING_SIGNALS}
     stopping = False
     try:
         yield
@@ -88,9 +100,10 @@ def interruptible(resume: str) -> Iterator[None]:
         stopping = True
         # Once stopping, a second signal must not cut the message short (a process manager
         # may repeat SIGTERM); the run ends with this message either way.
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for number in STOPPING_SIGNALS:
+            signal.signal(number, signal.SIG_IGN)
         raise click.ClickException(f"interrupted: {resume}") from None
     finally:
         if not stopping:
-            signal.signal(signal.SIGTERM, previous)
+            for number, handler in previous.items():
+                signal.signal(number, handler)

@@ -208,6 +208,6 @@ def test_a_terminated_run_says_how_to_resume_and_the_same_command_finishes(
     time.sleep(1.0)  # into the training steps
     child.send_signal(signal.SIGTERM)
     _, err = child.communicate(timeout=120)
-    assert child.returncode == 1 and "interrupted: run the same command again" in err
+    assert child.returncode == 1 and "interrupted: run the same command again" in err, err
     with lore.open(kb) as base:
         assert base.models() == []  # nothing half-trained is published
