@@ -1,12 +1,15 @@
 """A run stopped by Ctrl-C or SIGTERM ends with its message and exit code 1, however the
 process was started."""
 
+import json
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+import lore
 
 STOPPED_INSIDE_EXEC = '''
 import os, signal, click
@@ -30,3 +33,26 @@ def test_a_signal_inside_exec_still_ends_with_the_message_under_python_m(
     done = subprocess.run([sys.executable, "-m", "stopped"], cwd=tmp_path, capture_output=True,
                           text=True, timeout=60)
     assert (done.returncode, done.stderr.strip()) == (1, "Error: interrupted: run it again")
+
+
+def test_a_terminated_index_run_keeps_what_it_reported_and_the_same_command_finishes(
+        tmp_path: Path) -> None:
+    corpus = tmp_path / "notes"
+    corpus.mkdir()
+    for number in range(3000):
+        (corpus / f"note{number}.md").write_text(f"# Note {number}\n\nThe tide table {number}.\n")
+    command = [sys.executable, "-m", "lore.cli", "index", str(corpus), "--kb",
+               str(tmp_path / "kb"), "--model", "hash", "--jsonl"]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    reported = [json.loads(child.stdout.readline())]  # indexing has begun
+    child.send_signal(signal.SIGTERM)
+    rest, err = child.communicate(timeout=120)
+    reported += [json.loads(line) for line in rest.splitlines()]
+    assert child.returncode == 1 and "interrupted: run the same command again" in err, err
+    with lore.open(tmp_path / "kb") as kb:
+        assert {e["path"] for e in reported if e["event"] == "indexed"} <= kb.indexed_files()
+        assert len(kb.indexed_files()) < 3000
+    subprocess.run(command, check=True, capture_output=True, timeout=300)
+    with lore.open(tmp_path / "kb") as kb:
+        assert kb.status().documents == 3000

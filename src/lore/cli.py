@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, get_args
 import click
 
 from lore import api
-from lore.cli_common import LoreUsageError, json_option, kb_option, opened
+from lore.cli_common import LoreUsageError, interruptible, json_option, kb_option, opened
 from lore.cli_graph import build_knowledge, graph_group
 from lore.cli_mcp import mcp
 from lore.cli_output import (
@@ -105,7 +105,9 @@ def index(paths: tuple[Path, ...], kb: Path | None, model: str | None, include: 
     if ann is not None:
         config = dataclasses.replace(config, index=dataclasses.replace(config.index, ann=ann))
     listener = ProgressListener(events=jsonl, bars=not (as_json or jsonl))
-    with opened(kb, model, config=config, create=True) as base:
+    with opened(kb, model, config=config, create=True) as base, interruptible(
+            "run the same command again to go on: what was indexed is kept, and files "
+            "already indexed are skipped"):
         with listener:
             report = base.index(list(paths), listener, ray=ray_settings(ray_address, ray_actors),
                                 keep_derived=False)
@@ -285,7 +287,9 @@ def rm(paths: tuple[Path, ...], kb: Path | None, as_json: bool) -> None:
 @kb_option
 def reembed(model: str, kb: Path | None) -> None:
     """Embed every chunk again with another model (after changing your mind on --model)."""
-    with opened(kb, model, switch_model=True) as base, ProgressListener() as listener:
+    with opened(kb, model, switch_model=True) as base, ProgressListener() as listener, \
+            interruptible("run the same command again to go on: it embeds only the chunks "
+                          "not yet embedded with the new model"):
         count = base.reembed(listener)
     click.echo(f"re-embedded {count} views with {model}")
 
