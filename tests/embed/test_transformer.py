@@ -10,7 +10,7 @@ import pytest
 
 from lore.embed.protocol import Embedder
 from lore.embed.registry import create_minilm
-from lore.embed.transformer import TransformerEmbedder, read_model_info, read_pooling
+from lore.embed.transformer import TransformerEmbedder, _pad, read_model_info, read_pooling
 from lore.errors import ConfigError
 from lore.testing.contracts import EmbedderContract
 
@@ -146,3 +146,12 @@ def test_batch_tokens_do_not_change_vectors(minilm: TransformerEmbedder) -> None
     assert cosine.min() > 0.999, cosine
     with pytest.raises(ConfigError, match="batch_tokens must be positive"):
         TransformerEmbedder(minilm.model_dir, batch_tokens=0)
+
+
+def test_batches_are_padded_to_a_few_widths() -> None:
+    """Widths in steps of PAD_MULTIPLE, so the CPU kernels cached per shape stay few."""
+    tokens, lengths = _pad([[7] * 17, [7] * 3], 0, limit=512)
+    assert [len(row) for row in tokens] == [32, 32] and lengths == [17, 3]
+    assert tokens[1] == [7] * 3 + [0] * 29
+    assert len(_pad([[7] * 250], 0, limit=256)[0][0]) == 256  # never past the positions
+    assert len(_pad([[7] * 32], 0, limit=512)[0][0]) == 32

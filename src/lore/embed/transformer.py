@@ -35,6 +35,12 @@ BATCH_TOKENS = 8192
 row costs more (a batch of 32 e5 passages of 512 tokens is twice this); a smaller cap was no
 better. MiniLM's 32 x 256 tokens already fit. Measured with ``benchmarks/embedders.py``."""
 
+PAD_MULTIPLE = 16
+"""Batches are padded to a multiple of this many tokens. Each distinct input shape leaves
+its kernels in oneDNN's primitive cache (up to 1,024 of them, never freed), so a batch width
+for every token count made ``lore index``'s memory grow with each slice it embedded
+(``benchmarks/ingest_memory.py``); a few widths keep that cache small."""
+
 _SUPPORTED_MODULES = {"Transformer", "Pooling", "Normalize"}
 _POOLINGS: dict[str, Pooling] = {
     "mean": "mean", "cls": "cls", "max": "max", "pooling_mode_mean_tokens": "mean",
@@ -137,7 +143,8 @@ class TransformerEmbedder:
         with torch.inference_mode():
             for batch in plan_batches([len(row) for row in ids], self.batch_size,
                                       self.batch_tokens):
-                tokens, lengths = _pad([ids[i] for i in batch], self.info.pad_id)
+                tokens, lengths = _pad([ids[i] for i in batch], self.info.pad_id,
+                                      self.info.max_seq_length)
                 pooled = encoder(torch.tensor(tokens), torch.tensor(lengths))
                 out[batch] = torch.nn.functional.normalize(pooled, dim=1).numpy()
         return out
@@ -277,6 +284,9 @@ def load_tokenizer(model_dir: Path) -> Tokenizer:
 
 
 
-def _pad(rows: list[list[int]], pad_id: int) -> tuple[list[list[int]], list[int]]:
-    width = max(len(row) for row in rows)
+def _pad(rows: list[list[int]], pad_id: int, limit: int) -> tuple[list[list[int]], list[int]]:
+    """Rows padded to one width: their longest, rounded up to ``PAD_MULTIPLE`` (at most
+    ``limit``, the model's positions), and each row's own length."""
+    longest = max(len(row) for row in rows)
+    width = max(longest, min(-(-longest // PAD_MULTIPLE) * PAD_MULTIPLE, limit))
     return [row + [pad_id] * (width - len(row)) for row in rows], [len(row) for row in rows]
