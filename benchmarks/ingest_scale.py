@@ -1,7 +1,7 @@
 """Resident memory of ``lore index`` from 10k to 1M chunks, by phase, on SQLite and PostgreSQL.
 
     python benchmarks/ingest_scale.py [--scales 10k,100k,1m] [--stores sqlite,postgres]
-        [--model hash] [--file-mib 32] [--pending N] [--server URL]
+        [--model hash] [--file-mib 32] [--pending N] [--server URL] [--out NAME]
 
 ``--stores`` takes ``sqlite``, ``sqlite-ivfpq`` (IVF-PQ codes in place of the HNSW graph that
 ``auto`` builds past 40,000 vectors) and ``postgres``. ``LORE_CONCEPTS=first-use`` leaves the
@@ -22,7 +22,7 @@ started from the ``pgserver`` wheel), one after the other. A thread samples resi
 every 50 ms and keeps the peak of each phase: ``ingest`` (reading, parsing, chunking,
 embedding and writing, interleaved file by file) and building each derived index.
 
-Writes ``results/ingest_scale.json``.
+Writes ``results/ingest_scale.json`` (``--out``: ``results/NAME.json``).
 """
 
 from __future__ import annotations
@@ -148,6 +148,8 @@ def main() -> int:
     parser.add_argument("--server", help="a PostgreSQL database URL (default: start pgserver)")
     parser.add_argument("--pending", type=int, help="views parsed ahead of the model at most "
                         "(default: lore's pipeline.PENDING_LIMIT)")
+    parser.add_argument("--out", default="ingest_scale",
+                        help="the results file's name under results/, without .json")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--store", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -175,7 +177,7 @@ def main() -> int:
               "pending": args.pending, "concepts": os.environ.get("LORE_CONCEPTS", "index"),
               "sources": list(SOURCES), "runs": runs}
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "ingest_scale.json").write_text(json.dumps(report, indent=2) + "\n")
+    (RESULTS / f"{args.out}.json").write_text(json.dumps(report, indent=2) + "\n")
     return 0
 
 
