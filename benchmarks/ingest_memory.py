@@ -1,12 +1,14 @@
-"""Resident memory of ``lore index`` by phase, with and without handing freed memory back.
+"""Resident memory of ``lore index`` by phase, as lore runs and without two of its choices.
 
-    python benchmarks/ingest_memory.py [--corpus PATH] [--model auto]
+    python benchmarks/ingest_memory.py [--corpus PATH] [--model auto] [--variants ...]
 
-Indexes ``--corpus`` (default SciFact's ``corpus.jsonl``) into a fresh knowledge base, once as
-lore runs and once with ``lore._native.release_freed_memory`` made a no-op, each in its own
-process, one after the other. A thread samples the process's resident memory every 50 ms and
-keeps the peak of each phase, the phase told by the index run's progress events: parsing and
-chunking, embedding, then building each derived index. Also the run's seconds.
+Indexes ``--corpus`` (default SciFact's ``corpus.jsonl``) into a fresh knowledge base, once per
+variant, each in its own process, one after the other: ``release`` as lore runs; ``keep``
+with ``lore._native.release_freed_memory`` made a no-op; ``widths`` with each model batch
+padded to its longest view instead of a multiple of ``embed.transformer.PAD_MULTIPLE``.
+A thread samples the process's resident memory every 50 ms and keeps the peak of each phase,
+the phase told by the index run's progress events: parsing and chunking, embedding, then
+building each derived index. Also the run's seconds.
 
 Writes ``results/ingest_memory.json``.
 """
@@ -29,8 +31,7 @@ from rich.table import Table
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 RESULTS = Path(__file__).resolve().parent / "results"
-VARIANTS = ("release", "keep")
-"""``release``: as lore runs; ``keep``: freed memory stays with the allocator."""
+VARIANTS = ("release", "keep", "widths")
 
 
 def rss_mb() -> float:
@@ -80,6 +81,10 @@ def child(corpus: str, model: str, variant: str) -> None:
     if variant == "keep":
         for module in (lore.api, lore.pipeline):
             module.release_freed_memory = lambda: None  # type: ignore[attr-defined]
+    if variant == "widths":
+        from lore.embed import transformer
+
+        transformer.PAD_MULTIPLE = 1
     peaks = PhasePeaks()
     write = derived.DerivedIndex.write  # what lore index calls for each derived index
 
@@ -103,13 +108,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--corpus", default=str(DATA / "scifact" / "corpus.jsonl"))
     parser.add_argument("--model", default="auto")
+    parser.add_argument("--variants", default=",".join(VARIANTS),
+                        help=f"comma-separated, from {', '.join(VARIANTS)}")
     parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.corpus, args.model, args.child)
         return 0
     runs = []
-    for variant in VARIANTS:
+    for variant in args.variants.split(","):
+        if variant not in VARIANTS:
+            parser.error(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
         done = subprocess.run([sys.executable, __file__, "--corpus", args.corpus, "--model",
                                args.model, "--child", variant], capture_output=True, text=True,
                               check=True)
