@@ -101,7 +101,6 @@ def test_an_unchanged_index_is_not_written_again(tmp_path: Path) -> None:
     assert (tmp_path / "CURRENT").read_text() == first
 
 
-
 def lexical(store: SqliteStore, directory: Path | None, query: str) -> list[int]:
     index = DerivedIndex(store, directory, TermFeed(store)).current()
     return [int(key) for key in index.search(analyze(query), k=50)[0]]
