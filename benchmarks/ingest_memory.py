@@ -6,7 +6,8 @@ Indexes ``--corpus`` (default SciFact's ``corpus.jsonl``) into a fresh knowledge
 variant, each in its own process, one after the other: ``release`` as lore runs; ``keep``
 with ``lore._native.release_freed_memory`` made a no-op; ``widths`` with each model batch
 padded to its longest view instead of a multiple of ``embed.transformer.PAD_MULTIPLE``.
-A thread samples the process's resident memory every 50 ms and keeps the peak of each phase,
+A thread samples the process's resident memory every 50 ms and keeps the peak of each phase
+(and apart, that of its children, the concept index's tagging processes, summed),
 the phase told by the index run's progress events: parsing and chunking, embedding, then
 building each derived index. Also the run's seconds.
 
@@ -34,11 +35,22 @@ RESULTS = Path(__file__).resolve().parent / "results"
 VARIANTS = ("release", "keep", "widths")
 
 
-def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
+def rss_mb(pid: str = "self") -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:  # a child that just ended
+        pass
     return 0.0
+
+
+def children_rss_mb() -> float:
+    """The resident memory of this process's children, summed (the concept index's tagging
+    processes; pages they share with each other are counted in each)."""
+    pids = [pid for children in Path("/proc/self/task").glob("*/children")
+            for pid in children.read_text().split()]
+    return sum(rss_mb(pid) for pid in pids)
 
 
 class PhasePeaks:
@@ -47,12 +59,17 @@ class PhasePeaks:
     def __init__(self) -> None:
         self.phase = "open"
         self.peaks: dict[str, float] = {}
+        self.children: dict[str, float] = {}
+        """Peaks of the children's memory, by phase, where they had any."""
         threading.Thread(target=self._sample, daemon=True).start()
 
     def _sample(self) -> None:
         while True:
             phase = self.phase
             self.peaks[phase] = max(self.peaks.get(phase, 0.0), rss_mb())
+            children = children_rss_mb()
+            if children:
+                self.children[phase] = max(self.children.get(phase, 0.0), children)
             time.sleep(0.05)
 
     def on_scanned(self, files: int) -> None: self.phase = "parse and chunk"
@@ -101,7 +118,8 @@ def child(corpus: str, model: str, variant: str) -> None:
         time.sleep(0.2)
         kb.close()
     print(json.dumps({"variant": variant, "chunks": report.chunks_added, "seconds": seconds,
-                      "peaks_mb": peaks.peaks, "peak_mb": max(peaks.peaks.values())}))
+                      "peaks_mb": peaks.peaks, "peak_mb": max(peaks.peaks.values()),
+                      "children_mb": peaks.children}))
 
 
 def main() -> int:
@@ -141,6 +159,8 @@ def show(runs: list[dict[str, Any]]) -> None:
     for phase in phases:
         table.add_row(phase, *(f"{run['peaks_mb'].get(phase, 0):,.0f}" for run in runs))
     table.add_row("whole run", *(f"{run['peak_mb']:,.0f}" for run in runs))
+    table.add_row("tagging processes", *(
+        f"{max(run.get('children_mb', {}).values(), default=0.0):,.0f}" for run in runs))
     table.add_row("seconds", *(f"{run['seconds']:.0f}" for run in runs))
     Console().print(table)
 

@@ -20,7 +20,9 @@ subject. Each (store, size) runs ``KnowledgeBase.index`` as ``lore index`` does,
 process and a fresh knowledge base (a fresh schema of the PostgreSQL server, default: one
 started from the ``pgserver`` wheel), one after the other. A thread samples resident memory
 every 50 ms and keeps the peak of each phase: ``ingest`` (reading, parsing, chunking,
-embedding and writing, interleaved file by file) and building each derived index.
+embedding and writing, interleaved file by file) and building each derived index; and apart,
+that of the processes that tag the concept index (their resident memory summed;
+``children_mb``).
 
 Writes ``results/ingest_scale.json`` (``--out``: ``results/NAME.json``).
 """
@@ -136,7 +138,8 @@ def child(corpus: str, model: str, store: str | None, pending: int | None) -> No
         time.sleep(0.2)
         kb.close()
     print(json.dumps({"chunks": report.chunks_added, "seconds": seconds,
-                      "peaks_mb": peaks.peaks, "peak_mb": max(peaks.peaks.values())}))
+                      "peaks_mb": peaks.peaks, "peak_mb": max(peaks.peaks.values()),
+                      "children_mb": peaks.children}))
 
 
 def main() -> int:
@@ -206,11 +209,13 @@ def show(runs: list[dict[str, Any]]) -> None:
     for phase in phases:
         table.add_column(phase, justify="right")
     table.add_column("whole run", justify="right")
+    table.add_column("tagging processes", justify="right")
     table.add_column("seconds", justify="right")
     for run in runs:
+        children = max(run.get("children_mb", {}).values(), default=0.0)
         table.add_row(run["store"], f"{run['chunks']:,}",
                       *(f"{run['peaks_mb'].get(p, 0):,.0f}" for p in phases),
-                      f"{run['peak_mb']:,.0f}", f"{run['seconds']:.0f}")
+                      f"{run['peak_mb']:,.0f}", f"{children:,.0f}", f"{run['seconds']:.0f}")
     Console().print(table)
 
 

@@ -57,6 +57,7 @@ from lore.status import kb_status
 from lore.store.ann import missing_ann_warning
 from lore.store.derived import ConceptFeed, DerivedIndex, TermFeed, VectorFeed
 from lore.store.protocol import Store, VectorIndex
+from lore.store.tagging import usable_cores
 from lore.train.catalog import Catalog, check_head_vectors, trained_name
 from lore.types import Filter, Hit, IndexReport, Passage, SearchMode, Status
 
@@ -103,7 +104,8 @@ class KnowledgeBase(Learning, Graphing, Asking):
         self._store: Store = open_store(directory, config.store)
         self._terms = DerivedIndex(self._store, directory / "index" / "bm25",
                                    TermFeed(self._store))
-        self._concept_feed = ConceptFeed(self._store)
+        self._concept_feed = ConceptFeed(self._store,
+                                         config.index.concept_workers or usable_cores())
         self._concepts = DerivedIndex(self._store, directory / "index" / "concepts",
                                       self._concept_feed)
         self._model, self._model_reason = wanted_model(

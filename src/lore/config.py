@@ -145,6 +145,10 @@ class IndexConfig:
     ``first-use``, when a search or question first needs it. Tagging every chunk's noun
     phrases is the slowest step of indexing once embedding is fast, so ``first-use`` suits a
     large collection that is searched without the graph (docs/indexing.md)."""
+    concept_workers: int | None = None
+    """Processes that tag chunks' concepts while the concept index is built (from 2,048
+    chunks): ``None``, one per core this process may use. The tagger is pure Python, so a
+    process per core is what makes the step scale (docs/indexing.md)."""
 
 
 AnswerModeName = Literal["stuff", "rag-sequence", "rag-token"]
@@ -341,6 +345,7 @@ class LoreConfig:
         index = _override(config.index, environ, {
             "LORE_ANN": ("ann", _choice(AnnChoice)),
             "LORE_CONCEPTS": ("concepts", _choice(ConceptTiming)),
+            "LORE_CONCEPT_WORKERS": ("concept_workers", _positive_int),
             "LORE_EF_SEARCH": ("pgvector_ef_search", _positive_int),
         })
         ingest = _override(config.ingest, environ, {

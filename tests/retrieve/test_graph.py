@@ -4,6 +4,9 @@ two-hop question through a concept the question never names."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,10 +17,13 @@ from click.testing import CliRunner
 import lore
 from lore.cli import main
 from lore.config import LoreConfig
+from lore.errors import StoreError
 from lore.pipeline import SilentListener
 from lore.retrieve.graph import Walk
 from lore.store.concepts import ConceptIndex
+from lore.store.derived import ConceptFeed
 from lore.store.sqlite import SqliteStore
+from lore.store.tagging import tag_in_order
 from lore.testing.retriever_contract import Build, RetrieverContract
 
 from .conftest import builder
@@ -99,6 +105,87 @@ def test_the_index_saves_and_loads_what_it_holds(tmp_path: Path) -> None:
     keys, incidence = loaded.matrix()
     assert keys.tolist() == [9] and incidence.sum() == 1
     assert loaded.matching("Oslo") == {loaded.names.index("oslo"): 1.0}
+
+
+def test_a_chunk_given_concepts_again_keeps_only_the_last(tmp_path: Path) -> None:
+    index = ConceptIndex()
+    index.add([9, 3], [["oslo"], ["ada park", "oslo"]])
+    index.add([9], [["bergen"]])
+    assert len(index) == 2 and index.names == ["oslo", "ada park", "bergen"]
+    assert [index.names[i] for i in index.concepts_of(9)] == ["bergen"]
+    index.remove(np.array([3, 40]))
+    index.add([3], [["geneva"]])
+    keys, incidence = index.matrix()
+    assert keys.tolist() == [3, 9] and incidence.sum() == 2
+    assert index.chunks_with(index.names.index("oslo")).tolist() == []
+    assert index.concepts_of(40).tolist() == []
+
+
+def test_tagging_in_several_processes_gives_the_same_index(tmp_path: Path,
+                                                           corpus: Path) -> None:
+    with lore.open(tmp_path / "kb", model="hash") as kb:
+        kb.index([corpus])
+    store = SqliteStore(tmp_path / "kb" / "lore.db")
+    try:
+        indexes = []
+        for workers in (1, 2):
+            index = ConceptIndex()
+            feed = ConceptFeed(store, workers=workers, parallel_from=0)
+            feed.BATCH = 1  # a batch per chunk, so both processes get some
+            feed.fill(index, None)
+            indexes.append(index)
+    finally:
+        store.close()
+    one, two = (([index.names[i] for i in index.concepts_of(key)] for key in index.matrix()[0])
+                for index in indexes)
+    assert list(one) == list(two)
+    assert indexes[0].matrix()[0].tolist() == indexes[1].matrix()[0].tolist()
+    assert indexes[1].names, "the corpus names concepts"
+
+
+def tagging_children() -> list[str]:
+    pids = [pid for children in Path("/proc/self/task").glob("*/children")
+            for pid in children.read_text().split()]
+    return [pid for pid in pids
+            if b"lore.store.tagging_process" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+
+
+def test_a_stopped_tagging_run_leaves_no_process_behind() -> None:
+    batches = (((n,), [("Ada Park", "Ada Park was born in Oslo.")]) for n in range(50))
+    tagged = tag_in_order(batches, workers=2)
+    first, found = next(tagged)
+    assert first == (0,) and found == [["ada park", "oslo"]]
+    assert len(tagging_children()) == 2
+    tagged.close()  # as when the run is interrupted
+    assert tagging_children() == []
+
+
+def test_a_failure_in_a_tagging_process_is_reported_with_its_cause() -> None:
+    batches = [((0,), [("Ada Park", "Ada Park was born in Oslo.")]), ((1,), [("", None)])]
+    with pytest.raises(StoreError, match="(?s)tagging concepts failed.*TypeError"):
+        list(tag_in_order(batches, workers=2))  # type: ignore[arg-type]
+    assert tagging_children() == []
+
+
+def test_a_script_without_a_main_guard_indexes_on_several_cores(tmp_path: Path) -> None:
+    """The tagging processes never import the caller's script again (as ``multiprocessing``'s
+    ``spawn`` would, running its index call once more in each)."""
+    corpus = tmp_path / "people.jsonl"
+    corpus.write_text("".join(json.dumps({"_id": str(n), "title": f"Person {n}",
+                                          "text": f"Ada Park met Ben Lund in Oslo, year {n}."})
+                              + "\n" for n in range(2_100)))
+    script = tmp_path / "index_people.py"
+    script.write_text("import sys\nimport lore\n"
+                      f"with lore.open({str(tmp_path / 'kb')!r}, model='hash') as kb:\n"
+                      f"    kb.index([{str(corpus)!r}])\n"
+                      "    print(kb.status().chunks)\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          env={**os.environ, "LORE_CONCEPT_WORKERS": "2"}, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["2100"]
+    with lore.open(tmp_path / "kb") as kb:
+        hits = kb.search("Ben Lund", k=3, retrievers=["graph"], rerank="")
+    assert hits
 
 
 def test_lore_search_takes_the_retrievers_to_fuse(tmp_path: Path, corpus: Path) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,10 @@ from lore.text.concepts import concepts
 class ConceptIndex:
     """Concept ids by chunk rowid, with the incidence matrix built on demand.
 
+    The rows are held as three arrays (rowids in order, offsets, concept ids), the layout of
+    ``chunks.npz``, so a million chunks take tens of megabytes, not a Python object each.
+    Rows added since are kept as batches and merged in on the next read.
+
     >>> index = ConceptIndex()
     >>> index.add([7], [["ada park", "university of oslo"]])
     >>> index.matrix().shape
@@ -39,40 +44,52 @@ class ConceptIndex:
         self.names: list[str] = []
         """Concept names by id; an id outlives the chunks that mention it until a rebuild."""
         self._ids: dict[str, int] = {}
-        self._by_chunk: dict[int, np.ndarray] = {}
+        self._rows = _Rows.empty()
+        self._added: list[_Rows] = []
+        """Batches added since the rows were last merged, oldest first."""
         self._built: tuple[np.ndarray, sparse.csr_matrix] | None = None
         self._words: dict[str, list[tuple[int, int]]] | None = None
         self._graph: Graph | None = None
 
     def __len__(self) -> int:
-        return len(self._by_chunk)
+        return len(self._merged().keys)
 
     def add(self, keys: Iterable[int], concepts: Iterable[Sequence[str]]) -> None:
-        for key, names in zip(keys, concepts, strict=True):
-            self._by_chunk[int(key)] = np.array([self._id(name) for name in names],
-                                                dtype=np.int32)
+        """Give chunks ``keys`` these concepts, replacing what they had."""
+        listed = [[self._id(name) for name in names] for names in concepts]
+        rowids = np.fromiter(keys, dtype=np.int64)
+        if len(rowids) != len(listed):
+            raise ValueError(f"{len(rowids)} chunks but {len(listed)} lists of concepts")
+        lengths = np.fromiter((len(ids) for ids in listed), dtype=np.int64, count=len(listed))
+        ids = np.fromiter((i for ids in listed for i in ids), dtype=np.int32,
+                          count=int(lengths.sum()))
+        self._added.append(_Rows(rowids, _offsets(lengths), ids))
         self._built = self._words = self._graph = None
 
     def remove(self, keys: np.ndarray) -> None:
-        for key in keys.tolist():
-            self._by_chunk.pop(int(key), None)
+        rows = self._merged()
+        self._rows = rows.take(np.flatnonzero(~np.isin(rows.keys, keys)))
         self._built = self._graph = None
 
     def matrix(self) -> tuple[np.ndarray, sparse.csr_matrix]:
         """(chunk rowids, binary chunks x concepts matrix with a row per rowid)."""
         if self._built is None:
-            keys = np.fromiter(self._by_chunk, dtype=np.int64, count=len(self._by_chunk))
-            lists = [self._by_chunk[int(key)] for key in keys]
-            rows = np.repeat(np.arange(len(keys)), [len(ids) for ids in lists])
-            cols = np.concatenate(lists) if lists else np.zeros(0, dtype=np.int32)
-            incidence = sparse.csr_matrix((np.ones(len(cols), dtype=np.float32), (rows, cols)),
-                                          shape=(len(keys), len(self.names)))
-            self._built = keys, incidence
+            rows = self._merged()
+            incidence = sparse.csr_matrix(
+                (np.ones(len(rows.ids), dtype=np.float32), rows.ids, rows.offsets),
+                shape=(len(rows.keys), len(self.names)))
+            incidence.sum_duplicates()
+            self._built = rows.keys, incidence
         return self._built
 
     def concepts_of(self, key: int) -> np.ndarray:
         """The concept ids chunk ``key`` mentions (none for an unknown chunk)."""
-        return self._by_chunk.get(int(key), np.zeros(0, dtype=np.int32))
+        rows = self._merged()
+        at = int(np.searchsorted(rows.keys, key))
+        if at == len(rows.keys) or rows.keys[at] != key:
+            return np.zeros(0, dtype=np.int32)
+        found: np.ndarray = rows.ids[rows.offsets[at]:rows.offsets[at + 1]]
+        return found
 
     def chunks_with(self, concept: int) -> np.ndarray:
         """Rowids of the chunks that mention concept ``concept``."""
@@ -114,11 +131,8 @@ class ConceptIndex:
                 if count / size[concept] >= 0.5}
 
     def save(self, directory: Path) -> None:
-        keys = np.fromiter(self._by_chunk, dtype=np.int64, count=len(self._by_chunk))
-        lists = [self._by_chunk[int(key)] for key in keys]
-        offsets = np.cumsum([0, *(len(ids) for ids in lists)]).astype(np.int64)
-        ids = np.concatenate(lists) if lists else np.zeros(0, dtype=np.int32)
-        np.savez(directory / "chunks.npz", keys=keys, offsets=offsets, ids=ids)
+        rows = self._merged()
+        np.savez(directory / "chunks.npz", keys=rows.keys, offsets=rows.offsets, ids=rows.ids)
         (directory / "concepts.json").write_text(json.dumps(self.names, ensure_ascii=False))
         self.graph().save(directory)
 
@@ -128,11 +142,19 @@ class ConceptIndex:
         index.names = list(json.loads((directory / "concepts.json").read_text()))
         index._ids = {name: number for number, name in enumerate(index.names)}
         with np.load(directory / "chunks.npz") as arrays:
-            keys, offsets, ids = arrays["keys"], arrays["offsets"], arrays["ids"]
-        for at, key in enumerate(keys.tolist()):
-            index._by_chunk[int(key)] = ids[offsets[at]:offsets[at + 1]].astype(np.int32)
+            index._added.append(_Rows(arrays["keys"].astype(np.int64),
+                                      arrays["offsets"].astype(np.int64),
+                                      arrays["ids"].astype(np.int32)))
         index._graph = Graph.load(directory, settings_digest(GraphSettings()))
         return index
+
+    def _merged(self) -> _Rows:
+        """The rows with every batch added since merged in: by rowid, each rowid once, with
+        the concepts it was given last."""
+        if self._added:
+            self._rows = _Rows.concatenate([self._rows, *self._added]).latest_by_key()
+            self._added = []
+        return self._rows
 
     def _id(self, name: str) -> int:
         number = self._ids.get(name)
@@ -151,3 +173,42 @@ class ConceptIndex:
                     words.setdefault(term, []).append((number, len(terms)))
             self._words = words
         return self._words
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """Chunks' concept ids as one array: row ``i`` is chunk ``keys[i]``, whose concepts are
+    ``ids[offsets[i]:offsets[i + 1]]``."""
+
+    keys: np.ndarray
+    offsets: np.ndarray
+    ids: np.ndarray
+
+    @classmethod
+    def empty(cls) -> _Rows:
+        return cls(np.zeros(0, np.int64), np.zeros(1, np.int64), np.zeros(0, np.int32))
+
+    @classmethod
+    def concatenate(cls, parts: Sequence[_Rows]) -> _Rows:
+        lengths = np.concatenate([np.diff(part.offsets) for part in parts])
+        return cls(np.concatenate([part.keys for part in parts]), _offsets(lengths),
+                   np.concatenate([part.ids for part in parts]))
+
+    def latest_by_key(self) -> _Rows:
+        """Sorted by key, keeping each key's last row."""
+        _, first_from_end = np.unique(self.keys[::-1], return_index=True)
+        return self.take(len(self.keys) - 1 - first_from_end)
+
+    def take(self, rows: np.ndarray) -> _Rows:
+        """These rows, in this order."""
+        starts, lengths = self.offsets[rows], np.diff(self.offsets)[rows]
+        offsets = _offsets(lengths)
+        shift = np.repeat(starts - offsets[:-1], lengths)
+        return _Rows(self.keys[rows], offsets,
+                     self.ids[shift + np.arange(offsets[-1], dtype=np.int64)])
+
+
+def _offsets(lengths: np.ndarray) -> np.ndarray:
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return offsets

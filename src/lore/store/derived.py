@@ -43,7 +43,7 @@ from lore.store.ivfpq import IvfPqIndex
 from lore.store.pgvector import PgvectorIndex
 from lore.store.postgres import PostgresStore
 from lore.store.protocol import Rescoring, Store, VectorIndex
-from lore.text.concepts import MAX_PHRASE_WORDS, concepts
+from lore.store.tagging import tag_in_order
 from lore.types import Filter
 
 _POINTER = "CURRENT"
@@ -186,12 +186,14 @@ class TermFeed:
 
 class ConceptFeed:
     """Feeds the concept index: each chunk's concepts, read from its text and its document's
-    title (a title names what the whole document is about)."""
+    title (a title names what the whole document is about), tagged in ``workers`` processes
+    when there are at least ``parallel_from`` chunks to tag (``lore.store.tagging``)."""
 
     BATCH = 512
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, workers: int = 1, parallel_from: int = 2_048) -> None:
         self._store = store
+        self._workers, self._parallel_from = workers, parallel_from
         self.report: Callable[[int, int], None] | None = None
         """Told (chunks read, chunks to read) after each batch, while set."""
 
@@ -203,25 +205,24 @@ class ConceptFeed:
 
     def fill(self, index: ConceptIndex, rowids: Sequence[int] | None) -> None:
         keys = all_rowids(self._store, rowids)
-        for start in range(0, len(keys), self.BATCH):
-            chunks = self._store.chunks(keys[start:start + self.BATCH].tolist())
-            index.add(chunks, [chunk_concepts(stored.title, stored.chunk.text)
-                               for stored in chunks.values()])
+        workers = self._workers if len(keys) >= self._parallel_from else 1
+        for (chunk_keys, read), found in tag_in_order(self._texts(keys), workers):
+            index.add(chunk_keys, found)
             if self.report is not None:
-                self.report(min(start + self.BATCH, len(keys)), len(keys))
+                self.report(read, len(keys))
 
     def fits(self, index: ConceptIndex) -> bool:
         return True
 
-
-def chunk_concepts(title: str, text: str) -> list[str]:
-    """A chunk's concepts: its document's title as one (when it is short enough to be a
-    name), then those of its text."""
-    named = concepts(title)
-    whole = title.strip().lower()
-    if whole and len(whole.split()) <= MAX_PHRASE_WORDS:
-        named = [whole, *named]
-    return list(dict.fromkeys([*named, *concepts(text)]))
+    def _texts(self, keys: np.ndarray
+               ) -> Iterator[tuple[tuple[list[int], int], list[tuple[str, str]]]]:
+        """The chunks of ``keys`` that are still stored, a batch at a time: (their rowids,
+        the keys read so far), and their (title, text) pairs."""
+        for start in range(0, len(keys), self.BATCH):
+            read = keys[start:start + self.BATCH].tolist()
+            chunks = self._store.chunks(read)
+            yield (list(chunks), start + len(read)), [(stored.title, stored.chunk.text)
+                                                      for stored in chunks.values()]
 
 
 class DerivedIndex(Generic[IndexT]):
