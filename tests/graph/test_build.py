@@ -8,8 +8,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pytest
 import scipy.sparse as sparse
 
+from lore.graph import build as graph_build
+from lore.graph import communities
 from lore.graph.build import GraphSettings, build_graph
 from lore.graph.model import Graph, saved_facts
 
@@ -66,6 +69,17 @@ def test_the_same_chunks_give_the_same_graph_whatever_the_concept_ids() -> None:
             == [shuffled[int(c)] for c in second.concepts])
     assert (first.communities.node_leaf == second.communities.node_leaf).all()
     assert (first.adjacency != second.adjacency).nnz == 0
+
+
+def test_counting_a_few_chunks_at_a_time_gives_the_same_graph(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    whole, names = build(two_topics(40), GraphSettings(resolution=1.0))
+    monkeypatch.setattr(graph_build, "BLOCK_CHUNKS", 7)
+    monkeypatch.setattr(communities, "PLACE_BLOCK", 5)
+    blocks, _ = build(two_topics(40), GraphSettings(resolution=1.0), names)
+    assert (blocks.adjacency != whole.adjacency).nnz == 0
+    assert blocks.communities.chunk_leaf.tolist() == whole.communities.chunk_leaf.tolist()
+    assert (blocks.communities.chunk_leaf >= 0).all()
 
 
 def test_rare_and_very_common_concepts_are_left_out() -> None:

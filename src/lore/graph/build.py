@@ -17,6 +17,9 @@ from lore.graph.model import Graph
 
 Weighting = Literal["count", "pmi"]
 
+BLOCK_CHUNKS = 65_536
+"""Chunks whose concept pairs are counted at a time."""
+
 
 @dataclass(frozen=True)
 class GraphSettings:
@@ -52,37 +55,43 @@ def build_graph(keys: np.ndarray, incidence: sparse.csr_matrix, names: list[str]
     binary ``incidence`` (named by ``names``), with its communities."""
     settings = settings or GraphSettings()
     started = time.perf_counter()
-    nodes = _kept_concepts(incidence, names, settings)
-    kept = incidence[:, nodes].tocsc().astype(np.float64)
-    mentions = np.asarray(kept.sum(axis=0)).ravel()
-    adjacency = _weighted(kept, mentions, len(keys), settings)
+    mentioned = np.asarray(incidence.sum(axis=0, dtype=np.float64)).ravel()
+    nodes = _kept_concepts(mentioned, len(keys), names, settings)
+    mentions = mentioned[nodes]
+    adjacency = _weighted(_cooccurrence(incidence, nodes), mentions, len(keys), settings)
     linked = np.flatnonzero(np.diff(adjacency.indptr) > 0)  # a node with no link is no node
     nodes, mentions = nodes[linked], mentions[linked]
     adjacency = adjacency[linked][:, linked].tocsr()
-    kept = kept[:, linked].tocsr()
-    communities = detect(adjacency, kept, settings.max_community, settings.max_levels,
-                         settings.resolution, settings.seed)
+    communities = detect(adjacency, incidence, settings.max_community, settings.max_levels,
+                         settings.resolution, settings.seed, columns=nodes)
     return Graph(concepts=nodes.astype(np.int64), adjacency=adjacency,
                  mentions=mentions.astype(np.int64), chunk_keys=np.asarray(keys, dtype=np.int64),
                  communities=communities, seconds=time.perf_counter() - started,
                  settings=settings_digest(settings))
 
 
-def _kept_concepts(incidence: sparse.csr_matrix, names: list[str],
+def _kept_concepts(mentions: np.ndarray, chunks: int, names: list[str],
                    settings: GraphSettings) -> np.ndarray:
     """Ids of the concepts the graph keeps, in name order (so a rebuilt index, whose ids
     differ, gives the same graph)."""
-    chunks = incidence.shape[0]
-    mentions = np.asarray(incidence.sum(axis=0)).ravel()
     common = max(settings.min_common, settings.max_share * chunks)
     ids = np.flatnonzero((mentions >= settings.min_mentions) & (mentions <= common))
     order = sorted(range(len(ids)), key=lambda at: names[int(ids[at])])
     return ids[np.asarray(order, dtype=np.int64)] if len(ids) else ids
 
 
-def _weighted(kept: sparse.csc_matrix, mentions: np.ndarray, chunks: int,
+def _cooccurrence(incidence: sparse.csr_matrix, nodes: np.ndarray) -> sparse.csr_matrix:
+    """How many chunks mention each pair of ``nodes`` (the columns of ``incidence`` kept),
+    summed over blocks of chunks: the kept columns of every chunk are never copied at once."""
+    counts = sparse.csr_matrix((len(nodes), len(nodes)), dtype=np.float64)
+    for start in range(0, incidence.shape[0], BLOCK_CHUNKS):
+        part = incidence[start:start + BLOCK_CHUNKS][:, nodes]
+        counts = counts + (part.T @ part).astype(np.float64)  # float32 counts are exact
+    return counts.tocsr()
+
+
+def _weighted(counts: sparse.csr_matrix, mentions: np.ndarray, chunks: int,
               settings: GraphSettings) -> sparse.csr_matrix:
-    counts = (kept.T @ kept).tocsr()
     counts.setdiag(0)
     counts.eliminate_zeros()
     if settings.weighting == "pmi":

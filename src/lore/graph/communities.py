@@ -20,13 +20,17 @@ import scipy.sparse as sparse
 from lore.graph.model import Communities
 
 _FINER = 6
+PLACE_BLOCK = 65_536
+"""Chunks placed at a time."""
 """Resolutions tried on a community too large before it is left whole (up to 32 times)."""
 
 
 def detect(adjacency: sparse.csr_matrix, incidence: sparse.csr_matrix, max_community: int,
-           max_levels: int, resolution: float, seed: int) -> Communities:
-    """Communities of the nodes of ``adjacency``; ``incidence`` (chunks x nodes) places
-    each chunk in the leaf holding most of its concepts."""
+           max_levels: int, resolution: float, seed: int,
+           columns: np.ndarray | None = None) -> Communities:
+    """Communities of the nodes of ``adjacency``; ``incidence`` (chunks x nodes, or chunks x
+    concepts whose ``columns`` are the nodes, in node order) places each chunk in the leaf
+    holding most of its concepts."""
     parent: list[int] = []
     level: list[int] = []
     node_leaf = np.full(adjacency.shape[0], -1, dtype=np.int64)
@@ -36,7 +40,8 @@ def detect(adjacency: sparse.csr_matrix, incidence: sparse.csr_matrix, max_commu
         pending.append((np.arange(adjacency.shape[0]), -1, 0))
     while pending:
         members, up, depth = pending.popleft()
-        inside = adjacency[members][:, members].tocsr()
+        # The whole graph is passed as it is: a copy would double the largest thing held.
+        inside = adjacency if up == -1 else adjacency[members][:, members].tocsr()
         if up == -1:
             modularity, groups = _partition(inside, resolution, seed)
         else:
@@ -52,7 +57,7 @@ def detect(adjacency: sparse.csr_matrix, incidence: sparse.csr_matrix, max_commu
                 pending.append((members[group], community, depth + 1))
     return Communities(parent=np.asarray(parent, dtype=np.int64),
                        level=np.asarray(level, dtype=np.int64), node_leaf=node_leaf,
-                       chunk_leaf=_place_chunks(incidence, node_leaf, len(parent)),
+                       chunk_leaf=_place_chunks(incidence, node_leaf, len(parent), columns),
                        modularity=modularity)
 
 
@@ -74,30 +79,44 @@ def _partition(adjacency: sparse.csr_matrix, resolution: float, seed: int
         return 0.0, [np.arange(nodes)]
     import graspologic_native
 
+    # Read in place when of these types (no copy of the edges).
     quality, labels = graspologic_native.leiden_csr(
-        adjacency.indptr.astype(np.int64), adjacency.indices.astype(np.int32),
-        adjacency.data.astype(np.float64), nodes, resolution=resolution, seed=seed)
+        np.asarray(adjacency.indptr, dtype=np.int64), np.asarray(adjacency.indices, np.int32),
+        np.asarray(adjacency.data, dtype=np.float64), nodes, resolution=resolution, seed=seed)
     label = np.fromiter((labels[node] for node in range(nodes)), dtype=np.int64, count=nodes)
     _, first = np.unique(label, return_index=True)
     return float(quality), [np.flatnonzero(label == label[at]) for at in np.sort(first)]
 
 
-def _place_chunks(incidence: sparse.csr_matrix, node_leaf: np.ndarray, count: int) -> np.ndarray:
-    """Each chunk's leaf: the one holding most of its concepts (the first on a tie)."""
+def _place_chunks(incidence: sparse.csr_matrix, node_leaf: np.ndarray, count: int,
+                  columns: np.ndarray | None) -> np.ndarray:
+    """Each chunk's leaf: the one holding most of its concepts (the first on a tie); -1 for a
+    chunk with no concept in any. Counted a block of chunks at a time."""
     chunks = incidence.shape[0]
+    placed = np.full(chunks, -1, dtype=np.int64)
     if count == 0 or chunks == 0:
-        return np.full(chunks, -1, dtype=np.int64)
-    nodes = len(node_leaf)
-    leaves = sparse.csr_matrix((np.ones(nodes), (np.arange(nodes), node_leaf)),
-                               shape=(nodes, count))
-    tallies = (incidence @ leaves).tocsr()
-    return np.asarray([_row_best(tallies, row) for row in range(chunks)], dtype=np.int64)
+        return placed
+    rows = np.arange(len(node_leaf)) if columns is None else columns
+    held = node_leaf >= 0
+    leaves = sparse.csr_matrix((np.ones(int(held.sum())), (rows[held], node_leaf[held])),
+                               shape=(incidence.shape[1], count))
+    for start in range(0, chunks, PLACE_BLOCK):
+        tallies = (incidence[start:start + PLACE_BLOCK] @ leaves).tocsr()
+        tallies.eliminate_zeros()
+        placed[start:start + tallies.shape[0]] = _row_best(tallies)
+    return placed
 
 
-def _row_best(tallies: sparse.csr_matrix, row: int) -> int:
-    start, end = tallies.indptr[row], tallies.indptr[row + 1]
-    if start == end:
-        return -1
-    values, columns = tallies.data[start:end], tallies.indices[start:end]
-    best = values.max()
-    return int(columns[values == best].min())
+def _row_best(tallies: sparse.csr_matrix) -> np.ndarray:
+    """Per row, the column of its largest value (the smallest such column); -1 when empty."""
+    best = np.full(tallies.shape[0], -1, dtype=np.int64)
+    lengths = np.diff(tallies.indptr)
+    filled = np.flatnonzero(lengths)
+    if not len(filled):
+        return best
+    starts = tallies.indptr[filled]
+    top = np.maximum.reduceat(tallies.data, starts)
+    on_top = tallies.data == np.repeat(top, lengths[filled])
+    columns = np.where(on_top, tallies.indices, tallies.shape[1])  # past every column
+    best[filled] = np.minimum.reduceat(columns, starts)
+    return best
