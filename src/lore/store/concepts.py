@@ -56,7 +56,7 @@ class ConceptIndex:
 
     def add(self, keys: Iterable[int], concepts: Iterable[Sequence[str]]) -> None:
         """Give chunks ``keys`` these concepts, replacing what they had."""
-        listed = [[self._id(name) for name in names] for names in concepts]
+        listed = [[self._id(name) for name in dict.fromkeys(names)] for names in concepts]
         rowids = np.fromiter(keys, dtype=np.int64)
         if len(rowids) != len(listed):
             raise ValueError(f"{len(rowids)} chunks but {len(listed)} lists of concepts")
@@ -75,10 +75,10 @@ class ConceptIndex:
         """(chunk rowids, binary chunks x concepts matrix with a row per rowid)."""
         if self._built is None:
             rows = self._merged()
+            # Its own copy of the ids: scipy may sort a row's indices in place.
             incidence = sparse.csr_matrix(
-                (np.ones(len(rows.ids), dtype=np.float32), rows.ids, rows.offsets),
+                (np.ones(len(rows.ids), dtype=np.float32), rows.ids.copy(), rows.offsets),
                 shape=(len(rows.keys), len(self.names)))
-            incidence.sum_duplicates()
             self._built = rows.keys, incidence
         return self._built
 
