@@ -82,6 +82,25 @@ def test_ray_builds_what_this_process_builds(tmp_path: Path, local_ray: None) ->
         again = kb.index([docs], ray=RaySettings(actors=2))
         assert (again.files_unchanged, again.chunks_embedded) == (13, 0)
         assert kb.search("shelf 63", k=1)[0].path.endswith("note_9.md")
+    changed = rewrite_claims(docs / "claims.jsonl", [3, 50, 51])
+    with lore.open(tmp_path / "here", model="minilm") as here:
+        alone = here.index([docs])
+        expected = snapshot(here._store)
+    with lore.open(tmp_path / "ray", model="minilm") as kb:
+        report = kb.index([docs], ray=RaySettings(actors=2, batch=16))
+        # Only the changed records' views are embedded, as in this process.
+        assert report.chunks_embedded == alone.chunks_embedded == changed
+        assert report.documents_updated == alone.documents_updated == changed
+        same(snapshot(kb._store), expected)
+
+
+def rewrite_claims(path: Path, numbers: list[int]) -> int:
+    """Give these records of a JSONL file new text; returns how many."""
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    for number in numbers:
+        records[number]["text"] += " It was later retracted."
+    path.write_text("".join(json.dumps(record) + "\n" for record in records))
+    return len(numbers)
 
 
 class KillOnce(SilentListener):

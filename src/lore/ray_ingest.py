@@ -6,13 +6,13 @@ Part of the wiring layer beside ``pipeline.py``, and imported only when asked fo
 
 The dataset is the changed files. A few reading actors parse and chunk them (a JSONL file of
 many records becomes one row per record, sent on in batches as they are chunked), then
-``map_batches`` embeds batches of records on a pool of actors, each holding the model once.
-This process takes each record as it arrives: its vectors are committed at once (they are
-content-addressed) and its document is queued for writing; a file's record is written with
-its last document, once all of them have come. The store's guarantees hold unchanged: a run
-killed at any point loses nothing reported indexed, and the next run does only what is
-missing. Ray retries a task or actor whose worker died; a record that arrives twice is taken
-once.
+``map_batches`` embeds batches of records on a pool of actors, each holding the model once (a
+changed file's views that already have vectors in the store are skipped). This process takes
+each record as it arrives: its vectors are committed at once (they are content-addressed) and
+its document is queued for writing; a file's record is written with its last document, once all
+of them have come. The store's guarantees hold unchanged: a run killed at any point loses
+nothing reported indexed, and the next run does only what is missing. Ray retries a task or
+actor whose worker died; a record that arrives twice is taken once.
 """
 
 from __future__ import annotations
@@ -97,7 +97,10 @@ class RayIndexRun(IndexRun):
         settings = self._settings
         cpus = ray.cluster_resources().get("CPU", 1)  # type: ignore[no-untyped-call]
         actors = settings.actors or max(1, int(cpus))
-        items = [{"path": f.local, "key": key} for key, f in self._arriving.items()]
+        # A changed file's views that the store has vectors for are not embedded again.
+        items = [{"path": f.local, "key": key,
+                  "embedded": self._store.embedded_views(f.record.path)}
+                 for key, f in self._arriving.items()]
         context = ray.data.DataContext.get_current()
         # Each batch a reader or an actor yields is sent on as a block of its own, rather
         # than gathered into blocks of 128 MiB: one large file's records reach every actor.
@@ -196,15 +199,16 @@ class FileReader:
         embedding starts before a large file is read to its end), then the file's own row:
         how many documents, the parser's warnings, or why it could not be read."""
         for row in files.to_pylist():
-            key, count = row["key"], 0
+            key, count, embedded = row["key"], 0, set(row["embedded"])
             try:
                 read = read_file(Path(row["path"]), self.ingest.max_file_bytes, self.batch)
                 for part in _parts(read, self.batch):  # a large JSONL file is read as it goes
                     part = [replace(d, path=key) for d in part] if self.rename else part
                     chunked = chunk_file(part, self.embedder, self.ingest)
-                    yield _rows([_row(key, "document", (count + i, document, chunks))
-                                 for i, (document, chunks) in enumerate(zip(part, chunked,
-                                                                            strict=True))])
+                    yield _rows([_row(key, "document", (
+                        count + i, document, chunks,
+                        {c.view_hash for c in chunks} & embedded))
+                        for i, (document, chunks) in enumerate(zip(part, chunked, strict=True))])
                     count += len(part)
             except IngestError as error:
                 yield _rows([_row(key, "file", (0, [], error.reason))])
@@ -225,13 +229,15 @@ class EmbeddingActor:
         rows = batch.to_pylist()
         documents = {i: pickle.loads(r["payload"]) for i, r in enumerate(rows)
                      if r["kind"] == "document"}
-        views = {c.view_hash: c.view for _, _, chunks in documents.values() for c in chunks}
+        views = {c.view_hash: c.view for _, _, chunks, embedded in documents.values()
+                 for c in chunks if c.view_hash not in embedded}
         ordered = sort_by_tokens(list(views.items()), self.embedder)
         vectors = self.embedder.embed_documents([v for _, v in ordered]) if ordered else None
         release_freed_memory()
         position = {h: i for i, (h, _) in enumerate(ordered)}
-        for i, (index, document, chunks) in documents.items():
-            hashes = list(dict.fromkeys(c.view_hash for c in chunks))
+        for i, (index, document, chunks, embedded) in documents.items():
+            hashes = list(dict.fromkeys(c.view_hash for c in chunks
+                                        if c.view_hash not in embedded))
             mine = vectors[[position[h] for h in hashes]] if vectors is not None and hashes \
                 else np.zeros((0, self.embedder.dim), np.float32)
             rows[i] = _row(rows[i]["key"], "document", (index, document, chunks, hashes, mine))

@@ -94,6 +94,10 @@ DELETE_FILE = "DELETE FROM files WHERE path = %s"
 LIST_FILE_PATHS = "SELECT path FROM files ORDER BY path COLLATE \"C\""
 
 DOCUMENT_HASHES_OF_FILE = "SELECT id, hash FROM documents WHERE path = %s"
+EMBEDDED_VIEWS_OF_FILE = """
+SELECT DISTINCT c.view_hash FROM documents d JOIN chunks c ON c.doc_id = d.id
+JOIN vectors v ON v.hash = c.view_hash WHERE d.path = %s
+"""
 DOCUMENT_IDS_OF_FILE = "SELECT id FROM documents WHERE path = %s"
 UPSERT_DOCUMENTS = """
 INSERT INTO documents(id, path, key, title, format, language, mtime, hash, text, meta)

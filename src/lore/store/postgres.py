@@ -180,6 +180,9 @@ class PostgresStore(Store):
     def document_hashes(self, path: str) -> dict[str, str]:
         return {str(i): str(h) for i, h in self._read(sql.DOCUMENT_HASHES_OF_FILE, (path,))}
 
+    def embedded_views(self, path: str) -> list[str]:
+        return [str(h) for (h,) in self._read(sql.EMBEDDED_VIEWS_OF_FILE, (path,))]
+
     def write(self, documents: Sequence[DocumentWrite], files: Sequence[FileRecord] = (),
               removed_documents: Sequence[str] = (), removed_files: Sequence[str] = ()
               ) -> WriteResult:

@@ -193,6 +193,11 @@ class Store(Protocol):
         """``{Document.id: content_hash}`` of every document whose path is ``path``."""
         ...
 
+    def embedded_views(self, path: str) -> list[str]:
+        """View hashes of the chunks of the documents whose path is ``path`` that have a
+        vector: what reading the file again need not embed again."""
+        ...
+
     def write(self, documents: Sequence[DocumentWrite], files: Sequence[FileRecord] = (),
               removed_documents: Sequence[str] = (), removed_files: Sequence[str] = ()
               ) -> WriteResult:

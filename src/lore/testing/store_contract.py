@@ -129,6 +129,11 @@ class StoreContract(StoreProcessContract, MetadataContract):
         assert store.document_hashes("/kb/q.jsonl") == {
             d.document.id: d.document.content_hash for d in (first, second)}
         assert store.document_hashes("/kb/a.md") == {}
+        assert store.embedded_views("/kb/q.jsonl") == []  # no vectors yet
+        view = first.chunks[0].view_hash
+        store.put_vectors([view], np.ones((1, DIM), np.float32))
+        assert store.embedded_views("/kb/q.jsonl") == [view]
+        assert store.embedded_views("/kb/a.md") == []
         seq, touched = store.last_change(), FileRecord("/kb/q.jsonl", 10, 9.0, "abc")
         assert store.write([], files=[touched]) == WriteResult(0, 0)
         assert store.file_record("/kb/q.jsonl") == touched and store.last_change() == seq
