@@ -87,11 +87,15 @@ class _Taggers:
     def __init__(self, count: int) -> None:
         self._all: list[subprocess.Popen[bytes]] = []
         self._idle: queue.Queue[subprocess.Popen[bytes]] = queue.Queue()
-        for _ in range(count):
-            child = subprocess.Popen([sys.executable, "-m", "lore.store.tagging_process"],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-            self._all.append(child)
-            self._idle.put(child)
+        try:
+            for _ in range(count):
+                child = subprocess.Popen([sys.executable, "-m", "lore.store.tagging_process"],
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+                self._all.append(child)
+                self._idle.put(child)
+        except OSError:
+            self.close()
+            raise
 
     def tag(self, batch: Batch) -> Tagged:
         child = self._idle.get()
