@@ -71,6 +71,21 @@ def test_a_trained_ivfpq_index_rescores_from_the_store(tmp_path: Path) -> None:
     assert found[0] == keys[7] and scores[0] == pytest.approx(1.0, abs=1e-6)
 
 
+def test_an_ivfpq_index_built_from_the_store_is_laid_out_for_all_of_it(tmp_path: Path) -> None:
+    store, vectors = filled_store(25_000)
+    feed = VectorFeed(store, DIM, IndexConfig(ann="ivfpq"))
+    index = DerivedIndex(store, tmp_path / "vectors", feed).current()
+    assert isinstance(index, IvfPqIndex) and len(index) == 25_000
+    # Trained on a sample, for every chunk: not on the first 10,000, then found outgrown
+    # (and rebuilt) by every save.
+    assert index.trained_size == 25_000 and feed.fits(index)
+    assert index.nbytes < 25_000 * (4 * DIM + 8)  # codes, not the float32 vectors
+    keys, _ = store.chunk_vectors(dim=DIM)
+    for row in (3, 12_345, 24_999):
+        found, _ = index.search(vectors[row], k=1)
+        assert found[0] == keys[row]
+
+
 def test_asking_for_another_kind_rebuilds_the_saved_index(tmp_path: Path) -> None:
     store, _ = filled_store(50)
     DerivedIndex(store, tmp_path, VectorFeed(store, DIM, IndexConfig(ann="exact"))).save()

@@ -39,7 +39,7 @@ from lore.errors import StoreError
 from lore.store.ann import choose_kind, create_index, load_index
 from lore.store.bm25 import BM25Index, BM25Writer
 from lore.store.concepts import ConceptIndex
-from lore.store.ivfpq import IvfPqIndex
+from lore.store.ivfpq import IvfPqIndex, training_size
 from lore.store.pgvector import PgvectorIndex
 from lore.store.postgres import PostgresStore
 from lore.store.protocol import Rescoring, Store, VectorIndex
@@ -77,7 +77,7 @@ FILL_BATCH = 5_000
 index it grows, whatever the collection's size."""
 
 
-def batches(store: Store, rowids: Sequence[int] | None, size: int = FILL_BATCH
+def batches(store: Store, rowids: Sequence[int] | np.ndarray | None, size: int = FILL_BATCH
             ) -> Iterator[list[int]]:
     """``rowids`` (every chunk's when None) in pieces of ``size``."""
     every = all_rowids(store, rowids)
@@ -85,7 +85,7 @@ def batches(store: Store, rowids: Sequence[int] | None, size: int = FILL_BATCH
         yield every[start:start + size].tolist()
 
 
-def all_rowids(store: Store, rowids: Sequence[int] | None) -> np.ndarray:
+def all_rowids(store: Store, rowids: Sequence[int] | np.ndarray | None) -> np.ndarray:
     """As an array: a list of Python ints takes several times the memory."""
     return store.filtered_rowids(Filter()) if rowids is None else np.asarray(rowids, np.int64)
 
@@ -115,10 +115,30 @@ class VectorFeed:
         if isinstance(index, PgvectorIndex):
             index.sync()
             return
-        for batch in batches(self._store, rowids):
+        every = all_rowids(self._store, rowids)
+        if isinstance(index, IvfPqIndex) and not len(index) and len(every) >= index.min_train:
+            every = self._train(index, every)
+        for batch in batches(self._store, every):
             keys, vectors = self._store.chunk_vectors(batch, dim=self.dim)
             if len(keys):
                 index.add(keys, vectors)
+
+    def _train(self, index: IvfPqIndex, every: np.ndarray) -> np.ndarray:
+        """Train an empty IVF-PQ index on a random sample of the chunks ``every``, with its
+        lists laid out for all of them; returns the chunks left to add. A sample, not the
+        first chunks: those come from the first files indexed."""
+        size = training_size(len(every), self.dim, index.compression)
+        sample = np.sort(np.random.default_rng(0).choice(every, size, replace=False))
+        keys = np.empty(size, np.int64)
+        vectors = np.empty((size, self.dim), np.float32)
+        held = 0
+        for batch in batches(self._store, sample):
+            got, rows = self._store.chunk_vectors(batch, dim=self.dim)
+            keys[held:held + len(got)], vectors[held:held + len(got)] = got, rows
+            held += len(got)
+        index.train_for(keys[:held], vectors[:held], expected=len(every))
+        rest: np.ndarray = np.setdiff1d(every, sample, assume_unique=True)
+        return rest
 
     def fits(self, index: VectorIndex) -> bool:
         if isinstance(index, IvfPqIndex) and index.outgrown():

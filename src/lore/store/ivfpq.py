@@ -17,7 +17,8 @@ vectors. Below ``min_train`` vectors the index honestly is an exact index (it ke
 vectors and scans them all, 15 MB at 10k x 384, as fast as ``ExactIndex`` at that size); the add
 that brings it to ``min_train`` trains the quantisers on everything held and drops the vectors.
 The lists are sized for the collection at training time (``ivfpq_layout``); once it has grown
-``RETRAIN_GROWTH``-fold, ``outgrown()`` says so and the derived index is rebuilt.
+``RETRAIN_GROWTH``-fold, ``outgrown()`` says so and the derived index is rebuilt. A rebuild from
+the store trains on a random sample laid out for the whole collection (``train_for``).
 
 Jegou, Douze & Schmid, "Product quantization for nearest neighbor search", TPAMI 2011.
 """
@@ -98,6 +99,16 @@ class IvfPqLayout:
     ``dim * 4 / compression`` (96 for 384-d at 16x)."""
     nbits: int
     """Bits per code: 8, fewer only when ``n`` is too small to train 256 centroids."""
+
+
+def training_size(n: int, dim: int, compression: int = COMPRESSION) -> int:
+    """How many of ``n`` vectors to train an index laid out for ``n`` on: ``TRAIN_PER_LIST``
+    a list (k-means samples no more), at least ``MIN_TRAIN``, at most ``n``.
+
+    >>> training_size(1_000_000, 384)
+    256000
+    """
+    return min(n, max(MIN_TRAIN, ivfpq_layout(n, dim, compression).nlist * TRAIN_PER_LIST))
 
 
 def ivfpq_layout(n: int, dim: int, compression: int = COMPRESSION) -> IvfPqLayout:
@@ -186,6 +197,15 @@ class IvfPqIndex:
         positions = np.searchsorted(self._keys, keys)
         order = np.argsort(keys, kind="stable")
         self._keys = np.insert(self._keys, positions[order], keys[order])
+
+    def train_for(self, keys: np.ndarray, vectors: np.ndarray, expected: int) -> None:
+        """Train the quantisers on a sample of a collection of ``expected`` vectors, with its
+        lists laid out for that many, and add the sample. The index must hold nothing yet."""
+        if len(self) or self.trained_size:
+            raise ValueError("train_for needs an empty, untrained index")
+        keys, vectors = unique_last(*check_batch(keys, vectors, self.dim))
+        check_non_negative(keys, "IVF-PQ")
+        self._train(keys, vectors, expected)
 
     def remove(self, keys: np.ndarray) -> None:
         """Drop ``keys``; keys not in the index are ignored."""
@@ -294,10 +314,12 @@ class IvfPqIndex:
             raise StoreError(f"{directory}: keys.npy is not sorted and unique; rebuild the index")
         return index
 
-    def _train(self, keys: np.ndarray, vectors: np.ndarray) -> None:
-        """Train the quantisers on ``vectors``, add them under ``keys`` and drop ``_pending``."""
+    def _train(self, keys: np.ndarray, vectors: np.ndarray, expected: int = 0) -> None:
+        """Train the quantisers on ``vectors`` (laid out for ``expected`` vectors when more),
+        add them under ``keys`` and drop ``_pending``."""
         faiss = load_faiss()
-        layout = ivfpq_layout(len(keys), self.dim, self.compression)
+        size = max(len(keys), expected)
+        layout = ivfpq_layout(size, self.dim, self.compression)
         quantizer = faiss.IndexFlatIP(self.dim)
         ivf = faiss.IndexIVFPQ(quantizer, self.dim, layout.nlist, layout.m, layout.nbits,
                                faiss.METRIC_INNER_PRODUCT)
@@ -308,7 +330,7 @@ class IvfPqIndex:
             ivf.add_with_ids(vectors, keys)
         order = np.argsort(keys)
         self._ivf, self._keys, self._pending = ivf, keys[order], None
-        self.trained_size = len(keys)
+        self.trained_size = size
 
     def _drop(self, keys: np.ndarray) -> None:
         """Remove those of ``keys`` the trained index holds."""
