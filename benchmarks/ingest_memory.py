@@ -1,6 +1,6 @@
 """Resident memory of ``lore index`` by phase, as lore runs and without two of its choices.
 
-    python benchmarks/ingest_memory.py [--corpus PATH] [--model auto] [--variants ...]
+    python benchmarks/ingest_memory.py [--corpus PATH] [--model auto] [--variants ...] [--out NAME]
 
 Indexes ``--corpus`` (default SciFact's ``corpus.jsonl``) into a fresh knowledge base, once per
 variant, each in its own process, one after the other: ``release`` as lore runs; ``keep``
@@ -11,7 +11,7 @@ A thread samples the process's resident memory every 50 ms and keeps the peak of
 the phase told by the index run's progress events: parsing and chunking, embedding, then
 building each derived index. Also the run's seconds.
 
-Writes ``results/ingest_memory.json``.
+Writes ``results/ingest_memory.json`` (``--out``: ``results/NAME.json``).
 """
 
 from __future__ import annotations
@@ -128,6 +128,8 @@ def main() -> int:
     parser.add_argument("--model", default="auto")
     parser.add_argument("--variants", default=",".join(VARIANTS),
                         help=f"comma-separated, from {', '.join(VARIANTS)}")
+    parser.add_argument("--out", default="ingest_memory",
+                        help="results/NAME.json to write (default: ingest_memory)")
     parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -144,7 +146,7 @@ def main() -> int:
     report = {"machine": machine(), "corpus": shown(Path(args.corpus)), "model": args.model,
               "runs": runs}
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "ingest_memory.json").write_text(json.dumps(report, indent=2) + "\n")
+    (RESULTS / f"{args.out}.json").write_text(json.dumps(report, indent=2) + "\n")
     show(runs)
     return 0
 
