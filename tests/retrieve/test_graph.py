@@ -146,8 +146,14 @@ def test_tagging_in_several_processes_gives_the_same_index(tmp_path: Path,
 def tagging_children() -> list[str]:
     pids = [pid for children in Path("/proc/self/task").glob("*/children")
             for pid in children.read_text().split()]
-    return [pid for pid in pids
-            if b"lore.store.tagging_process" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    return [pid for pid in pids if b"lore.store.tagging_process" in command_line(pid)]
+
+
+def command_line(pid: str) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # it ended meanwhile
+        return b""
 
 
 def test_a_stopped_tagging_run_leaves_no_process_behind() -> None:
