@@ -148,7 +148,7 @@ class IndexConfig:
     concept_workers: int | None = None
     """Processes that tag chunks' concepts while the concept index is built (from 2,048
     chunks): ``None``, one per core this process may use. The tagger is pure Python, so a
-    process per core is what makes the step scale (docs/indexing.md)."""
+    process per core is what makes the step scale (docs/graph.md)."""
 
 
 AnswerModeName = Literal["stuff", "rag-sequence", "rag-token"]
