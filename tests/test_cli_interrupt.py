@@ -2,14 +2,17 @@
 process was started."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 
 import lore
+from lore.cli_common import interruptible, whole
 
 STOPPED_INSIDE_EXEC = '''
 import os, signal, click
@@ -33,6 +36,17 @@ def test_a_signal_inside_exec_still_ends_with_the_message_under_python_m(
     done = subprocess.run([sys.executable, "-m", "stopped"], cwd=tmp_path, capture_output=True,
                           text=True, timeout=60)
     assert (done.returncode, done.stderr.strip()) == (1, "Error: interrupted: run it again")
+
+
+def test_a_line_being_written_when_the_signal_comes_is_written_whole() -> None:
+    written = []
+    with pytest.raises(click.ClickException, match="interrupted: again"), \
+            interruptible("again"), whole():
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(100_000):  # the handler has run by now, and waited
+            pass
+        written.append("the whole line")
+    assert written == ["the whole line"]
 
 
 def test_a_terminated_index_run_keeps_what_it_reported_and_the_same_command_finishes(

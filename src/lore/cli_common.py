@@ -86,10 +86,35 @@ class Interrupted(KeyboardInterrupt):
 STOPPING_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+class _Stop:
+    """Where a stopping signal waits while a line is being written."""
+
+    holding = 0
+    pending = False
+
+
+@contextmanager
+def whole() -> Iterator[None]:
+    """Hold a stopping signal until the block ends: a line written inside is never cut
+    (an exception raised in the middle of a write can leave part of it buffered, and a
+    JSON line torn)."""
+    _Stop.holding += 1
+    try:
+        yield
+    finally:
+        _Stop.holding -= 1
+        if not _Stop.holding and _Stop.pending:
+            _Stop.pending = False
+            raise Interrupted
+
+
 @contextmanager
 def interruptible(resume: str) -> Iterator[None]:
     """Ctrl-C or SIGTERM ends a run with a message saying how to ``resume`` it."""
     def stop(number: int, frame: object) -> None:
+        if _Stop.holding:
+            _Stop.pending = True
+            return
         raise Interrupted
 
     previous = {number: signal.signal(number, stop) for number in STOPPING_SIGNALS}

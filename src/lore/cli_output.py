@@ -25,6 +25,7 @@ from rich.progress import (
 from rich.status import Status as RichStatus
 from rich.table import Table
 
+from lore.cli_common import whole
 from lore.doctor import Check
 from lore.eval.retrieval import RetrievalReport
 from lore.types import Answer, Document, Hit, IndexReport, Skipped, Status, Step
@@ -100,16 +101,22 @@ class ProgressListener(_Bars):
     def on_indexed(self, document: Document, chunks: int) -> None:
         self._progress.advance(self._task("documents"))
         if self._events:
-            print(json.dumps({"event": "indexed", "path": document.path, "key": document.key,
-                              "chunks": chunks}, ensure_ascii=False), flush=True)
+            event_line({"event": "indexed", "path": document.path, "key": document.key,
+                        "chunks": chunks})
 
     def on_concepts(self, done: int, total: int) -> None:
         self._progress.update(self._task("concepts", total), completed=done)
 
     def on_skipped(self, skipped: Skipped) -> None:
         if self._events:
-            print(json.dumps({"event": "skipped", "path": skipped.path,
-                              "reason": skipped.reason}, ensure_ascii=False), flush=True)
+            event_line({"event": "skipped", "path": skipped.path, "reason": skipped.reason})
+
+
+def event_line(event: dict[str, object]) -> None:
+    """One JSON line on standard output, written whole even when the run is stopped."""
+    with whole():
+        sys.stdout.write(json.dumps(event, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
 
 
 class StageProgress(_Bars):
