@@ -27,9 +27,9 @@ from rich.table import Table
 import lore
 from lore.config import LoreConfig
 from lore.graph.build import build_graph
+from lore.models.load import usable_cores
 from lore.store.concepts import ConceptIndex
 from lore.store.derived import ConceptFeed
-from lore.store.tagging import usable_cores
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SETS = {"hotpotqa": "hotpotqa-dev-distractor-500", "scifact": "scifact"}

@@ -43,6 +43,7 @@ from lore.ingest.sample import sample_prose
 from lore.kb_graph import Graphing
 from lore.kb_learning import Learning
 from lore.kb_query import Asking
+from lore.models.load import usable_cores
 from lore.pipeline import IndexListener, IndexRun, SilentListener, StoredRoot, embed_missing
 from lore.rag_training import RagSystem
 from lore.rerank.heads import ScoringHead, load_head
@@ -57,7 +58,6 @@ from lore.status import kb_status
 from lore.store.ann import missing_ann_warning
 from lore.store.derived import ConceptFeed, DerivedIndex, TermFeed, VectorFeed
 from lore.store.protocol import Store, VectorIndex
-from lore.store.tagging import usable_cores
 from lore.train.catalog import Catalog, check_head_vectors, trained_name
 from lore.types import Filter, Hit, IndexReport, Passage, SearchMode, Status
 

@@ -107,7 +107,7 @@ def test_the_index_saves_and_loads_what_it_holds(tmp_path: Path) -> None:
     assert loaded.matching("Oslo") == {loaded.names.index("oslo"): 1.0}
 
 
-def test_a_chunk_given_concepts_again_keeps_only_the_last(tmp_path: Path) -> None:
+def test_a_chunk_given_concepts_again_keeps_only_the_last() -> None:
     index = ConceptIndex()
     index.add([9, 3], [["oslo"], ["ada park", "oslo"]])
     index.add([9], [["bergen"]])
@@ -181,7 +181,7 @@ def test_a_script_without_a_main_guard_indexes_on_several_cores(tmp_path: Path) 
                                           "text": f"Ada Park met Ben Lund in Oslo, year {n}."})
                               + "\n" for n in range(2_100)))
     script = tmp_path / "index_people.py"
-    script.write_text("import sys\nimport lore\n"
+    script.write_text("import lore\n"
                       f"with lore.open({str(tmp_path / 'kb')!r}, model='hash') as kb:\n"
                       f"    kb.index([{str(corpus)!r}])\n"
                       "    print(kb.status().chunks)\n")

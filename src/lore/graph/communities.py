@@ -20,9 +20,9 @@ import scipy.sparse as sparse
 from lore.graph.model import Communities
 
 _FINER = 6
+"""Resolutions tried on a community too large before it is left whole (up to 32 times)."""
 PLACE_BLOCK = 65_536
 """Chunks placed at a time."""
-"""Resolutions tried on a community too large before it is left whole (up to 32 times)."""
 
 
 def detect(adjacency: sparse.csr_matrix, incidence: sparse.csr_matrix, max_community: int,

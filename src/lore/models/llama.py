@@ -10,7 +10,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import io
-import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,7 +19,7 @@ import numpy as np
 
 from lore.errors import ConfigError, MissingDependency, ModelError
 from lore.models.llama_check import check_runs
-from lore.models.load import OtherLoad, llama_threads, load_average
+from lore.models.load import OtherLoad, llama_threads, load_average, usable_cores
 
 INSTALL_HINT = ("local GGUF models need llama.cpp: pip install 'lore[local]' (in a source "
                 "checkout, bash scripts/install builds it for this CPU)")
@@ -189,7 +188,7 @@ class LlamaRunner:
         others = self._load.cores()
         if others is None:
             return
-        threads = llama_threads(_cores(), others)
+        threads = llama_threads(usable_cores(), others)
         if threads != self.threads:
             self._set_threads(self.llama.ctx, threads, threads)
             self.threads = threads
@@ -235,8 +234,8 @@ def load_runner(path: Path, n_ctx: int, threads: int | None = None, slot: int = 
     with _runners_lock:
         runner = _runners.get(key)
         if runner is None:
-            llama = _load_llama(path, n_ctx, threads or llama_threads(_cores(), load_average()),
-                                adapter)
+            chosen = threads or llama_threads(usable_cores(), load_average())
+            llama = _load_llama(path, n_ctx, chosen, adapter)
             runner = _runners[key] = LlamaRunner(llama, adaptive=threads is None)
         return runner
 
@@ -264,7 +263,3 @@ def _load_llama(path: Path, n_ctx: int, threads: int, adapter: Path | None = Non
                          "this one (lore train rag --train joint)")
     return llama
 
-
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
-        os.cpu_count() or 1

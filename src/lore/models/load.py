@@ -52,6 +52,12 @@ class OtherLoad:
         return max(0.0, (now.busy - last.busy) - (now.own - last.own)) / (now.wall - last.wall)
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity, not the machine's count)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
+        os.cpu_count() or 1
+
+
 def llama_threads(cores: int, others: float | None) -> int:
     """Threads for llama.cpp: the cores others leave idle (rounded), at least one; beyond
     four cores at most half of them (llama.cpp's own default: one per physical core)."""

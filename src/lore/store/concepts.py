@@ -142,9 +142,9 @@ class ConceptIndex:
         index.names = list(json.loads((directory / "concepts.json").read_text()))
         index._ids = {name: number for number, name in enumerate(index.names)}
         with np.load(directory / "chunks.npz") as arrays:
-            index._added.append(_Rows(arrays["keys"].astype(np.int64),
-                                      arrays["offsets"].astype(np.int64),
-                                      arrays["ids"].astype(np.int32)))
+            index._added.append(_Rows(np.asarray(arrays["keys"], np.int64),
+                                      np.asarray(arrays["offsets"], np.int64),
+                                      np.asarray(arrays["ids"], np.int32)))
         index._graph = Graph.load(directory, settings_digest(GraphSettings()))
         return index
 

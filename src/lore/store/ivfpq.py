@@ -156,7 +156,9 @@ class IvfPqIndex:
         self.compression = compression
         self.rescore_source = rescore_source
         self.trained_size = 0
-        """How many vectors the quantisers were trained on (0: not trained, searched exactly)."""
+        """How many vectors the lists were laid out for: those trained on, or the whole
+        collection when trained on a sample of it (``train_for``); 0: not trained, searched
+        exactly."""
         self._pending: ExactIndex | None = ExactIndex(dim)
         """The vectors themselves, until there are enough to train on."""
         self._ivf: Any = None

@@ -13,7 +13,6 @@ the store while the children tag.
 from __future__ import annotations
 
 import contextlib
-import os
 import pickle
 import queue
 import subprocess
@@ -34,12 +33,6 @@ Tagged = list[list[str]]
 AHEAD = 2
 """Batches queued per process beyond the one it tags: enough to never leave it idle, few
 enough that what waits stays small."""
-
-
-def usable_cores() -> int:
-    """The cores this process may run on (its affinity, not the machine's count)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
-        os.cpu_count() or 1
 
 
 def tag_in_order(batches: Iterable[tuple[Label, Batch]], workers: int
