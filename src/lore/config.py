@@ -119,6 +119,12 @@ class IndexConfig:
     ``benchmarks/ann_choice.py`` measures both by size (docs/vector-indexes.md).
     ``choose_kind(n, config, current="hnsw")`` keeps an existing graph down to 0.8 x this size,
     so a collection hovering near it is not rebuilt back and forth."""
+    hnsw_segment: int = 131_072
+    """Vectors one HNSW graph holds at most; a larger collection is several graphs, searched
+    together (``lore.store.hnsw``). A graph is built whole in memory, so this bounds what
+    ``lore index`` holds for the vectors, whatever the collection's size. Applies to graphs
+    built from then on. ``benchmarks/hnsw_segments.py`` measures recall, latency and build
+    memory by segment size (docs/vector-indexes.md)."""
     ivfpq_threshold: int = 2_000_000
     """Vector count from which ``auto`` builds IVF-PQ instead of HNSW: where memory, not speed,
     decides (kept down to 0.8 x this size once built, like HNSW).
@@ -319,13 +325,14 @@ class LoreConfig:
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> LoreConfig:
         """Read ``LORE_*`` variables: ``LORE_HOME``, ``LORE_MODEL``, ``LORE_BATCH_SIZE``,
-        ``LORE_DTYPE``, ``LORE_FUSION``, ``LORE_ANN``, ``LORE_EF_SEARCH``, ``LORE_CHUNK_TOKENS``,
-        ``LORE_CODE_VIEW``, ``LORE_RERANKER``, ``LORE_GENERATOR``, ``LORE_ANSWER_MODE``,
-        ``LORE_API_KEY_ENV``, ``LORE_QUESTION_LIKELIHOOD``, ``LORE_SOURCE_MASS``,
-        ``LORE_LLAMA_THREADS``, ``LORE_GRAPH_WEIGHT``, ``LORE_GRAPH_ANCHOR``, ``LORE_STRATEGY``,
-        ``LORE_ROUTER``, ``LORE_SERVE_DIR``, ``LORE_HOST``, ``LORE_PORT``, ``LORE_MAX_BODY``,
-        ``LORE_MAX_UPLOAD``, ``LORE_ASK_QUEUE``, ``LORE_MODEL_THREADS``, ``LORE_BATCH_WINDOW``,
-        ``LORE_JOB_LEASE``, ``LORE_STORE``."""
+        ``LORE_DTYPE``, ``LORE_FUSION``, ``LORE_ANN``, ``LORE_HNSW_SEGMENT``,
+        ``LORE_EF_SEARCH``, ``LORE_CHUNK_TOKENS``, ``LORE_CODE_VIEW``, ``LORE_RERANKER``,
+        ``LORE_GENERATOR``, ``LORE_ANSWER_MODE``, ``LORE_API_KEY_ENV``,
+        ``LORE_QUESTION_LIKELIHOOD``, ``LORE_SOURCE_MASS``, ``LORE_LLAMA_THREADS``,
+        ``LORE_GRAPH_WEIGHT``, ``LORE_GRAPH_ANCHOR``, ``LORE_STRATEGY``, ``LORE_ROUTER``,
+        ``LORE_SERVE_DIR``, ``LORE_HOST``, ``LORE_PORT``, ``LORE_MAX_BODY``,
+        ``LORE_MAX_UPLOAD``, ``LORE_ASK_QUEUE``, ``LORE_MODEL_THREADS``,
+        ``LORE_BATCH_WINDOW``, ``LORE_JOB_LEASE``, ``LORE_STORE``."""
         config = cls()
         if "LORE_HOME" in environ:
             config = replace(config, kb_dir=Path(environ["LORE_HOME"]))
@@ -344,6 +351,7 @@ class LoreConfig:
         })
         index = _override(config.index, environ, {
             "LORE_ANN": ("ann", _choice(AnnChoice)),
+            "LORE_HNSW_SEGMENT": ("hnsw_segment", _positive_int),
             "LORE_CONCEPTS": ("concepts", _choice(ConceptTiming)),
             "LORE_CONCEPT_WORKERS": ("concept_workers", _positive_int),
             "LORE_EF_SEARCH": ("pgvector_ef_search", _positive_int),

@@ -8,6 +8,7 @@ import pytest
 
 from lore.config import AnnChoice, IndexConfig
 from lore.store.derived import DerivedIndex, TermFeed, VectorFeed
+from lore.store.hnsw import HnswIndex
 from lore.store.ivfpq import IvfPqIndex
 from lore.store.lsh import LshIndex
 from lore.store.protocol import DocumentWrite, FileRecord
@@ -149,3 +150,47 @@ def test_a_damaged_copy_is_written_again_from_the_store(tmp_path: Path) -> None:
     store.write([document_write("/kb/b.md", ["lamp keeper"])])
     DerivedIndex(store, tmp_path, TermFeed(store)).write()
     assert lexical(store, tmp_path, "keeper") == lexical(store, None, "keeper")
+
+
+def held(index: HnswIndex) -> dict[int, bytes]:
+    keys = np.concatenate([np.asarray(s.graph.keys[:], np.int64) for s in index.segments])
+    return dict(zip(keys.tolist(), (row.tobytes() for row in index.vectors_of(keys)),
+                    strict=True))
+
+
+def test_a_written_hnsw_copy_is_what_a_rebuild_holds_and_follows_changes(
+        tmp_path: Path) -> None:
+    store, _ = filled_store(230)
+    config = IndexConfig(ann="hnsw", hnsw_segment=100)
+    DerivedIndex(store, tmp_path, VectorFeed(store, DIM, config)).write()
+    live = tmp_path / (tmp_path / "CURRENT").read_text()
+    assert live.name.startswith(f"{store.last_change()}-hnsw-")
+    assert sorted(p.name for p in live.glob("segment-*")) == [
+        "segment-0.usearch", "segment-1.usearch", "segment-2.usearch"]
+
+    def matches_a_rebuild() -> None:
+        written = DerivedIndex(store, tmp_path, VectorFeed(store, DIM, config)).current()
+        rebuilt = DerivedIndex(store, None, VectorFeed(store, DIM, config)).current()
+        assert isinstance(written, HnswIndex) and isinstance(rebuilt, HnswIndex)
+        assert held(written) == held(rebuilt)
+
+    matches_a_rebuild()
+    added = document_write("/kb/b.md", [f"another paragraph {i}" for i in range(30)])
+    store.write([added], files=[FileRecord(added.document.path, 10, 1.0, "h")])
+    rows = np.random.default_rng(9).standard_normal((30, DIM)).astype(np.float32)
+    store.put_vectors([c.view_hash for c in added.chunks], rows)
+    DerivedIndex(store, tmp_path, VectorFeed(store, DIM, config)).write()  # carries a.md over
+    matches_a_rebuild()
+    store.write([], removed_documents=[added.document.id])
+    DerivedIndex(store, tmp_path, VectorFeed(store, DIM, config)).write()
+    matches_a_rebuild()
+    assert len(DerivedIndex(store, tmp_path, VectorFeed(store, DIM, config)).current()) == 230
+
+
+def test_a_written_copy_of_another_kind_is_written_anew(tmp_path: Path) -> None:
+    store, _ = filled_store(120)
+    DerivedIndex(store, tmp_path, VectorFeed(store, DIM, IndexConfig(ann="exact"))).write()
+    config = IndexConfig(ann="hnsw", hnsw_segment=50)
+    DerivedIndex(store, tmp_path, VectorFeed(store, DIM, config)).write()
+    index = DerivedIndex(store, tmp_path, VectorFeed(store, DIM, config)).current()
+    assert isinstance(index, HnswIndex) and len(index) == 120 and len(index.segments) == 3

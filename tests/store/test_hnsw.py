@@ -115,10 +115,12 @@ def test_replacing_many_keys_keeps_one_entry_each(corpus: tuple[np.ndarray, np.n
     moved = unit_rows(N, DIM, seed=6)
     graph.add(keys, moved)
     assert len(graph) == N
+    np.testing.assert_array_equal(graph.vectors_of(keys), moved)
     for i in range(0, N, 300):
-        found, scores = graph.search(moved[i], k=10)
+        found, scores = graph.search(moved[i], k=10, ef_search=512)
         # The graph is approximate and built on several threads, so its shape varies from
-        # run to run: the replaced vector must be among the nearest, not always the first.
+        # run to run (a node is now and then poorly linked while both cores are busy): the
+        # replaced vector must be among the nearest, not always the first.
         assert keys[i] in found.tolist()
         assert scores[found.tolist().index(keys[i])] == pytest.approx(1.0, abs=1e-5)
         assert len(set(found.tolist())) == len(found)
@@ -146,7 +148,7 @@ def test_damaged_files_raise_store_error(tmp_path: Path, damage: str) -> None:
     graph.add(np.arange(50), unit_rows(50, 8, seed=7))
     graph.save(tmp_path)
     params = json.loads((tmp_path / "params.json").read_text())
-    path = tmp_path / "index.usearch"
+    path = tmp_path / "segment-0.usearch"
     if damage == "missing graph":
         path.unlink()
     elif damage == "truncated graph":

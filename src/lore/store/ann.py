@@ -58,6 +58,8 @@ def create_index(kind: str, dim: int, config: IndexConfig | None = None) -> Vect
     if kind == "pgvector" and config is not None:
         return PgvectorIndex(dim, config.pgvector_m, config.pgvector_ef_construction,
                              config.pgvector_ef_search)
+    if kind == "hnsw" and config is not None:
+        return HnswIndex(dim, segment_size=config.hnsw_segment)
     return backend(dim=dim)
 
 

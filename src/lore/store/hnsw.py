@@ -24,6 +24,9 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -74,17 +77,46 @@ docs/vector-indexes.md (filtered search)."""
 EXACT_ALLOWED_MIN = 256
 """However large the index, this many allowed keys or fewer are always scored exactly."""
 COMPACT_AFTER = 0.5
-"""Rebuild the graph once deleted nodes outnumber this share of the live ones (and 1,000)."""
+"""Rebuild a segment's graph once deleted nodes outnumber this share of its live ones (and
+1,000)."""
+SEGMENT_SIZE = 131_072
+"""Nodes a segment holds at most. A graph is built whole in memory, so this bounds what a
+build holds, whatever the collection's size; each further segment adds one graph search to a
+query. ``python benchmarks/hnsw_segments.py`` measures recall, latency and build memory by
+segment size (docs/vector-indexes.md)."""
 
-_FILE = "index.usearch"
+_LEGACY_FILE = "index.usearch"
+"""The one graph file of a copy saved before segments."""
+
+
+@dataclass
+class Segment:
+    """One graph of a segmented index, and what it costs."""
+
+    graph: Index
+    deleted: int = 0
+    """Nodes removed since the graph was built; they still cost memory and traversal."""
+    source: Path | None = None
+    """The file the graph is a read-only memory map of, until the first change copies it into
+    memory: an unchanged segment is saved again by linking that file."""
+
+    @property
+    def nodes(self) -> int:
+        return len(self.graph) + self.deleted
 
 
 class HnswIndex:
-    """Approximate inner-product search over int64 keys (>= 0) on a usearch HNSW graph.
+    """Approximate inner-product search over int64 keys (>= 0) on usearch HNSW graphs.
+
+    The vectors are held in segments of at most ``segment_size`` nodes, each its own graph, as
+    Lucene holds them: a query searches every segment and keeps the best hits of all. A graph
+    is built whole in memory, so bounded segments let ``HnswWriter`` write a collection of any
+    size while holding one segment; one graph is smaller than the many and as fast to search,
+    but its build holds all of it. An index below ``segment_size`` is one graph.
 
     ``ef_search`` trades speed for recall and can be changed per search. Deleted keys never come
-    back; their nodes are dropped when the graph is rebuilt, which happens by itself once they
-    are many. Writers must not overlap anything; searches may overlap each other, but the
+    back; their nodes are dropped when their segment is rebuilt, which happens by itself once
+    they are many. Writers must not overlap anything; searches may overlap each other, but the
     ef of one may then apply to the other (usearch keeps ef on the graph, not per call).
 
     Example::
@@ -98,51 +130,54 @@ class HnswIndex:
     kind = "hnsw"
 
     def __init__(self, dim: int, connectivity: int = CONNECTIVITY,
-                 ef_construction: int = EF_CONSTRUCTION, ef_search: int = EF_SEARCH) -> None:
+                 ef_construction: int = EF_CONSTRUCTION, ef_search: int = EF_SEARCH,
+                 segment_size: int = SEGMENT_SIZE) -> None:
         if dim <= 0:
             raise ConfigError(f"vector dimension must be positive, got {dim}")
-        if min(connectivity, ef_construction, ef_search) <= 0:
-            raise ConfigError("connectivity, ef_construction and ef_search must be positive, got "
-                              f"{connectivity}, {ef_construction}, {ef_search}")
+        if min(connectivity, ef_construction, ef_search, segment_size) <= 0:
+            raise ConfigError("connectivity, ef_construction, ef_search and segment_size must "
+                              f"be positive, got {connectivity}, {ef_construction}, "
+                              f"{ef_search}, {segment_size}")
+        usearch_index()  # a missing library is said now, not at the first add
         self.dim = dim
         self.connectivity = connectivity
         self.ef_construction = ef_construction
         self.ef_search = ef_search
-        self._graph = self._new_graph()
-        self._deleted = 0
-        """Nodes removed since the graph was built; they still cost memory and traversal."""
-        self._view = False
-        """True while the graph is a read-only memory map; copied before the first change."""
+        self.segment_size = segment_size
+        self.segments: list[Segment] = []
 
     def __len__(self) -> int:
-        return len(self._graph)
+        return sum(len(segment.graph) for segment in self.segments)
 
     def add(self, keys: np.ndarray, vectors: np.ndarray) -> None:
         """Insert ``vectors`` under ``keys``; a key already present gets its vector replaced."""
         keys, vectors = unique_last(*check_batch(keys, vectors, self.dim))
         if not len(keys):
             return
-        _check_non_negative(keys)
-        self._writable()
-        present = keys[self._graph.contains(keys)]
-        if len(present):
-            self._graph.remove(present)
-            self._deleted += len(present)
-        self._graph.add(keys, vectors, threads=os.cpu_count() or 1)
-        self._compact_if_sparse()
+        check_non_negative(keys)
+        self.remove(keys)
+        start = 0
+        while start < len(keys):
+            if not self.segments or self.segments[-1].nodes >= self.segment_size:
+                self.segments.append(Segment(self.new_graph()))
+            tail = self._writable(self.segments[-1])
+            stop = start + self.segment_size - tail.nodes
+            tail.graph.add(keys[start:stop], vectors[start:stop], threads=os.cpu_count() or 1)
+            start = stop
 
     def remove(self, keys: np.ndarray) -> None:
         """Drop ``keys``; keys not in the index are ignored."""
         wanted = np.unique(check_keys(keys))
         wanted = wanted[wanted >= 0]
-        if not len(wanted) or not len(self):
+        if not len(wanted):
             return
-        present = wanted[self._graph.contains(wanted)]
-        if len(present):
-            self._writable()
-            self._graph.remove(present)
-            self._deleted += len(present)
-            self._compact_if_sparse()
+        for segment in self.segments:
+            present = wanted[segment.graph.contains(wanted)]
+            if len(present):
+                self._writable(segment).graph.remove(present)
+                segment.deleted += len(present)
+                compact_if_sparse(segment, self.new_graph)
+        self.segments = [segment for segment in self.segments if len(segment.graph)]
 
     def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None,
                ef_search: int | None = None) -> tuple[Keys, Scores]:
@@ -165,39 +200,50 @@ class HnswIndex:
             return _empty()
         if allowed is not None:
             return self._search_allowed(q, k, allowed, ef)
-        if len(self) <= EXACT_BELOW or 2 * k >= len(self):
-            return self._search_graph(q, k, ef, exact=True)
-        return self._search_graph(q, k, ef)
+        return self._search_graphs(q, k, ef)
 
     def vectors_of(self, keys: np.ndarray) -> np.ndarray:
         """The stored vectors of ``keys`` (all must be present), one row each, in that order."""
         wanted = check_keys(keys)
-        if not len(wanted):
-            return np.empty((0, self.dim), dtype=np.float32)
-        missing = wanted[~self._graph.contains(wanted)]
-        if len(missing):
-            raise StoreError(f"key {int(missing[0])} is not in the index")
-        return _vectors_of(self._graph, wanted)
+        rows = np.empty((len(wanted), self.dim), dtype=np.float32)
+        found = np.zeros(len(wanted), dtype=bool)
+        for segment in self.segments:
+            here = ~found & segment.graph.contains(wanted)
+            if here.any():
+                rows[here] = _vectors_of(segment.graph, wanted[here])
+                found |= here
+        if not found.all():
+            raise StoreError(f"key {int(wanted[~found][0])} is not in the index")
+        return rows
 
     def save(self, directory: Path) -> None:
-        """Write ``params.json`` and ``index.usearch`` into ``directory``."""
+        """Write ``params.json`` and one ``segment-N.usearch`` file a segment into
+        ``directory``; an unchanged memory-mapped segment is linked, not written again."""
         directory.mkdir(parents=True, exist_ok=True)
-        temp = directory / (_FILE + ".tmp")
-        self._graph.save(str(temp))
-        os.replace(temp, directory / _FILE)
-        write_params(directory, {
-            "kind": self.kind, "dim": self.dim, "count": len(self), "deleted": self._deleted,
-            "connectivity": self.connectivity, "ef_construction": self.ef_construction,
-            "ef_search": self.ef_search, "library": "usearch"})
+        files = []
+        for number, segment in enumerate(self.segments):
+            path = directory / segment_file(number)
+            if segment.source is not None:
+                link_or_copy(segment.source, path)
+            else:
+                save_graph(segment.graph, path)
+            files.append(segment_entry(path.name, segment))
+        write_index_params(directory, self.settings(), files)
+
+    def settings(self) -> dict[str, int]:
+        """What ``params.json`` records of the graphs' construction, besides their files."""
+        return {"dim": self.dim, "connectivity": self.connectivity,
+                "ef_construction": self.ef_construction, "ef_search": self.ef_search,
+                "segment_size": self.segment_size}
 
     @classmethod
     def load(cls, directory: Path, mmap: bool = False) -> HnswIndex:
-        """Read an index written by ``save``.
+        """Read an index written by ``save`` (or by ``HnswWriter``).
 
         Args:
             directory: the folder ``save`` wrote.
-            mmap: map the graph file read-only instead of reading it; the first change copies
-                it into memory.
+            mmap: map the graph files read-only instead of reading them; the first change to
+                a segment copies that segment into memory.
 
         Raises:
             StoreError: a file is missing, truncated or inconsistent; rebuild the index.
@@ -205,26 +251,38 @@ class HnswIndex:
         params = read_params(directory, cls.kind)
         ints = {name: param_int(params, name, directory, minimum=1) for name in
                 ("dim", "connectivity", "ef_construction", "ef_search")}
-        ints.update({name: param_int(params, name, directory) for name in ("count", "deleted")})
-        index = cls(ints["dim"], ints["connectivity"], ints["ef_construction"], ints["ef_search"])
-        index._graph = _restore(directory / _FILE, mmap)
-        index._deleted, index._view = ints["deleted"], mmap
-        _check_restored(index._graph, index.dim, ints["count"], directory)
+        size = params.get("segment_size", SEGMENT_SIZE)  # absent from single-graph copies
+        index = cls(ints["dim"], ints["connectivity"], ints["ef_construction"], ints["ef_search"],
+                    size if isinstance(size, int) and size > 0 else SEGMENT_SIZE)
+        for name, count, deleted in segment_list(params, directory):
+            graph = restore_graph(directory / name, mmap)
+            check_restored(graph, index.dim, count, directory / name)
+            if count:
+                index.segments.append(Segment(graph, deleted, directory / name if mmap else None))
         return index
 
-    def _new_graph(self) -> Index:
+    def new_graph(self) -> Index:
         return usearch_index()(ndim=self.dim, metric="ip", dtype="f32",
                                connectivity=self.connectivity,
                                expansion_add=self.ef_construction,
                                expansion_search=self.ef_search)
 
-    def _search_graph(self, q: np.ndarray, k: int, ef: int,
-                      exact: bool = False) -> tuple[Keys, Scores]:
-        # usearch declares the setter apart from its property, which mypy reads as read-only.
-        self._graph.expansion_search = max(ef, k)  # type: ignore[misc]
-        matches: Any = self._graph.search(q, k, threads=1, exact=exact)
-        keys = np.asarray(matches.keys).astype(np.int64)
-        return keys, (1.0 - np.asarray(matches.distances)).astype(np.float32)
+    def _search_graphs(self, q: np.ndarray, count: int, ef: int,
+                       exact: bool = False) -> tuple[Keys, Scores]:
+        """The best ``count`` of every segment's best ``count``: a graph that small, or asked
+        for half its keys or more, is searched exactly (and fully)."""
+        found = []
+        for segment in self.segments:
+            size = len(segment.graph)
+            here = min(count, size)
+            found.append(_search_graph(segment.graph, q, here, ef, exact or size <= EXACT_BELOW
+                                       or 2 * here >= size))
+        if len(found) == 1:
+            return found[0]
+        keys = np.concatenate([keys for keys, _ in found])
+        scores = np.concatenate([scores for _, scores in found])
+        best = top_k(scores, count)
+        return keys[best], scores[best]
 
     def _search_allowed(self, q: np.ndarray, k: int, allowed: np.ndarray,
                         ef: int) -> tuple[Keys, Scores]:
@@ -232,38 +290,115 @@ class HnswIndex:
         wanted = wanted[wanted >= 0]
         m, n = len(wanted), len(self)
         if m <= EXACT_ALLOWED_MIN or m * m <= EXACT_ALLOWED * k * n:
-            live = wanted[self._graph.contains(wanted)] if m else wanted
-            return self._score_exactly(q, k, live)
-        # Many allowed keys: oversample the graph by how rare they are, then filter. Keys in
+            return self._score_exactly(q, k, wanted)
+        # Many allowed keys: oversample the graphs by how rare they are, then filter. Keys in
         # ``allowed`` but not in the index only make the first guess of ``count`` too small.
         count = min(n, math.ceil(k * OVERSAMPLE * n / m))
         while True:
-            keys, scores = self._search_graph(q, count, ef, exact=count >= n)
+            keys, scores = self._search_graphs(q, count, ef, exact=count >= n)
             keep = np.isin(keys, wanted)
             if keep.sum() >= k or count >= n:
                 return keys[keep][:k], scores[keep][:k]
             count = min(n, 4 * count)
 
-    def _score_exactly(self, q: np.ndarray, k: int, keys: np.ndarray) -> tuple[Keys, Scores]:
+    def _score_exactly(self, q: np.ndarray, k: int, wanted: np.ndarray) -> tuple[Keys, Scores]:
+        """The best ``k`` of the keys of ``wanted`` that the index holds, scored exactly."""
+        live = [wanted[segment.graph.contains(wanted)] for segment in self.segments] \
+            if len(wanted) else []
+        keys = np.concatenate(live) if live else wanted
         if not len(keys):
             return _empty()
-        scores = inner(_vectors_of(self._graph, keys), q)
+        scores = inner(self.vectors_of(keys), q)
         best = top_k(scores, k)
         return keys[best], scores[best]
 
-    def _writable(self) -> None:
-        if self._view:
-            self._graph, self._view = self._graph.copy(), False
+    @staticmethod
+    def _writable(segment: Segment) -> Segment:
+        """``segment``, its graph copied into memory first if it is a read-only map."""
+        if segment.source is not None:
+            segment.graph, segment.source = segment.graph.copy(), None
+        return segment
 
-    def _compact_if_sparse(self) -> None:
-        if self._deleted <= max(1_000, COMPACT_AFTER * len(self)):
+
+def compact_if_sparse(segment: Segment, new_graph: Callable[[], Index]) -> None:
+    """Rebuild ``segment``'s graph from its live nodes once its deleted ones are many."""
+    if segment.deleted <= max(1_000, COMPACT_AFTER * len(segment.graph)):
+        return
+    graph = new_graph()
+    keys = np.asarray(segment.graph.keys[:], dtype=np.uint64)
+    if len(keys):
+        graph.add(keys, _vectors_of(segment.graph, keys), threads=os.cpu_count() or 1)
+    segment.graph, segment.deleted = graph, 0
+
+
+def segment_file(number: int) -> str:
+    return f"segment-{number}.usearch"
+
+
+def segment_entry(name: str, segment: Segment) -> dict[str, Any]:
+    return {"file": name, "count": len(segment.graph), "deleted": segment.deleted}
+
+
+def write_index_params(directory: Path, settings: dict[str, int],
+                       files: list[dict[str, Any]]) -> None:
+    write_params(directory, {
+        "kind": HnswIndex.kind, **settings, "library": "usearch", "segments": files,
+        "count": sum(entry["count"] for entry in files),
+        "deleted": sum(entry["deleted"] for entry in files)})
+
+
+def segment_list(params: dict[str, Any], directory: Path) -> list[tuple[str, int, int]]:
+    """(file, count, deleted) of each segment ``params.json`` lists; a copy saved before
+    segments is one segment in ``index.usearch``."""
+    entries = params.get("segments")
+    if entries is None:
+        entries = [{"file": _LEGACY_FILE, "count": params.get("count"),
+                    "deleted": params.get("deleted")}]
+    if not isinstance(entries, list):
+        raise StoreError(f"{directory}/params.json: segments is {entries!r}, expected a list; "
+                         "rebuild the index")
+    listed = []
+    for entry in entries:
+        name = entry.get("file") if isinstance(entry, dict) else None
+        if not isinstance(name, str) or "/" in name:
+            raise StoreError(f"{directory}/params.json lists a bad segment {entry!r}; rebuild "
+                             "the index")
+        listed.append((name, param_int(entry, "count", directory),
+                       param_int(entry, "deleted", directory)))
+    total = param_int(params, "count", directory)
+    if sum(count for _, count, _ in listed) != total:
+        raise StoreError(f"{directory}/params.json: count is {total}, but its segments hold "
+                         f"{sum(count for _, count, _ in listed)}; rebuild the index")
+    return listed
+
+
+def save_graph(graph: Index, path: Path) -> None:
+    """Write ``graph`` to ``path`` through a temporary file (readers may map the old one)."""
+    temp = path.with_name(path.name + ".tmp")
+    graph.save(str(temp))
+    os.replace(temp, path)
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    """``target`` holding ``source``'s bytes: a hard link where the file system allows it. A
+    segment's file never changes once written, so two copies of an index may share it."""
+    if target.exists():
+        if target.samefile(source):
             return
-        keys = np.asarray(self._graph.keys[:], dtype=np.uint64)
-        graph = self._new_graph()
-        if len(keys):
-            graph.add(keys, _vectors_of(self._graph, keys), threads=os.cpu_count() or 1)
-        self._graph = graph
-        self._deleted = 0
+        target.unlink()
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+def _search_graph(graph: Index, q: np.ndarray, k: int, ef: int,
+                  exact: bool) -> tuple[Keys, Scores]:
+    # usearch declares the setter apart from its property, which mypy reads as read-only.
+    graph.expansion_search = max(ef, k)  # type: ignore[misc]
+    matches: Any = graph.search(q, k, threads=1, exact=exact)
+    keys = np.asarray(matches.keys).astype(np.int64)
+    return keys, (1.0 - np.asarray(matches.distances)).astype(np.float32)
 
 
 def _vectors_of(graph: Index, keys: np.ndarray) -> np.ndarray:
@@ -272,7 +407,7 @@ def _vectors_of(graph: Index, keys: np.ndarray) -> np.ndarray:
     return np.stack(rows).astype(np.float32, copy=False)
 
 
-def _restore(path: Path, mmap: bool) -> Index:
+def restore_graph(path: Path, mmap: bool) -> Index:
     if not path.is_file():
         raise StoreError(f"{path} is missing; rebuild the index")
     try:
@@ -284,14 +419,14 @@ def _restore(path: Path, mmap: bool) -> Index:
     return graph
 
 
-def _check_restored(graph: Index, dim: int, count: int, directory: Path) -> None:
+def check_restored(graph: Index, dim: int, count: int, path: Path) -> None:
     if graph.ndim != dim or graph.metric_kind != _metric_ip() or len(graph) != count:
-        raise StoreError(f"{directory / _FILE} holds {len(graph)} vectors of dimension "
+        raise StoreError(f"{path} holds {len(graph)} vectors of dimension "
                          f"{graph.ndim} ({graph.metric_kind}), but params.json says {count} of "
                          f"dimension {dim} (inner product); rebuild the index")
 
 
-def _check_non_negative(keys: np.ndarray) -> None:
+def check_non_negative(keys: np.ndarray) -> None:
     if len(keys) and int(keys.min()) < 0:
         raise ConfigError(f"HNSW keys must be non-negative (SQLite rowids), got {int(keys.min())}")
 
