@@ -12,7 +12,9 @@ For each segment size (0: one graph, as before segments), in a fresh process:
   memory the build added to the process (``VmHWM`` after, less the resident size before);
 - **search**: the written index loaded as ``lore search`` loads it, then one query at a time
   on one thread at ``ef`` 64 and 128 (lore's default): recall@10 against exact search,
-  median and p99 latency.
+  median and p99 latency;
+- **a later run**: the written index carried over as the next ``lore index`` carries it, with
+  1,000 random chunks changed and 1,000 new ones: wall time.
 
 Writes ``results/hnsw_segments.json``.
 """
@@ -44,6 +46,7 @@ DIM = 384
 QUERIES = 500
 BLOCK = 5_000
 EF = (64, 128)
+CHANGED = 1_000
 
 
 def resident_mb(field: str) -> float:
@@ -74,9 +77,25 @@ def worker(folder: Path, n: int, segment: int) -> dict[str, Any]:
         index = HnswIndex.load(Path(tmp))
         queries, truth = np.load(folder / "queries.npy"), np.load(folder / "truth.npy")
         sweep = [search_point(index, queries, truth, ef) for ef in EF]
+        carry_s = carry(folder, Path(tmp), n, segment)
         return {"segment": segment, "segments": len(index.segments), "n": n,
                 "build_s": build_s, "build_added_mb": build_mb, "sweep": sweep,
-                "loadavg": os.getloadavg()}
+                "carry_s": carry_s, "loadavg": os.getloadavg()}
+
+
+def carry(folder: Path, written: Path, n: int, segment: int) -> float:
+    """Seconds to write the index again as a later ``lore index`` does: ``CHANGED`` random
+    chunks changed (dropped, then added back) and ``CHANGED`` new ones."""
+    changed = np.sort(np.random.default_rng(1).choice(n, CHANGED, replace=False))
+    rows = read_block(folder / "vectors.f32", 0, CHANGED)
+    began = time.perf_counter()
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        writer = HnswWriter(Path(tmp), HnswIndex(DIM, segment_size=segment or n))
+        writer.carry(written, changed)
+        writer.add(np.concatenate([changed, np.arange(n, n + CHANGED)]),
+                   np.concatenate([rows, rows]))
+        writer.finish()
+        return time.perf_counter() - began
 
 
 def search_point(index: HnswIndex, queries: np.ndarray, truth: np.ndarray,
@@ -126,17 +145,18 @@ def main() -> int:
 
 def show(rows: list[dict[str, Any]]) -> None:
     table = Table(title="HNSW by segment size")
-    for column in ("segment", "graphs", "build s", "build MiB", *(
+    for column in ("segment", "graphs", "build s", "build MiB", "later run s", *(
             f"{name} ef={ef}" for ef in EF for name in ("recall", "p50 ms", "p99 ms"))):
         table.add_column(column, justify="right")
     for row in rows:
         cells = [f"{row['segment']:,}" if row["segment"] else "one graph",
-                 str(row["segments"]), f"{row['build_s']:.1f}", f"{row['build_added_mb']:.0f}"]
+                 str(row["segments"]), f"{row['build_s']:.1f}", f"{row['build_added_mb']:.0f}",
+                 f"{row['carry_s']:.1f}"]
         for point in row["sweep"]:
             cells += [f"{point['recall_at_10']:.3f}", f"{point['p50_ms']:.2f}",
                       f"{point['p99_ms']:.2f}"]
         table.add_row(*cells)
-    Console().print(table)
+    Console(width=160).print(table)
 
 
 def record(report: dict[str, Any]) -> None:
