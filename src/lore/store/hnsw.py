@@ -111,8 +111,8 @@ class HnswIndex:
     The vectors are held in segments of at most ``segment_size`` nodes, each its own graph, as
     Lucene holds them: a query searches every segment and keeps the best hits of all. A graph
     is built whole in memory, so bounded segments let ``HnswWriter`` write a collection of any
-    size while holding one segment; one graph is smaller than the many and as fast to search,
-    but its build holds all of it. An index below ``segment_size`` is one graph.
+    size while holding one segment. One graph is searched faster than several at the same
+    recall, but its build holds all of it. An index below ``segment_size`` is one graph.
 
     ``ef_search`` trades speed for recall and can be changed per search. Deleted keys never come
     back; their nodes are dropped when their segment is rebuilt, which happens by itself once
