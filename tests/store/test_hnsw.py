@@ -119,8 +119,8 @@ def test_replacing_many_keys_keeps_one_entry_each(corpus: tuple[np.ndarray, np.n
     for i in range(0, N, 300):
         found, scores = graph.search(moved[i], k=10, ef_search=512)
         # The graph is approximate and built on several threads, so its shape varies from
-        # run to run (a node is now and then poorly linked while both cores are busy): the
-        # replaced vector must be among the nearest, not always the first.
+        # run to run (once, with both cores busy, a replaced vector was not in its own top 10
+        # at ef 128): the replaced vector must be among the nearest, not always the first.
         assert keys[i] in found.tolist()
         assert scores[found.tolist().index(keys[i])] == pytest.approx(1.0, abs=1e-5)
         assert len(set(found.tolist())) == len(found)
