@@ -199,3 +199,13 @@ def test_carrying_a_copy_with_nothing_dropped_links_every_full_segment(
         assert (tmp_path / "old" / f"segment-{number}.usearch").stat().st_ino == \
             (tmp_path / "new" / f"segment-{number}.usearch").stat().st_ino
     assert len(carried) == 2_000
+
+
+def test_a_touched_last_segment_larger_than_a_segment_is_written_not_filled(
+        corpus: tuple[np.ndarray, np.ndarray], tmp_path: Path) -> None:
+    keys, vectors = corpus
+    write(tmp_path / "old", keys[:1_500], vectors[:1_500], segment=2_000)  # one graph
+    carried = write(tmp_path / "new", keys[1_500:2_500], vectors[1_500:2_500], segment=500,
+                    earlier=tmp_path / "old", dropped=keys[:10])
+    assert [s.nodes for s in carried.segments] == [1_500, 500, 500]
+    assert len(carried) == 2_490

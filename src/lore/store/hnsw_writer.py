@@ -70,7 +70,7 @@ class HnswWriter:
                 segment.graph.remove(gone)
                 segment.deleted += len(gone)
                 compact_if_sparse(segment, self._shape.new_graph)
-            if last:
+            if last and segment.nodes < self._shape.segment_size:
                 self._open = segment
             elif len(segment.graph):
                 self._write(segment)
@@ -85,7 +85,8 @@ class HnswWriter:
             if self._open is None:
                 self._open = Segment(self._shape.new_graph())
             stop = start + self._shape.segment_size - self._open.nodes
-            self._open.graph.add(keys[start:stop], vectors[start:stop], threads=os.cpu_count() or 1)
+            self._open.graph.add(keys[start:stop], vectors[start:stop],
+                                 threads=os.cpu_count() or 1)
             start = stop
             if self._open.nodes >= self._shape.segment_size:
                 self._write(self._open)
