@@ -39,7 +39,6 @@ from lore.errors import StoreError
 from lore.store.ann import choose_kind, create_index, load_index
 from lore.store.bm25 import BM25Index, BM25Writer
 from lore.store.concepts import ConceptIndex
-from lore.store.flat import read_params
 from lore.store.hnsw import HnswIndex
 from lore.store.hnsw_writer import HnswWriter
 from lore.store.ivfpq import IvfPqIndex, training_size
@@ -143,39 +142,25 @@ class VectorFeed:
         rest: np.ndarray = np.setdiff1d(every, sample, assume_unique=True)
         return rest
 
+    def written_kind(self, saved: str) -> str | None:
+        """HNSW when the collection calls for it (``saved``, the saved copy's kind, decides
+        near a threshold): a graph is written a segment at a time. The other kinds are built
+        in memory and saved."""
+        kind = choose_kind(self._store.chunk_count(), self._config,
+                           current=None if saved == "none" else saved,
+                           in_database=self._in_database)
+        return kind if kind == HnswIndex.kind else None
+
     def write(self, directory: Path, earlier: Path | None, dropped: np.ndarray,
               rowids: Sequence[int] | None) -> str:
-        """Save the index into ``directory`` (``Writing``). An HNSW graph is written a
-        segment at a time, holding one; the other kinds are built in memory and saved."""
-        earlier_kind = read_params(earlier)["kind"] if earlier is not None else None
-        kind = choose_kind(self._store.chunk_count(), self._config, current=earlier_kind,
-                           in_database=self._in_database)
-        if earlier_kind != kind:  # a copy of another kind carries nothing over
-            earlier, dropped, rowids = None, np.zeros(0, np.int64), None
-        if kind == HnswIndex.kind:
-            writer = HnswWriter(directory, self._new_hnsw())
-            if earlier is not None:
-                writer.carry(earlier, dropped)
-            for batch in batches(self._store, rowids):
-                writer.add(*self._store.chunk_vectors(batch, dim=self.dim))
-            writer.finish()
-            return kind
-        index = self.load(earlier) if earlier is not None else \
-            self._attach(create_index(kind, self.dim, self._config))
-        index.remove(dropped)
-        self.fill(index, rowids)
-        if not self.fits(index):
-            index = self.create(self._store.chunk_count())
-            self.fill(index, None)
-        index.save(directory)
-        return index.kind
-
-    def keeps(self, directory: Path) -> bool:
-        kind = str(read_params(directory)["kind"])
-        if kind != HnswIndex.kind:
-            return self.fits(self.load(directory))
-        return choose_kind(self._store.chunk_count(), self._config, current=kind,
-                           in_database=self._in_database) == kind
+        """Write the HNSW index into ``directory`` (``Writing``), holding one segment."""
+        writer = HnswWriter(directory, self._new_hnsw())
+        if earlier is not None:
+            writer.carry(earlier, dropped)
+        for batch in batches(self._store, rowids):
+            writer.add(*self._store.chunk_vectors(batch, dim=self.dim))
+        writer.finish()
+        return HnswIndex.kind
 
     def _new_hnsw(self) -> HnswIndex:
         index = create_index(HnswIndex.kind, self.dim, self._config)
@@ -213,8 +198,9 @@ class Writing(Protocol):
         """Save into ``directory`` the rows of the copy in ``earlier`` but ``dropped`` ones,
         then the data of ``rowids`` (all chunks when None); returns the index's kind."""
 
-    def keeps(self, directory: Path) -> bool:
-        """Whether the copy saved in ``directory`` is of the kind this feed would write."""
+    def written_kind(self, saved: str) -> str | None:
+        """The kind ``write`` would write now, given the saved copy's kind (``none`` when
+        there is none); None when this index is built in memory instead (``save``)."""
 
 
 class TermFeed:
@@ -233,8 +219,8 @@ class TermFeed:
         writer.finish()
         return BM25Index.kind
 
-    def keeps(self, directory: Path) -> bool:
-        return True
+    def written_kind(self, saved: str) -> str | None:
+        return BM25Index.kind
 
     def create(self, size: int) -> BM25Index:
         return BM25Index()
@@ -363,14 +349,16 @@ class DerivedIndex(Generic[IndexT]):
         is no usable copy)."""
         if self._directory is None:
             return
-        if not isinstance(self._feed, Writing):
+        saved = self.saved_kind()
+        kind = self._feed.written_kind(saved) if isinstance(self._feed, Writing) else None
+        if kind is None:
             self.save()
             self.release()
             return
         seq = self._store.last_change()  # first: changes committed meanwhile replay later
-        usable = self._usable_copy()
+        usable = self._usable_copy() if saved == kind else None  # another kind: write anew
         self._index = None
-        if usable is not None and usable[1] == seq and self._feed.keeps(usable[0]):
+        if usable is not None and usable[1] == seq:
             self.seq = seq
             return
         staging = self._staging()

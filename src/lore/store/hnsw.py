@@ -227,7 +227,7 @@ class HnswIndex:
                 link_or_copy(segment.source, path)
             else:
                 save_graph(segment.graph, path)
-            files.append(segment_entry(path.name, segment))
+            files.append(segment_entry(path.name, len(segment.graph), segment.deleted))
         write_index_params(directory, self.settings(), files)
 
     def settings(self) -> dict[str, int]:
@@ -303,12 +303,16 @@ class HnswIndex:
 
     def _score_exactly(self, q: np.ndarray, k: int, wanted: np.ndarray) -> tuple[Keys, Scores]:
         """The best ``k`` of the keys of ``wanted`` that the index holds, scored exactly."""
-        live = [wanted[segment.graph.contains(wanted)] for segment in self.segments] \
-            if len(wanted) else []
-        keys = np.concatenate(live) if live else wanted
-        if not len(keys):
+        found, rows = [], []
+        for segment in self.segments if len(wanted) else ():
+            here = wanted[segment.graph.contains(wanted)]
+            if len(here):  # each segment's keys and vectors, read in one pass
+                found.append(here)
+                rows.append(_vectors_of(segment.graph, here))
+        if not found:
             return _empty()
-        scores = inner(self.vectors_of(keys), q)
+        keys = np.concatenate(found)
+        scores = inner(np.concatenate(rows), q)
         best = top_k(scores, k)
         return keys[best], scores[best]
 
@@ -335,8 +339,8 @@ def segment_file(number: int) -> str:
     return f"segment-{number}.usearch"
 
 
-def segment_entry(name: str, segment: Segment) -> dict[str, Any]:
-    return {"file": name, "count": len(segment.graph), "deleted": segment.deleted}
+def segment_entry(name: str, count: int, deleted: int) -> dict[str, Any]:
+    return {"file": name, "count": count, "deleted": deleted}
 
 
 def write_index_params(directory: Path, settings: dict[str, int],

@@ -102,10 +102,10 @@ class HnswWriter:
     def _write(self, segment: Segment) -> None:
         path = self._directory / segment_file(len(self._files))
         save_graph(segment.graph, path)
-        self._files.append(segment_entry(path.name, segment))
+        self._files.append(segment_entry(path.name, len(segment.graph), segment.deleted))
 
     def _link(self, source: Path, count: int, deleted: int) -> None:
         path = self._directory / segment_file(len(self._files))
         link_or_copy(source, path)
-        self._files.append({"file": path.name, "count": count, "deleted": deleted})
+        self._files.append(segment_entry(path.name, count, deleted))
 
