@@ -44,7 +44,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast, get_args
 
 from common import machine
 from rich.console import Console
@@ -52,7 +52,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from lore.api import KnowledgeBase
-from lore.config import GenerateConfig, LoreConfig
+from lore.config import AnswerModeName, GenerateConfig, LoreConfig
 from lore.eval.answer_scores import Language, answer_in_context
 from lore.eval.answers import QATrace, run_qa
 from lore.eval.beir import load_beir
@@ -121,10 +121,10 @@ def retrieval(kb: KnowledgeBase, test: list[QAExample], language: Language,
     return {"first_hit_holds_answer": first / len(test), "top3_holds_answer": top3 / len(test)}
 
 
-def answers(kb: KnowledgeBase, qa: QASet, model: str) -> Row:
-    settings = GenerateConfig(model=model, template="short", k=3, answer_tokens=64)
+def answers(kb: KnowledgeBase, qa: QASet, model: str, mode: AnswerModeName = "stuff") -> Row:
+    settings = GenerateConfig(model=model, template="short", k=3, answer_tokens=64, mode=mode)
     with Progress(transient=True) as progress:
-        task = progress.add_task(f"answers {model}", total=len(qa.items))
+        task = progress.add_task(f"answers {model} {mode}", total=len(qa.items))
         traces = list(run_qa(kb, qa, settings, lambda: progress.advance(task)))
     return {"f1": 100 * statistics.mean(t.record.f1 for t in traces),
             "exact_match": 100 * statistics.mean(t.record.exact_match for t in traces),
@@ -157,6 +157,9 @@ def main() -> int:
     parser.add_argument("--lora-rank", type=int, default=8)
     parser.add_argument("--lora-layers", type=int, help="adapt the last N layers (all)")
     parser.add_argument("--lora-lr", type=float, default=1e-4)
+    parser.add_argument("--modes", default="stuff",
+                        help="answer modes each --compare system is measured in, comma "
+                        "separated: stuff, rag-sequence, rag-token")
     args = parser.parse_args()
     if args.compare:
         return compare(args)
@@ -208,13 +211,22 @@ def compare(args: argparse.Namespace) -> int:
                             f"{model.settings['objective']}", spec, spec))
             run["systems"][spec] = {"key": run_key(args.set, model),
                                     "manifest": model.to_json()}
+        modes = [cast(AnswerModeName, mode.strip()) for mode in args.modes.split(",")
+                 if mode.strip() in get_args(AnswerModeName)]
+        labels = []
         for label, encoder, answering in systems:
-            run[label] = retrieval(kb, list(split.test), qa.language, encoder)
-            if qa.items:
-                run[label] |= answers(kb, qa, answering)
+            searched = retrieval(kb, list(split.test), qa.language, encoder)
+            for mode in modes:
+                shown = label if modes == ["stuff"] else f"{label} [{mode}]"
+                run[shown] = dict(searched)
+                if qa.items:
+                    run[shown] |= answers(kb, qa, answering, mode)
+                labels.append(shown)
     key = f"{args.set}:compare:{','.join(specs)}:test{len(qa.items)}"
+    if modes != ["stuff"]:
+        key += f":{','.join(modes)}"
     record(key, run)
-    show(key, run, len(split.test), len(qa.items), [label for label, _, _ in systems])
+    show(key, run, len(split.test), len(qa.items), labels)
     return 0
 
 

@@ -194,3 +194,60 @@ def test_a_written_copy_of_another_kind_is_written_anew(tmp_path: Path) -> None:
     DerivedIndex(store, tmp_path, VectorFeed(store, DIM, config)).write()
     index = DerivedIndex(store, tmp_path, VectorFeed(store, DIM, config)).current()
     assert isinstance(index, HnswIndex) and len(index) == 120 and len(index.segments) == 3
+
+
+def add_document(store: SqliteStore, path: str, count: int, seed: int) -> str:
+    added = document_write(path, [f"{path} paragraph {i}" for i in range(count)])
+    store.write([added], files=[FileRecord(added.document.path, 10, 1.0, "h")])
+    rows = np.random.default_rng(seed).standard_normal((count, DIM)).astype(np.float32)
+    store.put_vectors([c.view_hash for c in added.chunks], rows)
+    return added.document.id
+
+
+def segment_inodes(directory: Path) -> dict[str, int]:
+    live = directory / (directory / "CURRENT").read_text()
+    return {path.name: path.stat().st_ino for path in live.glob("segment-*")}
+
+
+def test_a_loaded_hnsw_index_is_mapped_and_its_saves_link_untouched_segments(
+        tmp_path: Path) -> None:
+    store, _ = filled_store(230)
+    config = IndexConfig(ann="hnsw", hnsw_segment=100)
+    DerivedIndex(store, tmp_path, VectorFeed(store, DIM, config)).write()
+    derived = DerivedIndex(store, tmp_path, VectorFeed(store, DIM, config))
+    index = derived.current()
+    assert isinstance(index, HnswIndex)
+    assert all(segment.source is not None for segment in index.segments)
+    earlier = segment_inodes(tmp_path)
+    for seed, path in enumerate(["/kb/b.md", "/kb/c.md"]):  # each lands in the last segment
+        add_document(store, path, 10, seed)
+        derived.save()
+        saved = segment_inodes(tmp_path)
+        assert saved["segment-0.usearch"] == earlier["segment-0.usearch"]
+        assert saved["segment-1.usearch"] == earlier["segment-1.usearch"]
+        assert saved["segment-2.usearch"] != earlier["segment-2.usearch"]  # both existed
+        earlier = saved
+        index = derived.current()
+        assert isinstance(index, HnswIndex)
+        assert all(segment.source is not None for segment in index.segments)  # mapped again
+    rebuilt = DerivedIndex(store, None, VectorFeed(store, DIM, config)).current()
+    assert isinstance(rebuilt, HnswIndex) and held(index) == held(rebuilt)
+
+
+def test_a_mapped_index_saves_whole_after_another_writer_removed_its_copy(
+        tmp_path: Path) -> None:
+    store, _ = filled_store(230)
+    config = IndexConfig(ann="hnsw", hnsw_segment=100)
+    DerivedIndex(store, tmp_path, VectorFeed(store, DIM, config)).write()
+    server = DerivedIndex(store, tmp_path, VectorFeed(store, DIM, config))
+    mapped_from = tmp_path / (tmp_path / "CURRENT").read_text()
+    server.current()
+    add_document(store, "/kb/b.md", 10, 1)
+    DerivedIndex(store, tmp_path, VectorFeed(store, DIM, config)).write()  # another process
+    assert not mapped_from.exists()
+    add_document(store, "/kb/c.md", 10, 2)
+    server.save()
+    loaded = DerivedIndex(store, tmp_path, VectorFeed(store, DIM, config)).current()
+    rebuilt = DerivedIndex(store, None, VectorFeed(store, DIM, config)).current()
+    assert isinstance(loaded, HnswIndex) and isinstance(rebuilt, HnswIndex)
+    assert len(loaded) == 250 and held(loaded) == held(rebuilt)

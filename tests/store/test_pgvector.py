@@ -222,6 +222,9 @@ def test_a_knowledge_base_on_postgres_searches_the_graph_as_it_searches_exactly(
                     for q in ("cache expiry", "retry on 503", "configuration file")]
         filtered = kb.search("cache", k=5, mode="dense", where=Filter(paths=("*.md",)))
         assert filtered and all(h.path.endswith(".md") for h in filtered)
+    with lore.open(tmp_path / "graph", model="hash", config=graph, store=location) as kb:
+        assert searched == [[h.chunk.id for h in kb.search(q, k=5, mode="dense")]
+                            for q in ("cache expiry", "retry on 503", "configuration file")]
     with lore.open(tmp_path / "exact", model="hash", config=exact, store=location) as kb:
         assert searched == [[h.chunk.id for h in kb.search(q, k=5, mode="dense")]
                             for q in ("cache expiry", "retry on 503", "configuration file")]

@@ -66,6 +66,11 @@ IndexT = TypeVar("IndexT", bound=Derivable)
 class Feed(Protocol[IndexT]):
     """How one kind of derived index is made and fed from the store."""
 
+    mapped: bool
+    """``load`` maps the saved copy's files rather than reading them. A saved index is then
+    opened again from its copy, so the parts it changed in memory are mapped again, and its
+    next save links the files no change touched."""
+
     def create(self, size: int) -> IndexT: ...
     def load(self, directory: Path) -> IndexT: ...
     def fill(self, index: IndexT, rowids: Sequence[int] | None) -> None:
@@ -98,6 +103,8 @@ class VectorFeed:
     index that searches inside the store (``pgvector``) is fed by the store's own writes: it
     is only told to catch up."""
 
+    mapped = True
+
     def __init__(self, store: Store, dim: int, config: IndexConfig) -> None:
         self._store, self.dim, self._config = store, dim, config
         self._in_database = isinstance(store, PostgresStore)
@@ -107,11 +114,14 @@ class VectorFeed:
         return self._attach(create_index(kind, self.dim, self._config))
 
     def load(self, directory: Path) -> VectorIndex:
-        index = load_index(directory)
+        index = load_index(directory, mmap=True)
         if index.dim != self.dim:
             raise StoreError(f"vector index at {directory} has {index.dim} dimensions, "
                              f"not {self.dim}")
-        return self._attach(index)
+        self._attach(index)
+        if isinstance(index, PgvectorIndex):
+            index.sync()  # its copy holds settings only: count what the database's graph has
+        return index
 
     def fill(self, index: VectorIndex, rowids: Sequence[int] | None) -> None:
         if isinstance(index, PgvectorIndex):
@@ -204,6 +214,8 @@ class Writing(Protocol):
 
 
 class TermFeed:
+    mapped = False
+
     def __init__(self, store: Store) -> None:
         self._store = store
 
@@ -244,6 +256,7 @@ class ConceptFeed:
     when there are at least ``parallel_from`` chunks to tag (``lore.store.tagging``)."""
 
     BATCH = 512
+    mapped = False
 
     def __init__(self, store: Store, workers: int = 1, parallel_from: int = 2_048) -> None:
         self._store = store
@@ -340,7 +353,9 @@ class DerivedIndex(Generic[IndexT]):
             return
         staging = self._staging()
         index.save(staging)
-        self._publish(staging, index.kind)
+        name = self._publish(staging, index.kind)
+        if self._feed.mapped:  # just written: no checksums to verify
+            self._index, self._checked = self._feed.load(self._directory / name), name
 
     def write(self) -> None:
         """``save``, leaving the index on disk only. A feed that writes its index a batch at a
@@ -386,8 +401,9 @@ class DerivedIndex(Generic[IndexT]):
         self._directory.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(prefix=".staging-", dir=self._directory))
 
-    def _publish(self, staging: Path, kind: str) -> None:
-        """Make the copy written in ``staging`` the live one, holding change ``self.seq``."""
+    def _publish(self, staging: Path, kind: str) -> str:
+        """Make the copy written in ``staging`` the live one, holding change ``self.seq``;
+        returns its directory's name."""
         assert self._directory is not None
         token = uuid.uuid4().hex
         files = {path.name: _checksum(path) for path in sorted(staging.iterdir())}
@@ -398,6 +414,7 @@ class DerivedIndex(Generic[IndexT]):
         _write_atomically(self._directory / _POINTER, name)
         self._store.set_meta({self._token_key: token})
         self._remove_stale(keep=name)
+        return name
 
     def release(self) -> None:
         """Drop the index from memory; the next use loads the saved copy (or rebuilds)."""

@@ -223,9 +223,9 @@ class HnswIndex:
         files = []
         for number, segment in enumerate(self.segments):
             path = directory / segment_file(number)
-            if segment.source is not None:
+            if segment.source is not None and segment.source.exists():
                 link_or_copy(segment.source, path)
-            else:
+            else:  # in memory, or mapped from a copy another process has since removed
                 save_graph(segment.graph, path)
             files.append(segment_entry(path.name, len(segment.graph), segment.deleted))
         write_index_params(directory, self.settings(), files)
