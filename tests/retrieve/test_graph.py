@@ -18,6 +18,9 @@ import lore
 from lore.cli import main
 from lore.config import LoreConfig
 from lore.errors import StoreError
+from lore.graph import build as graph_build
+from lore.graph import communities
+from lore.graph.build import build_graph
 from lore.pipeline import SilentListener
 from lore.retrieve.graph import Walk
 from lore.store.concepts import ConceptIndex
@@ -105,6 +108,26 @@ def test_the_index_saves_and_loads_what_it_holds(tmp_path: Path) -> None:
     keys, incidence = loaded.matrix()
     assert keys.tolist() == [9] and incidence.sum() == 1
     assert loaded.matching("Oslo") == {loaded.names.index("oslo"): 1.0}
+
+
+def test_the_graph_built_from_blocks_of_rows_is_the_whole_matrix_graph(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    index = ConceptIndex()
+    topics = [[f"{topic} {(n + shift) % 6}" for shift in (0, 1, 3)]
+              for topic in ("glacier", "bread") for n in range(20)]
+    index.add(range(40, 0, -1), topics)  # out of key order: merged, sorted
+    index.remove(np.array([7]))
+    keys, whole = index.matrix()
+    rows = index.incidence()
+    assert rows.shape == whole.shape
+    assert (rows[5:17] != whole[5:17]).nnz == 0 and rows[30:99].shape == (9, whole.shape[1])
+    monkeypatch.setattr(graph_build, "BLOCK_CHUNKS", 7)
+    monkeypatch.setattr(communities, "PLACE_BLOCK", 5)
+    graph, expected = index.graph(), build_graph(keys, whole, index.names)
+    assert (graph.adjacency != expected.adjacency).nnz == 0 and graph.adjacency.nnz
+    assert graph.concepts.tolist() == expected.concepts.tolist()
+    assert graph.communities.chunk_leaf.tolist() == expected.communities.chunk_leaf.tolist()
+    assert graph.chunk_keys.tolist() == keys.tolist()
 
 
 def test_a_chunk_given_concepts_again_keeps_only_the_last() -> None:

@@ -13,13 +13,12 @@ import numpy as np
 import scipy.sparse as sparse
 
 from lore.graph.communities import detect
-from lore.graph.model import Graph
+from lore.graph.model import Graph, Incidence
 
 Weighting = Literal["count", "pmi"]
 
 BLOCK_CHUNKS = 65_536
 """Chunks whose concept pairs are counted at a time."""
-
 
 @dataclass(frozen=True)
 class GraphSettings:
@@ -49,13 +48,13 @@ def settings_digest(settings: GraphSettings) -> str:
     return hashlib.sha256(repr(settings).encode()).hexdigest()[:16]
 
 
-def build_graph(keys: np.ndarray, incidence: sparse.csr_matrix, names: list[str],
+def build_graph(keys: np.ndarray, incidence: Incidence, names: list[str],
                 settings: GraphSettings | None = None) -> Graph:
     """The concept graph of chunks ``keys`` (rowids), whose concepts are the columns of the
     binary ``incidence`` (named by ``names``), with its communities."""
     settings = settings or GraphSettings()
     started = time.perf_counter()
-    mentioned = np.asarray(incidence.sum(axis=0, dtype=np.float64)).ravel()
+    mentioned = column_sums(incidence)
     nodes = _kept_concepts(mentioned, len(keys), names, settings)
     mentions = mentioned[nodes]
     adjacency = _weighted(_cooccurrence(incidence, nodes), mentions, len(keys), settings)
@@ -70,6 +69,14 @@ def build_graph(keys: np.ndarray, incidence: sparse.csr_matrix, names: list[str]
                  settings=settings_digest(settings))
 
 
+def column_sums(incidence: Incidence) -> np.ndarray:
+    """How many chunks mention each concept, summed over blocks of chunks."""
+    sums = np.zeros(incidence.shape[1], dtype=np.float64)
+    for start in range(0, incidence.shape[0], BLOCK_CHUNKS):
+        sums += np.asarray(incidence[start:start + BLOCK_CHUNKS].sum(axis=0)).ravel()
+    return sums
+
+
 def _kept_concepts(mentions: np.ndarray, chunks: int, names: list[str],
                    settings: GraphSettings) -> np.ndarray:
     """Ids of the concepts the graph keeps, in name order (so a rebuilt index, whose ids
@@ -80,7 +87,7 @@ def _kept_concepts(mentions: np.ndarray, chunks: int, names: list[str],
     return ids[np.asarray(order, dtype=np.int64)] if len(ids) else ids
 
 
-def _cooccurrence(incidence: sparse.csr_matrix, nodes: np.ndarray) -> sparse.csr_matrix:
+def _cooccurrence(incidence: Incidence, nodes: np.ndarray) -> sparse.csr_matrix:
     """How many chunks mention each pair of ``nodes`` (the columns of ``incidence`` kept),
     summed over blocks of chunks: the kept columns of every chunk are never copied at once."""
     counts = sparse.csr_matrix((len(nodes), len(nodes)), dtype=np.float64)

@@ -17,7 +17,7 @@ from collections import deque
 import numpy as np
 import scipy.sparse as sparse
 
-from lore.graph.model import Communities
+from lore.graph.model import Communities, Incidence
 
 _FINER = 6
 """Resolutions tried on a community too large before it is left whole (up to 32 times)."""
@@ -25,7 +25,7 @@ PLACE_BLOCK = 65_536
 """Chunks placed at a time."""
 
 
-def detect(adjacency: sparse.csr_matrix, incidence: sparse.csr_matrix, max_community: int,
+def detect(adjacency: sparse.csr_matrix, incidence: Incidence, max_community: int,
            max_levels: int, resolution: float, seed: int,
            columns: np.ndarray | None = None) -> Communities:
     """Communities of the nodes of ``adjacency``; ``incidence`` (chunks x nodes, or chunks x
@@ -88,7 +88,7 @@ def _partition(adjacency: sparse.csr_matrix, resolution: float, seed: int
     return float(quality), [np.flatnonzero(label == label[at]) for at in np.sort(first)]
 
 
-def _place_chunks(incidence: sparse.csr_matrix, node_leaf: np.ndarray, count: int,
+def _place_chunks(incidence: Incidence, node_leaf: np.ndarray, count: int,
                   columns: np.ndarray | None) -> np.ndarray:
     """Each chunk's leaf: the one holding most of its concepts (the first on a tie); -1 for a
     chunk with no concept in any. Counted a block of chunks at a time."""

@@ -6,12 +6,25 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 import scipy.sparse as sparse
 
 _ARRAYS = "graph.npz"
 _FACTS = "graph.json"
+
+
+class Incidence(Protocol):
+    """Chunks x concepts, binary, read a block of chunk rows at a time: a ``csr_matrix``, or
+    rows kept in another layout (``lore.store.concepts``) that build each block's matrix only
+    when it is read, so the whole matrix is never held."""
+
+    @property
+    def shape(self) -> tuple[int, int]: ...
+
+    def __getitem__(self, rows: slice) -> Any:
+        """The rows ``rows`` (a step-less slice) as a ``csr_matrix``."""
 
 
 @dataclass(frozen=True)

@@ -103,11 +103,17 @@ class ConceptIndex:
         return self._ids.get(name)
 
     def graph(self) -> Graph:
-        """The concept graph and its communities, built when the chunks changed."""
+        """The concept graph and its communities, built when the chunks changed: from the
+        rows a block at a time, never from the whole incidence matrix (``lore index`` saves
+        the graph, and needs the matrix no other time)."""
         if self._graph is None:
-            keys, incidence = self.matrix()
-            self._graph = build_graph(keys, incidence, self.names)
+            self._graph = build_graph(self._merged().keys, self.incidence(), self.names)
         return self._graph
+
+    def incidence(self) -> RowIncidence:
+        """The incidence matrix, rows in the order of ``matrix``'s, built a block at a time
+        as it is read."""
+        return RowIncidence(self._merged(), len(self.names))
 
     def matching(self, text: str) -> dict[int, float]:
         """The concepts a query names, weighted: those it names whole (1.0); when it names
@@ -195,7 +201,9 @@ class _Rows:
                    np.concatenate([part.ids for part in parts]))
 
     def latest_by_key(self) -> _Rows:
-        """Sorted by key, keeping each key's last row."""
+        """Sorted by key, keeping each key's last row (these rows, when they already are)."""
+        if len(self.keys) < 2 or bool((self.keys[1:] > self.keys[:-1]).all()):
+            return self  # rows filled in key order, as a build from the store fills them
         _, first_from_end = np.unique(self.keys[::-1], return_index=True)
         return self.take(len(self.keys) - 1 - first_from_end)
 
@@ -206,6 +214,25 @@ class _Rows:
         shift = np.repeat(starts - offsets[:-1], lengths)
         return _Rows(self.keys[rows], offsets,
                      self.ids[shift + np.arange(offsets[-1], dtype=np.int64)])
+
+
+class RowIncidence:
+    """The incidence matrix of ``rows`` as ``lore.graph.model.Incidence``: each block of rows
+    read is built on its own, so the whole matrix (a float and an index per mention) is never
+    held beside the rows."""
+
+    def __init__(self, rows: _Rows, concepts: int) -> None:
+        self._rows, self.shape = rows, (len(rows.keys), concepts)
+
+    def __getitem__(self, rows: slice) -> sparse.csr_matrix:
+        start, stop, step = rows.indices(self.shape[0])
+        if step != 1:
+            raise ValueError("RowIncidence reads contiguous blocks of rows")
+        stop = max(start, stop)
+        offsets = self._rows.offsets[start:stop + 1]
+        ids = self._rows.ids[offsets[0]:offsets[-1]]
+        return sparse.csr_matrix((np.ones(len(ids), dtype=np.float32), ids.copy(),
+                                  offsets - offsets[0]), shape=(stop - start, self.shape[1]))
 
 
 def _offsets(lengths: np.ndarray) -> np.ndarray:
