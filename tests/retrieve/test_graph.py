@@ -255,3 +255,17 @@ def test_concepts_on_first_use_wait_for_the_first_walk(tmp_path: Path, corpus: P
         assert kb.status().concept_bytes in (None, 0)  # not derived by the index run
         hits = kb.search(QUESTION, k=4, retrievers=["graph"], rerank="")
     assert [Path(hit.path).name for hit in hits] == ["sweeper.md", "park.md"]
+
+
+def test_a_copy_saved_before_the_columns_still_loads(tmp_path: Path) -> None:
+    index = ConceptIndex()
+    index.add([3, 9], [["ada park", "oslo"], ["oslo"]])
+    index.save(tmp_path)
+    keys, sizes, ids = (np.load(tmp_path / f"{name}.npy") for name in ("keys", "sizes", "ids"))
+    for name in ("keys", "sizes", "ids"):
+        (tmp_path / f"{name}.npy").unlink()
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    np.savez(tmp_path / "chunks.npz", keys=keys, offsets=offsets, ids=ids)
+    loaded = ConceptIndex.load(tmp_path)
+    assert [loaded.names[i] for i in loaded.concepts_of(3)] == ["ada park", "oslo"]
+    assert loaded.chunks_with(loaded.names.index("oslo")).tolist() == [3, 9]

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from lore.config import AnnChoice, IndexConfig
-from lore.store.derived import DerivedIndex, TermFeed, VectorFeed
+from lore.store.concepts import ConceptIndex, ConceptWriter
+from lore.store.derived import ConceptFeed, DerivedIndex, TermFeed, VectorFeed
 from lore.store.hnsw import HnswIndex
 from lore.store.ivfpq import IvfPqIndex
 from lore.store.lsh import LshIndex
@@ -251,3 +252,54 @@ def test_a_mapped_index_saves_whole_after_another_writer_removed_its_copy(
     rebuilt = DerivedIndex(store, None, VectorFeed(store, DIM, config)).current()
     assert isinstance(loaded, HnswIndex) and isinstance(rebuilt, HnswIndex)
     assert len(loaded) == 250 and held(loaded) == held(rebuilt)
+
+
+def concepts_held(store: SqliteStore, directory: Path | None) -> tuple[dict[int, list[str]],
+                                                                       list[str], list[int]]:
+    """Each chunk's concept names, and the graph's concepts and links, by name."""
+    index = DerivedIndex(store, directory, ConceptFeed(store)).current()
+    keys, _ = index.matrix()
+    by_chunk = {int(key): sorted(index.names[i] for i in index.concepts_of(int(key)))
+                for key in keys}
+    graph = index.graph()
+    return (by_chunk, [index.names[int(c)] for c in graph.concepts],
+            graph.adjacency.toarray().ravel().tolist())
+
+
+PEOPLE = ["Ada Park", "Bo Lindqvist", "Cyrus Reed", "Dana Moss", "Elif Kaya", "Femi Ade"]
+PLACES = ["Oslo", "Bergen", "Tromso", "Geneva"]
+
+
+def test_a_written_concept_copy_is_what_a_rebuild_holds_and_follows_changes(
+        tmp_path: Path) -> None:
+    def paragraphs(offset: int, count: int) -> list[str]:
+        return [f"{PEOPLE[(offset + n) % 6]} met {PEOPLE[(offset + n + 1) % 6]} in "
+                f"{PLACES[(offset + n) % 4]} at the University of {PLACES[n % 3]}."
+                for n in range(count)]
+
+    store = SqliteStore(None)
+    store.write([document_write("/kb/a.md", paragraphs(0, 30)),
+                 document_write("/kb/c.md", paragraphs(3, 12))])
+    DerivedIndex(store, tmp_path, ConceptFeed(store)).write()
+    live = tmp_path / (tmp_path / "CURRENT").read_text()
+    assert live.name.startswith(f"{store.last_change()}-concepts-")
+    assert {"keys.npy", "sizes.npy", "ids.npy", "concepts.json"} <= {p.name for p in
+                                                                     live.iterdir()}
+    written = concepts_held(store, tmp_path)
+    assert written == concepts_held(store, None) and written[1], "the texts name concepts"
+    store.write([document_write("/kb/b.md", paragraphs(5, 9))],
+                removed_documents=[document_write("/kb/c.md", ["x"]).document.id])
+    DerivedIndex(store, tmp_path, ConceptFeed(store)).write()  # carries a.md over from disk
+    assert concepts_held(store, tmp_path) == concepts_held(store, None)
+    assert len(DerivedIndex(store, tmp_path, ConceptFeed(store)).current()) == 39
+
+
+def test_concepts_written_out_of_key_order_are_sorted(tmp_path: Path) -> None:
+    writer = ConceptWriter(tmp_path)
+    writer.add([9, 3], [["oslo", "ada park"], ["oslo"]])
+    writer.add([5], [["bergen", "ada park"]])
+    writer.finish()
+    index = ConceptIndex.load(tmp_path)
+    assert index.matrix()[0].tolist() == [3, 5, 9]
+    assert [index.names[i] for i in index.concepts_of(5)] == ["bergen", "ada park"]
+    assert index.graph().chunk_keys.tolist() == [3, 5, 9]

@@ -23,7 +23,6 @@ checks the scores against bm25s's ``lucene`` method.
 from __future__ import annotations
 
 import json
-import shutil
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from lore.errors import ConfigError, StoreError
+from lore.store.columns import ColumnFiles, NpyFile
 
 _PARTS = ("keys", "terms", "tfs", "lengths", "sizes")
 _DTYPES: dict[str, np.dtype[Any]] = {"keys": np.dtype(np.int64), "terms": np.dtype(np.int32),
@@ -217,16 +217,13 @@ class BM25Writer:
     """Rows of an earlier copy carried over at a time (``carry``)."""
 
     def __init__(self, directory: Path, k1: float = 1.2, b: float = 0.75) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
         self._directory, self.k1, self.b = directory, k1, b
         self._vocab: dict[str, int] = {}
-        for name in _PARTS:
-            self._raw_path(name).write_bytes(b"")
-        self._count = dict.fromkeys(_PARTS, 0)
+        self._columns = ColumnFiles(directory, _DTYPES)
 
     def add(self, keys: np.ndarray, documents: Sequence[Sequence[str]]) -> None:
         """Append documents (lists of analysed terms); a key must not be written twice."""
-        self._write(rows(keys, documents, self._vocab))
+        self._columns.append(rows(keys, documents, self._vocab))
 
     def carry(self, earlier: Path, dropped: np.ndarray) -> None:
         """Append every row of the copy saved in ``earlier`` but those whose key is in
@@ -235,7 +232,7 @@ class BM25Writer:
             params = json.loads((earlier / "params.json").read_text())
             self._vocab = {t: i for i, t in enumerate(json.loads(
                 (earlier / "vocab.json").read_text()))}
-            arrays = {name: _NpyFile(earlier / f"{name}.npy") for name in _PARTS}
+            arrays = {name: NpyFile(earlier / f"{name}.npy") for name in _PARTS}
         except (OSError, ValueError, KeyError) as exc:
             raise StoreError(f"BM25 index at {earlier} is unreadable ({exc}); "
                              "it is rebuilt from the store") from None
@@ -248,7 +245,7 @@ class BM25Writer:
             live = ~np.isin(keys, dropped)
             count = int(sizes.sum())
             per_term = np.repeat(live, sizes)
-            self._write({"keys": keys[live], "sizes": sizes[live],
+            self._columns.append({"keys": keys[live], "sizes": sizes[live],
                          "lengths": arrays["lengths"].read(start, self.ROWS)[live],
                          "terms": arrays["terms"].read(posting, count)[per_term],
                          "tfs": arrays["tfs"].read(posting, count)[per_term]})
@@ -256,44 +253,9 @@ class BM25Writer:
 
     def finish(self) -> None:
         """Write the ``.npy`` files, the vocabulary and the parameters."""
-        for name in _PARTS:
-            raw = self._raw_path(name)
-            header = {"descr": np.lib.format.dtype_to_descr(_DTYPES[name]),
-                      "fortran_order": False, "shape": (self._count[name],)}
-            with open(self._directory / f"{name}.npy", "wb") as saved, open(raw, "rb") as data:
-                np.lib.format.write_array_header_1_0(saved, header)
-                shutil.copyfileobj(data, saved, 1 << 22)
-            raw.unlink()
+        self._columns.finish()
         (self._directory / "vocab.json").write_text(json.dumps(list(self._vocab),
                                                                ensure_ascii=False))
         (self._directory / "params.json").write_text(json.dumps(
             {"kind": BM25Index.kind, "k1": self.k1, "b": self.b,
-             "documents": self._count["keys"]}))
-
-    def _write(self, arrays: dict[str, np.ndarray]) -> None:
-        for name, array in arrays.items():
-            with open(self._raw_path(name), "ab") as raw:
-                raw.write(np.ascontiguousarray(array, dtype=_DTYPES[name]).tobytes())
-            self._count[name] += array.size
-
-    def _raw_path(self, name: str) -> Path:
-        return self._directory / f"{name}.raw"
-
-
-class _NpyFile:
-    """A one-dimensional ``.npy`` file read a slice at a time with plain reads (a memory map
-    would count every page it touched in this process's resident memory)."""
-
-    def __init__(self, path: Path) -> None:
-        with open(path, "rb") as handle:
-            version = np.lib.format.read_magic(handle)
-            shape, _, self.dtype = (np.lib.format.read_array_header_1_0(handle)
-                                    if version == (1, 0)
-                                    else np.lib.format.read_array_header_2_0(handle))
-            self._offset = handle.tell()
-        self.path, self.size = path, int(shape[0])
-
-    def read(self, start: int, count: int) -> np.ndarray:
-        count = max(0, min(count, self.size - start))
-        return np.fromfile(self.path, dtype=self.dtype, count=count,
-                           offset=self._offset + start * self.dtype.itemsize)
+             "documents": self._columns.counts["keys"]}))

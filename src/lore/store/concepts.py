@@ -3,26 +3,35 @@ from the store like the BM25 index (``lore.store.derived``), and the chunk-conce
 matrix the graph retriever walks. Two concepts are linked through the chunks that mention
 both; the walk reads that as the bipartite graph itself, so no edge list is kept.
 
-Saved as ``concepts.json`` (the concept names, in id order) and ``chunks.npz`` (chunk
-rowids, and each chunk's concept ids as offsets into one array), with the concept graph and
-its communities (``lore.graph``) built from them, so ``lore index`` pays for the graph and a
-question never waits for it.
+Saved as ``concepts.json`` (the concept names, in id order) and three columns: ``keys.npy``
+(chunk rowids, in order), ``sizes.npy`` (how many concepts each mentions) and ``ids.npy``
+(their concept ids, chunk after chunk), with the concept graph and its communities
+(``lore.graph``) built from them, so ``lore index`` pays for the graph and a question never
+waits for it. ``ConceptWriter`` writes the same files a batch of chunks at a time. Copies
+saved before the columns (one ``chunks.npz``) still load.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sparse
 
+from lore.errors import StoreError
 from lore.graph.build import GraphSettings, build_graph, settings_digest
 from lore.graph.model import Graph
+from lore.store.columns import ColumnFiles, NpyFile
 from lore.text.analyze import analyze
 from lore.text.concepts import concepts
+
+_DTYPES: dict[str, np.dtype[Any]] = {"keys": np.dtype(np.int64), "sizes": np.dtype(np.int64),
+                                     "ids": np.dtype(np.int32)}
+_NAMES = "concepts.json"
 
 
 class ConceptIndex:
@@ -41,9 +50,7 @@ class ConceptIndex:
     kind = "concepts"
 
     def __init__(self) -> None:
-        self.names: list[str] = []
-        """Concept names by id; an id outlives the chunks that mention it until a rebuild."""
-        self._ids: dict[str, int] = {}
+        self._names = Names()
         self._rows = _Rows.empty()
         self._added: list[_Rows] = []
         """Batches added since the rows were last merged, oldest first."""
@@ -54,16 +61,14 @@ class ConceptIndex:
     def __len__(self) -> int:
         return len(self._merged().keys)
 
+    @property
+    def names(self) -> list[str]:
+        """Concept names by id; an id outlives the chunks that mention it until a rebuild."""
+        return self._names.names
+
     def add(self, keys: Iterable[int], concepts: Iterable[Sequence[str]]) -> None:
         """Give chunks ``keys`` these concepts, replacing what they had."""
-        listed = [[self._id(name) for name in dict.fromkeys(names)] for names in concepts]
-        rowids = np.fromiter(keys, dtype=np.int64)
-        if len(rowids) != len(listed):
-            raise ValueError(f"{len(rowids)} chunks but {len(listed)} lists of concepts")
-        lengths = np.fromiter((len(ids) for ids in listed), dtype=np.int64, count=len(listed))
-        ids = np.fromiter((i for ids in listed for i in ids), dtype=np.int32,
-                          count=int(lengths.sum()))
-        self._added.append(_Rows(rowids, _offsets(lengths), ids))
+        self._added.append(self._names.rows(keys, concepts))
         self._built = self._words = self._graph = None
 
     def remove(self, keys: np.ndarray) -> None:
@@ -100,7 +105,7 @@ class ConceptIndex:
         return rows
 
     def concept_id(self, name: str) -> int | None:
-        return self._ids.get(name)
+        return self._names.ids.get(name)
 
     def graph(self) -> Graph:
         """The concept graph and its communities, built when the chunks changed: from the
@@ -113,7 +118,9 @@ class ConceptIndex:
     def incidence(self) -> RowIncidence:
         """The incidence matrix, rows in the order of ``matrix``'s, built a block at a time
         as it is read."""
-        return RowIncidence(self._merged(), len(self.names))
+        rows = self._merged()
+        return RowIncidence(rows.offsets, lambda start, stop: rows.ids[start:stop],
+                            len(self.names))
 
     def matching(self, text: str) -> dict[int, float]:
         """The concepts a query names, weighted: those it names whole (1.0); when it names
@@ -124,7 +131,8 @@ class ConceptIndex:
         part of thousands of concepts and drowns the walk. On 200 HotpotQA questions (by
         hand, once), the walk alone put both gold paragraphs in its top 10 for 0.70 of them
         this way, 0.695 from whole concepts alone and 0.23 from parts always."""
-        whole = {self._ids[name]: 1.0 for name in concepts(text) if name in self._ids}
+        ids = self._names.ids
+        whole = {ids[name]: 1.0 for name in concepts(text) if name in ids}
         if whole:
             return whole
         held: dict[int, int] = {}
@@ -138,19 +146,24 @@ class ConceptIndex:
 
     def save(self, directory: Path) -> None:
         rows = self._merged()
-        np.savez(directory / "chunks.npz", keys=rows.keys, offsets=rows.offsets, ids=rows.ids)
-        (directory / "concepts.json").write_text(json.dumps(self.names, ensure_ascii=False))
+        for name, array in (("keys", rows.keys), ("sizes", np.diff(rows.offsets)),
+                            ("ids", rows.ids)):
+            np.save(directory / f"{name}.npy", array.astype(_DTYPES[name], copy=False))
+        self._names.save(directory)
         self.graph().save(directory)
 
     @classmethod
     def load(cls, directory: Path) -> ConceptIndex:
         index = cls()
-        index.names = list(json.loads((directory / "concepts.json").read_text()))
-        index._ids = {name: number for number, name in enumerate(index.names)}
-        with np.load(directory / "chunks.npz") as arrays:
-            index._added.append(_Rows(np.asarray(arrays["keys"], np.int64),
-                                      np.asarray(arrays["offsets"], np.int64),
-                                      np.asarray(arrays["ids"], np.int32)))
+        index._names = Names.load(directory)
+        if (directory / "chunks.npz").is_file():  # saved before the columns
+            with np.load(directory / "chunks.npz") as arrays:
+                keys, offsets, ids = arrays["keys"], arrays["offsets"], arrays["ids"]
+        else:
+            keys, sizes, ids = (np.load(directory / f"{name}.npy") for name in _DTYPES)
+            offsets = _offsets(sizes)
+        index._added.append(_Rows(np.asarray(keys, np.int64), np.asarray(offsets, np.int64),
+                                  np.asarray(ids, np.int32)))
         index._graph = Graph.load(directory, settings_digest(GraphSettings()))
         return index
 
@@ -161,13 +174,6 @@ class ConceptIndex:
             self._rows = _Rows.concatenate([self._rows, *self._added]).latest_by_key()
             self._added = []
         return self._rows
-
-    def _id(self, name: str) -> int:
-        number = self._ids.get(name)
-        if number is None:
-            number = self._ids[name] = len(self.names)
-            self.names.append(name)
-        return number
 
     def _by_word(self) -> dict[str, list[tuple[int, int]]]:
         """Stemmed word -> (concept id, the concept's word count)."""
@@ -217,22 +223,120 @@ class _Rows:
 
 
 class RowIncidence:
-    """The incidence matrix of ``rows`` as ``lore.graph.model.Incidence``: each block of rows
-    read is built on its own, so the whole matrix (a float and an index per mention) is never
-    held beside the rows."""
+    """Chunks' concepts as ``lore.graph.model.Incidence``: each block of rows read is built
+    on its own, from ``offsets`` (row ``i``'s concept ids are ``offsets[i]:offsets[i + 1]``
+    of the ids) and ``read_ids(start, stop)``, so the whole matrix (a float and an index per
+    mention) is never held, nor, when the ids are read from a file, the ids."""
 
-    def __init__(self, rows: _Rows, concepts: int) -> None:
-        self._rows, self.shape = rows, (len(rows.keys), concepts)
+    def __init__(self, offsets: np.ndarray, read_ids: Callable[[int, int], np.ndarray],
+                 concepts: int) -> None:
+        self._offsets, self._read_ids = offsets, read_ids
+        self.shape = (len(offsets) - 1, concepts)
 
     def __getitem__(self, rows: slice) -> sparse.csr_matrix:
         start, stop, step = rows.indices(self.shape[0])
         if step != 1:
             raise ValueError("RowIncidence reads contiguous blocks of rows")
-        stop = max(start, stop)
-        offsets = self._rows.offsets[start:stop + 1]
-        ids = self._rows.ids[offsets[0]:offsets[-1]]
-        return sparse.csr_matrix((np.ones(len(ids), dtype=np.float32), ids.copy(),
-                                  offsets - offsets[0]), shape=(stop - start, self.shape[1]))
+        offsets = self._offsets[start:max(start, stop) + 1]
+        ids = np.array(self._read_ids(int(offsets[0]), int(offsets[-1])), dtype=np.int32)
+        return sparse.csr_matrix((np.ones(len(ids), dtype=np.float32), ids,
+                                  offsets - offsets[0]), shape=(len(offsets) - 1, self.shape[1]))
+
+
+class Names:
+    """Concept names and their ids, in the order they were first met."""
+
+    def __init__(self, names: Sequence[str] = ()) -> None:
+        self.names = list(names)
+        self.ids = {name: number for number, name in enumerate(self.names)}
+
+    def rows(self, keys: Iterable[int], concepts: Iterable[Sequence[str]]) -> _Rows:
+        """Chunks ``keys`` with these concepts (each once), new names given new ids."""
+        listed = [[self._id(name) for name in dict.fromkeys(names)] for names in concepts]
+        rowids = np.fromiter(keys, dtype=np.int64)
+        if len(rowids) != len(listed):
+            raise ValueError(f"{len(rowids)} chunks but {len(listed)} lists of concepts")
+        lengths = np.fromiter((len(ids) for ids in listed), dtype=np.int64, count=len(listed))
+        ids = np.fromiter((i for ids in listed for i in ids), dtype=np.int32,
+                          count=int(lengths.sum()))
+        return _Rows(rowids, _offsets(lengths), ids)
+
+    def save(self, directory: Path) -> None:
+        (directory / _NAMES).write_text(json.dumps(self.names, ensure_ascii=False))
+
+    @classmethod
+    def load(cls, directory: Path) -> Names:
+        return cls(json.loads((directory / _NAMES).read_text()))
+
+    def _id(self, name: str) -> int:
+        number = self.ids.get(name)
+        if number is None:
+            number = self.ids[name] = len(self.names)
+            self.names.append(name)
+        return number
+
+
+class ConceptWriter:
+    """Writes what ``ConceptIndex.save`` writes, a batch of chunks at a time, holding the
+    concept names and, to build the graph, each chunk's rowid and concept count; the concept
+    ids are read back from disk a block at a time.
+
+    >>> writer = ConceptWriter(directory)
+    >>> writer.add([7, 9], [["ada park", "oslo"], ["oslo"]])
+    >>> writer.finish()
+    >>> ConceptIndex.load(directory).concepts_of(9)
+    array([1], dtype=int32)
+    """
+
+    ROWS = 100_000
+    """Rows of an earlier copy carried over at a time (``carry``)."""
+
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+        self._names = Names()
+        self._columns = ColumnFiles(directory, _DTYPES)
+
+    def add(self, keys: Iterable[int], concepts: Iterable[Sequence[str]]) -> None:
+        """Append chunks and their concepts; a key must not be written twice."""
+        rows = self._names.rows(keys, concepts)
+        self._columns.append({"keys": rows.keys, "sizes": np.diff(rows.offsets),
+                              "ids": rows.ids})
+
+    def carry(self, earlier: Path, dropped: np.ndarray) -> None:
+        """Append every row of the copy saved in ``earlier`` but those whose key is in
+        ``dropped``, read from disk a block at a time; its names become this one's (so its
+        concept ids keep their meaning)."""
+        try:
+            self._names = Names.load(earlier)
+            columns = {name: NpyFile(earlier / f"{name}.npy") for name in _DTYPES}
+        except (OSError, ValueError, KeyError) as exc:  # or a copy saved before the columns
+            raise StoreError(f"concept index at {earlier} is unreadable ({exc}); "
+                             "it is rebuilt from the store") from None
+        dropped = np.asarray(dropped, np.int64)
+        position = 0
+        for start in range(0, columns["keys"].size, self.ROWS):
+            keys = columns["keys"].read(start, self.ROWS)
+            sizes = columns["sizes"].read(start, self.ROWS)
+            live = ~np.isin(keys, dropped)
+            count = int(sizes.sum())
+            self._columns.append({"keys": keys[live], "sizes": sizes[live],
+                                  "ids": columns["ids"].read(position, count)[
+                                      np.repeat(live, sizes)]})
+            position += count
+
+    def finish(self) -> None:
+        """Write the columns and the names, then build and save the concept graph."""
+        self._columns.finish()
+        self._names.save(self._directory)
+        keys = np.load(self._directory / "keys.npy")
+        if len(keys) > 1 and not bool((keys[1:] > keys[:-1]).all()):
+            ConceptIndex.load(self._directory).save(self._directory)  # sorted, in memory
+            return
+        offsets = _offsets(np.load(self._directory / "sizes.npy"))
+        ids = NpyFile(self._directory / "ids.npy")
+        incidence = RowIncidence(offsets, lambda start, stop: ids.read(start, stop - start),
+                                 len(self._names.names))
+        build_graph(keys, incidence, self._names.names).save(self._directory)
 
 
 def _offsets(lengths: np.ndarray) -> np.ndarray:

@@ -38,7 +38,7 @@ from lore.config import IndexConfig
 from lore.errors import StoreError
 from lore.store.ann import choose_kind, create_index, load_index
 from lore.store.bm25 import BM25Index, BM25Writer
-from lore.store.concepts import ConceptIndex
+from lore.store.concepts import ConceptIndex, ConceptWriter
 from lore.store.hnsw import HnswIndex
 from lore.store.hnsw_writer import HnswWriter
 from lore.store.ivfpq import IvfPqIndex, training_size
@@ -271,10 +271,33 @@ class ConceptFeed:
         return ConceptIndex.load(directory)
 
     def fill(self, index: ConceptIndex, rowids: Sequence[int] | None) -> None:
+        for chunk_keys, found in self._tagged(rowids):
+            index.add(chunk_keys, found)
+
+    def write(self, directory: Path, earlier: Path | None, dropped: np.ndarray,
+              rowids: Sequence[int] | None) -> str:
+        """Write the concept index into ``directory`` (``Writing``), holding one batch."""
+        writer = ConceptWriter(directory)
+        if earlier is not None:
+            writer.carry(earlier, dropped)
+        # In rowid order: the store gives new chunks rowids past every live one, so the
+        # rows written stay in key order and the writer need not sort them in memory.
+        for chunk_keys, found in self._tagged(None if rowids is None else sorted(rowids)):
+            writer.add(chunk_keys, found)
+        writer.finish()
+        return ConceptIndex.kind
+
+    def written_kind(self, saved: str) -> str | None:
+        return ConceptIndex.kind
+
+    def _tagged(self, rowids: Sequence[int] | None
+                ) -> Iterator[tuple[list[int], list[list[str]]]]:
+        """The still-stored chunks of ``rowids`` (all when None), a batch at a time, with
+        their concepts; ``report`` is told the progress."""
         keys = all_rowids(self._store, rowids)
         workers = self._workers if len(keys) >= self._parallel_from else 1
         for (chunk_keys, read), found in tag_in_order(self._texts(keys), workers):
-            index.add(chunk_keys, found)
+            yield chunk_keys, found
             if self.report is not None:
                 self.report(read, len(keys))
 
