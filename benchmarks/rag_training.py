@@ -56,7 +56,7 @@ from lore.config import AnswerModeName, GenerateConfig, LoreConfig
 from lore.eval.answer_scores import Language, answer_in_context
 from lore.eval.answers import QATrace, run_qa
 from lore.eval.beir import load_beir
-from lore.eval.qa import QASet, load_qa, qa_examples
+from lore.eval.qa import QASet, load_qa, qa_examples, set_language
 from lore.eval.retrieval import open_indexed
 from lore.models.files import default_cache_dir
 from lore.models.gguf import ADAPTER_MARK, split_adapter
@@ -168,6 +168,7 @@ def main() -> int:
     _, split = qa_examples(folder)
     chosen = random.Random(0).sample(list(split.train), min(args.train, len(split.train)))
     qa = load_qa(folder, args.test, 0, "test")
+    language = set_language([example.question for example in split.test])  # qa may be empty
     run: Row = {"set": args.set, "split": split.describe(), "machine": machine()}
     with open_indexed(load_beir(folder, "test", 1), default_cache_dir(os.environ) / "eval",
                       config) as kb:
@@ -180,7 +181,7 @@ def main() -> int:
         run |= {"model": model.spec, "manifest": model.to_json()}
         for label, encoder, answering in (("untrained", None, config.generate.model),
                                           ("trained", model.spec, model.spec)):
-            run[label] = retrieval(kb, list(split.test), qa.language, encoder)
+            run[label] = retrieval(kb, list(split.test), language, encoder)
             if qa.items:
                 run[label] |= answers(kb, qa, answering)
     key = run_key(args.set, model)
@@ -195,6 +196,7 @@ def compare(args: argparse.Namespace) -> int:
     config = LoreConfig.from_env(os.environ)
     _, split = qa_examples(folder)
     qa = load_qa(folder, args.test, 0, "test")
+    language = set_language([example.question for example in split.test])
     run: Row = {"set": args.set, "split": split.describe(), "machine": machine(),
                 "systems": {}}
     specs = [spec.strip() for spec in args.compare.split(",") if spec.strip()]
@@ -215,7 +217,7 @@ def compare(args: argparse.Namespace) -> int:
                  if mode.strip() in get_args(AnswerModeName)]
         labels = []
         for label, encoder, answering in systems:
-            searched = retrieval(kb, list(split.test), qa.language, encoder)
+            searched = retrieval(kb, list(split.test), language, encoder)
             for mode in modes:
                 shown = label if modes == ["stuff"] else f"{label} [{mode}]"
                 run[shown] = dict(searched)

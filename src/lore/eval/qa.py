@@ -96,7 +96,7 @@ def load_qa(folder: Path, limit: int | None = None, seed: int | None = None,
         gold = {qid: answers for qid, answers in gold.items() if qid in kept}
         gold_docs = {qid: docs for qid, docs in gold_docs.items() if qid in kept}
     name = path.parent.name if path.name == "qa.jsonl" else path.stem
-    return QASet(name, items, gold, gold_docs, _set_language(items))
+    return QASet(name, items, gold, gold_docs, set_language([item.question for item in items]))
 
 
 def split_qa(path: Path, items: Sequence[QAItem], gold: dict[str, list[str]],
@@ -184,9 +184,10 @@ def _gold_docs(record: dict[str, Any]) -> list[str]:
     return [str(doc) for doc in docs] if isinstance(docs, list) else []
 
 
-def _set_language(items: Sequence[QAItem]) -> Language:
-    chinese = sum(language_of(item.question) == "zh" for item in items)
-    return "zh" if items and 2 * chinese >= len(items) else "en"
+def set_language(questions: Sequence[str]) -> Language:
+    """Chinese when at least half the questions are, else English."""
+    chinese = sum(language_of(question) == "zh" for question in questions)
+    return "zh" if questions and 2 * chinese >= len(questions) else "en"
 
 
 def _is_text_list(value: object) -> bool:
