@@ -59,8 +59,9 @@ def build_graph(keys: np.ndarray, incidence: Incidence, names: list[str],
     mentions = mentioned[nodes]
     adjacency = _weighted(_cooccurrence(incidence, nodes), mentions, len(keys), settings)
     linked = np.flatnonzero(np.diff(adjacency.indptr) > 0)  # a node with no link is no node
-    nodes, mentions = nodes[linked], mentions[linked]
-    adjacency = adjacency[linked][:, linked].tocsr()
+    if len(linked) < len(nodes):  # a copy of every link, made only when one is dropped
+        nodes, mentions = nodes[linked], mentions[linked]
+        adjacency = adjacency[linked][:, linked].tocsr()
     communities = detect(adjacency, incidence, settings.max_community, settings.max_levels,
                          settings.resolution, settings.seed, columns=nodes)
     return Graph(concepts=nodes.astype(np.int64), adjacency=adjacency,
@@ -89,12 +90,14 @@ def _kept_concepts(mentions: np.ndarray, chunks: int, names: list[str],
 
 def _cooccurrence(incidence: Incidence, nodes: np.ndarray) -> sparse.csr_matrix:
     """How many chunks mention each pair of ``nodes`` (the columns of ``incidence`` kept),
-    summed over blocks of chunks: the kept columns of every chunk are never copied at once."""
-    counts = sparse.csr_matrix((len(nodes), len(nodes)), dtype=np.float64)
+    summed over blocks of chunks: the kept columns of every chunk are never copied at once.
+    Summed as int32, which holds the count of any pair half the size of float64, then made
+    float64 once (the weights are)."""
+    counts = sparse.csr_matrix((len(nodes), len(nodes)), dtype=np.int32)
     for start in range(0, incidence.shape[0], BLOCK_CHUNKS):
-        part = incidence[start:start + BLOCK_CHUNKS][:, nodes]
-        counts = counts + (part.T @ part).astype(np.float64)  # float32 counts are exact
-    return counts.tocsr()
+        part = incidence[start:start + BLOCK_CHUNKS][:, nodes].astype(np.int32)
+        counts = counts + part.T @ part
+    return counts.tocsr().astype(np.float64)
 
 
 def _weighted(counts: sparse.csr_matrix, mentions: np.ndarray, chunks: int,
