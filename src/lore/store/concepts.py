@@ -37,8 +37,8 @@ _NAMES = "concepts.json"
 class ConceptIndex:
     """Concept ids by chunk rowid, with the incidence matrix built on demand.
 
-    The rows are held as three arrays (rowids in order, offsets, concept ids), the layout of
-    ``chunks.npz``, so a million chunks take tens of megabytes, not a Python object each.
+    The rows are held as three arrays (rowids in order, offsets, concept ids), the saved
+    columns' layout, so a million chunks take a few hundred bytes each, not Python objects.
     Rows added since are kept as batches and merged in on the next read.
 
     >>> index = ConceptIndex()
