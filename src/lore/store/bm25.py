@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from lore.errors import ConfigError, StoreError
-from lore.store.columns import ColumnFiles, NpyFile
+from lore.store.columns import ColumnFiles, NpyFile, live_rows
 
 _PARTS = ("keys", "terms", "tfs", "lengths", "sizes")
 _DTYPES: dict[str, np.dtype[Any]] = {"keys": np.dtype(np.int64), "terms": np.dtype(np.int32),
@@ -237,19 +237,8 @@ class BM25Writer:
             raise StoreError(f"BM25 index at {earlier} is unreadable ({exc}); "
                              "it is rebuilt from the store") from None
         self.k1, self.b = float(params["k1"]), float(params["b"])
-        dropped = np.asarray(dropped, np.int64)
-        posting = 0
-        for start in range(0, arrays["keys"].size, self.ROWS):
-            keys = arrays["keys"].read(start, self.ROWS)
-            sizes = arrays["sizes"].read(start, self.ROWS)
-            live = ~np.isin(keys, dropped)
-            count = int(sizes.sum())
-            per_term = np.repeat(live, sizes)
-            self._columns.append({"keys": keys[live], "sizes": sizes[live],
-                         "lengths": arrays["lengths"].read(start, self.ROWS)[live],
-                         "terms": arrays["terms"].read(posting, count)[per_term],
-                         "tfs": arrays["tfs"].read(posting, count)[per_term]})
-            posting += count
+        for block in live_rows(arrays, ("terms", "tfs"), dropped, self.ROWS):
+            self._columns.append(block)
 
     def finish(self) -> None:
         """Write the ``.npy`` files, the vocabulary and the parameters."""

@@ -12,6 +12,7 @@ array([5])
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,3 +68,19 @@ class NpyFile:
         count = max(0, min(count, self.size - start))
         return np.fromfile(self.path, dtype=self.dtype, count=count,
                            offset=self._offset + start * self.dtype.itemsize)
+
+
+def live_rows(files: dict[str, NpyFile], per_item: tuple[str, ...], dropped: np.ndarray,
+              rows: int) -> Iterator[dict[str, np.ndarray]]:
+    """The rows of a saved copy whose ``keys`` are not in ``dropped``, ``rows`` at a time: every
+    column but ``per_item`` has a value a row; those hold ``sizes[i]`` values for row ``i``."""
+    dropped = np.asarray(dropped, np.int64)
+    position = 0
+    for start in range(0, files["keys"].size, rows):
+        keys, sizes = files["keys"].read(start, rows), files["sizes"].read(start, rows)
+        live = ~np.isin(keys, dropped)
+        count = int(sizes.sum())
+        items = np.repeat(live, sizes)
+        yield {name: (file.read(position, count)[items] if name in per_item
+                      else file.read(start, rows)[live]) for name, file in files.items()}
+        position += count

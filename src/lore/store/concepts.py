@@ -25,7 +25,7 @@ import scipy.sparse as sparse
 from lore.errors import StoreError
 from lore.graph.build import GraphSettings, build_graph, settings_digest
 from lore.graph.model import Graph
-from lore.store.columns import ColumnFiles, NpyFile
+from lore.store.columns import ColumnFiles, NpyFile, live_rows
 from lore.text.analyze import analyze
 from lore.text.concepts import concepts
 
@@ -312,17 +312,8 @@ class ConceptWriter:
         except (OSError, ValueError, KeyError) as exc:  # or a copy saved before the columns
             raise StoreError(f"concept index at {earlier} is unreadable ({exc}); "
                              "it is rebuilt from the store") from None
-        dropped = np.asarray(dropped, np.int64)
-        position = 0
-        for start in range(0, columns["keys"].size, self.ROWS):
-            keys = columns["keys"].read(start, self.ROWS)
-            sizes = columns["sizes"].read(start, self.ROWS)
-            live = ~np.isin(keys, dropped)
-            count = int(sizes.sum())
-            self._columns.append({"keys": keys[live], "sizes": sizes[live],
-                                  "ids": columns["ids"].read(position, count)[
-                                      np.repeat(live, sizes)]})
-            position += count
+        for block in live_rows(columns, ("ids",), dropped, self.ROWS):
+            self._columns.append(block)
 
     def finish(self) -> None:
         """Write the columns and the names, then build and save the concept graph."""
