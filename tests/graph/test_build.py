@@ -82,6 +82,51 @@ def test_counting_a_few_chunks_at_a_time_gives_the_same_graph(
     assert (blocks.communities.chunk_leaf >= 0).all()
 
 
+def test_counting_a_range_of_concepts_at_a_time_gives_the_same_graph(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    whole, names = build(two_topics(40), GraphSettings(resolution=1.0))
+    monkeypatch.setattr(graph_build, "RANGE_PAIRS", 5)
+    monkeypatch.setattr(graph_build, "BLOCK_CHUNKS", 7)
+    ranges, _ = build(two_topics(40), GraphSettings(resolution=1.0), names)
+    assert (ranges.adjacency != whole.adjacency).nnz == 0
+    assert ranges.communities.node_leaf.tolist() == whole.communities.node_leaf.tolist()
+
+
+def named_links(graph: Graph, names: list[str]) -> dict[tuple[str, str], float]:
+    coo = graph.adjacency.tocoo()
+    return {(names[int(graph.concepts[row])], names[int(graph.concepts[col])]): float(weight)
+            for row, col, weight in zip(coo.row, coo.col, coo.data, strict=True)}
+
+
+def random_chunks(seed: int) -> list[list[str]]:
+    """Chunks naming a few of 40 concepts, the low-numbered far more often: links of many
+    weights, and many ties."""
+    rng = np.random.default_rng(seed)
+    return [sorted({f"concept {int(n)}" for n in rng.zipf(1.6, size=4) if n <= 40})
+            for _ in range(300)]
+
+
+@pytest.mark.parametrize("weighting", ["count", "pmi"])
+def test_past_the_cap_the_heaviest_links_are_kept_however_they_are_counted(
+        monkeypatch: pytest.MonkeyPatch, weighting: str) -> None:
+    settings = GraphSettings(min_common=1, max_share=1.0, weighting=weighting,  # type: ignore[arg-type]
+                             min_weight=0.0 if weighting == "pmi" else 1.0)
+    for seed in range(3):
+        chunks = random_chunks(seed)
+        whole, names = build(chunks, settings)
+        every = named_links(whole, names)
+        for cap in (3, 10, 25):
+            weights = sorted(set(every.values()), reverse=True)
+            # The heaviest weight more than ``cap`` links reach; those heavier are kept.
+            bar = next(w for w in weights if sum(v >= w for v in every.values()) > 2 * cap)
+            expected = {pair: w for pair, w in every.items() if w > bar}
+            for budget in (1, 7, 10**9):  # a row, a few rows, every row at a time
+                monkeypatch.setattr(graph_build, "RANGE_PAIRS", budget)
+                capped, _ = build(chunks, replace(settings, max_links=cap), names)
+                assert named_links(capped, names) == expected
+                assert capped.edges <= cap
+
+
 def test_rare_and_very_common_concepts_are_left_out() -> None:
     chunks = [[*chunk, "everywhere"] for chunk in two_topics()]
     chunks[0].append("only once")

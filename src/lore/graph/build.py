@@ -1,6 +1,7 @@
 """From chunk-concept incidence to the concept graph: two concepts are linked by the chunks
 that mention both, weighted by how many (or by their pointwise mutual information); concepts
-too rare or too common to tell anything apart are left out, and so are weak links."""
+too rare or too common to tell anything apart are left out, and so are weak links, the
+weakest of all once there are more than the graph's cap."""
 
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ Weighting = Literal["count", "pmi"]
 
 BLOCK_CHUNKS = 65_536
 """Chunks whose concept pairs are counted at a time."""
+RANGE_PAIRS = 4_000_000
+"""Concept pairs (one for each chunk that names both) counted in one pass over the chunks: a
+graph with more is counted a range of its concepts at a time, so what counting holds does not
+grow with the corpus."""
 
 @dataclass(frozen=True)
 class GraphSettings:
@@ -35,6 +40,11 @@ class GraphSettings:
     min_weight: float = 1.0
     """Links made by fewer chunks than this are dropped (``count``), or weaker than this
     pointwise mutual information (``pmi``; a link of no positive PMI always is)."""
+    max_links: int = 1_000_000
+    """The most links the graph keeps. Past it the weakest go: the links kept are those
+    heavier than the heaviest weight that more than this many reach, so ties are kept or
+    dropped together. This bounds the graph, and what Leiden holds while it partitions it,
+    whatever the corpus; the shared sets' graphs are far below it (docs/graph.md)."""
     weighting: Weighting = "count"
     max_community: int = 100
     """Communities with more concepts than this are split again, a level down."""
@@ -57,7 +67,7 @@ def build_graph(keys: np.ndarray, incidence: Incidence, names: list[str],
     mentioned = column_sums(incidence)
     nodes = _kept_concepts(mentioned, len(keys), names, settings)
     mentions = mentioned[nodes]
-    adjacency = _weighted(_cooccurrence(incidence, nodes), mentions, len(keys), settings)
+    adjacency = _links(incidence, nodes, mentions, len(keys), settings)
     linked = np.flatnonzero(np.diff(adjacency.indptr) > 0)  # a node with no link is no node
     if len(linked) < len(nodes):  # a copy of every link, made only when one is dropped
         nodes, mentions = nodes[linked], mentions[linked]
@@ -88,29 +98,82 @@ def _kept_concepts(mentions: np.ndarray, chunks: int, names: list[str],
     return ids[np.asarray(order, dtype=np.int64)] if len(ids) else ids
 
 
-def _cooccurrence(incidence: Incidence, nodes: np.ndarray) -> sparse.csr_matrix:
-    """How many chunks mention each pair of ``nodes`` (the columns of ``incidence`` kept),
-    summed over blocks of chunks: the kept columns of every chunk are never copied at once.
-    Summed as int32, which holds the count of any pair half the size of float64, then made
-    float64 once (the weights are)."""
-    counts = sparse.csr_matrix((len(nodes), len(nodes)), dtype=np.int32)
+def _links(incidence: Incidence, nodes: np.ndarray, mentions: np.ndarray, chunks: int,
+           settings: GraphSettings) -> sparse.csr_matrix:
+    """The weighted links between ``nodes`` (the columns of ``incidence`` kept), as a
+    symmetric matrix. Counted a range of rows at a time; the weakest are dropped as the
+    ranges are done, whenever more than ``max_links`` are held. A link dropped then would be
+    dropped at the end too: counting more rows only adds links that reach any weight."""
+    cap = 2 * settings.max_links  # each link is two entries, one in each of its rows
+    bar = 0.0  # entries of this weight or less go
+    held: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for first, end in _row_ranges(_pairs_per_node(incidence, nodes), RANGE_PAIRS):
+        rows, cols, weights = _weighted_rows(_counted_rows(incidence, nodes, first, end),
+                                             first, mentions, chunks, settings)
+        kept = weights > bar
+        held.append((rows[kept], cols[kept], weights[kept]))
+        if sum(len(part[2]) for part in held) > cap:
+            bar = _heaviest_overfull(np.concatenate([part[2] for part in held]), cap)
+            held = [(r[w > bar], c[w > bar], w[w > bar]) for r, c, w in held]
+    if not held:
+        return sparse.csr_matrix((len(nodes), len(nodes)), dtype=np.float64)
+    rows, cols, weights = (np.concatenate([part[n] for part in held]) for n in range(3))
+    links = sparse.csr_matrix((weights, (rows, cols)), shape=(len(nodes), len(nodes)))
+    links.sort_indices()
+    return links
+
+
+def _heaviest_overfull(weights: np.ndarray, cap: int) -> float:
+    """The heaviest weight that more than ``cap`` of ``weights`` reach: keeping only those
+    heavier leaves at most ``cap``."""
+    at = len(weights) - cap - 1
+    return float(np.partition(weights, at)[at])
+
+
+def _pairs_per_node(incidence: Incidence, nodes: np.ndarray) -> np.ndarray:
+    """For each node, the pairs it is in, one for each chunk that names both: an upper bound
+    on the entries of its row."""
+    pairs = np.zeros(len(nodes), dtype=np.float64)
     for start in range(0, incidence.shape[0], BLOCK_CHUNKS):
-        part = incidence[start:start + BLOCK_CHUNKS][:, nodes].astype(np.int32)
-        counts = counts + part.T @ part
-    return counts.tocsr().astype(np.float64)
+        part = incidence[start:start + BLOCK_CHUNKS][:, nodes]
+        named = np.asarray(part.sum(axis=1), dtype=np.float64).ravel()
+        pairs += part.T @ np.maximum(named - 1, 0)
+    return pairs
 
 
-def _weighted(counts: sparse.csr_matrix, mentions: np.ndarray, chunks: int,
-              settings: GraphSettings) -> sparse.csr_matrix:
-    counts.setdiag(0)
-    counts.eliminate_zeros()
-    if settings.weighting == "pmi":
-        coo = counts.tocoo()
-        pmi = np.log(coo.data * chunks / (mentions[coo.row] * mentions[coo.col]))
-        weights = sparse.csr_matrix((pmi, (coo.row, coo.col)), shape=counts.shape)
-    else:
-        weights = counts
-    weights.data[(weights.data < settings.min_weight) | (weights.data <= 0)] = 0
-    weights.eliminate_zeros()
-    result: sparse.csr_matrix = weights.tocsr()
+def _row_ranges(pairs: np.ndarray, budget: int) -> list[tuple[int, int]]:
+    """Consecutive ranges of rows, each starting in a new ``budget`` of the pairs' running
+    total: a range holds about ``budget`` pairs, or one row that holds more."""
+    if not len(pairs):
+        return []
+    window = (np.cumsum(pairs) - pairs) // budget
+    bounds = [0, *(np.flatnonzero(np.diff(window)) + 1).tolist(), len(pairs)]
+    return list(zip(bounds[:-1], bounds[1:], strict=False))
+
+
+def _counted_rows(incidence: Incidence, nodes: np.ndarray, first: int, end: int
+                  ) -> sparse.coo_matrix:
+    """How many chunks name node ``first + i`` and node ``j``, for the rows ``first:end``,
+    summed over blocks of chunks: the kept columns of every chunk are never copied at once.
+    Summed as int32, which holds the count of any pair in half the room of float64."""
+    counts = sparse.csr_matrix((end - first, len(nodes)), dtype=np.int32)
+    for start in range(0, incidence.shape[0], BLOCK_CHUNKS):
+        part = incidence[start:start + BLOCK_CHUNKS][:, nodes].astype(np.int32).tocsc()
+        counts = counts + (part[:, first:end].T @ part)
+    result: sparse.coo_matrix = counts.tocoo()
     return result
+
+
+def _weighted_rows(counts: sparse.coo_matrix, first: int, mentions: np.ndarray, chunks: int,
+                   settings: GraphSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row, column, weight) of the links of rows ``first:`` that pass ``min_weight``; a
+    concept's count with itself is no link."""
+    rows = counts.row.astype(np.int32) + first
+    others = rows != counts.col
+    rows, cols, shared = rows[others], counts.col[others].astype(np.int32), counts.data[others]
+    if settings.weighting == "pmi":
+        weights = np.log(shared * chunks / (mentions[rows] * mentions[cols]))
+    else:
+        weights = shared.astype(np.float64)
+    strong = (weights >= settings.min_weight) & (weights > 0)
+    return rows[strong], cols[strong], weights[strong]

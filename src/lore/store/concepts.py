@@ -319,15 +319,21 @@ class ConceptWriter:
         """Write the columns and the names, then build and save the concept graph."""
         self._columns.finish()
         self._names.save(self._directory)
-        keys = np.load(self._directory / "keys.npy")
+        keys, incidence = saved_incidence(self._directory, len(self._names.names))
         if len(keys) > 1 and not bool((keys[1:] > keys[:-1]).all()):
             ConceptIndex.load(self._directory).save(self._directory)  # sorted, in memory
             return
-        offsets = _offsets(np.load(self._directory / "sizes.npy"))
-        ids = NpyFile(self._directory / "ids.npy")
-        incidence = RowIncidence(offsets, lambda start, stop: ids.read(start, stop - start),
-                                 len(self._names.names))
         build_graph(keys, incidence, self._names.names).save(self._directory)
+
+
+def saved_incidence(directory: Path, concepts: int) -> tuple[np.ndarray, RowIncidence]:
+    """The chunk rowids of the columns saved in ``directory``, and their incidence with
+    ``concepts`` columns, its ids read from disk a block of rows at a time."""
+    keys = np.load(directory / "keys.npy")
+    offsets = _offsets(np.load(directory / "sizes.npy"))
+    ids = NpyFile(directory / "ids.npy")
+    return keys, RowIncidence(offsets, lambda start, stop: ids.read(start, stop - start),
+                              concepts)
 
 
 def _offsets(lengths: np.ndarray) -> np.ndarray:
