@@ -1,7 +1,7 @@
 """Resident memory of ``lore index`` from 10k to 1M chunks, by phase, on SQLite and PostgreSQL.
 
     python benchmarks/ingest_scale.py [--scales 10k,100k,1m] [--stores sqlite,postgres]
-        [--model hash] [--file-mib 32] [--pending N] [--server URL] [--out NAME]
+        [--model hash] [--file-mib 32] [--pending N] [--server URL] [--out NAME] [--keep DIR]
 
 ``--stores`` takes ``sqlite``, ``sqlite-ivfpq`` (IVF-PQ codes in place of the HNSW graph that
 ``auto`` builds past 40,000 vectors) and ``postgres``. ``LORE_CONCEPTS=first-use`` leaves the
@@ -114,8 +114,10 @@ class IngestPeaks(PhasePeaks):
     def on_to_embed(self, views: int) -> None: pass
 
 
-def child(corpus: str, model: str, store: str | None, pending: int | None) -> None:
-    """Index ``corpus`` in this process, as ``lore index`` does, and print the peaks as JSON."""
+def child(corpus: str, model: str, store: str | None, pending: int | None,
+          keep: Path | None) -> None:
+    """Index ``corpus`` in this process, as ``lore index`` does, and print the peaks as JSON;
+    the knowledge base is made in ``keep`` when given, and left there."""
     import lore
     from lore import pipeline
     from lore.store import derived
@@ -132,7 +134,7 @@ def child(corpus: str, model: str, store: str | None, pending: int | None) -> No
 
     derived.DerivedIndex.write = naming_write  # type: ignore[method-assign]
     with tempfile.TemporaryDirectory() as folder:
-        kb = lore.open(Path(folder) / "kb", model=model, store=store)
+        kb = lore.open(Path(keep or folder) / "kb", model=model, store=store)
         began = time.perf_counter()
         report = kb.index([Path(corpus)], peaks, keep_derived=False)
         seconds = time.perf_counter() - began
@@ -160,11 +162,13 @@ def main() -> int:
                         "(default: lore's pipeline.PENDING_LIMIT)")
     parser.add_argument("--out", default="ingest_scale",
                         help="the results file's name under results/, without .json")
+    parser.add_argument("--keep", type=Path, help="keep each knowledge base made, in "
+                        "KEEP/SCALE-STORE (for benchmarks/graph_memory.py)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--store", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.model, args.store, args.pending)
+        child(args.child, args.model, args.store, args.pending, args.keep)
         return 0
     stores = args.stores.split(",")
     unknown = set(stores) - set(STORES)
@@ -181,7 +185,8 @@ def main() -> int:
             files = write_corpus(Path(folder), SCALES[scale], int(args.file_mib * 2**20))
             for name in stores:
                 runs.append({"scale": scale, "store": name, "files": files,
-                             **run_child(folder, args.model, name, url, scale, args.pending)})
+                             **run_child(folder, args.model, name, url, scale, args.pending,
+                                         args.keep and args.keep / f"{scale}-{name}")})
                 show(runs)
     report = {"machine": machine(), "model": args.model, "file_mib": args.file_mib,
               "pending": args.pending, "concepts": os.environ.get("LORE_CONCEPTS", "index"),
@@ -192,10 +197,13 @@ def main() -> int:
 
 
 def run_child(corpus: str, model: str, store: str, url: str | None, scale: str,
-              pending: int | None) -> dict[str, Any]:
+              pending: int | None, keep: Path | None) -> dict[str, Any]:
     command = [sys.executable, __file__, "--child", corpus, "--model", model]
     if pending is not None:
         command += ["--pending", str(pending)]
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        command += ["--keep", str(keep)]
     environment = dict(os.environ, **STORES[store])
     if store == "postgres":
         from lore.store.postgres import with_schema
