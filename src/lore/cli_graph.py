@@ -45,6 +45,7 @@ def stats(kb: Path | None, kind: GraphKind, as_json: bool) -> None:
         return
     labels = {"concepts_read": "concepts read", "entities": "entities",
               "relations": "relations", "nodes": "in the graph", "edges": "links",
+              "links_dropped": "over the cap",
               "top_communities": "communities", "communities": "at all levels",
               "levels": "levels", "modularity": "modularity", "chunks": "chunks",
               "chunks_placed": "placed", "lines_dropped": "lines dropped",

@@ -295,7 +295,9 @@ def _graph_row(state: Status) -> str:
     graph = state.graph
     if graph is None:
         return f"concept index, {_size(state.concept_bytes)}"
-    return (f"{graph['nodes']:,} concepts, {graph['edges']:,} links, "
+    capped = (f" ({graph['links_dropped']:,} weaker dropped at the cap)"
+              if graph.get("links_dropped") else "")
+    return (f"{graph['nodes']:,} concepts, {graph['edges']:,} links{capped}, "
             f"{graph['top_communities']:,} communities ({graph['communities']:,} at all "
             f"{graph['levels']} levels), built in {graph['seconds']:.2f} s; "
             f"{_size(state.concept_bytes)}")

@@ -125,6 +125,8 @@ def test_past_the_cap_the_heaviest_links_are_kept_however_they_are_counted(
                 capped, _ = build(chunks, replace(settings, max_links=cap), names)
                 assert named_links(capped, names) == expected
                 assert capped.edges <= cap
+                assert capped.links_dropped == whole.edges - len(expected) // 2
+            assert whole.links_dropped == 0
 
 
 def test_rare_and_very_common_concepts_are_left_out() -> None:
@@ -184,7 +186,8 @@ def test_a_graph_with_no_links_has_no_communities() -> None:
 
 
 def test_the_graph_saves_and_loads(tmp_path: Path) -> None:
-    graph, _ = build(two_topics())
+    graph, _ = build(two_topics(), GraphSettings(max_links=10))
+    assert graph.links_dropped > 0
     graph.save(tmp_path)
     loaded = Graph.load(tmp_path, graph.settings)
     assert loaded is not None
@@ -193,4 +196,5 @@ def test_the_graph_saves_and_loads(tmp_path: Path) -> None:
     assert loaded.communities.chunk_leaf.tolist() == graph.communities.chunk_leaf.tolist()
     assert loaded.chunk_keys.tolist() == list(range(100, 124))
     assert saved_facts(tmp_path) == graph.facts()
+    assert loaded.links_dropped == graph.links_dropped
     assert Graph.load(tmp_path / "missing", graph.settings) is None

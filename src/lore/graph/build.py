@@ -67,7 +67,7 @@ def build_graph(keys: np.ndarray, incidence: Incidence, names: list[str],
     mentioned = column_sums(incidence)
     nodes = _kept_concepts(mentioned, len(keys), names, settings)
     mentions = mentioned[nodes]
-    adjacency = _links(incidence, nodes, mentions, len(keys), settings)
+    adjacency, dropped = _links(incidence, nodes, mentions, len(keys), settings)
     linked = np.flatnonzero(np.diff(adjacency.indptr) > 0)  # a node with no link is no node
     if len(linked) < len(nodes):  # a copy of every link, made only when one is dropped
         nodes, mentions = nodes[linked], mentions[linked]
@@ -77,7 +77,7 @@ def build_graph(keys: np.ndarray, incidence: Incidence, names: list[str],
     return Graph(concepts=nodes.astype(np.int64), adjacency=adjacency,
                  mentions=mentions.astype(np.int64), chunk_keys=np.asarray(keys, dtype=np.int64),
                  communities=communities, seconds=time.perf_counter() - started,
-                 settings=settings_digest(settings))
+                 settings=settings_digest(settings), links_dropped=dropped)
 
 
 def column_sums(incidence: Incidence) -> np.ndarray:
@@ -99,28 +99,31 @@ def _kept_concepts(mentions: np.ndarray, chunks: int, names: list[str],
 
 
 def _links(incidence: Incidence, nodes: np.ndarray, mentions: np.ndarray, chunks: int,
-           settings: GraphSettings) -> sparse.csr_matrix:
+           settings: GraphSettings) -> tuple[sparse.csr_matrix, int]:
     """The weighted links between ``nodes`` (the columns of ``incidence`` kept), as a
-    symmetric matrix. Counted a range of rows at a time; the weakest are dropped as the
-    ranges are done, whenever more than ``max_links`` are held. A link dropped then would be
-    dropped at the end too: counting more rows only adds links that reach any weight."""
+    symmetric matrix, and how many links ``max_links`` dropped. Counted a range of rows at a
+    time; the weakest are dropped as the ranges are done, whenever more than ``max_links``
+    are held. A link dropped then would be dropped at the end too: counting more rows only
+    adds links that reach any weight."""
     cap = 2 * settings.max_links  # each link is two entries, one in each of its rows
     bar = 0.0  # entries of this weight or less go
+    passed = 0  # entries over min_weight
     held: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     for first, end in _row_ranges(_pairs_per_node(incidence, nodes), RANGE_PAIRS):
         rows, cols, weights = _weighted_rows(_counted_rows(incidence, nodes, first, end),
                                              first, mentions, chunks, settings)
+        passed += len(weights)
         kept = weights > bar
         held.append((rows[kept], cols[kept], weights[kept]))
         if sum(len(part[2]) for part in held) > cap:
             bar = _heaviest_overfull(np.concatenate([part[2] for part in held]), cap)
             held = [(r[w > bar], c[w > bar], w[w > bar]) for r, c, w in held]
     if not held:
-        return sparse.csr_matrix((len(nodes), len(nodes)), dtype=np.float64)
+        return sparse.csr_matrix((len(nodes), len(nodes)), dtype=np.float64), 0
     rows, cols, weights = (np.concatenate([part[n] for part in held]) for n in range(3))
     links = sparse.csr_matrix((weights, (rows, cols)), shape=(len(nodes), len(nodes)))
     links.sort_indices()
-    return links
+    return links, (passed - links.nnz) // 2
 
 
 def _heaviest_overfull(weights: np.ndarray, cap: int) -> float:

@@ -90,6 +90,8 @@ class Graph:
     """Time to build it (pruning, weighting and communities)."""
     settings: str = ""
     """A digest of the settings it was built with: a copy saved with others is rebuilt."""
+    links_dropped: int = 0
+    """Links heavy enough to keep that the graph's cap on links dropped, the weakest."""
     _nodes: dict[int, int] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -117,7 +119,7 @@ class Graph:
                 "top_communities": len(self.communities.at_level(0)),
                 "modularity": round(self.communities.modularity, 4),
                 "chunks": len(self.chunk_keys), "chunks_placed": placed,
-                "seconds": round(self.seconds, 3)}
+                "links_dropped": self.links_dropped, "seconds": round(self.seconds, 3)}
 
     def save(self, directory: Path) -> None:
         adjacency = self.adjacency.tocsr()
@@ -148,7 +150,8 @@ class Graph:
                                   modularity=float(facts["modularity_exact"]))
         return cls(concepts=arrays["concepts"], adjacency=adjacency, mentions=arrays["mentions"],
                    chunk_keys=arrays["chunk_keys"], communities=communities,
-                   seconds=float(facts["seconds"]), settings=settings)
+                   seconds=float(facts["seconds"]), settings=settings,
+                   links_dropped=int(facts.get("links_dropped", 0)))
 
 
 def saved_facts(directory: Path) -> dict[str, float | int] | None:
