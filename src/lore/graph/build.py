@@ -20,7 +20,7 @@ Weighting = Literal["count", "pmi"]
 
 BLOCK_CHUNKS = 65_536
 """Chunks whose concept pairs are counted at a time."""
-RANGE_PAIRS = 4_000_000
+RANGE_PAIRS = 16_000_000
 """Concept pairs (one for each chunk that names both) counted in one pass over the chunks: a
 graph with more is counted a range of its concepts at a time, so what counting holds does not
 grow with the corpus."""
@@ -159,12 +159,39 @@ def _counted_rows(incidence: Incidence, nodes: np.ndarray, first: int, end: int
     """How many chunks name node ``first + i`` and node ``j``, for the rows ``first:end``,
     summed over blocks of chunks: the kept columns of every chunk are never copied at once.
     Summed as int32, which holds the count of any pair in half the room of float64."""
+    position = np.full(incidence.shape[1], -1, dtype=np.int32)
+    position[nodes] = np.arange(len(nodes), dtype=np.int32)
     counts = sparse.csr_matrix((end - first, len(nodes)), dtype=np.int32)
     for start in range(0, incidence.shape[0], BLOCK_CHUNKS):
-        part = incidence[start:start + BLOCK_CHUNKS][:, nodes].astype(np.int32).tocsc()
-        counts = counts + (part[:, first:end].T @ part)
+        rows, cols, chunks = _node_entries(incidence[start:start + BLOCK_CHUNKS], position)
+        named = sparse.csr_matrix((np.ones(len(cols), np.int32), cols, _indptr(rows, chunks)),
+                                  shape=(chunks, len(nodes)))
+        inside = np.flatnonzero((cols >= first) & (cols < end))
+        by_node = inside[np.argsort(cols[inside], kind="stable")]
+        ranged = sparse.csr_matrix(
+            (np.ones(len(by_node), np.int32), rows[by_node],
+             _indptr(cols[by_node] - first, end - first)), shape=(end - first, chunks))
+        counts = counts + ranged @ named
     result: sparse.coo_matrix = counts.tocoo()
     return result
+
+
+def _node_entries(part: sparse.csr_matrix, position: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, int]:
+    """(row, node) of each mention in a block of the incidence whose concept is a node, rows
+    in order; and the block's rows. Built from the block's arrays: scipy's column indexing
+    and conversions cost several times the counting itself, once per range."""
+    cols = position[part.indices]
+    rows = np.repeat(np.arange(part.shape[0], dtype=np.int32), np.diff(part.indptr))
+    kept = cols >= 0
+    return rows[kept], cols[kept], part.shape[0]
+
+
+def _indptr(rows: np.ndarray, count: int) -> np.ndarray:
+    """The CSR row pointer of entries whose rows, in order, are ``rows``."""
+    indptr = np.zeros(count + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=count), out=indptr[1:])
+    return indptr
 
 
 def _weighted_rows(counts: sparse.coo_matrix, first: int, mentions: np.ndarray, chunks: int,
