@@ -239,6 +239,7 @@ FROM documents d LEFT JOIN files f ON f.path = d.path
 
 FILTERED_CHUNK_ROWIDS = """
 SELECT c.rowid FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE {where}
+ORDER BY c.rowid
 """
 FILTER_PATH = "(d.path ~ %s OR d.path ~ %s)"
 FILTER_FORMAT = "d.format = ANY(%s)"

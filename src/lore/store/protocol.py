@@ -249,8 +249,9 @@ class Store(Protocol):
         ...
 
     def filtered_rowids(self, conditions: Filter) -> np.ndarray:
-        """Unique int64 rowids of the chunks that pass ``conditions``, in no set order; an
-        empty filter passes every chunk."""
+        """Unique int64 rowids of the chunks that pass ``conditions``, in rising order (the
+        derived indexes are written in it, and a writer given rows out of order sorts them in
+        memory); an empty filter passes every chunk."""
         ...
 
     def chunks(self, rowids: Sequence[int]) -> dict[int, StoredChunk]:

@@ -104,6 +104,7 @@ DOCUMENT_IDS_OF_FILE = "SELECT id FROM documents WHERE path = ?"
 # Filter fragments: the filter builder joins these with AND over the chunk/document join.
 FILTERED_CHUNK_ROWIDS = """
 SELECT c.rowid FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE {where}
+ORDER BY c.rowid
 """
 FILTER_PATH_GLOB = "(d.path GLOB ? OR d.path GLOB ?)"
 FILTER_FORMAT = "d.format = ?"

@@ -259,6 +259,7 @@ class StoreContract(StoreProcessContract, MetadataContract):
                                   language=language, kind=kind, mtime=mtime))
         rowids = store.filtered_rowids(conditions)
         assert rowids.dtype == np.int64 and len(set(rowids.tolist())) == len(rowids)
+        assert rowids.tolist() == sorted(rowids.tolist())
         chunks = store.chunks(rowids.tolist())
         assert {PurePosixPath(c.path).name for c in chunks.values()} == expected
         assert len(rowids) == 2 * len(expected)
