@@ -11,7 +11,7 @@ concept graph from it twice, each time in a fresh process, one after the other:
   and at most ``GraphSettings.max_links`` links kept;
 - ``whole``: every pair counted in one pass and every link kept, as before the cap.
 
-A thread samples resident memory every 10 ms and keeps the peak of each step: the columns
+A thread samples resident memory every 50 ms and keeps the peak of each step: the columns
 opened, the concepts kept, the links counted and weighted, and the communities (Leiden, then
 each chunk placed). The table also gives the share of chunks placed in a community. Writes
 ``results/graph_memory.json`` (``--out``: ``results/NAME.json``).
@@ -23,13 +23,12 @@ import argparse
 import json
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from common import machine
-from ingest_memory import rss_mb
+from ingest_memory import PhasePeaks
 from rich.console import Console
 from rich.table import Table
 
@@ -38,23 +37,9 @@ VARIANTS = ("bounded", "whole")
 STEPS = ("columns", "kept concepts", "links", "communities")
 
 
-class StepPeaks:
-    """The step under way, and a sampler that keeps each step's peak."""
-
-    def __init__(self) -> None:
-        self.step = "start"
-        self.peaks: dict[str, float] = {}
-        threading.Thread(target=self._sample, daemon=True).start()
-
-    def _sample(self) -> None:
-        while True:
-            step = self.step
-            self.peaks[step] = max(self.peaks.get(step, 0.0), rss_mb())
-            time.sleep(0.01)
-
-    def enter(self, step: str) -> None:
-        time.sleep(0.02)  # the step before keeps the last samples of its own
-        self.step = step
+def enter(peaks: PhasePeaks, step: str) -> None:
+    time.sleep(0.1)  # the step before keeps the last samples of its own
+    peaks.phase = step
 
 
 def concept_folder(kb: Path) -> Path:
@@ -74,36 +59,36 @@ def child(folder: Path, variant: str) -> dict[str, Any]:
     from lore.graph import build
     from lore.store.concepts import Names, saved_incidence
 
-    peaks = StepPeaks()
+    peaks = PhasePeaks()  # its phases are this build's steps
     settings = build.GraphSettings()
     if variant == "whole":
         build.RANGE_PAIRS = 2**62
         settings = build.GraphSettings(max_links=2**62)
-    peaks.enter("columns")
+    enter(peaks, "columns")
     names = Names.load(folder).names
     keys, incidence = saved_incidence(folder, len(names))
     links, detect = build._links, build.detect
 
     def links_step(*args: Any, **kwargs: Any) -> Any:
-        peaks.enter("links")
+        enter(peaks, "links")
         return links(*args, **kwargs)
 
     def detect_step(*args: Any, **kwargs: Any) -> Any:
-        peaks.enter("communities")
+        enter(peaks, "communities")
         return detect(*args, **kwargs)
 
     build._links, build.detect = links_step, detect_step  # type: ignore[assignment]
-    peaks.enter("kept concepts")
+    enter(peaks, "kept concepts")
     began = time.perf_counter()
     graph = build.build_graph(np.asarray(keys), incidence, names, settings)
     seconds = time.perf_counter() - began
-    peaks.enter("done")
+    enter(peaks, "done")
     return {"chunks": len(keys), "concepts": len(names), "nodes": len(graph.concepts),
             "links": graph.edges,
             "communities": len(graph.communities),
             "chunks_placed": int((graph.communities.chunk_leaf >= 0).sum()), "seconds": seconds,
             "peaks_mb": {step: peaks.peaks[step] for step in STEPS},
-            "start_mb": peaks.peaks.get("start", 0.0)}
+            "start_mb": peaks.peaks.get("open", 0.0)}
 
 
 def main() -> int:

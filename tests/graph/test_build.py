@@ -71,25 +71,20 @@ def test_the_same_chunks_give_the_same_graph_whatever_the_concept_ids() -> None:
     assert (first.adjacency != second.adjacency).nnz == 0
 
 
-def test_counting_a_few_chunks_at_a_time_gives_the_same_graph(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("parts", [
+    {"BLOCK_CHUNKS": 7, "PLACE_BLOCK": 5},  # a few chunks at a time
+    {"RANGE_PAIRS": 5, "BLOCK_CHUNKS": 7},  # and a range of concepts at a time
+])
+def test_counting_in_parts_gives_the_same_graph(monkeypatch: pytest.MonkeyPatch,
+                                                 parts: dict[str, int]) -> None:
     whole, names = build(two_topics(40), GraphSettings(resolution=1.0))
-    monkeypatch.setattr(graph_build, "BLOCK_CHUNKS", 7)
-    monkeypatch.setattr(communities, "PLACE_BLOCK", 5)
-    blocks, _ = build(two_topics(40), GraphSettings(resolution=1.0), names)
-    assert (blocks.adjacency != whole.adjacency).nnz == 0
-    assert blocks.communities.chunk_leaf.tolist() == whole.communities.chunk_leaf.tolist()
-    assert (blocks.communities.chunk_leaf >= 0).all()
-
-
-def test_counting_a_range_of_concepts_at_a_time_gives_the_same_graph(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    whole, names = build(two_topics(40), GraphSettings(resolution=1.0))
-    monkeypatch.setattr(graph_build, "RANGE_PAIRS", 5)
-    monkeypatch.setattr(graph_build, "BLOCK_CHUNKS", 7)
-    ranges, _ = build(two_topics(40), GraphSettings(resolution=1.0), names)
-    assert (ranges.adjacency != whole.adjacency).nnz == 0
-    assert ranges.communities.node_leaf.tolist() == whole.communities.node_leaf.tolist()
+    for name, value in parts.items():
+        monkeypatch.setattr(communities if name == "PLACE_BLOCK" else graph_build, name, value)
+    counted, _ = build(two_topics(40), GraphSettings(resolution=1.0), names)
+    assert (counted.adjacency != whole.adjacency).nnz == 0
+    assert counted.communities.node_leaf.tolist() == whole.communities.node_leaf.tolist()
+    assert counted.communities.chunk_leaf.tolist() == whole.communities.chunk_leaf.tolist()
+    assert (counted.communities.chunk_leaf >= 0).all()
 
 
 def named_links(graph: Graph, names: list[str]) -> dict[tuple[str, str], float]:
