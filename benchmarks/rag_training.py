@@ -58,6 +58,7 @@ from lore.eval.answers import QATrace, run_qa
 from lore.eval.beir import load_beir
 from lore.eval.qa import QASet, load_qa, qa_examples, set_language
 from lore.eval.retrieval import open_indexed
+from lore.eval.significance import paired_difference
 from lore.models.files import default_cache_dir
 from lore.models.gguf import ADAPTER_MARK, split_adapter
 from lore.rag_training import RagTraining
@@ -128,6 +129,8 @@ def answers(kb: KnowledgeBase, qa: QASet, model: str, mode: AnswerModeName = "st
         traces = list(run_qa(kb, qa, settings, lambda: progress.advance(task)))
     return {"f1": 100 * statistics.mean(t.record.f1 for t in traces),
             "exact_match": 100 * statistics.mean(t.record.exact_match for t in traces),
+            "f1_by_question": {t.id: round(100 * t.record.f1, 2) for t in traces},
+            "em_by_question": {t.id: 100 * t.record.exact_match for t in traces},
             "first_source_holds_answer": statistics.mean(
                 first_holds(t, qa) for t in traces),
             "first_token_s": statistics.median(t.answer.timings.first_token for t in traces),
@@ -184,6 +187,7 @@ def main() -> int:
             run[label] = retrieval(kb, list(split.test), language, encoder)
             if qa.items:
                 run[label] |= answers(kb, qa, answering)
+    against_untrained(run, ("untrained", "trained"))
     key = run_key(args.set, model)
     record(key, run)
     show(key, run, len(split.test), len(qa.items), ("untrained", "trained"))
@@ -224,12 +228,25 @@ def compare(args: argparse.Namespace) -> int:
                 if qa.items:
                     run[shown] |= answers(kb, qa, answering, mode)
                 labels.append(shown)
+    against_untrained(run, labels)
     key = f"{args.set}:compare:{','.join(specs)}:test{len(qa.items)}"
     if modes != ["stuff"]:
         key += f":{','.join(modes)}"
     record(key, run)
     show(key, run, len(split.test), len(qa.items), labels)
     return 0
+
+
+def against_untrained(run: Row, labels: Sequence[str]) -> None:
+    """Each system's F1 and EM gain over the untrained one on the same questions, with a
+    paired bootstrap 95% interval (``lore.eval.significance``)."""
+    base = run[labels[0]]
+    for label in labels[1:]:
+        row = run[label]
+        for metric in ("f1", "em"):
+            column = f"{metric}_by_question"
+            if column in row and column in base:
+                row[f"{metric}_gain"] = paired_difference(base[column], row[column]).to_json()
 
 
 def short_spec(spec: str) -> str:
@@ -266,14 +283,16 @@ def show(key: str, run: Row, searched: int, answered: int, labels: Sequence[str]
     table = Table(title=f"{key}: {run['split']}")
     table.add_column("system")
     for column in (f"first hit holds answer ({searched})", "top 3 hold answer",
-                   f"F1 ({answered})", "EM", "first source holds answer", "first token s",
-                   "total s"):
+                   f"F1 ({answered})", "F1 gain [95%]", "EM", "EM gain [95%]",
+                   "first source holds answer", "first token s", "total s"):
         table.add_column(column, justify="right")
     for label in labels:
         row = run[label]
-        cells = [f"{row[key]:{form}}" if key in row else "" for key, form in (
-            ("f1", ".1f"), ("exact_match", ".1f"), ("first_source_holds_answer", ".3f"),
-            ("first_token_s", ".2f"), ("total_s", ".2f"))]
+        cells = [gain(row[key]) if key.endswith("_gain") and key in row
+                 else f"{row[key]:{form}}" if key in row else "" for key, form in (
+            ("f1", ".1f"), ("f1_gain", ""), ("exact_match", ".1f"), ("em_gain", ""),
+            ("first_source_holds_answer", ".3f"), ("first_token_s", ".2f"),
+            ("total_s", ".2f"))]
         table.add_row(label, f"{row['first_hit_holds_answer']:.3f}",
                       f"{row['top3_holds_answer']:.3f}", *cells)
     Console().print(table)
@@ -281,6 +300,10 @@ def show(key: str, run: Row, searched: int, answered: int, labels: Sequence[str]
         Console().print(f"trained in {run['train_seconds']:.0f} s "
                         f"({run['questions_per_second']:.2f} questions/s, peak memory "
                         f"{run['peak_rss_gib']:.1f} GiB)")
+
+
+def gain(difference: Row) -> str:
+    return f"{difference['mean']:+.1f} [{difference['low']:+.1f}, {difference['high']:+.1f}]"
 
 
 if __name__ == "__main__":
