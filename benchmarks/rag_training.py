@@ -229,7 +229,7 @@ def compare(args: argparse.Namespace) -> int:
                     run[shown] |= answers(kb, qa, answering, mode)
                 labels.append(shown)
     against_untrained(run, labels)
-    key = f"{args.set}:compare:{','.join(specs)}:test{len(qa.items)}"
+    key = f"{args.set}:compare:{','.join(map(short_spec, specs))}:test{len(qa.items)}"
     if modes != ["stuff"]:
         key += f":{','.join(modes)}"
     record(key, run)
@@ -250,9 +250,13 @@ def against_untrained(run: Row, labels: Sequence[str]) -> None:
 
 
 def short_spec(spec: str) -> str:
-    """A model spec with an adapter file named by its model's folder: ``qwen-0.5b+lora:rag-3``."""
+    """A model spec with its files named by their model's folder, not their path:
+    ``qwen-0.5b+lora:rag-3``, ``rag-6/generator-merged.gguf``."""
     base, adapter = split_adapter(spec)
-    return f"{base}{ADAPTER_MARK}{adapter.parent.name}" if adapter else spec
+    if adapter:
+        return f"{base}{ADAPTER_MARK}{adapter.parent.name}"
+    path = Path(spec).expanduser()
+    return f"{path.parent.name}/{path.name}" if path.is_file() else spec
 
 
 def run_key(name: str, model: TrainedModel) -> str:
