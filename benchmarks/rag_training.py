@@ -25,9 +25,11 @@ questions whose articles training never read.
    source holds a gold answer, and the median first-token and total seconds.
 
 With ``--compare``, nothing trains: the untrained system and each named one are measured on
-the same test questions, one after the other, in one run. A name that is no ``trained:`` one
-is an answering model spec, measured over the untrained retrieval (a trained generator's
-adapter applied at run time, say, beside the same model merged).
+the same test questions, one after the other, in one run. Each system's F1 and exact-match
+gain over the untrained one comes with a paired bootstrap 95% interval
+(``lore.eval.significance``). A name that is no ``trained:`` one is an answering model spec,
+measured over the untrained retrieval (a trained generator's adapter applied at run time,
+say, beside the same model merged).
 
 Results are merged into ``results/rag_training.json`` by run.
 """

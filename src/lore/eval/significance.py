@@ -48,8 +48,12 @@ def paired_difference(a: Mapping[str, float], b: Mapping[str, float], *,
         raise ValueError("the two systems scored no question in common: measure them on "
                          "the same questions")
     gaps = np.array([b[q] - a[q] for q in shared], dtype=np.float64)
-    draws = np.random.default_rng(seed).integers(0, len(gaps), size=(rounds, len(gaps)))
-    means = gaps[draws].mean(axis=1)
+    rng = np.random.default_rng(seed)
+    # a few million draws at a time, however many questions there are
+    per_block = max(1, 2**22 // len(gaps))
+    means = np.concatenate([
+        gaps[rng.integers(0, len(gaps), size=(min(per_block, rounds - done), len(gaps)))]
+        .mean(axis=1) for done in range(0, rounds, per_block)])
     tail = (1 - confidence) / 2
     low, high = np.quantile(means, [tail, 1 - tail])
     return Difference(float(gaps.mean()), float(low), float(high), len(gaps),
