@@ -23,3 +23,19 @@ def test_notes_name_moved_inferred_and_uncited_citations(capsys: pytest.CaptureF
     assert "*[1] notes/doc1.md" in out and "~[2] notes/doc2.md" in out
     assert "moved: [2] to [1]" in err
     assert "cited by lore" in err and "1 sentence(s) cite no source" in err
+
+
+def test_a_stage_shows_items_a_second_once_measured() -> None:
+    from rich.progress import Progress
+
+    from lore.cli_output import RateColumn
+
+    now = [100.0]
+    progress = Progress(disable=True, get_time=lambda: now[0])
+    task = progress.add_task("score", total=10)
+    column = RateColumn()
+    assert column.render(progress.tasks[task]).plain == ""
+    progress.update(task, completed=2)
+    now[0] = 104.0
+    progress.update(task, completed=6)
+    assert column.render(progress.tasks[task]).plain == "1.00/s"

@@ -17,6 +17,8 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
@@ -24,6 +26,7 @@ from rich.progress import (
 )
 from rich.status import Status as RichStatus
 from rich.table import Table
+from rich.text import Text
 
 from lore.cli_common import whole
 from lore.doctor import Check
@@ -119,15 +122,23 @@ def event_line(event: dict[str, object]) -> None:
         sys.stdout.flush()
 
 
+class RateColumn(ProgressColumn):
+    """Items a second (questions, steps, passages), once rich has measured a rate."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:.2f}/s" if speed else "")
+
+
 class StageProgress(_Bars):
     """One bar per stage of a long run (training, the knowledge graph), with a note (the
-    loss) and the time left."""
+    loss), items a second and the time left."""
 
     def __init__(self, bars: bool = True) -> None:
         self._progress = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[note]}"), TimeElapsedColumn(), TextColumn("eta"),
-            TimeRemainingColumn(), console=stderr, disable=not bars)
+            TextColumn("{task.fields[note]}"), RateColumn(), TimeElapsedColumn(),
+            TextColumn("eta"), TimeRemainingColumn(), console=stderr, disable=not bars)
         self._task: TaskID | None = None
         self._description = ""
 
