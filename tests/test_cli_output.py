@@ -1,11 +1,12 @@
-"""What ``lore ask`` prints after an answer: sources marked by how they were cited, and
-the notes on the checks."""
+"""What the CLI prints: after an answer, sources marked by how they were cited and the notes
+on the checks; during training, each stage's rate."""
 
 from __future__ import annotations
 
 import pytest
+from rich.progress import Progress
 
-from lore.cli_output import print_sources
+from lore.cli_output import RateColumn, print_sources
 from lore.testing.sources import text_source
 from lore.types import Answer, Citation
 
@@ -26,10 +27,6 @@ def test_notes_name_moved_inferred_and_uncited_citations(capsys: pytest.CaptureF
 
 
 def test_a_stage_shows_items_a_second_once_measured() -> None:
-    from rich.progress import Progress
-
-    from lore.cli_output import RateColumn
-
     now = [100.0]
     progress = Progress(disable=True, get_time=lambda: now[0])
     task = progress.add_task("score", total=10)
