@@ -9,6 +9,7 @@ questions whose articles training never read.
         --compare trained:rag-5,trained:rag-6          # several systems, side by side
     python benchmarks/rag_training.py --set squad --test 100 \
         --compare trained:rag-3,qwen-0.5b+lora:KB/models/rag-3/generator.gguf   # merged or not
+    python benchmarks/rag_training.py --difference "RUN::SYSTEM" "RUN::SYSTEM"  # recorded
 
 1. The set's questions are split by ``lore.train.qa_split`` (by article title); ``--train``
    questions are drawn (seed 0) from the training side, and training never reads a document
@@ -54,6 +55,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from lore.api import KnowledgeBase
+from lore.cli_output import StageProgress
 from lore.config import AnswerModeName, GenerateConfig, LoreConfig
 from lore.eval.answer_scores import Language, answer_in_context
 from lore.eval.answers import QATrace, run_qa
@@ -75,24 +77,6 @@ RESULTS = Path(__file__).resolve().parent / "results"
 Row = dict[str, Any]
 
 
-class Stages:
-    """``TrainListener`` as a rich progress bar per stage."""
-
-    def __init__(self, progress: Progress) -> None:
-        self._progress = progress
-        self._task: Any = None
-        self._started = time.perf_counter()
-
-    def stage(self, description: str, total: int | None = None) -> None:
-        self._task = self._progress.add_task(description, total=total)
-        self._started = time.perf_counter()
-
-    def advance(self, done: int, note: str = "") -> None:
-        rate = done / max(time.perf_counter() - self._started, 1e-9)
-        self._progress.update(self._task, completed=done,
-                              description=f"{note} ({rate:.2f}/s)" if note else None)
-
-
 def train(kb: KnowledgeBase, examples: list[QAExample], excluded: frozenset[str],
           args: argparse.Namespace) -> tuple[TrainedModel, float]:
     lora = LoraSettings(rank=args.lora_rank, alpha=2 * args.lora_rank, layers=args.lora_layers,
@@ -103,9 +87,9 @@ def train(kb: KnowledgeBase, examples: list[QAExample], excluded: frozenset[str]
                        RagSettings(args.objective), args.k, generator="qwen-0.5b",
                        train=args.part, lora=lora)
     started = time.perf_counter()
-    with Progress() as progress:
+    with StageProgress() as progress:
         model = kb.train_rag(examples, f"{args.set} training side, {len(examples)} questions",
-                             excluded, plan, Stages(progress))
+                             excluded, plan, progress)
     return model, time.perf_counter() - started
 
 
@@ -165,7 +149,12 @@ def main() -> int:
     parser.add_argument("--modes", default="stuff",
                         help="answer modes each --compare system is measured in, comma "
                         "separated: stuff, rag-sequence, rag-token")
+    parser.add_argument("--difference", nargs=2, metavar=("A", "B"),
+                        help="B against A, each 'RUN KEY::SYSTEM' of results/rag_training.json "
+                        "measured with per-question scores; nothing runs")
     args = parser.parse_args()
+    if args.difference:
+        return difference(args)
     if args.compare:
         return compare(args)
     folder = DATA / SETS[args.set]
@@ -294,8 +283,7 @@ def show(key: str, run: Row, searched: int, answered: int, labels: Sequence[str]
         table.add_column(column, justify="right")
     for label in labels:
         row = run[label]
-        cells = [gain(row[key]) if key.endswith("_gain") and key in row
-                 else f"{row[key]:{form}}" if key in row else "" for key, form in (
+        cells = [cell(row.get(key), form) for key, form in (
             ("f1", ".1f"), ("f1_gain", ""), ("exact_match", ".1f"), ("em_gain", ""),
             ("first_source_holds_answer", ".3f"), ("first_token_s", ".2f"),
             ("total_s", ".2f"))]
@@ -308,8 +296,32 @@ def show(key: str, run: Row, searched: int, answered: int, labels: Sequence[str]
                         f"{run['peak_rss_gib']:.1f} GiB)")
 
 
-def gain(difference: Row) -> str:
-    return f"{difference['mean']:+.1f} [{difference['low']:+.1f}, {difference['high']:+.1f}]"
+def cell(value: float | Row | None, form: str) -> str:
+    """A number in ``form``; a gain (``Difference.to_json``) as ``+4.6 [+1.5, +7.8]``."""
+    if value is None:
+        return ""
+    if isinstance(value, dict):
+        return f"{value['mean']:+.1f} [{value['low']:+.1f}, {value['high']:+.1f}]"
+    return f"{value:{form}}"
+
+
+def difference(args: argparse.Namespace) -> int:
+    """``--difference A B``: B's F1 and EM against A's on the questions both answered, from
+    recorded runs (each ``RUN KEY::SYSTEM``), so systems measured in different runs compare."""
+    recorded = json.loads((RESULTS / "rag_training.json").read_text())
+    rows = []
+    for system in args.difference:
+        key, _, label = system.partition("::")
+        if key not in recorded or label not in recorded[key]:
+            raise SystemExit(f"--difference {system!r}: no such run and system in "
+                             "results/rag_training.json; name them as 'RUN KEY::SYSTEM'")
+        rows.append(recorded[key][label])
+    for metric in ("f1", "em"):
+        column = f"{metric}_by_question"
+        found = paired_difference(rows[0][column], rows[1][column])
+        print(f"{metric}: {cell(found.to_json(), '')} on {found.questions} questions, "
+              f"better on {found.better}, worse on {found.worse}")
+    return 0
 
 
 if __name__ == "__main__":

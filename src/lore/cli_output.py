@@ -53,6 +53,14 @@ def shown(text: str) -> str:
     return escape(inert(text))
 
 
+class RateColumn(ProgressColumn):
+    """Items a second (files, views embedded, questions, steps), once rich has measured one."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:.2f}/s" if speed else "")
+
+
 class _Bars:
     """Progress bars on stderr, drawn while the object is entered."""
 
@@ -74,14 +82,14 @@ class ProgressListener(_Bars):
         self._events = events
         self._progress = Progress(
             TextColumn("{task.description:>10}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("eta"),
-            TimeRemainingColumn(), console=stderr, disable=not bars, transient=False)
+            RateColumn(), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+            console=stderr, disable=not bars, transient=False)
         self._tasks: dict[str, TaskID] = {}
         self._embedded = 0
 
     def _task(self, name: str, total: int | None = None) -> TaskID:
         if name not in self._tasks:
-            self._tasks[name] = self._progress.add_task(name, total=total, rate="")
+            self._tasks[name] = self._progress.add_task(name, total=total)
         return self._tasks[name]
 
     def on_scanned(self, files: int) -> None:
@@ -96,10 +104,7 @@ class ProgressListener(_Bars):
         self._progress.update(task, total=total + views)
 
     def on_embedded(self, views: int) -> None:
-        task = self._task("embedding")
-        self._progress.advance(task, views)
-        speed = self._progress.tasks[task].speed
-        self._progress.update(task, rate=f"{speed:.1f}/s" if speed else "")
+        self._progress.advance(self._task("embedding"), views)
 
     def on_indexed(self, document: Document, chunks: int) -> None:
         self._progress.advance(self._task("documents"))
@@ -120,14 +125,6 @@ def event_line(event: dict[str, object]) -> None:
     with whole():
         sys.stdout.write(json.dumps(event, ensure_ascii=False) + "\n")
         sys.stdout.flush()
-
-
-class RateColumn(ProgressColumn):
-    """Items a second (questions, steps, passages), once rich has measured a rate."""
-
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(f"{speed:.2f}/s" if speed else "")
 
 
 class StageProgress(_Bars):
