@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 
 import click
@@ -13,6 +14,7 @@ import pytest
 
 import lore
 from lore.cli_common import interruptible, whole
+from lore.cli_output import StageProgress
 
 STOPPED_INSIDE_EXEC = '''
 import os, signal, click
@@ -47,6 +49,27 @@ def test_a_line_being_written_when_the_signal_comes_is_written_whole() -> None:
             pass
         written.append("the whole line")
     assert written == ["the whole line"]
+
+
+class _Thing:
+    pass
+
+
+def test_a_stop_raised_inside_a_weakref_callback_ends_the_run_at_its_next_step() -> None:
+    steps = []
+    with pytest.raises(click.ClickException, match="interrupted: again"), \
+            interruptible("again"), StageProgress(bars=False) as progress:
+        progress.stage("training", 3)
+        thing = _Thing()
+        # raise_signal runs the handler at once, inside the callback: Python reports the
+        # Interrupted it raises there and carries on, as it does in importlib's lock cleanup.
+        ref = weakref.ref(thing, lambda _: signal.raise_signal(signal.SIGTERM))
+        del thing
+        assert ref() is None
+        steps.append("after the callback")
+        progress.advance(1)
+        steps.append("the next step")
+    assert steps == ["after the callback"]
 
 
 def test_a_terminated_index_run_keeps_what_it_reported_and_the_same_command_finishes(

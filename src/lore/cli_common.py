@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -87,7 +88,8 @@ STOPPING_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class _Stop:
-    """Where a stopping signal waits while a line is being written."""
+    """Where a stopping signal waits while a line is being written, or after Python swallowed
+    the exception it raised."""
 
     holding = 0
     pending = False
@@ -103,9 +105,29 @@ def whole() -> Iterator[None]:
         yield
     finally:
         _Stop.holding -= 1
-        if not _Stop.holding and _Stop.pending:
-            _Stop.pending = False
-            raise Interrupted
+        stop_if_asked()
+
+
+def stop_if_asked() -> None:
+    """Raise the stop a signal asked for and that has not ended the run yet: one held by
+    ``whole``, or one raised inside a weakref callback or ``__del__``, where Python reports
+    an exception and carries on. Progress calls this at every step."""
+    if _Stop.pending and not _Stop.holding:
+        _Stop.pending = False
+        raise Interrupted
+
+
+def _noting_swallowed_stops(previous: Callable[[sys.UnraisableHookArgs], object]
+                            ) -> Callable[[sys.UnraisableHookArgs], None]:
+    """An ``unraisablehook`` that keeps a swallowed ``Interrupted`` for ``stop_if_asked``
+    instead of printing it; any other exception goes to ``previous``. (A stop swallowed
+    after the last step changes nothing: the run has finished.)"""
+    def hook(unraisable: sys.UnraisableHookArgs) -> None:
+        if isinstance(unraisable.exc_value, Interrupted):
+            _Stop.pending = True
+        else:
+            previous(unraisable)
+    return hook
 
 
 @contextmanager
@@ -118,6 +140,8 @@ def interruptible(resume: str) -> Iterator[None]:
         raise Interrupted
 
     previous = {number: signal.signal(number, stop) for number in STOPPING_SIGNALS}
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = _noting_swallowed_stops(previous_hook)
     stopping = False
     try:
         yield
@@ -129,6 +153,8 @@ def interruptible(resume: str) -> Iterator[None]:
             signal.signal(number, signal.SIG_IGN)
         raise click.ClickException(f"interrupted: {resume}") from None
     finally:
+        sys.unraisablehook = previous_hook
+        _Stop.pending = False
         if not stopping:
             for number, handler in previous.items():
                 signal.signal(number, handler)

@@ -28,7 +28,7 @@ from rich.status import Status as RichStatus
 from rich.table import Table
 from rich.text import Text
 
-from lore.cli_common import whole
+from lore.cli_common import stop_if_asked, whole
 from lore.doctor import Check
 from lore.eval.retrieval import RetrievalReport
 from lore.types import Answer, Document, Hit, IndexReport, Skipped, Status, Step
@@ -96,6 +96,7 @@ class ProgressListener(_Bars):
         self._task("files", files)
 
     def on_file(self, path: str) -> None:
+        stop_if_asked()
         self._progress.advance(self._task("files"))
 
     def on_to_embed(self, views: int) -> None:
@@ -104,6 +105,7 @@ class ProgressListener(_Bars):
         self._progress.update(task, total=total + views)
 
     def on_embedded(self, views: int) -> None:
+        stop_if_asked()
         self._progress.advance(self._task("embedding"), views)
 
     def on_indexed(self, document: Document, chunks: int) -> None:
@@ -146,6 +148,7 @@ class StageProgress(_Bars):
         self._description = description
 
     def advance(self, done: int, note: str = "") -> None:
+        stop_if_asked()
         if self._task is not None:
             self._progress.update(self._task, completed=done, note=note)
 
