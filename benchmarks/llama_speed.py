@@ -2,9 +2,12 @@
 
     python benchmarks/llama_speed.py                       # the installed build only
     python benchmarks/llama_speed.py --build native=DIR --threads 1 2 auto --policies default
+    python benchmarks/llama_speed.py --threads 2 --loads quiet --policies default \
+        --prompt 64 150 600 --decode 8     # does a longer batch evaluate faster?
 
 Each measurement is a child process (``lore.models.llama_check.smoke_test``): load the model,
-evaluate a 512-token prompt in one batch (prefill), decode 64 tokens greedily one at a time.
+evaluate a 512-token prompt in one batch (prefill), decode 64 tokens greedily one at a time;
+``--prompt`` takes several lengths, to see what a longer batch is worth.
 ``--build NAME=DIR`` adds a llama-cpp-python unpacked into DIR (``python -m zipfile -e
 WHEEL DIR``), put first on the child's ``PYTHONPATH``, so builds are compared side by side in
 one run. ``search`` load is a second process running hybrid searches over the sample project
@@ -75,14 +78,14 @@ def auto_threads() -> int:
     return llama_threads(len(os.sched_getaffinity(0)), load.cores())
 
 
-def run_once(model: Path, build: str | None, threads: str, policy: str,
+def run_once(model: Path, build: str | None, threads: str, policy: str, prompt: int,
              args: argparse.Namespace) -> tuple[int, float, float, str]:
     """One child: the thread count used, prefill and decode tokens/s, llama.cpp's features."""
     env = {**os.environ, **WAIT_POLICIES[policy]}
     if build:
         env["PYTHONPATH"] = build + os.pathsep + env.get("PYTHONPATH", "")
     count = auto_threads() if threads == "auto" else int(threads)
-    result = smoke_test(model, prompt_tokens=args.prompt, decode_tokens=args.decode,
+    result = smoke_test(model, prompt_tokens=prompt, decode_tokens=args.decode,
                         threads=count, env=env)
     if not result.ok:
         raise SystemExit(f"{build or 'installed'}: {result.detail}")
@@ -91,19 +94,21 @@ def run_once(model: Path, build: str | None, threads: str, policy: str,
 
 def measure_load(model: Path, builds: dict[str, str | None], load: str,
                  args: argparse.Namespace) -> list[dict[str, object]]:
-    """Every build, thread count and policy under one load, the repeats interleaved (round
-    robin), so that a drift in the machine's speed touches every configuration alike."""
-    configs = list(itertools.product(builds.items(), args.threads, args.policies))
+    """Every build, thread count, policy and prompt length under one load, the repeats
+    interleaved (round robin), so that a drift in the machine's speed touches every
+    configuration alike."""
+    configs = list(itertools.product(builds.items(), args.threads, args.policies, args.prompt))
     runs: dict[int, list[tuple[int, float, float, str]]] = {i: [] for i in range(len(configs))}
     for _ in range(args.repeats):
-        for i, ((_, build), threads, policy) in enumerate(configs):
-            runs[i].append(run_once(model, build, threads, policy, args))
+        for i, ((_, build), threads, policy, prompt) in enumerate(configs):
+            runs[i].append(run_once(model, build, threads, policy, prompt, args))
     rows = []
-    for i, ((name, _), threads, policy) in enumerate(configs):
+    for i, ((name, _), threads, policy, prompt) in enumerate(configs):
         used, prefill, decode, infos = zip(*runs[i], strict=True)
         built = sorted(feature for feature, on in built_features(infos[0]).items()
                        if on and feature.startswith(("AVX", "AMX", "F16C", "FMA", "BMI2")))
         rows.append({"build": name, "threads": threads, "omp_wait": policy, "load": load,
+                     "prompt": prompt,
                      "prefill_tokens_per_s": statistics.median(prefill),
                      "decode_tokens_per_s": statistics.median(decode),
                      "threads_used": list(used), "prefill_runs": list(prefill),
@@ -122,7 +127,8 @@ def main() -> None:
                         choices=list(WAIT_POLICIES))
     parser.add_argument("--loads", nargs="+", default=["quiet", "search"],
                         choices=["quiet", "search"])
-    parser.add_argument("--prompt", type=int, default=512)
+    parser.add_argument("--prompt", type=int, nargs="+", default=[512],
+                        help="prompt lengths in tokens, each evaluated in one batch")
     parser.add_argument("--decode", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", type=Path, default=RESULTS / "llama_speed.json")
@@ -159,17 +165,17 @@ def tier(built: list[str]) -> str:
 
 
 def show(rows: list[dict[str, object]], args: argparse.Namespace) -> None:
-    table = Table(title=f"{args.model}: {args.prompt}-token prompt, {args.decode} decoded "
+    table = Table(title=f"{args.model}: {args.decode} decoded after the prompt "
                         f"(median of {args.repeats})")
-    for column in ("build", "built for", "load", "OpenMP wait", "threads", "prefill tok/s",
-                   "decode tok/s"):
+    for column in ("build", "built for", "load", "OpenMP wait", "threads", "prompt tokens",
+                   "prefill tok/s", "decode tok/s"):
         table.add_column(column, no_wrap=True)
     for row in rows:
         used = sorted(set(row["threads_used"]))  # type: ignore[call-overload]
         threads = f"auto ({'/'.join(map(str, used))})" if row["threads"] == "auto" else \
             str(row["threads"])
         table.add_row(str(row["build"]), tier(row["built_for"]),  # type: ignore[arg-type]
-                      str(row["load"]), str(row["omp_wait"]), threads,
+                      str(row["load"]), str(row["omp_wait"]), threads, str(row["prompt"]),
                       f"{row['prefill_tokens_per_s']:.0f}", f"{row['decode_tokens_per_s']:.1f}")
     Console(width=120).print(table)
 
