@@ -10,6 +10,7 @@ its test queries, which training never sees.
     python benchmarks/train.py head --head biattention --over DIR   # over a trained retriever's
     python benchmarks/train.py retriever --synthetic 1000        # no labels: written questions
     python benchmarks/train.py retriever --set cosqa --split dev
+    LORE_MODEL=e5-small python benchmarks/train.py retriever --set cmrc2018-dev --qa-split
 
 Everything goes through lore's own API, as a user's run would: the SciFact corpus is indexed
 with the shipped MiniLM (cached under the eval cache), ``kb.train_retriever`` or
@@ -23,6 +24,12 @@ reranker reorders the first 20 hybrid hits of each test query, and its time per 
 measured; a scoring head reorders the first 100 dense (and hybrid) hits from their stored
 vectors, and the search time with and without it is measured. Writes ``results/train.json``
 (runs keyed by their settings).
+
+``--qa-split`` is for a question-answering set with no training judgments (CMRC 2018, SQuAD):
+its questions are split by ``lore.train.qa_split`` (by article title), the retriever trains
+on the training side's (question, gold document) pairs in a knowledge base of the training
+side's documents alone, so no test document is ever a positive or a mined negative, and it
+is scored on the test side's questions over the whole corpus.
 """
 
 from __future__ import annotations
@@ -39,11 +46,12 @@ from typing import Any
 
 from common import all_relevant_share, machine
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from lore.api import KnowledgeBase
+from lore.cli_output import StageProgress
 from lore.config import LoreConfig
-from lore.eval.beir import BeirSet, beir_pairs, load_beir
+from lore.eval.beir import BeirSet, beir_pairs, load_beir, read_corpus
+from lore.eval.qa import qa_examples
 from lore.eval.retrieval import EvalSettings, document_ranking, evaluate, open_indexed, score_query
 from lore.fitting import fit_tuning
 from lore.learning import HEAD_TRAINING, RERANKER_TRAINING, Training
@@ -54,26 +62,13 @@ from lore.retrieve.tuning import Tuning
 from lore.synthesis import synthetic_pairs
 from lore.train.catalog import TrainedModel
 from lore.train.negatives import Mining
+from lore.train.pairs import PairSet, pairs_from_judgments
 from lore.types import SearchMode
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 RESULTS = Path(__file__).resolve().parent / "results" / "train.json"
 RERANK_DEPTH = 20
 HEAD_MODES: tuple[SearchMode, ...] = ("dense", "hybrid")
-
-
-class Bars:
-    """``lore.learning.TrainListener`` as rich bars."""
-
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-        self.task: Any = None
-
-    def stage(self, description: str, total: int | None = None) -> None:
-        self.task = self.progress.add_task(description, total=total, note="")
-
-    def advance(self, done: int, note: str = "") -> None:
-        self.progress.update(self.task, completed=done, note=note)
 
 
 def retriever_scores(dataset: BeirSet, config: LoreConfig, model: str | None
@@ -143,19 +138,45 @@ def with_fitted_params(kb: KnowledgeBase, dataset: BeirSet, spec: str,
         kb.tune(Tuning(), save=True)
 
 
-def train(kb: KnowledgeBase, args: argparse.Namespace, training: Training) -> TrainedModel:
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[note]}"), TimeRemainingColumn())
-    with Progress(*columns) as progress:
-        if args.synthetic:
-            pairs, _ = synthetic_pairs(kb, args.synthetic, listener=Bars(progress))
-        else:
+def train(kb: KnowledgeBase, args: argparse.Namespace, training: Training,
+          pairs: PairSet | None) -> TrainedModel:
+    """Train on ``pairs``, else on the set's ``--split`` judgments or ``--synthetic``
+    questions."""
+    with StageProgress() as progress:
+        if pairs is None and args.synthetic:
+            pairs, _ = synthetic_pairs(kb, args.synthetic, listener=progress)
+        elif pairs is None:
             pairs = beir_pairs(DATA / args.set, args.split)
         if args.kind == "retriever":
-            return kb.train_retriever(pairs, training, Bars(progress))
+            return kb.train_retriever(pairs, training, progress)
         if args.kind == "head":
-            return kb.train_head(pairs, args.head, training, Bars(progress))
-        return kb.train_reranker(pairs, training, listener=Bars(progress))
+            return kb.train_head(pairs, args.head, training, progress)
+        return kb.train_reranker(pairs, training, listener=progress)
+
+
+def qa_split_sets(folder: Path, cache: Path) -> tuple[PairSet, BeirSet, BeirSet]:
+    """A QA set split by ``lore.train.qa_split``: the training side's (question, gold
+    document) pairs, a corpus of the training side's documents alone (written under
+    ``cache``), and the test side's questions over the whole corpus."""
+    _, split = qa_examples(folder)
+    whole = load_beir(folder, "test")
+    side = cache / f"{whole.name}-training-side"
+    side.mkdir(parents=True, exist_ok=True)
+    kept = [line for line in whole.corpus.read_text(encoding="utf-8").splitlines()
+            if line.strip() and json.loads(line)["_id"] not in split.test_documents]
+    text = "\n".join(kept) + "\n"
+    corpus = side / "corpus.jsonl"
+    if not corpus.is_file() or corpus.read_text(encoding="utf-8") != text:
+        corpus.write_text(text, encoding="utf-8")
+    documents = read_corpus(whole.corpus, {d for e in split.train for d in e.documents})
+    pairs = pairs_from_judgments({e.id: e.question for e in split.train},
+                                 {e.id: e.documents for e in split.train}, documents,
+                                 f"{whole.name} qa.jsonl, training side ({split.describe()})")
+    training_side = BeirSet(side.name, side, "train", {}, {})
+    test_ids = [e.id for e in split.test if e.id in whole.qrels]
+    test = BeirSet(whole.name, whole.directory, "test",
+                   {q: whole.queries[q] for q in test_ids}, {q: whole.qrels[q] for q in test_ids})
+    return pairs, training_side, test
 
 
 def main() -> int:
@@ -182,7 +203,12 @@ def main() -> int:
     parser.add_argument("--max-length", default="",
                         help="with a reranker: pair lengths to score at, comma-separated "
                         "(256,128); default the model's own")
+    parser.add_argument("--qa-split", action="store_true",
+                        help="a retriever for a QA set: train on the training side of "
+                        "lore.train.qa_split, score on its test side")
     args = parser.parse_args()
+    if args.qa_split and (args.kind != "retriever" or args.synthetic or args.model):
+        parser.error("--qa-split trains a retriever from the set's own questions")
     lengths: list[int | None] = [int(n) for n in args.max_length.split(",") if n] or [None]
     defaults = {"retriever": Training(), "reranker": RERANKER_TRAINING,
                 "head": HEAD_TRAINING}[args.kind]
@@ -193,12 +219,17 @@ def main() -> int:
     count = (defaults.mining or Mining()).count if args.negatives is None else args.negatives
     training = Training(settings, Mining(count=count) if count else None, held_out=0.0)
     config = LoreConfig.from_env(os.environ)
-    dataset = load_beir(DATA / args.set, "test")
     cache = default_cache_dir(os.environ) / "eval"
+    pairs, training_side = None, None
+    if args.qa_split:
+        pairs, training_side, dataset = qa_split_sets(DATA / args.set, cache)
+    else:
+        dataset = load_beir(DATA / args.set, "test")
     scores: dict[str, Any] = {}
-    with open_indexed(dataset, cache, config, args.over if args.kind == "head" else None) as kb:
+    with open_indexed(training_side or dataset, cache, config,
+                      args.over if args.kind == "head" else None) as kb:
         started = time.perf_counter()
-        model = train(kb, args, training) if args.model is None else \
+        model = train(kb, args, training, pairs) if args.model is None else \
             next(m for m in kb.models() if m.name == args.model)
         seconds = time.perf_counter() - started if args.model is None else model.seconds
         if args.kind == "retriever":
@@ -215,11 +246,14 @@ def main() -> int:
             scores = reranker_scores(over_kb, dataset, model.model_dir, lengths)
     over = f"-over-{Path(args.over).parent.name}" if args.over else ""
     kind = f"head-{args.head}" if args.kind == "head" else args.kind
-    data = f"synthetic{args.synthetic}-" if args.synthetic else \
-        "" if args.split == "train" else f"{args.split}-"
-    name = f"{args.set}-{data}{kind}-{settings.loss}-e{settings.epochs}-n{count}-" \
+    data = f"synthetic{args.synthetic}-" if args.synthetic else "qa-split-" if args.qa_split \
+        else "" if args.split == "train" else f"{args.split}-"
+    embedder = "" if config.embed.model == LoreConfig().embed.model else f"-{config.embed.model}"
+    name = f"{args.set}-{data}{kind}{embedder}-{settings.loss}-e{settings.epochs}-n{count}-" \
            f"lr{settings.learning_rate:g}{over}"
-    result = {"model": model.name, "pairs": model.data.pairs, "digest": model.data.digest,
+    result = {"model": model.name, "embedder": config.embed.model,
+              "test_queries": len(dataset.queries), "pairs": model.data.pairs,
+              "digest": model.data.digest,
               "settings": model.settings, "train_seconds": round(seconds, 1),
               "losses": model.losses, "scores": scores}
     Console().print({k: result[k] for k in ("model", "pairs", "train_seconds", "scores")})
