@@ -11,6 +11,7 @@ its test queries, which training never sees.
     python benchmarks/train.py retriever --synthetic 1000        # no labels: written questions
     python benchmarks/train.py retriever --set cosqa --split dev
     LORE_MODEL=e5-small python benchmarks/train.py retriever --set cmrc2018-dev --qa-split
+    python benchmarks/train.py retriever --set squad-v1.1-dev --qa-split --questions 2000
 
 Everything goes through lore's own API, as a user's run would: the SciFact corpus is indexed
 with the shipped MiniLM (cached under the eval cache), ``kb.train_retriever`` or
@@ -37,6 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import statistics
 import sys
 import time
@@ -154,11 +156,15 @@ def train(kb: KnowledgeBase, args: argparse.Namespace, training: Training,
         return kb.train_reranker(pairs, training, listener=progress)
 
 
-def qa_split_sets(folder: Path, cache: Path) -> tuple[PairSet, BeirSet, BeirSet]:
-    """A QA set split by ``lore.train.qa_split``: the training side's (question, gold
-    document) pairs, a corpus of the training side's documents alone (written under
-    ``cache``), and the test side's questions over the whole corpus."""
+def qa_split_sets(folder: Path, cache: Path, questions: int
+                  ) -> tuple[PairSet, BeirSet, BeirSet]:
+    """A QA set split by ``lore.train.qa_split``: (question, gold document) pairs for
+    ``questions`` of the training side drawn with seed 0 (0: all), a corpus of the training
+    side's documents alone (written under ``cache``), and the test side's questions over the
+    whole corpus."""
     _, split = qa_examples(folder)
+    drawn = list(split.train) if not questions else \
+        random.Random(0).sample(list(split.train), min(questions, len(split.train)))
     whole = load_beir(folder, "test")
     side = cache / f"{whole.name}-training-side"
     side.mkdir(parents=True, exist_ok=True)
@@ -168,9 +174,9 @@ def qa_split_sets(folder: Path, cache: Path) -> tuple[PairSet, BeirSet, BeirSet]
     corpus = side / "corpus.jsonl"
     if not corpus.is_file() or corpus.read_text(encoding="utf-8") != text:
         corpus.write_text(text, encoding="utf-8")
-    documents = read_corpus(whole.corpus, {d for e in split.train for d in e.documents})
-    pairs = pairs_from_judgments({e.id: e.question for e in split.train},
-                                 {e.id: e.documents for e in split.train}, documents,
+    documents = read_corpus(whole.corpus, {d for e in drawn for d in e.documents})
+    pairs = pairs_from_judgments({e.id: e.question for e in drawn},
+                                 {e.id: e.documents for e in drawn}, documents,
                                  f"{whole.name} qa.jsonl, training side ({split.describe()})")
     training_side = BeirSet(side.name, side, "train", {}, {})
     test_ids = [e.id for e in split.test if e.id in whole.qrels]
@@ -206,6 +212,9 @@ def main() -> int:
     parser.add_argument("--qa-split", action="store_true",
                         help="a retriever for a QA set: train on the training side of "
                         "lore.train.qa_split, score on its test side")
+    parser.add_argument("--questions", type=int, default=0,
+                        help="with --qa-split: train on this many training-side questions, "
+                        "drawn with seed 0 (default all)")
     args = parser.parse_args()
     if args.qa_split and (args.kind != "retriever" or args.synthetic or args.model):
         parser.error("--qa-split trains a retriever from the set's own questions")
@@ -222,7 +231,7 @@ def main() -> int:
     cache = default_cache_dir(os.environ) / "eval"
     pairs, training_side = None, None
     if args.qa_split:
-        pairs, training_side, dataset = qa_split_sets(DATA / args.set, cache)
+        pairs, training_side, dataset = qa_split_sets(DATA / args.set, cache, args.questions)
     else:
         dataset = load_beir(DATA / args.set, "test")
     scores: dict[str, Any] = {}
@@ -246,8 +255,9 @@ def main() -> int:
             scores = reranker_scores(over_kb, dataset, model.model_dir, lengths)
     over = f"-over-{Path(args.over).parent.name}" if args.over else ""
     kind = f"head-{args.head}" if args.kind == "head" else args.kind
-    data = f"synthetic{args.synthetic}-" if args.synthetic else "qa-split-" if args.qa_split \
-        else "" if args.split == "train" else f"{args.split}-"
+    drawn = f"{args.questions}-" if args.questions else ""
+    data = f"synthetic{args.synthetic}-" if args.synthetic else \
+        f"qa-split-{drawn}" if args.qa_split else "" if args.split == "train" else f"{args.split}-"
     embedder = "" if config.embed.model == LoreConfig().embed.model else f"-{config.embed.model}"
     name = f"{args.set}-{data}{kind}{embedder}-{settings.loss}-e{settings.epochs}-n{count}-" \
            f"lr{settings.learning_rate:g}{over}"
