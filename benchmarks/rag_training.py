@@ -315,6 +315,9 @@ def difference(args: argparse.Namespace) -> int:
         if key not in recorded or label not in recorded[key]:
             raise SystemExit(f"--difference {system!r}: no such run and system in "
                              "results/rag_training.json; name them as 'RUN KEY::SYSTEM'")
+        if "f1_by_question" not in recorded[key][label]:
+            raise SystemExit(f"--difference {system!r}: that run kept no per-question scores; "
+                             "measure the system again with --compare")
         rows.append(recorded[key][label])
     for metric in ("f1", "em"):
         column = f"{metric}_by_question"

@@ -85,7 +85,6 @@ class ProgressListener(_Bars):
             RateColumn(), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
             console=stderr, disable=not bars, transient=False)
         self._tasks: dict[str, TaskID] = {}
-        self._embedded = 0
 
     def _task(self, name: str, total: int | None = None) -> TaskID:
         if name not in self._tasks:
